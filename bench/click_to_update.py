@@ -1,0 +1,225 @@
+"""Click to update: from an Approve click's request to Slack receiving its chat.update.
+
+    .venv/bin/python bench/click_to_update.py [--runs 8] [--parallel 10]
+
+``runbook-bot serve`` runs on a fresh PostgreSQL database; the Slack stand-in
+runs in its own process and stamps each call's arrival with time.monotonic()
+(one clock for every process on the machine). The benchmark walks whole runs of
+RB-04 (18 steps): it clicks Approve on the current step, notes when the
+``chat.update`` of that very message (same channel and ts) arrives, waits for
+the next step to be posted, and clicks again. First sequentially (one run at a
+time: a responder's view), then with ``--parallel`` runs walked at once.
+The last line is ``BENCH click_to_update ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+from _common import (
+    RemoteCall,
+    StandIn,
+    bench_line,
+    click_body,
+    fresh_database,
+    ms,
+    percentile,
+    pg_version,
+    print_header,
+    send,
+    signer,
+    start_bot,
+    step_button,
+    table,
+    worker_mode,
+)
+
+from bot.blocks import APPROVE
+
+
+class Watcher:
+    """Polls the stand-in and indexes the calls a click waits for."""
+
+    def __init__(self, slack: StandIn) -> None:
+        self.slack = slack
+        self.updates: dict[str, RemoteCall] = {}  # message ts -> first chat.update
+        self.steps: dict[str, RemoteCall] = {}  # "run:index" -> step message
+        self.completed: dict[str, RemoteCall] = {}  # run id -> completion in thread
+        self._task: asyncio.Task[None] | None = None
+
+    def _index(self, calls: list[RemoteCall]) -> None:
+        for call in calls:
+            if call.method == "chat.update":
+                self.updates.setdefault(call.args.get("ts", ""), call)
+            elif call.method == "chat.postMessage":
+                value = step_button(call, APPROVE)
+                if value is not None:
+                    self.steps.setdefault(value, call)
+
+    async def _poll(self) -> None:
+        while True:
+            self._index(await self.slack.refresh())
+            await asyncio.sleep(0.003)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def wait(self, table_: dict[str, RemoteCall], key: str, timeout: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while key not in table_:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {key}")
+            await asyncio.sleep(0.002)
+        return table_[key]
+
+
+async def walk(
+    http: aiohttp.ClientSession, url: str, watcher: Watcher, run_id: int, steps: int
+) -> list[tuple[float, float, float]]:
+    """Approve every step of one run; (ack, click→update, click→next step) per click."""
+    out = []
+    for index in range(steps):
+        value = f"{run_id}:{index}"
+        step = await watcher.wait(watcher.steps, value)
+        body = click_body(step, APPROVE, value)
+        sent = time.monotonic()
+        status, ack, _ = await send(http, url, body)
+        if status != 200:
+            raise RuntimeError(f"click answered {status}")
+        update = await watcher.wait(watcher.updates, step.ts)
+        if index + 1 < steps:
+            nxt = await watcher.wait(watcher.steps, f"{run_id}:{index + 1}")
+            to_next = nxt.at - sent
+        else:
+            to_next = float("nan")
+        out.append((ack, update.at - sent, to_next))
+    return out
+
+
+async def start_runs(
+    http: aiohttp.ClientSession, url: str, watcher: Watcher, count: int
+) -> list[int]:
+    known = set(watcher.steps)
+    for i in range(count):
+        status, _, _ = await send(
+            http, url, signer.slash_command("/runbook", f"start RB-04 click bench {i}")
+        )
+        if status != 200:
+            raise RuntimeError(f"start answered {status}")
+    deadline = time.monotonic() + 60
+    while True:
+        new = [k for k in watcher.steps if k not in known and k.endswith(":0")]
+        if len(new) >= count:
+            return sorted(int(k.split(":")[0]) for k in new)
+        if time.monotonic() > deadline:
+            raise RuntimeError("runs did not post their first step")
+        await asyncio.sleep(0.01)
+
+
+def summarize(name: str, samples: list[tuple[float, float, float]]) -> list[Any]:
+    acks = [s[0] for s in samples]
+    updates = [s[1] for s in samples]
+    nexts = [s[2] for s in samples if s[2] == s[2]]
+    return [
+        name,
+        len(samples),
+        ms(percentile(acks, 50)),
+        ms(percentile(acks, 99)),
+        ms(percentile(updates, 50)),
+        ms(percentile(updates, 99)),
+        ms(max(updates)),
+        ms(percentile(nexts, 50)),
+        ms(percentile(nexts, 99)),
+    ]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=8, help="runs walked one after another")
+    parser.add_argument("--parallel", type=int, default=10, help="runs walked at once")
+    args = parser.parse_args()
+    print_header(f"click to update (RB-04, 18 steps per run), WORKER={worker_mode()}")
+    steps = 18
+    async with StandIn() as slack, fresh_database(migrate=False) as db_url:
+        print(
+            f"   PostgreSQL {await pg_version(db_url)}; bot, Slack stand-in and load "
+            "generator in separate processes"
+        )
+        bot = await start_bot(db_url, slack.url)
+        watcher = Watcher(slack)
+        watcher.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                # Warm-up: one whole run (not measured).
+                (warm,) = await start_runs(http, bot.url, watcher, 1)
+                await walk(http, bot.url, watcher, warm, steps)
+                runs = await start_runs(http, bot.url, watcher, args.runs + args.parallel)
+                sequential: list[tuple[float, float, float]] = []
+                for run_id in runs[: args.runs]:
+                    sequential += await walk(http, bot.url, watcher, run_id, steps)
+                parallel_runs = runs[args.runs :]
+                results = await asyncio.gather(
+                    *(walk(http, bot.url, watcher, r, steps) for r in parallel_runs)
+                )
+                parallel = [s for r in results for s in r]
+        finally:
+            await watcher.stop()
+            await bot.stop()
+
+    rows = [
+        summarize("1 run at a time", sequential),
+        summarize(f"{args.parallel} runs at once", parallel),
+    ]
+    print()
+    print(
+        table(
+            [
+                "clicks",
+                "n",
+                "ack p50",
+                "ack p99",
+                "update p50",
+                "update p99",
+                "update max",
+                "next step p50",
+                "next step p99",
+            ],
+            rows,
+        )
+    )
+    print("\nms from sending the click; update = chat.update of the clicked step arrives at Slack;")
+    print("next step = the following step's chat.postMessage arrives")
+    seq, par = rows
+    print(
+        bench_line(
+            "click_to_update",
+            {
+                "worker": worker_mode(),
+                "clicks": seq[1],
+                "p50_ms": seq[4],
+                "p99_ms": seq[5],
+                "max_ms": seq[6],
+                "next_step_p99_ms": seq[8],
+                f"parallel{args.parallel}_p50_ms": par[4],
+                f"parallel{args.parallel}_p99_ms": par[5],
+                "target_p99_ms": 100,
+                "met": "yes" if seq[5] < 100 else "no",
+            },
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,69 @@
+"""The Slack Web API stand-in (``tests/rig``) served in its own process.
+
+Started by the benchmark scripts (not a benchmark on its own), so that neither
+the load generator nor the bot shares an event loop with it. It prints its base
+URL on the first line of stdout and adds one route for the benchmark:
+
+    GET /bench/calls?since=N   calls accepted since the N-th one, as JSON
+                               ({method, args, ts, at, wall}; ``at`` is
+                               time.monotonic(), comparable across processes)
+
+Block Kit validation (the costliest part of the stand-in: it parses every
+payload with slack_sdk's models) is off unless ``BENCH_VALIDATE=1``: on a
+2-core machine its CPU would compete with the bot it measures, whereas real
+Slack costs the bot's machine nothing. The test suite validates every message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from aiohttp import web  # noqa: E402
+
+from tests.rig import SlackStandIn  # noqa: E402
+
+
+def _call_json(call: Any) -> dict[str, Any]:
+    ts = None
+    if isinstance(call.response, dict):
+        ts = call.response.get("ts")
+    return {"method": call.method, "args": call.args, "ts": ts, "at": call.at, "wall": call.wall}
+
+
+async def main() -> None:
+    slack = SlackStandIn()
+    if os.environ.get("BENCH_VALIDATE") != "1":
+        slack._validate = lambda method, args: ([], "")  # type: ignore[method-assign]
+
+    async def calls(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        body = {
+            "total": len(slack.calls),
+            "rejected": len(slack.rejected),
+            "invalid": len(slack.invalid),
+            "calls": [_call_json(c) for c in slack.calls[since:]],
+        }
+        return web.json_response(body)
+
+    slack.app.router.add_get("/bench/calls", calls)
+    await slack.start()
+    print(slack.url, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await slack.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

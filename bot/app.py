@@ -1,0 +1,222 @@
+"""The app factory: settings → database → Slack client → Bolt app → aiohttp app.
+
+Nothing here runs at import time; ``build_app`` is called by ``runbook-bot
+serve`` and by each test with its own settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.approvers import Approvers
+from bot.db import is_sqlite, make_engine, make_sessionmaker
+from bot.delivery import OutboxWorker
+from bot.metrics import Metrics
+from bot.reminders import Reminders
+from bot.retention import Retention
+from bot.runbook import Library, load_library
+from bot.settings import Settings
+from bot.wakeup import WakeListener, asyncpg_dsn
+
+log = logging.getLogger("runbook_bot")
+
+
+class Background:
+    """Fire-and-forget work after an ack (ephemeral replies, modals), kept
+    referenced so it is not garbage-collected and awaited at shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
+@dataclass
+class AppContext:
+    """Everything a listener needs, passed down explicitly."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    library: Library
+    client: AsyncWebClient
+    metrics: Metrics
+    outbox: OutboxWorker
+    reminders: Reminders
+    approvers: Approvers
+    background: Background = field(default_factory=Background)
+    listener: WakeListener | None = None
+    retention: Retention | None = None
+
+    async def may_decide(self, user_id: str) -> bool:
+        return await self.approvers.allows(user_id)
+
+    @property
+    def postgres(self) -> bool:
+        return not is_sqlite(self.settings.database_url)
+
+
+def make_slack_client(settings: Settings) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=3),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            AsyncServerErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+def load_runbooks(settings: Settings) -> Library:
+    library = load_library(settings.runbooks_dir)
+    for problem in library.problems:
+        # One bad file never keeps the others out: log it, load the rest.
+        log.warning("runbook problem: %s", problem)
+    log.info("loaded %d runbooks from %s", len(library.runbooks), settings.runbooks_dir)
+    return library
+
+
+def build_context(settings: Settings, *, library: Library | None = None) -> AppContext:
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    metrics = Metrics()
+    client = make_slack_client(settings)
+    library = library if library is not None else load_runbooks(settings)
+    metrics.runbooks_loaded.set(len(library.runbooks))
+    postgres = not is_sqlite(settings.database_url)
+    outbox = OutboxWorker(
+        sessions,
+        client,
+        postgres=postgres,
+        on_call=metrics.slack_call,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
+    reminders = Reminders(
+        sessions,
+        outbox=outbox,
+        interval_seconds=settings.status_update_interval,
+        postgres=postgres,
+        metrics=metrics,
+    )
+    approvers = Approvers(settings.approvers, client)
+    return AppContext(
+        settings, engine, sessions, library, client, metrics, outbox, reminders, approvers
+    )
+
+
+class _QuietClientWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and then warns that
+    our (identically configured) client wins; that is intended, say nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def build_bolt(ctx: AppContext) -> AsyncApp:
+    from commands import register  # the listeners; imported here to keep layers one-way
+
+    socket_mode = bool(ctx.settings.slack_app_token)
+    bolt_log = logging.getLogger("runbook_bot.bolt")
+    if not any(isinstance(f, _QuietClientWarning) for f in bolt_log.filters):
+        bolt_log.addFilter(_QuietClientWarning())
+    bolt = AsyncApp(
+        client=ctx.client,
+        signing_secret=ctx.settings.slack_signing_secret or "",
+        # The ack leaves as soon as the listener returns: listeners commit their
+        # work, ack, and leave Slack calls to the outbox.
+        process_before_response=True,
+        request_verification_enabled=not socket_mode,
+        logger=bolt_log,
+    )
+    register(bolt, ctx)
+    return bolt
+
+
+async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
+    """Start Slack delivery and reminders here (``worker``), or leave them to a
+    worker process that LISTENs for this process's commits."""
+    if not worker:
+        return
+    ctx.outbox.start()
+    await ctx.reminders.start()
+    ctx.retention = Retention(ctx.sessions)
+    ctx.retention.start()
+    if ctx.postgres:
+
+        def on_wake(due: datetime | None) -> None:
+            ctx.outbox.notify()
+            ctx.reminders.nudge(due)
+
+        ctx.listener = WakeListener(asyncpg_dsn(ctx.settings.database_url), on_wake)
+        ctx.listener.start()
+
+
+async def stop_background(ctx: AppContext) -> None:
+    if ctx.listener is not None:
+        await ctx.listener.stop()
+    if ctx.retention is not None:
+        await ctx.retention.stop()
+    await ctx.reminders.stop()
+    await ctx.background.drain()
+    await ctx.outbox.stop()
+    await ctx.engine.dispose()
+
+
+def build_web_app(ctx: AppContext, bolt: AsyncApp, *, worker: bool = True) -> web.Application:
+    from bot.web import add_routes
+
+    app = web.Application(client_max_size=1024 * 1024)
+    add_routes(app, ctx, bolt)
+
+    async def on_startup(_: web.Application) -> None:
+        await start_background(ctx, worker=worker)
+
+    async def on_cleanup(_: web.Application) -> None:
+        await stop_background(ctx)
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+@dataclass
+class BotApp:
+    ctx: AppContext
+    bolt: AsyncApp
+    web: web.Application
+
+
+def build_app(settings: Settings, *, library: Library | None = None, worker: bool = True) -> BotApp:
+    """``worker=False``: serve Slack only; a worker process delivers and reminds."""
+    ctx = build_context(settings, library=library)
+    bolt = build_bolt(ctx)
+    return BotApp(ctx, bolt, build_web_app(ctx, bolt, worker=worker))

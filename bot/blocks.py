@@ -1,0 +1,268 @@
+"""Block Kit rendering for runs and steps: pure functions from plain data to
+``{"text": ..., "blocks": [...]}`` message payloads.
+
+Every payload respects Block Kit limits (≤ 50 blocks, section text ≤ 3000):
+long runbook text is split into several sections and, past the block budget,
+cut with a pointer to the runbook file rather than rejected by Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.engine import Decision, DecisionRecord, FlowStep, RunState
+from bot.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
+from bot.timefmt import format_duration
+
+MAX_BLOCKS = 50
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+TEXT_LIMIT = 3000  # the notification `text` we send; Slack allows 40k but shows little
+
+APPROVE = "step_approve"
+SKIP = "step_skip"
+ABORT = "run_abort"
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What the renderer needs to know about a run (no ORM objects here)."""
+
+    run_id: int
+    incident_key: str
+    runbook_id: str
+    runbook_title: str
+    started_by: str
+    started_at: datetime
+    summary: str | None = None
+    owner: str | None = None
+    severity: str | None = None
+    rto: str | None = None
+    content_hash: str = ""
+
+
+# --- small helpers -----------------------------------------------------------
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_date(at: datetime, fmt: str = "{date_short_pretty} at {time}") -> str:
+    """A time every reader sees in their own time zone, UTC as the fallback."""
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>"
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
+
+
+def header(text: str) -> dict[str, Any]:
+    plain = truncate(text.replace("\n", " "), HEADER_LIMIT)
+    return {"type": "header", "text": {"type": "plain_text", "text": plain, "emoji": True}}
+
+
+def button(
+    label: str, action_id: str, value: str, style: str | None = None, confirm: dict | None = None
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": truncate(label, 75), "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
+def markdown_sections(markdown_parts: list[str] | tuple[str, ...], budget: int) -> list[dict]:
+    """Runbook Markdown → mrkdwn sections, split to fit, at most ``budget`` blocks."""
+    blocks: list[dict] = []
+    for part in markdown_parts:
+        for piece in split_mrkdwn(md_to_mrkdwn(part), SECTION_LIMIT - 100):
+            if piece.strip():
+                blocks.append(section(piece))
+    if len(blocks) > budget:
+        blocks = blocks[: max(0, budget - 1)]
+        blocks.append(context("_…more in the runbook file._"))
+    return blocks
+
+
+def cap_blocks(blocks: list[dict]) -> list[dict]:
+    return blocks if len(blocks) <= MAX_BLOCKS else [*blocks[: MAX_BLOCKS - 1], blocks[-1]]
+
+
+def decision_line(record: DecisionRecord) -> str:
+    icon = "✅" if record.decision is Decision.APPROVED else "⏭️"
+    verb = "Approved" if record.decision is Decision.APPROVED else "Skipped"
+    return f"{icon} *{verb}* by <@{escape(record.by)}> {slack_date(record.at)}"
+
+
+# --- run message -------------------------------------------------------------
+
+
+def _run_meta(info: RunInfo) -> str:
+    bits = [f"Started by <@{escape(info.started_by)}> {slack_date(info.started_at)}"]
+    for label, value in (("Owner", info.owner), ("Severity", info.severity), ("RTO", info.rto)):
+        if value:
+            bits.append(f"{label}: {escape(value)}")
+    return " · ".join(bits)
+
+
+def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = None) -> Payload:
+    counts = state.counts()
+    n = state.normal_count
+    decided = counts[Decision.APPROVED] + counts[Decision.SKIPPED]
+    title = f"{info.incident_key} · {info.runbook_id} {info.runbook_title}"
+    status = state.status.value
+    if status == "running":
+        progress = f"▶️ Step {min(decided + 1, n)} of {n}"
+    elif status == "completed":
+        progress = "🏁 Runbook completed"
+    else:
+        progress = "🛑 Runbook aborted"
+    progress += (
+        f" · {counts[Decision.APPROVED]} approved · {counts[Decision.SKIPPED]} skipped"
+        f" · {n - decided} not run"
+        if status != "running"
+        else f" · {counts[Decision.APPROVED]} approved · {counts[Decision.SKIPPED]} skipped"
+    )
+    if ended_at is not None:
+        progress += f" · took {format_duration(ended_at - info.started_at)}"
+    blocks: list[dict] = [header(title), context(_run_meta(info))]
+    if info.summary:
+        blocks.append(section(f"*Summary:* {escape(info.summary)}"))
+    blocks.append(section(progress + "\n_Steps follow in this thread._"))
+    if status == "running":
+        confirm = {
+            "title": {"type": "plain_text", "text": "Abort this run?"},
+            "text": {
+                "type": "mrkdwn",
+                "text": "Pending steps will not run. The rollback steps are offered next.",
+            },
+            "confirm": {"type": "plain_text", "text": "Abort"},
+            "deny": {"type": "plain_text", "text": "Keep going"},
+            "style": "danger",
+        }
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"run:{info.run_id}",
+                "elements": [button("Abort run", ABORT, str(info.run_id), "danger", confirm)],
+            }
+        )
+    text = f"{info.incident_key}: runbook {info.runbook_id} {info.runbook_title} — {status}"
+    return {"text": truncate(text, TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+
+
+# --- step messages -------------------------------------------------------------
+
+
+def _step_body(step: FlowStep, budget: int) -> list[dict]:
+    label = f"{step.label} — " if step.label else ""
+    where = "Rollback" if step.rollback else step.phase
+    head = f"{where} · step {step.position} of {step.total}"
+    blocks: list[dict] = [header(head)]
+    if step.phase_intro:
+        blocks += [
+            context(piece)
+            for part in step.phase_intro
+            for piece in split_mrkdwn(md_to_mrkdwn(part), 2900)
+            if piece.strip()
+        ][:3]
+    lead = f"*{step.number}.* {escape(label)}" if label else f"*{step.number}.* "
+    body = markdown_sections([step.text], 6)
+    if body:
+        first = body[0]["text"]["text"]
+        body[0] = section(lead + first)
+    else:
+        body = [section(lead.strip())]
+    blocks += body
+    blocks += markdown_sections(list(step.context), budget - len(blocks))
+    return blocks
+
+
+def step_message(run_id: int, step: FlowStep) -> Payload:
+    """A step waiting for its decision: Approve (primary) and Skip."""
+    blocks = _step_body(step, MAX_BLOCKS - 1)
+    value = f"{run_id}:{step.index}"
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"step:{run_id}:{step.index}",
+            "elements": [
+                button("✅ Approve", APPROVE, value, "primary"),
+                button("⏭️ Skip", SKIP, value),
+            ],
+        }
+    )
+    text = f"Step {step.position} of {step.total}: {truncate(md_to_mrkdwn(step.text), 300)}"
+    return {"text": truncate(text, TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+
+
+def decided_step_message(step: FlowStep, record: DecisionRecord) -> Payload:
+    """The same step after its decision: who, when, and no buttons left."""
+    blocks = _step_body(step, MAX_BLOCKS - 1)
+    blocks.append(context(decision_line(record)))
+    verb = "approved" if record.decision is Decision.APPROVED else "skipped"
+    text = f"Step {step.position} of {step.total} {verb} by <@{record.by}>"
+    return {"text": text, "blocks": cap_blocks(blocks)}
+
+
+def completion_message(info: RunInfo, state: RunState, ended_at: datetime) -> Payload:
+    counts = state.counts()
+    duration = format_duration(ended_at - info.started_at)
+    line = (
+        f"🏁 *{escape(info.runbook_id)} completed* for {info.incident_key}: "
+        f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped "
+        f"of {state.normal_count} steps in {duration}."
+    )
+    follow = "Post a status update with `/incident update` and resolve with `/incident resolve`."
+    text = (
+        f"{info.runbook_id} completed for {info.incident_key}: "
+        f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped in {duration}"
+    )
+    return {"text": text, "blocks": [section(line), context(follow)]}
+
+
+def aborted_message(info: RunInfo, state: RunState, by: str, at: datetime) -> Payload:
+    counts = state.counts()
+    pending = state.normal_count - counts[Decision.APPROVED] - counts[Decision.SKIPPED]
+    line = (
+        f"🛑 *{escape(info.runbook_id)} aborted* by <@{escape(by)}> {slack_date(at)} — "
+        f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped, "
+        f"{pending} not run."
+    )
+    blocks = [section(line)]
+    if state.rollback_steps:
+        blocks.append(
+            context(f"Rollback: {len(state.rollback_steps)} steps follow in this thread.")
+        )
+    elif state.rollback_note:
+        blocks.append(section("*Rollback*"))
+        blocks += markdown_sections(list(state.rollback_note), MAX_BLOCKS - len(blocks))
+    else:
+        blocks.append(context("This runbook has no Rollback section."))
+    text = f"{info.runbook_id} aborted for {info.incident_key} by <@{by}>"
+    return {"text": text, "blocks": cap_blocks(blocks)}
+
+
+def rollback_done_message(info: RunInfo, state: RunState) -> Payload:
+    counts = state.counts(rollback=True)
+    line = (
+        f"↩️ Rollback of *{escape(info.runbook_id)}* finished: "
+        f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped."
+    )
+    return {"text": f"Rollback of {info.runbook_id} finished", "blocks": [section(line)]}

@@ -1,0 +1,93 @@
+"""Block Kit for ``/runbook help``, ``list`` and ``show`` (ephemeral replies)."""
+
+from __future__ import annotations
+
+from bot.blocks import MAX_BLOCKS, Payload, cap_blocks, context, header, section, truncate
+from bot.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
+from bot.runbook import Library, Runbook
+
+RUNBOOK_HELP = """*`/runbook` — run a Markdown runbook step by step*
+• `/runbook list` — every runbook
+• `/runbook show RB-04` — its phases and steps
+• `/runbook start RB-04 [INC-<n>] [summary]` — open an incident (or join INC-<n>) and walk \
+the steps with *Approve* / *Skip*
+• `/runbook abort [INC-<n>]` — stop the running runbook and offer its Rollback steps
+• `/runbook help` — this message
+Incident commands: `/incident help`."""
+
+INCIDENT_HELP = """*`/incident` — the incident around your runbooks*
+• `/incident declare <title>` — open an incident without a runbook
+• `/incident update [INC-<n>] <text>` — post a status update (restarts the reminder clock)
+• `/incident note [INC-<n>] <text>` — add a note to the timeline
+• `/incident timeline [INC-<n>]` — show the timeline
+• `/incident resolve [INC-<n>]` — resolve, stop reminders, post a summary
+`INC-<n>` can be left out when exactly one incident is open in this channel."""
+
+
+def help_message(text: str) -> Payload:
+    return {"text": text, "blocks": [section(text)]}
+
+
+def list_message(library: Library) -> Payload:
+    runbooks = list(library.runbooks.values())
+    if not runbooks:
+        text = "No runbooks are loaded. Check `RUNBOOKS_DIR` and run `runbook-bot lint`."
+        return {"text": text, "blocks": [section(text)]}
+    lines = []
+    for rb in runbooks:
+        extra = " · ".join(
+            escape(v) for v in (rb.severity, rb.owner, f"RTO {rb.rto}" if rb.rto else None) if v
+        )
+        lines.append(
+            f"• *{escape(rb.id)}* — {escape(rb.title)} ({rb.step_count} steps)"
+            + (f" · _{extra}_" if extra else "")
+        )
+    chunks = split_mrkdwn("\n".join(lines), 2900)
+    blocks = [section(f"*{len(runbooks)} runbooks* — start one with `/runbook start <ID>`")]
+    blocks += [section(c) for c in chunks][: MAX_BLOCKS - 2]
+    if library.problems:
+        blocks.append(context(f"{len(library.problems)} file problem(s): run `runbook-bot lint`."))
+    text = "Runbooks: " + ", ".join(f"{rb.id} {rb.title}" for rb in runbooks)
+    return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks)}
+
+
+def show_message(runbook: Runbook) -> Payload:
+    meta = " · ".join(
+        f"{label}: {escape(value)}"
+        for label, value in (
+            ("Owner", runbook.owner),
+            ("Severity", runbook.severity),
+            ("RTO", runbook.rto),
+        )
+        if value
+    )
+    blocks = [header(f"{runbook.id} {runbook.title}")]
+    if meta:
+        blocks.append(context(meta))
+    phases = [*runbook.phases, *([runbook.rollback] if runbook.rollback else [])]
+    for phase in phases:
+        lines = [
+            f"*{escape(phase.name)}*"
+            + (" _(offered when a run is aborted)_" if phase.is_rollback else "")
+        ]
+        for step in phase.steps:
+            first_line = md_to_mrkdwn(step.text).split("\n", 1)[0]
+            lines.append(f"{step.number}. {truncate(first_line, 280)}")
+        if not phase.steps:
+            lines.append("_no steps — context only_")
+        for chunk in split_mrkdwn("\n".join(lines), 2900):
+            blocks.append(section(chunk))
+    blocks.append(
+        context(
+            f"{runbook.step_count} steps · `{runbook.path}` · rev `{runbook.content_hash[:12]}`"
+            f" · start with `/runbook start {runbook.id}`"
+        )
+    )
+    text = f"{runbook.id} {runbook.title}: {runbook.step_count} steps"
+    return {"text": text, "blocks": cap_blocks(blocks)}
+
+
+def unknown_runbook(token: str, library: Library) -> str:
+    close = library.closest(token)
+    hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+    return f"Unknown runbook `{escape(token)}`.{hint} `/runbook list` shows them all."

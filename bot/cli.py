@@ -1,0 +1,242 @@
+"""``runbook-bot serve | migrate | lint | timeline`` (SPEC §3)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("runbook_bot")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # The Slack SDK logs every retry at INFO; keep warnings only.
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+class DatabaseUnreachable(Exception):
+    """The database refused or dropped the connection (as opposed to a port clash)."""
+
+
+class AppTokenRejected(Exception):
+    """Slack refused SLACK_APP_TOKEN for apps.connections.open."""
+
+
+_TOKEN_ERRORS = (
+    "invalid_auth",
+    "not_authed",
+    "not_allowed_token_type",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "missing_scope",
+)
+
+
+async def _check_app_token(client: Any, app_token: str) -> None:
+    """Fail fast, in one line, when Slack rejects the app-level token: the Socket
+    Mode client would otherwise retry forever. Network trouble is left to its retries."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if error in _TOKEN_ERRORS:
+            raise AppTokenRejected(f"Slack answered {error} for apps.connections.open") from None
+        log.warning("apps.connections.open failed (%s); Socket Mode will retry", error)
+    except Exception as exc:  # network trouble: the Socket Mode client keeps retrying
+        log.warning("apps.connections.open failed (%r); Socket Mode will retry", exc)
+
+
+async def _upgrade(url: str) -> None:
+    from bot.migrate import upgrade
+
+    try:
+        await upgrade(url)
+    except OSError as exc:
+        raise DatabaseUnreachable(str(exc)) from exc
+
+
+async def _serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from bot.app import build_app, start_background, stop_background
+    from bot.worker import WorkerSupervisor
+
+    await _upgrade(settings.database_url)
+    mode = settings.worker_mode
+    # "process": a supervised child delivers to Slack and reminds, so this
+    # process spends its CPU on acknowledging; "external": you run workers.
+    bot = build_app(settings, worker=mode == "embedded")
+    if settings.slack_app_token:
+        await _check_app_token(bot.ctx.client, settings.slack_app_token)
+    supervisor = WorkerSupervisor() if mode == "process" else None
+    if supervisor is not None:
+        await supervisor.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        from bot.web import add_routes
+
+        # Socket Mode: Slack events arrive over a websocket (Bolt does not verify
+        # signatures then), so /slack/events is not served; /healthz and /metrics are.
+        @web.middleware
+        async def no_slack_over_http(request: web.Request, handler: Any) -> web.StreamResponse:
+            if request.path.startswith("/slack/"):
+                raise web.HTTPNotFound(text="Socket Mode: Slack requests arrive over the websocket")
+            return await handler(request)
+
+        await start_background(bot.ctx, worker=mode == "embedded")
+        # The handler asks apps.connections.open through bot.client (SLACK_API_URL).
+        handler = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token)
+        health = web.Application(middlewares=[no_slack_over_http])
+        add_routes(health, bot.ctx, bot.bolt)
+        runner = web.AppRunner(health, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        # Connecting retries until Slack answers; SIGTERM must still stop it.
+        connecting = asyncio.create_task(handler.connect_async())
+        log.info("runbook-bot serving in Socket Mode (health on port %d)", settings.port)
+        await stop.wait()
+        log.info("shutting down")
+        await handler.close_async()
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        await runner.cleanup()
+        await stop_background(bot.ctx)
+        if supervisor is not None:
+            await supervisor.stop()
+        return
+    runner = web.AppRunner(bot.web, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    log.info("runbook-bot listening on http://%s:%d/slack/events", settings.host, settings.port)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    if supervisor is not None:
+        await supervisor.stop()
+
+
+async def _migrate(settings: Settings) -> None:
+    from bot.migrate import current_revision
+
+    await _upgrade(settings.database_url)
+    print(f"database at revision {await current_revision(settings.database_url)}")
+
+
+async def _timeline(settings: Settings, key: str, fmt: str) -> int:
+    from bot.db import make_engine, make_sessionmaker
+    from bot.models import parse_incident_key
+    from bot.timeline import export_incident
+
+    incident_id = parse_incident_key(key)
+    if incident_id is None:
+        print(f"error: {key!r} is not an incident ID (INC-<n>)", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        text = await export_incident(make_sessionmaker(engine), incident_id, fmt)
+    finally:
+        await engine.dispose()
+    if text is None:
+        print(f"error: there is no INC-{incident_id}", file=sys.stderr)
+        return 1
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runbook-bot", description="Run Markdown incident runbooks step by step in Slack."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve Slack requests (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
+    worker = sub.add_parser("worker", help="deliver Slack messages and reminders (no HTTP)")
+    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    sub.add_parser("migrate", help="apply database migrations to DATABASE_URL")
+    lint = sub.add_parser("lint", help="check runbook files (default: RUNBOOKS_DIR)")
+    lint.add_argument("--fix", action="store_true", help="number plain-bullet steps in place")
+    lint.add_argument("paths", nargs="*", help="files or folders")
+    timeline = sub.add_parser("timeline", help="print an incident's timeline")
+    timeline.add_argument("incident", help="INC-<n>")
+    timeline.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            settings.require_slack()
+            if not settings.runbooks_dir.is_dir():
+                raise SettingsError(
+                    f"RUNBOOKS_DIR is invalid: {settings.runbooks_dir} is not a folder"
+                )
+        if args.command == "worker" and not settings.slack_bot_token:
+            raise SettingsError("SLACK_BOT_TOKEN is not set: the worker posts to Slack with it")
+    except SettingsError as exc:
+        print(f"runbook-bot: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    if args.command == "lint":
+        from bot.runbook.lint import run_lint
+
+        paths = args.paths or [str(settings.runbooks_dir)]
+        return run_lint(paths, fix=args.fix, out=sys.stdout, err=sys.stderr)
+    try:
+        if args.command == "serve":
+            asyncio.run(_serve(settings))
+            return 0
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+            return 0
+        if args.command == "worker":
+            from bot.worker import run_worker
+
+            asyncio.run(run_worker(settings, parent_pid=args.parent_pid))
+            return 0
+        if args.command == "timeline":
+            return asyncio.run(_timeline(settings, args.incident, args.format))
+    except KeyboardInterrupt:
+        return 130
+    except AppTokenRejected as exc:
+        print(f"runbook-bot: SLACK_APP_TOKEN is invalid: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseUnreachable as exc:
+        print(f"runbook-bot: DATABASE_URL: cannot reach the database: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # e.g. the database refuses connections, or the port is taken
+        print(f"runbook-bot: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        # e.g. a SQLite path in a missing folder, a wrong PostgreSQL user or database
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"]
+        print(f"runbook-bot: DATABASE_URL: cannot use the database: {reason[0]}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""Delivering the Slack outbox.
+
+The worker delivers pending rows oldest first, one at a time per ordering key
+(a run or an incident) so Slack sees a run's messages in order; different keys
+go in parallel. Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), so several bot processes deliver each row once. The Web API client
+itself retries 429 (honouring Retry-After), 5xx and connection errors; what
+still fails is retried later with backoff, and permanent errors are logged and
+marked ``failed`` so they do not block the run's later messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from bot.models import Incident, OutboxMessage, Run, utcnow
+from bot.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+# Errors that retrying cannot fix: the payload or the target is wrong.
+PERMANENT_ERRORS = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "msg_too_long",
+    "no_text",
+    "message_not_found",
+    "cant_update_message",
+    "edit_window_closed",
+    "invalid_auth",
+    "account_inactive",
+    "user_not_in_channel",
+    "invalid_arguments",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """A leased row, read by the claim itself (no second SELECT per row)."""
+
+    id: int
+    ordering_key: str
+    method: str
+    payload: dict[str, Any]
+    thread_from: int | None
+    on_delivered: str | None
+
+
+def _pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> AsyncWebClient:
+    """The same client configuration over one keep-alive HTTP session.
+
+    Without a session the SDK opens (and closes) a new connection per call,
+    which was the largest single cost of delivering a message.
+    """
+    return AsyncWebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        session=session,
+        headers=dict(client.headers),
+        retry_handlers=list(client.retry_handlers),
+        logger=client._logger,
+    )
+
+
+class OutboxWorker:
+    # Delivered rows' ts, so a chain's later rows need not read their parent back.
+    _TS_CACHE = 10_000
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        client: AsyncWebClient,
+        *,
+        postgres: bool,
+        lease_seconds: float = 15.0,
+        poll_seconds: float = 1.0,
+        on_call: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        self._sessions = sessionmaker
+        self._client = client
+        self._postgres = postgres
+        self._lease = timedelta(seconds=lease_seconds)
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._on_call = on_call or (lambda method, ok: None)
+        self.delivered = 0
+        self._http: aiohttp.ClientSession | None = None
+        self._delivered_ts: OrderedDict[int, str] = OrderedDict()
+        self._sent: list[dict[str, Any]] = []
+        self._sent_lock = asyncio.Lock()
+
+    def notify(self) -> None:
+        """Something was committed: deliver now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            if self._client.session is None and self._http is None:
+                self._http = aiohttp.ClientSession()
+                self._client = _pooled_client(self._client, self._http)
+            self._task = asyncio.create_task(self._loop(), name="slack-outbox")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                busy = await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # database down: log, back off, try again
+                log.exception("outbox: delivery round failed; retrying")
+                busy = False
+                await asyncio.sleep(self._poll)
+            if busy:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            except TimeoutError:
+                pass
+
+    async def deliver_due(self, limit: int = 100) -> bool:
+        """One round: claim what is due, deliver it. True if anything was claimed."""
+        claimed = await self._claim(limit)
+        if not claimed:
+            return False
+        leased_at = time.monotonic()
+        by_key: dict[str, list[_Claimed]] = defaultdict(list)
+        for row in claimed:
+            by_key[row.ordering_key].append(row)
+        await asyncio.gather(*(self._deliver_chain(rows, leased_at) for rows in by_key.values()))
+        return True
+
+    async def _claim(self, limit: int) -> list[_Claimed]:
+        now = utcnow()
+        earlier = aliased(OutboxMessage)
+        # Only the oldest pending row of each key: later ones wait their turn.
+        # A leased row also blocks its key, so order holds across processes.
+        blocked = exists().where(
+            and_(
+                earlier.ordering_key == OutboxMessage.ordering_key,
+                earlier.state == "pending",
+                earlier.id < OutboxMessage.id,
+            )
+        )
+        query = (
+            select(
+                OutboxMessage.id,
+                OutboxMessage.ordering_key,
+                OutboxMessage.method,
+                OutboxMessage.payload,
+                OutboxMessage.thread_from,
+                OutboxMessage.on_delivered,
+            )
+            .where(
+                OutboxMessage.state == "pending",
+                OutboxMessage.next_attempt_at <= now,
+                (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
+                ~blocked,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+        async with self._sessions() as session, session.begin():
+            rows = [_Claimed(*r) for r in (await session.execute(query)).all()]
+            if rows:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_([r.id for r in rows]))
+                    .values(locked_until=now + self._lease)
+                )
+        return rows
+
+    async def _deliver_chain(self, rows: list[_Claimed], leased_at: float) -> None:
+        for row in rows:
+            await self._deliver_one(row, leased_at)
+
+    def _remember_ts(self, row_id: int, ts: str) -> None:
+        self._delivered_ts[row_id] = ts
+        if len(self._delivered_ts) > self._TS_CACHE:
+            self._delivered_ts.popitem(last=False)
+
+    # One statement, run with many parameter sets (asyncpg pipelines them).
+    _MARK_SENT = (
+        update(OutboxMessage.__table__)
+        .where(OutboxMessage.__table__.c.id == bindparam("b_id"))
+        .values(
+            state="sent", sent_at=bindparam("b_at"), result_ts=bindparam("b_ts"), locked_until=None
+        )
+    )
+
+    async def _mark_sent(self, row_id: int, ts: str | None) -> None:
+        """Record a delivery; returns once it is committed.
+
+        Group commit: deliveries finishing while a write is in flight are
+        written together by the next one — one transaction for many rows
+        instead of a connection checkout and a transaction per row.
+        """
+        self._sent.append({"b_id": row_id, "b_ts": ts, "b_at": utcnow()})
+        async with self._sent_lock:
+            if not self._sent:
+                return  # an earlier writer took ours along
+            batch, self._sent = self._sent, []
+            try:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(self._MARK_SENT, batch)
+            except BaseException:
+                self._sent[:0] = batch  # not recorded: the next writer retries them
+                raise
+
+    async def _still_pending(self, row_id: int) -> bool:
+        async with self._sessions() as session:
+            state = (
+                await session.execute(select(OutboxMessage.state).where(OutboxMessage.id == row_id))
+            ).scalar()
+        return state == "pending"
+
+    async def _deliver_one(self, row: _Claimed, leased_at: float) -> None:
+        # The claim read the row under its lease a moment ago; re-read it only
+        # if the lease may have run out (another process may own it now).
+        if time.monotonic() - leased_at > self._lease.total_seconds() / 2:
+            if not await self._still_pending(row.id):
+                return
+        payload = dict(row.payload)
+        if row.thread_from is not None:
+            ts = self._delivered_ts.get(row.thread_from)
+            if ts is None:
+                async with self._sessions() as session:
+                    parent = (
+                        await session.execute(
+                            select(OutboxMessage.state, OutboxMessage.result_ts).where(
+                                OutboxMessage.id == row.thread_from
+                            )
+                        )
+                    ).first()
+                ts = parent.result_ts if parent is not None else None
+                if ts is None and parent is not None and parent.state == "pending":
+                    # Parent not delivered yet (other key or retry): try again soon.
+                    await self._settle(row.id, self._reschedule, "waiting for parent message", 0.2)
+                    return
+            if ts is not None:
+                payload["ts" if row.method == "chat.update" else "thread_ts"] = ts
+            elif row.method == "chat.update":
+                await self._settle(row.id, self._fail, "parent message was never delivered")
+                return
+        try:
+            response = await self._client.api_call(row.method, json=payload)
+            self._on_call(row.method, True)
+        except SlackApiError as exc:
+            self._on_call(row.method, False)
+            # A 5xx from Slack's edge has a plain-text body, not JSON.
+            data = exc.response.data if exc.response is not None else None
+            error = str(data.get("error", "")) if isinstance(data, dict) else ""
+            if error in PERMANENT_ERRORS:
+                await self._settle(row.id, self._fail, f"{row.method}: {error}")
+            else:
+                await self._settle(row.id, self._reschedule, f"{row.method}: {error or exc}")
+            return
+        except Exception as exc:  # connection refused, timeout, 5xx after retries
+            self._on_call(row.method, False)
+            await self._settle(row.id, self._reschedule, f"{row.method}: {exc!r}")
+            return
+        raw_ts = response.get("ts") or response.get("message_ts")
+        ts = str(raw_ts) if raw_ts else None
+        if row.on_delivered and ts:
+            # The run message's ts and its sent mark commit together.
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    self._MARK_SENT, [{"b_id": row.id, "b_ts": ts, "b_at": utcnow()}]
+                )
+                await self._record_ts(session, row.on_delivered, ts)
+        else:
+            await self._mark_sent(row.id, ts)
+        if ts:
+            self._remember_ts(row.id, ts)
+        self.delivered += 1
+
+    async def _settle(self, row_id: int, outcome: Callable[..., Any], *args: Any) -> None:
+        """Record a failed attempt (rare path: the ORM row is loaded for it)."""
+        async with self._sessions() as session:
+            row = await session.get(OutboxMessage, row_id)
+            if row is None or row.state != "pending":
+                return
+            await outcome(session, row, *args)
+
+    async def _record_ts(self, session: AsyncSession, target: str, ts: str) -> None:
+        kind, _, raw_id = target.partition(":")
+        if kind == "run":
+            run_id = int(raw_id)
+            await session.execute(update(Run).where(Run.id == run_id).values(message_ts=ts))
+            incident_id = select(Run.incident_id).where(Run.id == run_id).scalar_subquery()
+            await session.execute(
+                update(Incident)
+                .where(Incident.id == incident_id, Incident.thread_ts.is_(None))
+                .values(thread_ts=ts)
+            )
+        elif kind == "incident":
+            await session.execute(
+                update(Incident)
+                .where(Incident.id == int(raw_id), Incident.thread_ts.is_(None))
+                .values(thread_ts=ts)
+            )
+
+    async def _reschedule(
+        self, session: AsyncSession, row: OutboxMessage, error: str, delay: float | None = None
+    ) -> None:
+        row.attempts += 1
+        row.last_error = error[:2000]
+        backoff = delay if delay is not None else min(60.0, 0.5 * 2 ** min(row.attempts, 7))
+        row.next_attempt_at = utcnow() + timedelta(seconds=backoff)
+        row.locked_until = None
+        await session.commit()
+        if delay is None:
+            log.warning(
+                "outbox: %s failed (attempt %d), retry in %.1fs", error, row.attempts, backoff
+            )
+
+    async def _fail(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
+        row.state = "failed"
+        row.attempts += 1
+        row.last_error = error[:2000]
+        row.locked_until = None
+        await session.commit()
+        log.error("outbox: giving up on message %d: %s", row.id, error)
+
+    async def pending_count(self) -> int:
+        async with self._sessions() as session:
+            query = select(func.count(OutboxMessage.id)).where(OutboxMessage.state == "pending")
+            return int((await session.execute(query)).scalar() or 0)

@@ -1,0 +1,197 @@
+"""Block Kit for incidents: status updates, reminders, the update modal,
+the resolve summary and the timeline. Pure functions, user text escaped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.blocks import (
+    MAX_BLOCKS,
+    Payload,
+    button,
+    cap_blocks,
+    context,
+    section,
+    slack_date,
+    truncate,
+)
+from bot.models import Incident, TimelineEvent
+from bot.mrkdwn import escape, split_mrkdwn
+from bot.timefmt import format_duration
+
+REMINDER_UPDATE = "reminder_update"
+REMINDER_SNOOZE = "reminder_snooze"
+UPDATE_MODAL = "status_update_modal"
+SNOOZE_MINUTES = (15, 30, 60)
+
+
+def ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return f"{max(0, int(delta.total_seconds()))}s"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60}h {minutes % 60:02d}m"
+
+
+def user_text_sections(text: str, limit_blocks: int = 10) -> list[dict]:
+    """Free text typed by a person: escaped (no mentions, no links), split to fit."""
+    pieces = split_mrkdwn(escape(text), 2900) or [""]
+    blocks = [section(p) for p in pieces[:limit_blocks] if p.strip()]
+    if len(pieces) > limit_blocks:
+        blocks.append(context("_…text cut to fit one Slack message._"))
+    return blocks
+
+
+def status_update_message(incident: Incident, user_id: str, text: str, at: datetime) -> Payload:
+    blocks = [section(f"📣 *Status update — {incident.key}* by <@{escape(user_id)}>")]
+    blocks += user_text_sections(text, MAX_BLOCKS - 2)
+    blocks.append(context(f"Posted {slack_date(at)} · next reminder resets"))
+    plain = f"Status update for {incident.key}: {escape(text)}"
+    return {"text": truncate(plain, 3000), "blocks": cap_blocks(blocks)}
+
+
+def reminder_message(incident: Incident, now: datetime) -> Payload:
+    since = incident.last_update_at or incident.opened_at
+    what = "the last status update" if incident.last_update_at else "the incident opened"
+    line = (
+        f"⏰ *{incident.key}* — time for a status update: {ago(now - since)} since {what}.\n"
+        f"_{escape(truncate(incident.title, 300))}_"
+    )
+    options = [
+        {"text": {"type": "plain_text", "text": f"Snooze {m} min"}, "value": f"{incident.id}:{m}"}
+        for m in SNOOZE_MINUTES
+    ]
+    blocks: list[dict[str, Any]] = [
+        section(line),
+        {
+            "type": "actions",
+            "block_id": f"reminder:{incident.id}",
+            "elements": [
+                button("📣 Post update", REMINDER_UPDATE, str(incident.id), "primary"),
+                {
+                    "type": "static_select",
+                    "action_id": REMINDER_SNOOZE,
+                    "placeholder": {"type": "plain_text", "text": "Snooze…"},
+                    "options": options,
+                },
+            ],
+        },
+    ]
+    text = f"{incident.key}: time for a status update ({ago(now - since)} since {what})"
+    return {"text": text, "blocks": blocks}
+
+
+def snoozed_message(incident: Incident, user_id: str, minutes: int, until: datetime) -> Payload:
+    line = (
+        f"😴 Reminders for *{incident.key}* snoozed {minutes} min by <@{escape(user_id)}> "
+        f"— next {slack_date(until, '{time}')}."
+    )
+    return {"text": f"{incident.key} reminders snoozed {minutes} min", "blocks": [section(line)]}
+
+
+def update_modal(incident: Incident) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": UPDATE_MODAL,
+        "private_metadata": str(incident.id),
+        "title": {"type": "plain_text", "text": truncate(f"Update {incident.key}", 24)},
+        "submit": {"type": "plain_text", "text": "Post update"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            context(escape(truncate(incident.title, 2000))),
+            {
+                "type": "input",
+                "block_id": "update",
+                "label": {"type": "plain_text", "text": "What is the status now?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "text",
+                    "multiline": True,
+                    "max_length": 3000,
+                    "placeholder": {
+                        "type": "plain_text",
+                        "text": "Impact, what we know, what we're doing, next update",
+                    },
+                },
+            },
+        ],
+    }
+
+
+def resolve_message(incident: Incident, user_id: str, stats: dict[str, Any]) -> Payload:
+    assert incident.resolved_at is not None
+    duration = format_duration(incident.resolved_at - incident.opened_at)
+    first = stats.get("first_decision_at")
+    ttfd = format_duration(first - incident.opened_at) if first else "no step decided"
+    lines = [
+        f"✅ *{incident.key} resolved* by <@{escape(user_id)}> after {duration}.",
+        f"• Time to first step decision: {ttfd}",
+        f"• Steps: {stats['approved']} approved, {stats['skipped']} skipped"
+        f" across {stats['runs']} runbook run(s)",
+        f"• Status updates posted: {stats['updates']}",
+        f"• Reminder windows without an update: {stats.get('missed_windows', 0)}"
+        f" ({stats['reminders']} reminder(s) sent)",
+    ]
+    text = (
+        f"{incident.key} resolved after {duration}: {stats['approved']} approved, "
+        f"{stats['skipped']} skipped, {stats['updates']} status updates, "
+        f"{stats.get('missed_windows', 0)} reminder windows missed"
+    )
+    blocks = [section("\n".join(lines)), context(f"Export: `runbook-bot timeline {incident.key}`")]
+    return {"text": text, "blocks": blocks}
+
+
+KIND_ICONS = {
+    "incident_opened": "🚨",
+    "runbook_started": "▶️",
+    "step_approved": "✅",
+    "step_skipped": "⏭️",
+    "runbook_completed": "🏁",
+    "runbook_aborted": "🛑",
+    "status_update": "📣",
+    "reminder_sent": "⏰",
+    "reminder_snoozed": "😴",
+    "note": "📝",
+    "incident_resolved": "✔️",
+}
+
+
+def timeline_blocks(incident: Incident, events: list[TimelineEvent]) -> Payload:
+    """The timeline as an ephemeral message; the newest events if it is long."""
+    lines = []
+    for event in events:
+        who = f" <@{escape(event.actor)}>" if event.actor else ""
+        icon = KIND_ICONS.get(event.kind, "•")
+        lines.append(
+            f"{icon} {slack_date(event.at, '{date_short} {time_secs}')}{who} "
+            f"`{event.kind}` {escape(truncate(event.text, 500))}"
+        )
+    chunks = split_mrkdwn("\n".join(lines), 2900) if lines else ["_No events._"]
+    head = section(f"*Timeline of {incident.key}* — {escape(truncate(incident.title, 200))}")
+    budget = MAX_BLOCKS - 2
+    cut = len(chunks) > budget
+    blocks = [head]
+    if cut:
+        blocks.append(
+            context(
+                "_Showing the latest events; export the rest with_ "
+                f"`runbook-bot timeline {incident.key}`"
+            )
+        )
+        chunks = chunks[-(budget - 1) :]
+    blocks += [section(c) for c in chunks]
+    return {"text": f"Timeline of {incident.key} ({len(events)} events)", "blocks": blocks}
+
+
+def declared_message(incident: Incident, user_id: str) -> Payload:
+    line = (
+        f"🚨 *{incident.key} declared* by <@{escape(user_id)}>: {escape(incident.title)}\n"
+        "Run a runbook with `/runbook start <ID> "
+        f"{incident.key}`, post updates with `/incident update`."
+    )
+    return {
+        "text": f"{incident.key} declared: {escape(truncate(incident.title, 2000))}",
+        "blocks": [section(truncate(line, 2900))],
+    }

@@ -1,0 +1,289 @@
+"""Incidents and their append-only timeline: the database side of ``/incident``.
+
+Each function works inside the caller's transaction; the caller commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import incident_blocks
+from bot.models import (
+    HandledRequest,
+    Incident,
+    OutboxMessage,
+    Run,
+    StepDecision,
+    TimelineEvent,
+    parse_incident_key,
+    utcnow,
+)
+from bot.outbox import enqueue
+from bot.writes import append_row
+
+
+def add_event(
+    session: AsyncSession,
+    incident_id: int,
+    kind: str,
+    actor: str | None,
+    text: str,
+    *,
+    run_id: int | None = None,
+    at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append to the timeline (written when the transaction commits)."""
+    append_row(
+        session,
+        TimelineEvent.__table__,  # type: ignore[arg-type]
+        {
+            "incident_id": incident_id,
+            "run_id": run_id,
+            "kind": kind,
+            "actor": actor,
+            "at": at or utcnow(),
+            "text": text,
+            "data": data or {},
+        },
+    )
+
+
+async def claim_request(session: AsyncSession, key: str) -> bool:
+    """Record an idempotency key; False when it was already handled."""
+    dialect = session.bind.dialect.name if session.bind else "postgresql"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(HandledRequest).values(key=key[:200], at=utcnow()).on_conflict_do_nothing()
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def reminder_due_after(at: datetime, interval_seconds: float) -> datetime:
+    return at + timedelta(seconds=interval_seconds)
+
+
+async def create_incident(
+    session: AsyncSession,
+    *,
+    channel_id: str,
+    title: str,
+    user_id: str,
+    at: datetime,
+    interval_seconds: float,
+) -> Incident:
+    incident = Incident(
+        channel_id=channel_id,
+        title=title[:2000],
+        state="open",
+        opened_by=user_id,
+        opened_at=at,
+        next_reminder_at=reminder_due_after(at, interval_seconds),
+    )
+    session.add(incident)
+    await session.flush()
+    add_event(
+        session,
+        incident.id,
+        "incident_opened",
+        user_id,
+        f"{incident.key} opened: {title[:2000]}",
+        at=at,
+    )
+    return incident
+
+
+async def open_incidents(session: AsyncSession, channel_id: str) -> list[Incident]:
+    query = (
+        select(Incident)
+        .where(Incident.channel_id == channel_id, Incident.state == "open")
+        .order_by(Incident.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEvent]:
+    query = (
+        select(TimelineEvent)
+        .where(TimelineEvent.incident_id == incident_id)
+        .order_by(TimelineEvent.at, TimelineEvent.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def incident_stats(session: AsyncSession, incident: Incident) -> dict[str, Any]:
+    """Figures for the resolve summary."""
+    counts = dict(
+        (
+            await session.execute(
+                select(TimelineEvent.kind, func.count())
+                .where(TimelineEvent.incident_id == incident.id)
+                .group_by(TimelineEvent.kind)
+            )
+        ).all()
+    )
+    first_decision = (
+        await session.execute(
+            select(func.min(StepDecision.decided_at))
+            .join(Run, Run.id == StepDecision.run_id)
+            .where(Run.incident_id == incident.id)
+        )
+    ).scalar()
+    reminder_data = (
+        await session.execute(
+            select(TimelineEvent.data).where(
+                TimelineEvent.incident_id == incident.id, TimelineEvent.kind == "reminder_sent"
+            )
+        )
+    ).scalars()
+    missed = sum(int((data or {}).get("windows", 1)) for data in reminder_data)
+    return {
+        "missed_windows": missed,
+        "approved": int(counts.get("step_approved", 0)),
+        "skipped": int(counts.get("step_skipped", 0)),
+        "updates": int(counts.get("status_update", 0)),
+        "reminders": int(counts.get("reminder_sent", 0)),
+        "notes": int(counts.get("note", 0)),
+        "runs": int(counts.get("runbook_started", 0)),
+        "first_decision_at": first_decision,
+    }
+
+
+# --- flows behind /incident --------------------------------------------------
+
+
+async def resolve_target(
+    session: AsyncSession, channel_id: str, incident_id: int | None
+) -> tuple[Incident | None, str | None]:
+    """The incident a command means, or a message saying why it is unclear."""
+    if incident_id is not None:
+        incident = await session.get(Incident, incident_id)
+        if incident is None:
+            return None, f"There is no INC-{incident_id}."
+        if incident.state != "open":
+            return None, f"INC-{incident_id} is already resolved."
+        return incident, None
+    candidates = await open_incidents(session, channel_id)
+    if len(candidates) == 1:
+        return candidates[0], None
+    if not candidates:
+        return None, "No incident is open in this channel. Name one with `INC-<n>`."
+    listed = ", ".join(f"`{i.key}` ({i.title[:60]})" for i in candidates[:20])
+    return None, f"Several incidents are open here — say which: {listed}."
+
+
+def split_incident_arg(rest: str) -> tuple[int | None, str]:
+    """``"INC-4 text"`` → ``(4, "text")``; ``"text"`` → ``(None, "text")``."""
+    parts = rest.strip().split(None, 1)
+    if parts:
+        incident_id = parse_incident_key(parts[0])
+        if incident_id is not None:
+            return incident_id, parts[1] if len(parts) > 1 else ""
+    return None, rest.strip()
+
+
+async def record_status_update(
+    session: AsyncSession,
+    incident: Incident,
+    *,
+    user_id: str,
+    text: str,
+    interval_seconds: float,
+    via: str = "command",
+) -> datetime:
+    """Record the update and restart the reminder clock. Returns the next due time."""
+    now = utcnow()
+    add_event(session, incident.id, "status_update", user_id, text, at=now, data={"via": via})
+    incident.last_update_at = now
+    incident.next_reminder_at = now + timedelta(seconds=interval_seconds)
+    payload = {
+        "channel": incident.channel_id,
+        **incident_blocks.status_update_message(incident, user_id, text, now),
+    }
+    parent = None
+    if incident.thread_ts:
+        payload["thread_ts"] = incident.thread_ts
+    else:
+        # The run (or declaration) message may still be in the outbox: thread
+        # under it once it is delivered.
+        parent = await thread_parent(session, incident)
+    if incident.thread_ts or parent is not None:
+        payload["reply_broadcast"] = True  # in the thread and visible in the channel
+    enqueue(session, f"incident:{incident.id}", "chat.postMessage", payload, thread_from=parent)
+    return incident.next_reminder_at
+
+
+async def thread_parent(session: AsyncSession, incident: Incident) -> OutboxMessage | None:
+    """The undelivered outbox row whose ``ts`` will become the incident's thread."""
+    run_keys = select(literal("run:", String) + cast(Run.id, String)).where(
+        Run.incident_id == incident.id
+    )
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.state == "pending",
+            (OutboxMessage.on_delivered == f"incident:{incident.id}")
+            | OutboxMessage.on_delivered.in_(run_keys),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def resolve_incident(session: AsyncSession, incident: Incident, *, user_id: str) -> None:
+    now = utcnow()
+    incident.state = "resolved"
+    incident.resolved_at = now
+    incident.resolved_by = user_id
+    incident.next_reminder_at = None  # no more reminders
+    stats = await incident_stats(session, incident)
+    add_event(
+        session,
+        incident.id,
+        "incident_resolved",
+        user_id,
+        f"{incident.key} resolved",
+        at=now,
+        data={k: v for k, v in stats.items() if k != "first_decision_at"},
+    )
+    enqueue(
+        session,
+        f"incident:{incident.id}",
+        "chat.postMessage",
+        {
+            "channel": incident.channel_id,
+            **incident_blocks.resolve_message(incident, user_id, stats),
+        },
+    )
+
+
+async def snooze_reminders(
+    session: AsyncSession, incident: Incident, *, user_id: str, minutes: int
+) -> datetime:
+    now = utcnow()
+    until = now + timedelta(minutes=minutes)
+    incident.next_reminder_at = until
+    add_event(
+        session,
+        incident.id,
+        "reminder_snoozed",
+        user_id,
+        f"Reminders snoozed for {minutes} min",
+        at=now,
+        data={"minutes": minutes},
+    )
+    enqueue(
+        session,
+        f"incident:{incident.id}",
+        "chat.postMessage",
+        {
+            "channel": incident.channel_id,
+            **incident_blocks.snoozed_message(incident, user_id, minutes, until),
+        },
+    )
+    return until

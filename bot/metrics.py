@@ -1,0 +1,67 @@
+"""Prometheus metrics, in a registry owned by each app (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "runbook_bot_requests", "HTTP requests from Slack", ["kind", "status"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "runbook_bot_request_seconds",
+            "Time to answer a Slack request (the ack)",
+            ["kind"],
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.acks = Counter("runbook_bot_acks", "Acknowledged Slack requests", ["kind"], registry=r)
+        self.slack_calls = Counter(
+            "runbook_bot_slack_api_calls", "Slack Web API calls", ["method"], registry=r
+        )
+        self.slack_errors = Counter(
+            "runbook_bot_slack_api_errors", "Failed Slack Web API calls", ["method"], registry=r
+        )
+        self.runs_started = Counter("runbook_bot_runs_started", "Runs started", registry=r)
+        self.runs_completed = Counter("runbook_bot_runs_completed", "Runs completed", registry=r)
+        self.runs_aborted = Counter("runbook_bot_runs_aborted", "Runs aborted", registry=r)
+        self.decisions = Counter(
+            "runbook_bot_step_decisions", "Step decisions", ["decision"], registry=r
+        )
+        self.reminders = Counter("runbook_bot_reminders_sent", "Reminders posted", registry=r)
+        self.db_errors = Counter(
+            "runbook_bot_database_errors", "Requests refused: database unavailable", registry=r
+        )
+        self.runbooks_loaded = Gauge(
+            "runbook_bot_runbooks_loaded", "Runbooks loaded without lint errors", registry=r
+        )
+        # Read from the database at scrape time: right whichever process delivers.
+        self.outbox_pending = Gauge(
+            "runbook_bot_outbox_pending", "Slack messages owed, not yet delivered", registry=r
+        )
+        self.outbox_failed = Gauge(
+            "runbook_bot_outbox_failed", "Slack messages given up on (permanent errors)", registry=r
+        )
+        self.outbox_oldest_pending = Gauge(
+            "runbook_bot_outbox_oldest_pending_seconds",
+            "Age of the oldest Slack message still owed",
+            registry=r,
+        )
+        self.open_incidents = Gauge("runbook_bot_open_incidents", "Open incidents", registry=r)
+        self.reminders_overdue = Gauge(
+            "runbook_bot_reminders_overdue",
+            "Open incidents whose reminder is more than a minute overdue",
+            registry=r,
+        )
+
+    def slack_call(self, method: str, ok: bool) -> None:
+        self.slack_calls.labels(method).inc()
+        if not ok:
+            self.slack_errors.labels(method).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

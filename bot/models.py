@@ -1,0 +1,191 @@
+"""Database tables (SQLAlchemy 2 ORM). The Alembic migrations in ``migrations/``
+create exactly these; ``tests/test_migrations.py`` checks they agree.
+
+Invariants the database enforces rather than process memory:
+- one decision per step: ``step_decisions`` is unique on (run_id, step_index);
+- one open claim per reminder: reminders are claimed with ``FOR UPDATE SKIP LOCKED``
+  on ``incidents.next_reminder_at``;
+- the timeline is append-only (a PostgreSQL trigger rejects UPDATE/DELETE).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite has no BIGSERIAL: an INTEGER PRIMARY KEY is its rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store timezone-aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+INCIDENT_KEY = re.compile(r"^INC-(\d{1,12})$", re.IGNORECASE)
+
+
+def parse_incident_key(token: str) -> int | None:
+    """``INC-42`` (any case) → 42; anything else → None."""
+    match = INCIDENT_KEY.match(token.strip())
+    return int(match.group(1)) if match else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved
+    opened_by: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+    last_update_at: Mapped[datetime | None]
+    # Source of truth for reminders: NULL once resolved.
+    next_reminder_at: Mapped[datetime | None]
+    # Thread for status updates and reminders (the first run message), once known.
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_incidents_channel_state", "channel_id", "state"),
+        Index("ix_incidents_next_reminder_at", "next_reminder_at"),
+    )
+
+    @property
+    def key(self) -> str:
+        return f"INC-{self.id}"
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    runbook_id: Mapped[str] = mapped_column(String(200))
+    runbook_title: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # The steps as they were when the run started, so a run survives edits to
+    # the file and restarts of the bot: {"steps": [...], "rollback": [...]}.
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    channel_id: Mapped[str] = mapped_column(String(64))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    started_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    # running | completed | aborted
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    # Rollback after an abort: none | running | done
+    rollback_state: Mapped[str] = mapped_column(String(16), default="none")
+
+    __table_args__ = (Index("ix_runs_incident", "incident_id"),)
+
+
+class StepDecision(Base):
+    __tablename__ = "step_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    # Index into the run's flow: normal steps first, then rollback steps.
+    step_index: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(16))  # approved | skipped
+    decided_by: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("run_id", "step_index", name="uq_step_decision"),)
+
+
+class TimelineEvent(Base):
+    __tablename__ = "timeline_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_timeline_incident_id", "incident_id", "id"),)
+
+
+class OutboxMessage(Base):
+    """A Slack Web API call the bot owes, committed with the decision that owes it.
+
+    The outbox worker delivers pending rows in ``id`` order per ``ordering_key``
+    (one run or incident), retrying 429/5xx, so Slack sees them in order and a
+    crash between commit and delivery loses nothing.
+    """
+
+    __tablename__ = "slack_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ordering_key: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(64))  # chat.postMessage, chat.update, ...
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Thread under the ts another outbox row gets once delivered (run message).
+    thread_from: Mapped[int | None] = mapped_column(BigId)
+    # After delivery, store the returned ts here: "run:<id>" or "incident:<id>".
+    on_delivered: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    result_ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        # The claim looks for an earlier pending row of the same key.
+        Index("ix_outbox_key_state_id", "ordering_key", "state", "id"),
+    )
+
+
+class HandledRequest(Base):
+    """Idempotency keys of interactions already handled (Slack retries, replays)."""
+
+    __tablename__ = "handled_requests"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

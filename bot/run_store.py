@@ -1,0 +1,95 @@
+"""Reading runs back: their state, their messages, the runs in a channel.
+
+Shared by the run flows in ``runs.py``; each function works inside the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import blocks, engine
+from bot.engine import Decision, DecisionRecord, RunState
+from bot.models import OutboxMessage, Run, StepDecision
+from bot.outbox import enqueue
+
+
+def run_key(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def run_info(run: Run, incident_key: str) -> blocks.RunInfo:
+    meta = (run.snapshot or {}).get("meta", {})
+    return blocks.RunInfo(
+        run_id=run.id,
+        incident_key=incident_key,
+        runbook_id=run.runbook_id,
+        runbook_title=run.runbook_title,
+        started_by=run.started_by,
+        started_at=run.started_at,
+        summary=meta.get("summary"),
+        owner=meta.get("owner"),
+        severity=meta.get("severity"),
+        rto=meta.get("rto"),
+        content_hash=run.content_hash,
+    )
+
+
+async def load_state(session: AsyncSession, run: Run) -> RunState:
+    # Columns, not ORM entities: this runs in front of every click's ack.
+    rows = await session.execute(
+        select(
+            StepDecision.step_index,
+            StepDecision.decision,
+            StepDecision.decided_by,
+            StepDecision.decided_at,
+        ).where(StepDecision.run_id == run.id)
+    )
+    records = [DecisionRecord(i, Decision(d), by, at) for i, d, by, at in rows]
+    return engine.state_from_snapshot(
+        run.snapshot, status=run.state, rollback_status=run.rollback_state, decisions=records
+    )
+
+
+async def lock_run(session: AsyncSession, run_id: int, postgres: bool) -> Run | None:
+    query = select(Run).where(Run.id == run_id)
+    if postgres:
+        # Clicks on one run queue here; the database decides, not process memory.
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def run_message_ref(session: AsyncSession, run: Run) -> tuple[dict, OutboxMessage | None]:
+    """Where the run message is: its ts if delivered, else its outbox row."""
+    if run.message_ts:
+        return {"channel": run.channel_id, "thread_ts": run.message_ts}, None
+    row = (
+        await session.execute(
+            select(OutboxMessage).where(OutboxMessage.on_delivered == run_key(run.id))
+        )
+    ).scalar_one_or_none()
+    return {"channel": run.channel_id}, row
+
+
+def enqueue_run_update(
+    session: AsyncSession,
+    run: Run,
+    info: blocks.RunInfo,
+    state: RunState,
+    run_row: OutboxMessage | None,
+) -> None:
+    """Keep the run message's progress current (its ts, or its pending row's)."""
+    update = {"channel": run.channel_id, **blocks.run_message(info, state, ended_at=run.ended_at)}
+    if run.message_ts:
+        update["ts"] = run.message_ts
+    enqueue(session, run_key(run.id), "chat.update", update, thread_from=run_row)
+
+
+async def current_run_in_channel(
+    session: AsyncSession, channel_id: str, incident_id: int | None = None
+) -> list[Run]:
+    query = select(Run).where(Run.channel_id == channel_id, Run.state == "running")
+    if incident_id is not None:
+        query = query.where(Run.incident_id == incident_id)
+    return list((await session.execute(query.order_by(Run.id))).scalars())

@@ -1,0 +1,22 @@
+"""Runbook files: model, parser, lint, --fix and library loading (SPEC §4)."""
+
+from bot.runbook.fix import fix_text
+from bot.runbook.library import Library, is_runbook_file, load_library
+from bot.runbook.lint import lint_paths, run_lint
+from bot.runbook.model import Phase, Problem, Runbook, Severity, Step
+from bot.runbook.parser import parse_runbook
+
+__all__ = [
+    "Library",
+    "Phase",
+    "Problem",
+    "Runbook",
+    "Severity",
+    "Step",
+    "fix_text",
+    "is_runbook_file",
+    "lint_paths",
+    "load_library",
+    "parse_runbook",
+    "run_lint",
+]

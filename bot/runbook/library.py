@@ -1,0 +1,131 @@
+"""Finding runbook files and loading a folder of them into a :class:`Library`."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.runbook.model import Problem, Runbook, Severity
+from bot.runbook.parser import Parsed, parse_file
+
+__all__ = ["Library", "check_files", "discover", "is_runbook_file", "load_library", "sort_problems"]
+
+# Folder documentation and the authors' template are Markdown but not runbooks.
+_NOT_RUNBOOKS = frozenset({"readme", "index", "_index", "template"})
+_SUFFIXES = frozenset({"md", "markdown"})
+
+
+def is_runbook_file(path: Path) -> bool:
+    """A visible *.md / *.markdown file that isn't README/index/_index/TEMPLATE."""
+    name = Path(path).name
+    stem, dot, suffix = name.rpartition(".")
+    return (
+        bool(dot and stem)
+        and not name.startswith(".")
+        and suffix.lower() in _SUFFIXES
+        and stem.lower() not in _NOT_RUNBOOKS
+    )
+
+
+def _natural(text: str) -> tuple[object, ...]:
+    """Sort key so RB-2 comes before RB-10."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text.lower()))
+
+
+def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
+    """Runbook files under the given files/folders (recursive, hidden dirs skipped)."""
+    found: set[Path] = set()
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                found.update(Path(folder, f) for f in files if is_runbook_file(Path(f)))
+        elif path.is_file():
+            if is_runbook_file(path):
+                found.add(path)
+        else:
+            problems.append(Problem(str(raw), 1, "no such file or directory"))
+    return sorted(found, key=lambda p: p.as_posix()), problems
+
+
+def check_files(files: Sequence[Path]) -> tuple[list[Parsed], list[Problem]]:
+    """Parse every file and flag duplicate ids; the first file (path order) keeps an id."""
+    results: list[Parsed] = []
+    problems: list[Problem] = []
+    owners: dict[str, str] = {}
+    for file in files:
+        name = str(file)
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            problems.append(Problem(name, 1, f"cannot read file: {exc.strerror or exc}"))
+            continue
+        parsed = parse_file(data, name)
+        problems.extend(parsed.problems)
+        if parsed.id is not None:
+            key = parsed.id.lower()
+            if key in owners:
+                message = f"duplicate id '{parsed.id}': {owners[key]} already uses it"
+                problems.append(Problem(name, parsed.id_line, message))
+                parsed.runbook = None  # only the first file with an id is kept
+            else:
+                owners[key] = name
+        results.append(parsed)
+    return results, problems
+
+
+def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.path, p.line, p.severity is not Severity.ERROR))
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """The loaded runbooks (by id, naturally sorted) and every problem found."""
+
+    runbooks: dict[str, Runbook] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def get(self, runbook_id: str) -> Runbook | None:
+        """Case-insensitive lookup: `/runbook start rb-04` finds RB-04."""
+        wanted = runbook_id.strip().lower()
+        for key, runbook in self.runbooks.items():
+            if key.lower() == wanted:
+                return runbook
+        return None
+
+    def closest(self, runbook_id: str, n: int = 3) -> list[str]:
+        """Nearest ids for an "unknown runbook" reply (rb4 -> RB-04)."""
+
+        def norm(text: str) -> str:
+            # Ignore case, punctuation and leading zeros: rb4 == RB-04.
+            return re.sub(r"\d+", lambda m: str(int(m.group())), re.sub(r"\W|_", "", text.lower()))
+
+        wanted, lowered = norm(runbook_id), runbook_id.strip().lower()
+        exact = [key for key in self.runbooks if norm(key) == wanted]
+        # Rank the rest on the ids as typed: RB-13 is nearer RB-12 than RB-01.
+        fuzzy = difflib.get_close_matches(lowered, [k.lower() for k in self.runbooks], n + 1, 0.5)
+        by_lower = {key.lower(): key for key in self.runbooks}
+        result = exact + [by_lower[k] for k in fuzzy if by_lower[k] not in exact]
+        return result[:n]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+
+def load_library(root: Path | str) -> Library:
+    """Load every runbook under ``root``; files with errors are left out, not fatal."""
+    root = Path(root)
+    if not root.is_dir():
+        return Library({}, [Problem(str(root), 1, "runbook folder not found")])
+    files, problems = discover([root])
+    results, more = check_files(files)
+    loaded = {p.runbook.id: p.runbook for p in results if p.runbook is not None}
+    ordered = {key: loaded[key] for key in sorted(loaded, key=_natural)}
+    return Library(ordered, sort_problems([*problems, *more]))

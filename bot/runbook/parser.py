@@ -1,0 +1,174 @@
+"""Markdown runbook -> :class:`Runbook`, following SPEC §4.
+
+The file's structure (front matter, phases, their blocks and list items) comes from
+:mod:`bot.runbook.structure`; this module turns it into phases and steps, gathers
+the metadata and runs the document checks from lint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.runbook.frontmatter import KNOWN_KEYS as _KNOWN
+from bot.runbook.frontmatter import LABEL_FIELDS, as_tags, as_text, label_metadata
+from bot.runbook.model import Phase, Problem, Runbook, Severity, Step
+from bot.runbook.structure import Block, Doc, Item, Section, analyze, block_source
+
+__all__ = ["Block", "Doc", "Item", "Section", "analyze", "parse_runbook"]
+
+
+def _phase(doc: Doc, section: Section) -> Phase:
+    intro: list[str] = []
+    steps: list[tuple[Item, str | None, list[str]]] = []
+
+    def attach(text: str) -> None:
+        if text.strip():
+            (steps[-1][2] if steps else intro).append(text)
+
+    # A ### heading that has steps under it travels as their label; repeating it
+    # as context would show "Option B" at the end of Option A's last step.
+    labelling: set[int] = set()
+    pending: Block | None = None
+    for block in section.blocks:
+        if block.kind == "heading":
+            pending = block
+        elif pending is not None and any(item.is_step for item in block.items):
+            labelling.add(id(pending))
+            pending = None
+    label: str | None = None
+    for block in section.blocks:
+        if block.kind == "hr":
+            continue
+        if block.kind == "heading":
+            label = block.name or None
+            if id(block) not in labelling:
+                attach(block_source(doc, block))
+        elif block.kind == "list":
+            run: list[Item] = []
+            for item in [*block.items, None]:
+                if item is not None and not item.is_step:
+                    run.append(item)
+                    continue
+                if run:  # consecutive plain bullets travel together as one block
+                    attach("\n".join(doc.lines[run[0].start : run[-1].end]).strip("\n"))
+                    run = []
+                if item is not None:
+                    steps.append((item, label, list(item.context)))
+        else:
+            attach(block_source(doc, block))
+    return Phase(
+        name=section.name,
+        intro=tuple(intro),
+        steps=tuple(
+            Step(
+                number=n,
+                text=item.text,
+                context=tuple(ctx),
+                line=item.start + 1,
+                label=lbl,
+                checked=item.checked,
+            )
+            for n, (item, lbl, ctx) in enumerate(steps, start=1)
+        ),
+        line=section.line,
+    )
+
+
+# lint.document_problems, injected to avoid an import cycle (lint imports us).
+Checks = Callable[["Doc", str, tuple[Phase, ...], list[Phase]], list[Problem]]
+
+
+@dataclass(slots=True)
+class Parsed:
+    """Everything lint and the library need from one file."""
+
+    runbook: Runbook | None
+    problems: list[Problem]
+    id: str | None = None
+    id_line: int = 1
+    doc: Doc | None = None
+
+
+def parse_runbook(source: str | bytes, path: str) -> tuple[Runbook | None, list[Problem]]:
+    """Parse one runbook file. Never raises; runbook is None when a problem is an error."""
+    parsed = parse_file(source, path)
+    return parsed.runbook, parsed.problems
+
+
+def parse_file(source: str | bytes, path: str) -> Parsed:
+    from bot.runbook.lint import document_problems  # lint builds on this module
+
+    if isinstance(source, bytes):
+        digest = hashlib.sha256(source).hexdigest()
+        try:
+            text = source.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = source.count(b"\n", 0, exc.start) + 1
+            bad = source[exc.start]
+            message = f"file is not UTF-8 text (byte 0x{bad:02x} on line {line})"
+            return Parsed(None, [Problem(path, 1, message)])
+    else:
+        text = source
+        digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    try:
+        return _build(text, path, digest, document_problems)
+    except Exception as exc:
+        return Parsed(None, [Problem(path, 1, f"cannot parse this file: {exc!r}")])
+
+
+def _build(text: str, path: str, digest: str, checks: Checks) -> Parsed:
+    stem = path.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    if not text.strip("\ufeff \t\r\n"):
+        return Parsed(None, [Problem(path, 1, "empty file")])
+    doc = analyze(text)
+    front = doc.front.data
+    problems = [Problem(path, line, msg) for line, msg in doc.front.errors]
+    for key in front:
+        if key not in _KNOWN:
+            line = doc.front.key_lines.get(key, 1)
+            problems.append(
+                Problem(path, line, f"unknown front matter key '{key}' (ignored)", Severity.WARNING)
+            )
+    runbook_id = as_text(front.get("id")) or stem
+    id_line = doc.front.key_lines.get("id", 1) if "id" in front else 1
+    if any(ch.isspace() for ch in runbook_id):
+        problems.append(Problem(path, id_line, f"id '{runbook_id}' must not contain spaces"))
+    labels = label_metadata(
+        doc.lines[b.start : b.end] for b in doc.preamble if b.kind in ("paragraph", "list")
+    )
+    fields: dict[str, str] = {}
+    for label, value in labels.items():
+        key = LABEL_FIELDS.get(label)
+        if key:
+            fields.setdefault(key, value)
+    phases = [_phase(doc, section) for section in doc.sections]
+    normal = tuple(p for p in phases if not p.is_rollback)
+    rollbacks = [p for p in phases if p.is_rollback]
+    problems.extend(checks(doc, path, normal, rollbacks))
+    problems.sort(key=lambda p: (p.line, p.severity != Severity.ERROR))
+    if any(p.severity is Severity.ERROR for p in problems):
+        return Parsed(None, problems, runbook_id, id_line, doc)
+    extra: dict[str, object] = {k: v for k, v in front.items() if k not in _KNOWN}
+    extra.update({k: v for k, v in labels.items() if k not in LABEL_FIELDS})
+    runbook = Runbook(
+        id=runbook_id,
+        title=as_text(front.get("title")) or doc.title or runbook_id,
+        path=path,
+        content_hash=digest,
+        phases=normal,
+        rollback=rollbacks[0] if rollbacks else None,
+        intro=tuple(
+            src
+            for block in doc.preamble
+            if block.kind != "hr" and (src := block_source(doc, block)).strip()
+        ),
+        owner=as_text(front.get("owner")) or fields.get("owner"),
+        severity=as_text(front.get("severity")) or fields.get("severity"),
+        rto=as_text(front.get("rto")) or fields.get("rto"),
+        tags=as_tags(front.get("tags")) or as_tags(fields.get("tags")),
+        extra=extra,
+    )
+    return Parsed(runbook, problems, runbook_id, id_line, doc)

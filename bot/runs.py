@@ -1,0 +1,344 @@
+"""Run flows: start, decide, abort — each one database transaction that records
+the decision, appends the timeline and enqueues the Slack messages it owes.
+
+Listeners call these *before* acknowledging, so anything the bot acknowledged
+is committed; the outbox worker does the Slack calls after the ack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import blocks, engine
+from bot.engine import Decision, DecisionRecord
+from bot.incidents import add_event, claim_request, create_incident
+from bot.models import Incident, Run, StepDecision, utcnow
+from bot.outbox import enqueue, enqueue_now
+from bot.run_store import (
+    enqueue_run_update,
+    load_state,
+    lock_run,
+    run_info,
+    run_key,
+    run_message_ref,
+)
+from bot.runbook import Runbook
+
+
+class FlowError(Exception):
+    """Bad input discovered inside a flow: shown to the user, nothing stored."""
+
+
+class DuplicateRequest(FlowError):
+    """Slack retried a request already handled: answer quietly, change nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    incident: Incident
+    run: Run
+    created_incident: bool
+
+
+async def start_run(
+    session: AsyncSession,
+    *,
+    runbook: Runbook,
+    channel_id: str,
+    user_id: str,
+    summary: str | None,
+    incident_id: int | None,
+    interval_seconds: float,
+    request_key: str | None = None,
+) -> Started:
+    """Open (or attach to) an incident, record the run, enqueue run message + step 1."""
+    now = utcnow()
+    if request_key and not await claim_request(session, request_key):
+        raise DuplicateRequest("This command was already handled.")
+    created = incident_id is None
+    if incident_id is None:
+        title = summary or f"{runbook.id} {runbook.title}"
+        incident = await create_incident(
+            session,
+            channel_id=channel_id,
+            title=title,
+            user_id=user_id,
+            at=now,
+            interval_seconds=interval_seconds,
+        )
+    else:
+        incident = await session.get(Incident, incident_id)
+        if incident is None or incident.state != "open":
+            raise FlowError(f"INC-{incident_id} is not an open incident.")
+        if incident.channel_id != channel_id:
+            raise FlowError(
+                f"INC-{incident_id} belongs to another channel (<#{incident.channel_id}>)."
+            )
+    snapshot = engine.snapshot_runbook(runbook)
+    snapshot["meta"] = {
+        "summary": summary,
+        "owner": runbook.owner,
+        "severity": runbook.severity,
+        "rto": runbook.rto,
+        "path": runbook.path,
+    }
+    run = Run(
+        incident_id=incident.id,
+        runbook_id=runbook.id,
+        runbook_title=runbook.title,
+        content_hash=runbook.content_hash,
+        snapshot=snapshot,
+        channel_id=channel_id,
+        started_by=user_id,
+        started_at=now,
+        state="running",
+        rollback_state="none",
+    )
+    session.add(run)
+    await session.flush()
+    add_event(
+        session,
+        incident.id,
+        "runbook_started",
+        user_id,
+        f"Runbook {runbook.id} {runbook.title} started ({runbook.step_count} steps)",
+        run_id=run.id,
+        at=now,
+        data={"runbook_id": runbook.id, "content_hash": runbook.content_hash, "summary": summary},
+    )
+    # A run just created has no decisions yet: no need to query them.
+    state = engine.state_from_snapshot(
+        run.snapshot, status=run.state, rollback_status=run.rollback_state
+    )
+    info = run_info(run, incident.key)
+    # Inserted at once: the first step threads under it by its id.
+    run_msg = await enqueue_now(
+        session,
+        run_key(run.id),
+        "chat.postMessage",
+        {"channel": channel_id, **blocks.run_message(info, state)},
+        on_delivered=run_key(run.id),
+    )
+    first = state.current()
+    if first is not None:
+        enqueue(
+            session,
+            run_key(run.id),
+            "chat.postMessage",
+            {"channel": channel_id, **blocks.step_message(run.id, first)},
+            thread_from=run_msg,
+        )
+    return Started(incident, run, created)
+
+
+@dataclass(frozen=True, slots=True)
+class DecideResult:
+    accepted: engine.Accepted | None
+    refused: engine.Refused | None
+    run: Run | None
+    incident_key: str = ""
+
+
+async def decide_step(
+    session: AsyncSession,
+    *,
+    run_id: int,
+    step_index: int,
+    decision: Decision,
+    user_id: str,
+    message_channel: str,
+    message_ts: str,
+    postgres: bool,
+) -> DecideResult:
+    now = utcnow()
+    run = await lock_run(session, run_id, postgres)
+    if run is None:
+        return DecideResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
+    state = await load_state(session, run)
+    outcome = engine.decide(state, step_index, decision, user_id, now)
+    if isinstance(outcome, engine.Refused):
+        return DecideResult(None, outcome, run)
+    # One INSERT ... ON CONFLICT DO NOTHING instead of SAVEPOINT + INSERT +
+    # RELEASE: the unique (run, step) constraint stays the backstop.
+    insert = postgresql.insert if postgres else sqlite.insert
+    inserted = (
+        await session.execute(
+            insert(StepDecision)
+            .values(
+                run_id=run.id,
+                step_index=step_index,
+                decision=decision.value,
+                decided_by=user_id,
+                decided_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(StepDecision.id)
+        )
+    ).first()
+    if inserted is None:
+        # Another transaction won a race the row lock did not cover: the
+        # unique (run, step) constraint decides; report the winner.
+        existing = (
+            await session.execute(
+                select(StepDecision).where(
+                    StepDecision.run_id == run_id, StepDecision.step_index == step_index
+                )
+            )
+        ).scalar_one()
+        record = DecisionRecord(
+            existing.step_index,
+            Decision(existing.decision),
+            existing.decided_by,
+            existing.decided_at,
+        )
+        return DecideResult(
+            None, engine.Refused(engine.Refusal.ALREADY_DECIDED, existing=record), run
+        )
+    # The incident's id and key are known from the run: no extra SELECT.
+    incident_id = run.incident_id
+    incident_key = f"INC-{incident_id}"  # Incident.key
+    step = outcome.step
+    kind = "step_approved" if decision is Decision.APPROVED else "step_skipped"
+    where = "Rollback" if step.rollback else step.phase
+    add_event(
+        session,
+        incident_id,
+        kind,
+        user_id,
+        f"{run.runbook_id} {where} step {step.position}/{step.total}: {step.text[:500]}",
+        run_id=run.id,
+        at=now,
+        data={
+            "step_index": step.index,
+            "phase": step.phase,
+            "position": step.position,
+            "rollback": step.rollback,
+        },
+    )
+    key = run_key(run.id)
+    info = run_info(run, incident_key)
+    new_state = outcome.state
+    enqueue(
+        session,
+        key,
+        "chat.update",
+        {
+            "channel": message_channel,
+            "ts": message_ts,
+            **blocks.decided_step_message(step, outcome.record),
+        },
+    )
+    thread, run_row = await run_message_ref(session, run)
+    if outcome.run_completed:
+        run.state = new_state.status.value
+        run.ended_at = now
+        add_event(
+            session,
+            incident_id,
+            "runbook_completed",
+            None,
+            f"Runbook {run.runbook_id} completed: "
+            f"{new_state.counts()[Decision.APPROVED]} approved, "
+            f"{new_state.counts()[Decision.SKIPPED]} skipped",
+            run_id=run.id,
+            at=now,
+            data=dict(new_state.counts()),
+        )
+    if outcome.rollback_completed:
+        run.rollback_state = new_state.rollback_status.value
+    if not step.rollback:
+        enqueue_run_update(session, run, info, new_state, run_row)
+    if outcome.next_step is not None:
+        enqueue(
+            session,
+            key,
+            "chat.postMessage",
+            {**thread, **blocks.step_message(run.id, outcome.next_step)},
+            thread_from=run_row,
+        )
+    if outcome.run_completed:
+        enqueue(
+            session,
+            key,
+            "chat.postMessage",
+            {**thread, **blocks.completion_message(info, new_state, now)},
+            thread_from=run_row,
+        )
+        # Also say it in the channel, where people look.
+        enqueue(
+            session,
+            key,
+            "chat.postMessage",
+            {"channel": run.channel_id, **blocks.completion_message(info, new_state, now)},
+        )
+    if outcome.rollback_completed:
+        enqueue(
+            session,
+            key,
+            "chat.postMessage",
+            {**thread, **blocks.rollback_done_message(info, new_state)},
+            thread_from=run_row,
+        )
+    return DecideResult(outcome, None, run, incident_key)
+
+
+@dataclass(frozen=True, slots=True)
+class AbortResult:
+    aborted: engine.Aborted | None
+    refused: engine.Refused | None
+    run: Run | None
+    incident_key: str = ""
+
+
+async def abort_run(
+    session: AsyncSession, *, run_id: int, user_id: str, postgres: bool
+) -> AbortResult:
+    now = utcnow()
+    run = await lock_run(session, run_id, postgres)
+    if run is None:
+        return AbortResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
+    state = await load_state(session, run)
+    outcome = engine.abort(state)
+    if isinstance(outcome, engine.Refused):
+        return AbortResult(None, outcome, run)
+    incident = await session.get(Incident, run.incident_id)
+    assert incident is not None
+    run.state = outcome.state.status.value
+    run.rollback_state = outcome.state.rollback_status.value
+    run.ended_at = now
+    counts = outcome.state.counts()
+    add_event(
+        session,
+        incident.id,
+        "runbook_aborted",
+        user_id,
+        f"Runbook {run.runbook_id} aborted after {counts[Decision.APPROVED]} approved, "
+        f"{counts[Decision.SKIPPED]} skipped",
+        run_id=run.id,
+        at=now,
+        data={"rollback_steps": len(outcome.state.rollback_steps)},
+    )
+    key = run_key(run.id)
+    info = run_info(run, incident.key)
+    thread, run_row = await run_message_ref(session, run)
+    enqueue_run_update(session, run, info, outcome.state, run_row)
+    enqueue(
+        session,
+        key,
+        "chat.postMessage",
+        {**thread, **blocks.aborted_message(info, outcome.state, user_id, now)},
+        thread_from=run_row,
+    )
+    if outcome.first_rollback_step is not None:
+        enqueue(
+            session,
+            key,
+            "chat.postMessage",
+            {**thread, **blocks.step_message(run.id, outcome.first_rollback_step)},
+            thread_from=run_row,
+        )
+    return AbortResult(outcome, None, run, incident.key)

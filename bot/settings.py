@@ -1,0 +1,157 @@
+"""Configuration (SPEC §2), read from the environment and a ``.env`` file.
+
+A missing or invalid value stops start-up with one line naming the variable:
+``load_settings`` turns pydantic's errors into :class:`SettingsError`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def bundled_runbooks_dir() -> Path:
+    """The runbooks shipped with the installation (wheel) or the repo checkout."""
+    here = Path(__file__).resolve().parent
+    bundled = here / "_bundled" / "runbooks"
+    return bundled if bundled.is_dir() else here.parent / "runbooks"
+
+
+_HMS = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d)$")
+_MAX_INTERVAL = 366 * 24 * 3600
+
+
+def parse_interval(value: object) -> float:
+    """``1800``, ``1.5`` or ``HH:MM:SS`` → seconds (> 0)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        match = _HMS.match(text)
+        if match:
+            h, m, s = (int(g) for g in match.groups())
+            seconds = float(h * 3600 + m * 60 + s)
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise ValueError(f"expected seconds (1800) or HH:MM:SS, got {text!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"must be more than 0 seconds, got {value!r}")
+    if not seconds <= _MAX_INTERVAL:  # also rejects inf: reminder times must stay datetimes
+        raise ValueError(f"must be at most {_MAX_INTERVAL} seconds (366 days), got {value!r}")
+    return seconds
+
+
+def _split_csv(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        items = str(value).split(",")
+    return [item.strip().lstrip("#") for item in items if item.strip().lstrip("#")]
+
+
+class SettingsError(Exception):
+    """One line naming the variable at fault."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    database_url: str = "sqlite+aiosqlite:///./runbook-bot.db"
+    runbooks_dir: Path = Field(default_factory=bundled_runbooks_dir)
+    incident_channels: Annotated[list[str], NoDecode] = ["incidents"]
+    status_update_interval: float = 1800.0
+    port: int = Field(default=3000, ge=1, le=65535)
+    # Extensions beyond the contract.
+    approvers: Annotated[list[str], NoDecode] = []  # user (U…/W…) or user-group (S…) IDs
+    log_level: str = "INFO"
+    host: str = "0.0.0.0"
+    # How long a claimed outbox row stays leased: after a crash, its delivery
+    # is retried by another (or the restarted) process once the lease ends.
+    outbox_lease_seconds: float = Field(default=15.0, gt=0)
+    # Where Slack delivery and reminders run: "embedded" in the serving process,
+    # "process" in a child process `serve` supervises, "external" when you run
+    # `runbook-bot worker` yourself; "auto" = process on PostgreSQL, else embedded.
+    worker: Literal["auto", "embedded", "process", "external"] = "auto"
+
+    @field_validator("incident_channels", "approvers", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> list[str]:
+        return _split_csv(value)
+
+    @field_validator("status_update_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> float:
+        return parse_interval(value)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        # Accept the URLs people paste from their provider and pick the async driver.
+        for plain in ("postgres://", "postgresql://"):
+            if value.startswith(plain):
+                return "postgresql+asyncpg://" + value[len(plain) :]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("use postgresql+asyncpg://… or sqlite+aiosqlite:///…")
+        return value
+
+    @field_validator("incident_channels")
+    @classmethod
+    def _channels_nonempty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one channel (name or ID)")
+        return value
+
+    def require_slack(self) -> None:
+        """``serve`` needs both Slack secrets; the other commands don't."""
+        if not self.slack_bot_token:
+            raise SettingsError(
+                "SLACK_BOT_TOKEN is not set: set it to your app's Bot User OAuth Token (xoxb-…)"
+            )
+        if not self.slack_signing_secret and not self.slack_app_token:
+            raise SettingsError(
+                "SLACK_SIGNING_SECRET is not set: set it to your app's Signing Secret "
+                "(Basic Information page)"
+            )
+        if self.slack_app_token and not self.slack_app_token.startswith("xapp-"):
+            raise SettingsError("SLACK_APP_TOKEN is invalid: an app-level token starts with xapp-")
+
+    @property
+    def worker_mode(self) -> str:
+        if self.worker != "auto":
+            return self.worker
+        return "embedded" if self.database_url.startswith("sqlite") else "process"
+
+    def is_incident_channel(self, channel_id: str, channel_name: str | None) -> bool:
+        wanted = {c.lower() for c in self.incident_channels}
+        return channel_id.lower() in wanted or (channel_name or "").lower() in wanted
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "settings"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{field.upper()} is invalid: {message}") from None

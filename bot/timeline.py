@@ -1,0 +1,162 @@
+"""Timeline export: JSON for machines, Markdown ready to paste into a postmortem.
+
+The renderers are pure functions over plain rows; ``export_incident`` loads the
+rows in one query each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.models import Incident, TimelineEvent
+from bot.timefmt import format_duration
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    at: datetime
+    kind: str
+    actor: str | None
+    text: str
+    run_id: int | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    key: str
+    title: str
+    channel_id: str
+    state: str
+    opened_at: datetime
+    resolved_at: datetime | None
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def render_json(events: Sequence[EventRow]) -> str:
+    """A JSON array, one event object per line (readable, diffable, greppable).
+
+    Each object is encoded on its own by the C encoder: ``indent=`` would
+    select the pure-Python encoder, the slowest part of a 10,000-event export.
+    """
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    lines = ",\n  ".join(
+        dumps(
+            {
+                "at": iso(e.at),
+                "kind": e.kind,
+                "actor": e.actor,
+                "text": e.text,
+                "run_id": e.run_id,
+                "data": e.data or {},
+            }
+        )
+        for e in events
+    )
+    return f"[\n  {lines}\n]" if lines else "[]"
+
+
+LABELS = {
+    "incident_opened": "Incident opened",
+    "runbook_started": "Runbook started",
+    "step_approved": "Step approved",
+    "step_skipped": "Step skipped",
+    "runbook_completed": "Runbook completed",
+    "runbook_aborted": "Runbook aborted",
+    "status_update": "Status update",
+    "reminder_sent": "Reminder sent",
+    "reminder_snoozed": "Reminders snoozed",
+    "note": "Note",
+    "incident_resolved": "Incident resolved",
+}
+
+
+def _cell(text: str) -> str:
+    # Table cells: one line, pipes escaped, so a pasted table stays a table;
+    # angle brackets escaped so typed text never turns into HTML when rendered.
+    one_line = " ".join(text.split()).replace("|", "\\|")
+    return one_line.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(incident: IncidentRow, events: Sequence[EventRow]) -> str:
+    lines = [f"# {incident.key}: {_cell(incident.title)}", ""]
+    lines.append(f"- **Channel:** {incident.channel_id}")
+    lines.append(f"- **Opened:** {incident.opened_at.strftime('%Y-%m-%d %H:%M:%S')} UTC")
+    if incident.resolved_at:
+        lines.append(
+            f"- **Resolved:** {incident.resolved_at.strftime('%Y-%m-%d %H:%M:%S')} UTC "
+            f"(after {format_duration(incident.resolved_at - incident.opened_at)})"
+        )
+    else:
+        lines.append("- **State:** open")
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+    lines.append(
+        f"- **Steps:** {counts.get('step_approved', 0)} approved, "
+        f"{counts.get('step_skipped', 0)} skipped · **Status updates:** "
+        f"{counts.get('status_update', 0)} · **Reminders:** {counts.get('reminder_sent', 0)}"
+    )
+    lines += ["", "## Timeline (UTC)", "", "| Time | Event | Who | Details |", "|---|---|---|---|"]
+    for e in events:
+        who = f"<@{e.actor}>" if e.actor else "bot"
+        lines.append(
+            f"| {e.at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')} "
+            f"| {LABELS.get(e.kind, e.kind)} | {who} | {_cell(e.text)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+async def load_rows(
+    session: AsyncSession, incident_id: int, *, with_data: bool = True
+) -> tuple[IncidentRow, list[EventRow]] | None:
+    """``with_data=False`` skips the ``data`` column (Markdown does not show it;
+    decoding its JSON was half the load time of a 10,000-event timeline)."""
+    incident = await session.get(Incident, incident_id)
+    if incident is None:
+        return None
+    columns = [
+        TimelineEvent.at,
+        TimelineEvent.kind,
+        TimelineEvent.actor,
+        TimelineEvent.text,
+        TimelineEvent.run_id,
+    ]
+    if with_data:
+        columns.append(TimelineEvent.data)
+    result = await session.execute(
+        select(*columns)
+        .where(TimelineEvent.incident_id == incident_id)
+        .order_by(TimelineEvent.at, TimelineEvent.id)
+    )
+    events = [EventRow(*row) for row in result.all()]
+    head = IncidentRow(
+        incident.key,
+        incident.title,
+        incident.channel_id,
+        incident.state,
+        incident.opened_at,
+        incident.resolved_at,
+    )
+    return head, events
+
+
+async def export_incident(
+    sessions: async_sessionmaker[AsyncSession], incident_id: int, fmt: str = "markdown"
+) -> str | None:
+    async with sessions() as session:
+        loaded = await load_rows(session, incident_id, with_data=fmt == "json")
+    if loaded is None:
+        return None
+    head, events = loaded
+    return render_json(events) if fmt == "json" else render_markdown(head, events)

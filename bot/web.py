@@ -1,0 +1,96 @@
+"""HTTP routes: Slack's single request URL, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from sqlalchemy import func, select, text
+
+from bot.app import AppContext
+from bot.models import Incident, OutboxMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def request_kind(body: str) -> str:
+    if body.startswith("payload="):
+        return "interaction"
+    if "command=" in body[:2000]:
+        return "command"
+    return "event"
+
+
+async def refresh_database_gauges(ctx: AppContext) -> None:
+    """Outbox and reminder health, read from the database (one small query each)."""
+    now = utcnow()
+    async with ctx.sessions() as session:
+        states = dict(
+            (
+                await session.execute(
+                    select(OutboxMessage.state, func.count())
+                    .where(OutboxMessage.state.in_(("pending", "failed")))
+                    .group_by(OutboxMessage.state)
+                )
+            ).all()
+        )
+        oldest = (
+            await session.execute(
+                select(func.min(OutboxMessage.created_at)).where(OutboxMessage.state == "pending")
+            )
+        ).scalar()
+        open_count, overdue = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(Incident.next_reminder_at < now - timedelta(minutes=1)),
+                ).where(Incident.state == "open")
+            )
+        ).one()
+    m = ctx.metrics
+    m.outbox_pending.set(states.get("pending", 0))
+    m.outbox_failed.set(states.get("failed", 0))
+    m.outbox_oldest_pending.set((now - oldest).total_seconds() if oldest else 0)
+    m.open_incidents.set(open_count)
+    m.reminders_overdue.set(overdue)
+
+
+def add_routes(app: web.Application, ctx: AppContext, bolt: AsyncApp) -> None:
+    async def slack_events(request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        bolt_request = await to_bolt_request(request)
+        kind = request_kind(bolt_request.raw_body)
+        bolt_response = await bolt.async_dispatch(bolt_request)
+        response = await to_aiohttp_response(bolt_response)
+        ctx.metrics.requests.labels(kind, str(response.status)).inc()
+        ctx.metrics.request_seconds.labels(kind).observe(time.perf_counter() - started)
+        return response
+
+    async def healthz(_: web.Request) -> web.Response:
+        try:
+            async with asyncio.timeout(2):
+                async with ctx.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means "not healthy", never a crash
+            log.warning("healthz: database unavailable: %r", exc)
+            return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+        return web.json_response(
+            {"status": "ok", "database": "up", "runbooks": len(ctx.library.runbooks)}
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        try:
+            async with asyncio.timeout(2):
+                await refresh_database_gauges(ctx)
+        except Exception as exc:  # metrics still answer when the database does not
+            log.warning("metrics: database gauges unavailable: %r", exc)
+        return web.Response(body=ctx.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,23 @@
+"""Slack listeners: parse the request, call the domain in ``bot/``, ack.
+
+Each listener commits its work before it acknowledges (so nothing acknowledged
+is lost) and leaves Slack writes to the outbox worker.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
+
+    from bot.app import AppContext
+
+
+def register(bolt: AsyncApp, ctx: AppContext) -> None:
+    from commands import incident, reminder_actions, runbook, steps
+
+    runbook.register(bolt, ctx)
+    incident.register(bolt, ctx)
+    steps.register(bolt, ctx)
+    reminder_actions.register(bolt, ctx)

@@ -1,0 +1,97 @@
+"""What every listener shares: database-outage handling and ephemeral replies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from bot.app import AppContext
+
+log = logging.getLogger("runbook_bot.commands")
+
+UNAVAILABLE = (
+    ":warning: The runbook bot is temporarily unavailable (its database is not answering). "
+    "Nothing was recorded — please try again in a minute."
+)
+
+# Raised when the database is down or cut off; mapped to UNAVAILABLE.
+DB_DOWN = (OperationalError, DBAPIError, PoolTimeoutError, OSError, TimeoutError)
+
+
+def is_db_down(exc: BaseException) -> bool:
+    return isinstance(exc, DB_DOWN)
+
+
+def ephemeral(
+    ctx: AppContext, channel: str, user: str, text: str, thread_ts: str | None = None
+) -> None:
+    """Tell one person something after the ack (best effort, off the ack path)."""
+    client: AsyncWebClient = ctx.client
+
+    async def send() -> None:
+        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            await client.chat_postEphemeral(**kwargs)
+            ctx.metrics.slack_call("chat.postEphemeral", True)
+        except Exception as exc:
+            ctx.metrics.slack_call("chat.postEphemeral", False)
+            log.warning("could not send ephemeral reply: %r", exc)
+
+    ctx.background.spawn(send())
+
+
+def clean_text(text: str | None) -> str:
+    """User text as PostgreSQL can store it: NUL bytes (which ``text`` columns
+    reject, and which would otherwise look like a database outage) removed."""
+    return (text or "").replace("\x00", "")
+
+
+def split_args(text: str | None) -> tuple[str, str]:
+    """``"start RB-04 rest"`` → ``("start", "RB-04 rest")``."""
+    parts = clean_text(text).strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0].lower(), parts[1].strip() if len(parts) > 1 else ""
+
+
+Dispatch = Callable[[AppContext, str, str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+def slash_command(bolt: Any, ctx: AppContext, name: str, dispatch: Dispatch) -> None:
+    """Register ``/name``: dispatch on the first word, answer in the ack.
+
+    ``dispatch`` returns the ephemeral reply (or None for a silent ack) after
+    committing its work; a database outage becomes a clear "try again".
+    """
+
+    async def listener(ack: Any, command: dict[str, Any]) -> None:
+        verb, rest = split_args(command.get("text"))
+        try:
+            reply = await dispatch(ctx, verb, rest, command)
+        except Exception as exc:
+            if not is_db_down(exc):
+                raise
+            ctx.metrics.db_errors.inc()
+            log.warning("%s %s: database unavailable: %r", name, verb, exc)
+            reply = {"text": UNAVAILABLE}
+        await ack(**reply) if reply else await ack()
+        ctx.metrics.acks.labels("command").inc()
+
+    bolt.command(name)(listener)
+
+
+def where_clicked(body: dict[str, Any]) -> tuple[str, str, str | None, str]:
+    """(channel, message ts, thread ts, user) of a click, from its payload."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts", "")
+    thread = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
+    user = (body.get("user") or {}).get("id", "")
+    return channel, ts, thread, user

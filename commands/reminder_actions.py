@@ -1,0 +1,114 @@
+"""The reminder's **Post update** button (a modal) and **Snooze** choices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot import incident_blocks
+from bot.app import AppContext
+from bot.incidents import record_status_update, snooze_reminders
+from bot.models import Incident
+from commands.common import UNAVAILABLE, clean_text, ephemeral, is_db_down, log, where_clicked
+
+
+def register(bolt: AsyncApp, ctx: AppContext) -> None:
+    @bolt.action(incident_blocks.REMINDER_UPDATE)
+    async def open_update_modal(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
+        await ack()
+        channel, _ts, thread, user = where_clicked(body)
+        try:
+            async with ctx.sessions() as session:
+                incident = await session.get(Incident, int(action.get("value", "0")))
+        except Exception as exc:
+            if not is_db_down(exc):
+                raise
+            ephemeral(ctx, channel, user, UNAVAILABLE, thread)
+            return
+        if incident is None or incident.state != "open":
+            ephemeral(ctx, channel, user, "That incident is not open any more.", thread)
+            return
+        view = incident_blocks.update_modal(incident)
+
+        async def open_view() -> None:
+            try:
+                await ctx.client.views_open(trigger_id=body["trigger_id"], view=view)
+                ctx.metrics.slack_call("views.open", True)
+            except Exception as exc:
+                ctx.metrics.slack_call("views.open", False)
+                log.warning("views.open failed: %r", exc)
+
+        ctx.background.spawn(open_view())
+
+    @bolt.view(incident_blocks.UPDATE_MODAL)
+    async def submit_update(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = (body.get("user") or {}).get("id", "")
+        values = (view.get("state") or {}).get("values") or {}
+        text = clean_text(str(((values.get("update") or {}).get("text") or {}).get("value") or ""))
+        text = text.strip()
+        if not text:
+            await ack(response_action="errors", errors={"update": "Write the update first."})
+            return
+        try:
+            async with ctx.sessions() as session, session.begin():
+                incident = await session.get(
+                    Incident, int(view.get("private_metadata") or 0), with_for_update=True
+                )
+                if incident is None or incident.state != "open":
+                    await ack(
+                        response_action="errors",
+                        errors={"update": "That incident is not open any more."},
+                    )
+                    return
+                due = await record_status_update(
+                    session,
+                    incident,
+                    user_id=user,
+                    text=text,
+                    interval_seconds=ctx.settings.status_update_interval,
+                    via="modal",
+                )
+        except Exception as exc:
+            if not is_db_down(exc):
+                raise
+            await ack(response_action="errors", errors={"update": UNAVAILABLE})
+            return
+        await ack()
+        ctx.outbox.notify()
+        ctx.reminders.nudge(due)
+
+    @bolt.action(incident_blocks.REMINDER_SNOOZE)
+    async def snooze(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        channel, _ts, thread, user = where_clicked(body)
+        raw = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
+        try:
+            incident_raw, _, minutes_raw = raw.partition(":")
+            incident_id, minutes = int(incident_raw), int(minutes_raw)
+        except ValueError:
+            await ack()
+            return
+        if minutes not in incident_blocks.SNOOZE_MINUTES:
+            await ack()
+            ephemeral(ctx, channel, user, "Snooze for 15, 30 or 60 minutes.", thread)
+            return
+        try:
+            async with ctx.sessions() as session, session.begin():
+                incident = await session.get(Incident, incident_id, with_for_update=True)
+                if incident is None or incident.state != "open":
+                    due = None
+                else:
+                    due = await snooze_reminders(session, incident, user_id=user, minutes=minutes)
+        except Exception as exc:
+            if not is_db_down(exc):
+                raise
+            await ack()
+            ephemeral(ctx, channel, user, UNAVAILABLE, thread)
+            return
+        await ack()
+        if due is None:
+            ephemeral(ctx, channel, user, "That incident is not open any more.", thread)
+            return
+        ctx.outbox.notify()

@@ -1,0 +1,113 @@
+"""``/runbook help | list | show | start | abort``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot import catalog_blocks
+from bot.app import AppContext
+from bot.incidents import open_incidents, parse_incident_key
+from bot.mrkdwn import escape
+from bot.run_store import current_run_in_channel
+from bot.runs import DuplicateRequest, FlowError, abort_run, start_run
+from commands.common import slash_command
+
+
+def register(bolt: AsyncApp, ctx: AppContext) -> None:
+    slash_command(bolt, ctx, "/runbook", dispatch)
+
+
+async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any]) -> dict | None:
+    if verb in ("", "help"):
+        return catalog_blocks.help_message(catalog_blocks.RUNBOOK_HELP)
+    if verb == "list":
+        return catalog_blocks.list_message(ctx.library)
+    if verb == "show":
+        if not rest:
+            return {"text": "Which runbook? `/runbook show RB-04`"}
+        token = rest.split()[0]
+        runbook = ctx.library.get(token)
+        if runbook is None:
+            return {"text": catalog_blocks.unknown_runbook(token, ctx.library)}
+        return catalog_blocks.show_message(runbook)
+    if verb == "start":
+        return await start(ctx, rest, command)
+    if verb in ("abort", "stop", "cancel"):
+        return await abort(ctx, rest, command)
+    return {
+        "text": f"Unknown subcommand `{escape(verb)}`. Try `/runbook help`.",
+    }
+
+
+async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    tokens = rest.split()
+    if not tokens:
+        return {"text": "Which runbook? `/runbook start RB-04 [INC-<n>] [summary]`"}
+    runbook = ctx.library.get(tokens[0])
+    if runbook is None:
+        return {"text": catalog_blocks.unknown_runbook(tokens[0], ctx.library)}
+    channel_id = command.get("channel_id", "")
+    if not ctx.settings.is_incident_channel(channel_id, command.get("channel_name")):
+        allowed = ", ".join(f"#{c}" for c in ctx.settings.incident_channels)
+        return {
+            "text": f"Runbooks can only be started in an incident channel ({escape(allowed)}). "
+            "Nothing was started."
+        }
+    incident_id = parse_incident_key(tokens[1]) if len(tokens) > 1 else None
+    summary = " ".join(tokens[2:] if incident_id is not None else tokens[1:]).strip() or None
+    if runbook.step_count == 0:
+        return {"text": f"`{escape(runbook.id)}` has no steps to run."}
+    try:
+        async with ctx.sessions() as session, session.begin():
+            started = await start_run(
+                session,
+                runbook=runbook,
+                channel_id=channel_id,
+                user_id=command.get("user_id", ""),
+                summary=summary,
+                incident_id=incident_id,
+                interval_seconds=ctx.settings.status_update_interval,
+                request_key=f"trigger:{command['trigger_id']}"
+                if command.get("trigger_id")
+                else None,
+            )
+    except DuplicateRequest:
+        return None
+    except FlowError as exc:
+        return {"text": str(exc)}
+    ctx.outbox.notify()
+    ctx.reminders.nudge(started.incident.next_reminder_at)
+    ctx.metrics.runs_started.inc()
+    return None
+
+
+async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    channel_id = command.get("channel_id", "")
+    token = rest.split()[0] if rest.split() else None
+    incident_id = parse_incident_key(token) if token else None
+    if token and incident_id is None:
+        return {"text": f"`{escape(token)}` is not an incident ID (INC-<n>)."}
+    async with ctx.sessions() as session, session.begin():
+        runs = await current_run_in_channel(session, channel_id, incident_id)
+        if not runs:
+            return {"text": "No runbook is running here. Nothing was aborted."}
+        if len(runs) > 1:
+            incidents = await open_incidents(session, channel_id)
+            keys = ", ".join(i.key for i in incidents)
+            return {
+                "text": f"Several runs are going on here: say which, e.g. "
+                f"`/runbook abort INC-<n>` (open: {keys})."
+            }
+        result = await abort_run(
+            session,
+            run_id=runs[0].id,
+            user_id=command.get("user_id", ""),
+            postgres=ctx.postgres,
+        )
+    if result.refused is not None:
+        return {"text": "That run has already ended."}
+    ctx.outbox.notify()
+    ctx.metrics.runs_aborted.inc()
+    return None

@@ -1,0 +1,78 @@
+"""Shared fixtures: one fresh PostgreSQL database per test session (migrated
+with the real Alembic migrations), a Slack stand-in per test, and the real bot
+served over HTTP on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.migrate import upgrade
+from tests.rig import SlackStandIn, create_database, drop_database, ensure_postgres_up
+from tests.rig.botserver import BotServer, start_bot
+
+TABLES = "slack_outbox, handled_requests, step_decisions, timeline_events, runs, incidents"
+
+
+@pytest.fixture(scope="session")
+async def pg_url() -> AsyncIterator[str]:
+    await ensure_postgres_up()
+    url = await create_database()
+    await upgrade(url)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+async def clean_db(pg_url: str) -> str:
+    """Each test starts from empty tables (and INC-1)."""
+    engine = create_async_engine(pg_url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+    return pg_url
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandIn]:
+    standin = SlackStandIn()
+    await standin.start()
+    yield standin
+    await standin.stop()
+    # Every message the bot sent must be valid Block Kit within limits.
+    assert standin.invalid == [], standin.invalid
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+BotFactory = Callable[..., Awaitable[BotServer]]
+
+
+@pytest.fixture
+async def make_bot(
+    slack: SlackStandIn, clean_db: str, http: aiohttp.ClientSession
+) -> AsyncIterator[BotFactory]:
+    started: list[BotServer] = []
+
+    async def factory(**overrides: Any) -> BotServer:
+        server = await start_bot(slack, overrides.pop("database_url", clean_db), http, **overrides)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in reversed(started):
+        await server.close()
+
+
+@pytest.fixture
+async def bot(make_bot: BotFactory) -> BotServer:
+    return await make_bot()

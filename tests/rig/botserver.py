@@ -1,0 +1,134 @@
+"""The real bot, served over HTTP on loopback, driven like Slack drives it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.app import BotApp, build_app
+from bot.settings import Settings, load_settings
+
+from .signing import SlackSigner, post
+from .standin import Call, SlackStandIn
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    elapsed: float
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.body, dict):
+            return str(self.body.get("text", ""))
+        return str(self.body or "")
+
+
+@dataclass
+class BotServer:
+    slack: SlackStandIn
+    settings: Settings
+    app: BotApp
+    runner: web.AppRunner
+    url: str
+    http: aiohttp.ClientSession
+    signer: SlackSigner = field(default_factory=lambda: SlackSigner(SIGNING_SECRET))
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def ctx(self) -> Any:
+        return self.app.ctx
+
+    async def send(self, body: bytes, kind: str, **kwargs: Any) -> Response:
+        status, parsed, elapsed = await post(
+            self.http, self.url + "/slack/events", body, signer=self.signer, **kwargs
+        )
+        self.latencies.setdefault(kind, []).append(elapsed)
+        return Response(status, parsed, elapsed)
+
+    async def command(self, command: str, text: str, **kwargs: Any) -> Response:
+        kwargs.setdefault("channel_name", "incidents")
+        return await self.send(self.signer.slash_command(command, text, **kwargs), command)
+
+    async def click(
+        self, call: Call, action_id: str, *, user_id: str = "U1", **kw: Any
+    ) -> Response:
+        """Click a button on a message the bot posted (found in the stand-in)."""
+        channel = call.args["channel"]
+        ts = call.ts
+        message = self.slack.message(channel, ts)
+        try:
+            value = button_value(message.get("blocks", []), action_id)
+        except AssertionError:
+            # Already updated without buttons (a fast outbox): click as a client
+            # still showing the message as posted would — a late or replayed click.
+            value = button_value(call.args.get("blocks", []), action_id)
+        body = self.signer.block_action(
+            action_id,
+            value,
+            message_ts=ts,
+            channel_id=channel,
+            user_id=user_id,
+            thread_ts=message.get("thread_ts"),
+            message=message,
+            **kw,
+        )
+        return await self.send(body, "click")
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until the outbox has nothing pending (delivery finished)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self.ctx.outbox.pending_count() == 0:
+                await asyncio.sleep(0.02)
+                if await self.ctx.outbox.pending_count() == 0:
+                    return
+            await asyncio.sleep(0.02)
+        raise AssertionError("outbox did not drain in time")
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+def button_value(blocks: list[dict[str, Any]], action_id: str) -> str:
+    for block in blocks:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                return str(element.get("value", ""))
+    raise AssertionError(f"no {action_id} button in message")
+
+
+async def start_bot(
+    slack: SlackStandIn,
+    database_url: str,
+    http: aiohttp.ClientSession,
+    *,
+    worker: bool = True,
+    **overrides: Any,
+) -> BotServer:
+    values: dict[str, Any] = {
+        "slack_bot_token": "xoxb-test-token",
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": slack.url,
+        "database_url": database_url,
+        "incident_channels": "incidents",
+        "status_update_interval": 1800,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    settings = load_settings(**values)
+    app = build_app(settings, worker=worker)
+    runner = web.AppRunner(app.web, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return BotServer(slack, settings, app, runner, f"http://127.0.0.1:{port}", http)

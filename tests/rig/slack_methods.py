@@ -1,0 +1,236 @@
+"""Per-method Web API behaviour of the Slack stand-in.
+
+``SlackMethods`` is mixed into ``SlackStandIn``: it decides which arguments each
+method must carry (and validates their Block Kit payloads), and answers accepted
+calls with Slack-shaped JSON while keeping the state of messages and views.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .blockkit import MAX_MESSAGE_TEXT, validate_blocks, validate_view
+
+__all__ = ["SlackMethods"]
+
+_BLOCK_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "chat.scheduleMessage")
+_VIEW_METHODS = ("views.open", "views.update", "views.push", "views.publish")
+
+
+class SlackMethods:
+    """Argument checks and response handlers, keyed by Web API method name."""
+
+    # State owned (and initialised) by SlackStandIn.
+    messages: dict[tuple[str, str], dict[str, Any]]
+    ephemerals: list[dict[str, Any]]
+    views: dict[str, dict[str, Any]]
+    channel_names: dict[str, str]
+    users: dict[str, dict[str, Any]]
+    usergroups: dict[str, list[str]]
+    _last_ts_us: int
+    _ids: itertools.count[int]
+    socket_url: str
+
+    # -- argument checks ---------------------------------------------------
+
+    def _validate(self, method: str, args: dict[str, Any]) -> tuple[list[str], str]:
+        errors: list[str] = []
+        if method in _BLOCK_METHODS:
+            if "blocks" in args:
+                errors += validate_blocks(args["blocks"])
+            if errors:
+                return errors, "invalid_blocks"
+            text = args.get("text")
+            if text is not None and not isinstance(text, str):
+                return [f"text must be a string, got {type(text).__name__}"], "invalid_arguments"
+            if method == "chat.postMessage" and not text:
+                # Slack tolerates blocks without text, but the project requires a
+                # notification/accessibility fallback on every posted message.
+                return ["chat.postMessage requires non-empty text"], "no_text"
+            if method == "chat.postEphemeral" and not text and not args.get("blocks"):
+                return ["chat.postEphemeral requires text or blocks"], "no_text"
+            if text and len(text) > MAX_MESSAGE_TEXT:
+                return [f"text is {len(text)} chars, max {MAX_MESSAGE_TEXT}"], "msg_too_long"
+            if not args.get("channel"):
+                return ["channel is required"], "channel_not_found"
+        elif method in _VIEW_METHODS:
+            if "view" not in args:
+                return ["view is required"], "invalid_arguments"
+            errors += validate_view(args["view"])
+            if errors:
+                return errors, "invalid_arguments"
+        return [], ""
+
+    def _respond(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        handler = _HANDLERS.get(method)
+        if handler is None:
+            return {"ok": True}
+        return handler(self, args)
+
+    # -- per-method behaviour ----------------------------------------------
+
+    def _next_ts(self) -> str:
+        # Real-looking, wall-clock based, strictly increasing (unique per message).
+        us = max(int(time.time() * 1_000_000), self._last_ts_us + 1)
+        self._last_ts_us = us
+        return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args["channel"])
+        ts = self._next_ts()
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": "UBOT",
+            "bot_id": "BBOT",
+            "app_id": "A1",
+            "team": "T1",
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks", []),
+            "ts": ts,
+        }
+        if args.get("thread_ts"):
+            message["thread_ts"] = str(args["thread_ts"])
+        if args.get("attachments"):
+            message["attachments"] = args["attachments"]
+        self.messages[(channel, ts)] = {"channel": channel, **message}
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        current = self.messages.get((channel, ts))
+        if current is None:
+            return {"ok": False, "error": "message_not_found"}
+        for key in ("text", "blocks", "attachments"):
+            if key in args:
+                current[key] = args[key]
+        current["edited"] = {"user": "UBOT", "ts": self._next_ts()}
+        message = {k: v for k, v in current.items() if k != "channel"}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": current["text"],
+            "message": message,
+        }
+
+    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        ts = self._next_ts()
+        self.ephemerals.append({**args, "message_ts": ts})
+        return {"ok": True, "message_ts": ts}
+
+    def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        if self.messages.pop((channel, ts), None) is None:
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _view(self, args: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        view_id = view_id or f"V{next(self._ids):08d}"
+        stored = {
+            "id": view_id,
+            "team_id": "T1",
+            "app_id": "A1",
+            "bot_id": "BBOT",
+            "hash": f"{int(time.time())}.{next(self._ids):08d}",
+            "state": {"values": {}},
+            "private_metadata": "",
+            "callback_id": "",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            **args["view"],
+        }
+        stored["id"] = view_id
+        self.views[view_id] = stored
+        return {"ok": True, "view": stored}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._view(args)
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        if not view_id and args.get("external_id"):
+            view_id = next(
+                (k for k, v in self.views.items() if v.get("external_id") == args["external_id"]),
+                None,
+            )
+        if not view_id or view_id not in self.views:
+            return {"ok": False, "error": "not_found"}
+        return self._view(args, str(view_id))
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://example.slack.com/",
+            "team": "Example",
+            "user": "runbook-bot",
+            "team_id": "T1",
+            "user_id": "UBOT",
+            "bot_id": "BBOT",
+            "is_enterprise_install": False,
+        }
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = str(args.get("channel", ""))
+        if not ch:
+            return {"ok": False, "error": "channel_not_found"}
+        return {
+            "ok": True,
+            "channel": {
+                "id": ch,
+                "name": self.channel_names.get(ch, ch.lower()),
+                "is_channel": True,
+                "is_private": False,
+                "is_archived": False,
+                "is_member": True,
+                "created": 1700000000,
+            },
+        }
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        uid = str(args.get("user", ""))
+        if not uid:
+            return {"ok": False, "error": "user_not_found"}
+        user: dict[str, Any] = {
+            "id": uid,
+            "team_id": "T1",
+            "name": uid.lower(),
+            "real_name": uid,
+            "deleted": False,
+            "is_bot": False,
+            "tz": "Etc/UTC",
+            "tz_label": "Coordinated Universal Time",
+            "tz_offset": 0,
+            "profile": {"real_name": uid, "display_name": uid.lower()},
+        }
+        user.update(self.users.get(uid, {}))
+        return {"ok": True, "user": user}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        # Authorized with the app-level (xapp-) token, checked by the stand-in.
+        return {"ok": True, "url": self.socket_url}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup", ""))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
+
+
+_HANDLERS: dict[str, Callable[[SlackMethods, dict[str, Any]], dict[str, Any]]] = {
+    "chat.postMessage": SlackMethods._post_message,
+    "chat.update": SlackMethods._update,
+    "chat.postEphemeral": SlackMethods._post_ephemeral,
+    "chat.delete": SlackMethods._delete,
+    "views.open": SlackMethods._views_open,
+    "views.push": SlackMethods._views_open,
+    "views.publish": SlackMethods._views_open,
+    "views.update": SlackMethods._views_update,
+    "auth.test": SlackMethods._auth_test,
+    "conversations.info": SlackMethods._conversations_info,
+    "users.info": SlackMethods._users_info,
+    "usergroups.users.list": SlackMethods._usergroups_users_list,
+    "apps.connections.open": SlackMethods._apps_connections_open,
+}

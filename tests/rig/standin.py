@@ -1,0 +1,400 @@
+"""A Slack Web API stand-in served by aiohttp on loopback.
+
+The bot talks to it through the real ``AsyncWebClient`` (``base_url=slack.url``), so
+everything above the network edge — the SDK's request building, retry handlers and
+response parsing — runs exactly as in production. The stand-in answers with
+Slack-shaped JSON, keeps the state of posted messages, validates every Block Kit
+payload against Slack's limits and can inject rate limits, server errors and latency.
+
+Block Kit validation lives in ``blockkit``, per-method behaviour in ``slack_methods``;
+``validate_blocks`` and ``validate_view`` are re-exported here for compatibility.
+
+Socket Mode: ``apps.connections.open`` (with an ``xapp-`` app token) answers with
+``ws://<host>:<port>/socket``, served here. A test pushes envelopes to the connected
+bot with ``socket_send`` and reads the bot's ack (``{"envelope_id", "payload"?}``)
+with ``socket_ack``; ``socket_envelope`` turns a body built by ``SlackSigner`` into
+the envelope Slack would send over the socket instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .blockkit import validate_blocks, validate_view
+from .slack_methods import SlackMethods
+from .socket_mode import SocketModeMixin, socket_envelope
+
+__all__ = [
+    "Call",
+    "Fault",
+    "Rejected",
+    "SlackStandIn",
+    "socket_envelope",
+    "validate_blocks",
+    "validate_view",
+]
+
+# Arguments the Web API accepts as JSON-encoded strings inside form bodies.
+_JSON_FIELDS = ("blocks", "attachments", "view")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Web API call that Slack accepted."""
+
+    method: str
+    args: dict[str, Any]
+    at: float  # time.monotonic() on arrival
+    wall: float  # time.time() on arrival
+    response: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def ts(self) -> str:
+        """The ts Slack answered with (posted or updated message)."""
+        return str(self.response.get("ts") or self.response.get("message_ts") or "")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One call answered with an injected fault or an auth error (not in ``calls``)."""
+
+    method: str
+    args: dict[str, Any]
+    status: int
+    error: str | None
+    at: float
+    wall: float
+
+
+@dataclass
+class Fault:
+    status: int
+    times: int
+    retry_after: int
+    error: str | None
+
+
+# ---------------------------------------------------------------------------
+# The stand-in
+# ---------------------------------------------------------------------------
+
+
+class SlackStandIn(SocketModeMixin, SlackMethods):
+    """Slack Web API on ``http://127.0.0.1:<ephemeral port>/api/``."""
+
+    def __init__(self, *, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.calls: list[Call] = []
+        self.rejected: list[Rejected] = []
+        self.invalid: list[tuple[str, dict[str, Any], list[str]]] = []
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ephemerals: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.channel_names: dict[str, str] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self._faults: dict[str, list[Fault]] = {}
+        self._delays: dict[str, float] = {}
+        self._last_ts_us = 0
+        self._ids = itertools.count(1)
+        self._changed: asyncio.Condition | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        # Socket Mode: open websockets (newest last) and the acks received, by envelope_id.
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_connections = 0  # websockets ever accepted
+        self.socket_acks: dict[str, dict[str, Any]] = {}
+        self.socket_messages: list[dict[str, Any]] = []  # everything the clients sent
+        self.app = web.Application(client_max_size=10 * 1024**2)
+        self.app.router.add_get("/socket", self._handle_socket)
+        self.app.router.add_post("/api/{method}", self._handle)
+        self.app.router.add_get("/api/{method}", self._handle)  # a few methods allow GET
+        self.app.router.add_post("/respond/{key}", self._handle_response_url)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        # shutdown_timeout is short so a delayed handler can't stall teardown for a minute.
+        self._runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        self._changed = asyncio.Condition()
+
+    async def stop(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close(code=1001, message=b"stand-in stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SlackStandIn:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("SlackStandIn not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL for ``AsyncWebClient(base_url=...)`` (ends with ``/api/``)."""
+        return f"http://{self.host}:{self.port}/api/"
+
+    @property
+    def socket_url(self) -> str:
+        """The Socket Mode websocket URL ``apps.connections.open`` hands out."""
+        return f"ws://{self.host}:{self.port}/socket"
+
+    def response_url(self, key: str = "default") -> str:
+        """A ``response_url`` served here; posts to it are recorded as method ``response_url``."""
+        return f"http://{self.host}:{self.port}/respond/{key}"
+
+    # -- inspection --------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def clear(self) -> None:
+        """Forget recorded calls, rejections and invalid calls (message state and faults stay)."""
+        self.calls.clear()
+        self.rejected.clear()
+        self.invalid.clear()
+        self.ephemerals.clear()
+
+    def reset_faults(self) -> None:
+        """Drop pending injected faults and delays."""
+        self._faults.clear()
+        self._delays.clear()
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        """Current state of a posted message (after any chat.update)."""
+        return self.messages[(channel, ts)]
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Replies in a thread, oldest first (the parent itself excluded)."""
+        replies = [
+            m
+            for (ch, ts), m in self.messages.items()
+            if ch == channel and m.get("thread_ts") == thread_ts and ts != thread_ts
+        ]
+        return sorted(replies, key=lambda m: float(m["ts"]))
+
+    async def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] = lambda call: True,
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> list[Call]:
+        """Wait until ``count`` accepted calls to ``method`` match ``predicate``.
+
+        Counts calls already recorded (use ``clear()`` first to wait for new ones).
+        Returns every matching call; raises AssertionError with a summary on timeout.
+        """
+
+        def matching() -> list[Call]:
+            out = []
+            for c in self.calls:
+                if c.method != method:
+                    continue
+                try:
+                    ok = predicate(c)
+                except Exception:  # e.g. KeyError on a call without that arg: not a match
+                    ok = False
+                if ok:
+                    out.append(c)
+            return out
+
+        if self._changed is None:
+            raise RuntimeError("SlackStandIn not started")
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: len(matching()) >= count)
+        except TimeoutError:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {count} matching {method} call(s); "
+                f"got {len(matching())}.\n{self.summary()}"
+            ) from None
+        return matching()
+
+    def summary(self, limit: int = 40) -> str:
+        """A readable dump of what Slack saw (used in assertion messages)."""
+        lines = [f"accepted calls ({len(self.calls)}):"]
+        for c in self.calls[-limit:]:
+            lines.append(f"  {c.method} {_short(c.args)}")
+        if self.rejected:
+            lines.append(f"rejected ({len(self.rejected)}):")
+            for r in self.rejected[-limit:]:
+                lines.append(f"  {r.method} -> {r.status} {r.error} {_short(r.args)}")
+        if self.invalid:
+            lines.append(f"invalid ({len(self.invalid)}):")
+            for m, a, errs in self.invalid[-limit:]:
+                lines.append(f"  {m} {errs[:3]} {_short(a)}")
+        return "\n".join(lines)
+
+    # -- fault injection ---------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        times: int = 1,
+        retry_after: int = 1,
+        error: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` calls to ``method`` (``"*"`` = any method) with a fault.
+
+        429 -> ``Retry-After`` header + ``{"ok": false, "error": "ratelimited"}``;
+        5xx -> plain-text body (or JSON ``{"ok": false, "error": error}`` when given);
+        200 with ``error`` -> a Slack-level error such as ``channel_not_found``.
+        """
+        self._faults.setdefault(method, []).append(Fault(status, times, retry_after, error))
+
+    def set_delay(self, method: str, seconds: float) -> None:
+        """Delay every response to ``method`` (``"*"`` = any method); 0 removes it."""
+        if seconds <= 0:
+            self._delays.pop(method, None)
+        else:
+            self._delays[method] = seconds
+
+    def _take_fault(self, method: str) -> Fault | None:
+        for key in (method, "*"):
+            queue = self._faults.get(key)
+            while queue:
+                fault = queue[0]
+                if fault.times <= 0:
+                    queue.pop(0)
+                    continue
+                fault.times -= 1
+                return fault
+        return None
+
+    # -- request handling --------------------------------------------------
+
+    async def _parse_args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            raw = await request.read()
+            if raw:
+                body = json.loads(raw)
+                if not isinstance(body, dict):
+                    raise ValueError("JSON body must be an object")
+                args.update(body)
+        elif request.method == "POST":
+            form = await request.post()  # url-encoded and multipart alike
+            for k, v in form.items():
+                args[k] = v if isinstance(v, str) else getattr(v, "filename", "<file>")
+        for name in _JSON_FIELDS:
+            # Form bodies (and some JSON callers) send these as JSON strings.
+            if isinstance(args.get(name), str):
+                try:
+                    args[name] = json.loads(args[name])
+                except ValueError:
+                    pass  # left as a string; validation reports it
+        return args
+
+    async def _notify(self) -> None:
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        at, wall = time.monotonic(), time.time()
+        method = request.match_info["method"]
+        try:
+            args = await self._parse_args(request)
+        except ValueError as exc:
+            return web.json_response({"ok": False, "error": "invalid_json", "detail": str(exc)})
+
+        auth = request.headers.get("Authorization", "")
+        token = args.pop("token", None)  # Slack also accepts a token argument
+        # apps.connections.open takes the app-level token; every other method the bot token.
+        prefix = "xapp-" if method == "apps.connections.open" else "xoxb-"
+        if not (
+            auth.startswith(f"Bearer {prefix}")
+            or (isinstance(token, str) and token.startswith(prefix))
+        ):
+            self.rejected.append(Rejected(method, args, 200, "not_authed", at, wall))
+            await self._notify()
+            return web.json_response({"ok": False, "error": "not_authed"})
+
+        delay = self._delays.get(method, self._delays.get("*", 0.0))
+        if delay:
+            await asyncio.sleep(delay)
+
+        fault = self._take_fault(method)
+        if fault is not None:
+            self.rejected.append(Rejected(method, args, fault.status, fault.error, at, wall))
+            await self._notify()
+            return _fault_response(fault)
+
+        errors, error_code = self._validate(method, args)
+        if errors:
+            self.invalid.append((method, args, errors))
+            await self._notify()
+            return web.json_response({"ok": False, "error": error_code, "errors": errors})
+
+        body = self._respond(method, args)
+        if body.get("ok"):
+            self.calls.append(Call(method, args, at, wall, body))
+        else:
+            # Slack-level errors (message_not_found, ...) are rejections too.
+            self.rejected.append(Rejected(method, args, 200, body.get("error"), at, wall))
+        await self._notify()
+        return web.json_response(body)
+
+    async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        at, wall = time.monotonic(), time.time()
+        try:
+            args = await self._parse_args(request)
+        except ValueError as exc:
+            return web.Response(status=400, text=f"invalid_json: {exc}")
+        args["response_url_key"] = request.match_info["key"]
+        errors = validate_blocks(args["blocks"]) if "blocks" in args else []
+        if errors:
+            self.invalid.append(("response_url", args, errors))
+            await self._notify()
+            return web.json_response({"ok": False, "error": "invalid_blocks", "errors": errors})
+        self.calls.append(Call("response_url", args, at, wall))
+        await self._notify()
+        return web.json_response({"ok": True})
+
+
+def _fault_response(fault: Fault) -> web.Response:
+    if fault.status == 429:
+        return web.json_response(
+            {"ok": False, "error": fault.error or "ratelimited"},
+            status=429,
+            headers={"Retry-After": str(fault.retry_after)},
+        )
+    if fault.error is not None:
+        return web.json_response({"ok": False, "error": fault.error}, status=fault.status)
+    # Slack's edge answers 5xx with an HTML/plain page, not JSON.
+    return web.Response(status=fault.status, text=f"{fault.status} upstream unavailable")
+
+
+def _short(args: dict[str, Any], limit: int = 160) -> str:
+    text = json.dumps(args, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,312 @@
+"""Concurrency, Slack outages and database outages.
+
+- 50 people clicking one step at once → one decision, one next step.
+- ``/incident update`` racing a due reminder → one consistent order: the
+  timeline's ids, its timestamps and the messages in Slack agree.
+- Slack answering 429 / 5xx → every message the bot owes arrives once Slack
+  answers, in order within a run; no decision is lost (the outbox).
+- The database cut off (through ``tests/rig/tcpproxy.py``) → a clear ephemeral
+  "temporarily unavailable", ``/healthz`` 503, recovery without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from bot.models import (
+    HandledRequest,
+    Incident,
+    OutboxMessage,
+    Run,
+    StepDecision,
+    TimelineEvent,
+    utcnow,
+)
+from commands.common import UNAVAILABLE
+from tests.conftest import BotFactory
+from tests.rig import SlackStandIn
+from tests.rig.botserver import BotServer
+from tests.rig.tcpproxy import TcpProxy
+from tests.test_e2e_runbook import is_step, kinds, start
+
+# --- concurrency ------------------------------------------------------------------
+
+
+async def test_fifty_concurrent_clicks_one_decision(bot: BotServer, slack: SlackStandIn) -> None:
+    step1 = await start(bot, slack)
+    await bot.settle()
+    users = [f"U{i:03d}" for i in range(50)]
+    actions = ["step_approve" if i % 2 else "step_skip" for i in range(50)]
+    results = await asyncio.gather(
+        *(bot.click(step1, a, user_id=u) for u, a in zip(users, actions, strict=True))
+    )
+    assert all(r.status == 200 for r in results)
+    refusals = await slack.wait_for("chat.postEphemeral", count=49, timeout=15)
+    await bot.settle(timeout=10)
+    async with bot.ctx.sessions() as session:
+        decisions = (await session.execute(select(StepDecision))).scalars().all()
+    assert len(decisions) == 1
+    winner = decisions[0]
+    # Every loser was told who won; nobody was told "unavailable".
+    assert len(refusals) == 49
+    assert {r.args["user"] for r in refusals} == set(users) - {winner.decided_by}
+    assert all(f"<@{winner.decided_by}>" in r.args["text"] for r in refusals)
+    steps = [c for c in slack.calls_to("chat.postMessage") if is_step(c)]
+    assert len(steps) == 2
+    updates = [c for c in slack.calls_to("chat.update") if c.args["ts"] == step1.ts]
+    assert len(updates) == 1
+    assert (await kinds(bot)).count("step_approved") + (await kinds(bot)).count("step_skipped") == 1
+
+
+async def test_update_racing_a_due_reminder_keeps_one_order(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    interval = bot.settings.status_update_interval
+    declared = await bot.command("/incident", "declare racing")
+    assert declared.status == 200
+    await bot.settle()
+    for round_ in range(15):
+        async with bot.ctx.sessions() as session, session.begin():
+            await session.execute(
+                update(Incident).values(next_reminder_at=utcnow() - timedelta(seconds=1))
+            )
+        reminder = asyncio.create_task(bot.ctx.reminders.send_due())
+        if round_ % 3 == 1:
+            await asyncio.sleep(0)
+        response = await bot.command("/incident", f"update round {round_}")
+        assert response.status == 200 and response.text == ""
+        await reminder
+    await bot.settle(timeout=10)
+
+    async with bot.ctx.sessions() as session:
+        events = (
+            (await session.execute(select(TimelineEvent).order_by(TimelineEvent.id)))
+            .scalars()
+            .all()
+        )
+        incident = (await session.execute(select(Incident))).scalar_one()
+    # 1. Ids and timestamps agree: the timeline reads the same either way.
+    ats = [e.at for e in events]
+    assert ats == sorted(ats), [(e.id, e.kind, e.at.isoformat()) for e in events]
+    # 2. Slack got the updates and reminders in timeline order.
+    posted = [
+        ("status_update" if "Status update for" in c.args["text"] else "reminder_sent")
+        for c in slack.calls_to("chat.postMessage")
+        if "Status update for" in c.args["text"] or "status update" in c.args["text"].lower()
+    ]
+    recorded = [e.kind for e in events if e.kind in ("status_update", "reminder_sent")]
+    assert posted == recorded
+    assert recorded.count("status_update") == 15
+    # 3. The reminder clock restarts from whatever happened last.
+    assert incident.next_reminder_at == events[-1].at + timedelta(seconds=interval)
+
+
+# --- Slack unavailable ------------------------------------------------------------
+
+
+def owed(rows: list[OutboxMessage]) -> list[tuple[str, str]]:
+    return [(r.method, r.payload["text"]) for r in rows]
+
+
+async def outbox_rows(bot: BotServer, key: str) -> list[OutboxMessage]:
+    async with bot.ctx.sessions() as session:
+        return list(
+            (
+                await session.execute(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.ordering_key == key)
+                    .order_by(OutboxMessage.id)
+                )
+            ).scalars()
+        )
+
+
+def delivered(slack: SlackStandIn, wanted: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    keys = set(wanted)
+    return [
+        (c.method, c.args["text"]) for c in slack.calls if (c.method, c.args.get("text")) in keys
+    ]
+
+
+SHORT_RUNBOOK = """---
+id: RB-90
+title: Five quick steps
+---
+# Five quick steps
+
+## Steps
+
+1. Look at the dashboard
+2. Restart the worker
+3. Drain the queue
+4. Check the error rate
+5. Tell the customer
+"""
+
+
+async def test_rate_limits_and_5xx_lose_nothing_and_keep_order(
+    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    (tmp_path / "rb-90.md").write_text(SHORT_RUNBOOK, encoding="utf-8")
+    bot = await make_bot(runbooks_dir=tmp_path)
+    rb = bot.ctx.library.get("RB-90")
+    slack.fail("chat.postMessage", status=429, times=2, retry_after=1)
+    step = await start(bot, slack, "RB-90 under rate limits")
+    for k in range(1, rb.step_count + 1):
+        if k == 1:
+            # Bursts: more 503s than the Web API client retries by itself (3),
+            # 502s (which it does not retry at all) and a rate limit, so both the
+            # client's retries and the outbox's own retries are needed.
+            slack.fail("chat.update", status=503, times=5)
+            slack.fail("chat.postMessage", status=502, times=2)
+            slack.fail("chat.postMessage", status=429, times=1, retry_after=1)
+        elif k == 2:
+            slack.fail("chat.postMessage", status=429, times=1, retry_after=1)
+            slack.fail("chat.update", status=500, times=2)
+        elif k == 4:
+            slack.fail("chat.postMessage", status=500, times=1)
+            slack.fail("chat.update", status=429, times=1, retry_after=1)
+        click = await bot.click(step, "step_approve", user_id=f"U{k}")
+        assert click.status == 200 and click.elapsed < 3
+        if k < rb.step_count:
+            steps = await slack.wait_for("chat.postMessage", is_step, count=k + 1, timeout=30)
+            step = steps[k]
+    await slack.wait_for(
+        "chat.postMessage", lambda c: "completed" in c.args["text"], count=2, timeout=30
+    )
+    await bot.settle(timeout=30)
+    assert len(slack.rejected) == 2 + 8 + 3 + 2  # the faults really happened
+    rows = await outbox_rows(bot, "run:1")
+    assert {r.state for r in rows} == {"sent"}
+    assert max(r.attempts for r in rows) >= 1  # some needed the outbox's retry
+    # Everything owed arrived exactly once, in the order it was owed.
+    assert delivered(slack, owed(rows)) == owed(rows)
+    events = await kinds(bot)
+    assert events.count("step_approved") == rb.step_count
+    assert events[-1] == "runbook_completed"
+
+
+async def test_slack_down_for_a_while_then_everything_arrives(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    step1 = await start(bot, slack)
+    await bot.settle()
+    for method in ("chat.postMessage", "chat.update"):
+        slack.fail(method, status=503, times=10_000)
+    # People keep working while Slack is down: every ack is immediate.
+    acks = [await bot.click(step1, "step_approve", user_id="UALICE")]
+    for n in range(3):
+        acks.append(await bot.command("/incident", f"update INC-1 still down {n}"))
+    acks.append(await bot.command("/runbook", "start RB-03 INC-1 second runbook"))
+    assert all(a.status == 200 and a.elapsed < 3 for a in acks)
+    assert all("unavailable" not in a.text for a in acks)
+    await asyncio.sleep(2.5)
+    assert len(slack.calls_to("chat.postMessage")) == 2  # nothing got through
+    assert await bot.ctx.outbox.pending_count() >= 7
+    slack.reset_faults()
+    await bot.settle(timeout=30)
+    for key in ("run:1", "run:2", "incident:1"):
+        rows = await outbox_rows(bot, key)
+        assert rows and {r.state for r in rows} == {"sent"}, key
+        assert delivered(slack, owed(rows)) == owed(rows), key
+    steps = [c for c in slack.calls_to("chat.postMessage") if is_step(c)]
+    assert len(steps) == 3  # RB-04 step 1, step 2; RB-03 step 1
+    updated = slack.message(step1.args["channel"], step1.ts)
+    assert "Approved" in str(updated["blocks"]) and "<@UALICE>" in str(updated["blocks"])
+    events = await kinds(bot)
+    assert events.count("status_update") == 3 and events.count("step_approved") == 1
+
+
+# --- database outage -------------------------------------------------------------
+
+
+@pytest.fixture
+async def proxy(clean_db: str) -> AsyncIterator[TcpProxy]:
+    async with TcpProxy.for_url(clean_db) as p:
+        yield p
+
+
+async def healthz(bot: BotServer) -> int:
+    async with bot.http.get(bot.url + "/healthz") as resp:
+        return resp.status
+
+
+async def test_database_outage_is_clear_and_heals(
+    make_bot: BotFactory, slack: SlackStandIn, proxy: TcpProxy, clean_db: str
+) -> None:
+    bot = await make_bot(database_url=proxy.url_for(clean_db))
+    assert await healthz(bot) == 200
+    step1 = await start(bot, slack)
+    await bot.settle()
+
+    proxy.sever()
+    t0 = time.monotonic()
+    assert await healthz(bot) == 503
+    started = await bot.command("/runbook", "start RB-03 during the outage")
+    update_ = await bot.command("/incident", "update INC-1 during the outage")
+    note = await bot.command("/incident", "note INC-1 during the outage")
+    click = await bot.click(step1, "step_approve", user_id="UALICE")
+    for response in (started, update_, note, click):
+        assert response.status == 200 and response.elapsed < 3
+    for response in (started, update_, note):
+        assert response.text == UNAVAILABLE
+    told = await slack.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "UALICE")
+    assert told[0].args["text"] == UNAVAILABLE
+    assert time.monotonic() - t0 < 10
+    metrics = await (await bot.http.get(bot.url + "/metrics")).text()
+    assert "runbook_bot_database_errors_total 4.0" in metrics
+    # Stay down a while: the background loops keep failing, nothing crashes.
+    await asyncio.sleep(2.5)
+    assert await healthz(bot) == 503
+    assert bot.ctx.outbox._task is not None and not bot.ctx.outbox._task.done()
+
+    proxy.restore()
+    # Healthy again by itself (pool pre-ping replaces the dead connections).
+    deadline = time.monotonic() + 10
+    while await healthz(bot) != 200:
+        assert time.monotonic() < deadline, "bot did not recover"
+        await asyncio.sleep(0.2)
+    # The click that was refused works now; so do commands.
+    again = await bot.click(step1, "step_approve", user_id="UALICE")
+    assert again.status == 200
+    await slack.wait_for("chat.postMessage", is_step, count=2)
+    note = await bot.command("/incident", "note INC-1 after the outage")
+    assert "Note added" in note.text
+    await bot.settle()
+    # Nothing half-written: the refused requests left no trace.
+    async with bot.ctx.sessions() as session:
+        assert (await session.execute(select(func.count(Incident.id)))).scalar() == 1
+        assert (await session.execute(select(func.count(Run.id)))).scalar() == 1
+        assert (await session.execute(select(func.count(StepDecision.id)))).scalar() == 1
+        texts = (await session.execute(select(TimelineEvent.text))).scalars().all()
+        assert not any("during the outage" in t for t in texts)
+        assert (
+            await session.execute(select(func.count()).select_from(HandledRequest))
+        ).scalar() == 2  # the first start and the last note
+    assert proxy.refused > 0
+
+
+async def test_silent_connection_drop_is_invisible(
+    make_bot: BotFactory, slack: SlackStandIn, proxy: TcpProxy, clean_db: str
+) -> None:
+    """Connections cut while idle (a failover, a firewall) are replaced before
+    use by pool pre-ping: nobody sees "temporarily unavailable"."""
+    bot = await make_bot(database_url=proxy.url_for(clean_db))
+    await bot.command("/incident", "declare blip")
+    await bot.settle()
+    # Fill the pool with several connections, then cut them all while idle.
+    assert await asyncio.gather(*(healthz(bot) for _ in range(8))) == [200] * 8
+    proxy.sever()
+    proxy.restore()
+    replies = await asyncio.gather(
+        *(bot.command("/incident", f"note INC-1 after blip {n}") for n in range(6))
+    )
+    assert [r.text for r in replies] == ["📝 Note added to INC-1's timeline."] * 6
+    assert await healthz(bot) == 200

@@ -1,0 +1,283 @@
+"""Lint rules, `run_lint` output, discovery and the Library."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from textwrap import dedent
+
+from bot.runbook import (
+    Severity,
+    is_runbook_file,
+    lint_paths,
+    load_library,
+    parse_runbook,
+)
+from bot.runbook.lint import run_lint
+
+FIXTURES = Path(__file__).parent / "fixtures" / "runbooks"
+BROKEN = FIXTURES / "broken"
+GOOD = FIXTURES / "good"
+HINT = "number them, or run `runbook-bot lint --fix`"
+
+
+def problems_of(text: str) -> list[tuple[int, str, str]]:
+    _, problems = parse_runbook(dedent(text).lstrip("\n"), "rb.md")
+    return [(p.line, p.severity.value, p.message) for p in problems]
+
+
+def lint(*paths: Path | str, fix: bool = False) -> tuple[int, list[str]]:
+    out, err = io.StringIO(), io.StringIO()
+    status = run_lint([str(p) for p in paths], fix=fix, out=out, err=err)
+    assert err.getvalue() == ""
+    return status, out.getvalue().splitlines()
+
+
+# --- "no steps" says what the file has instead ---------------------------------
+
+
+def test_no_steps_plain_bullets_under_action_phase() -> None:
+    bullets = "\n".join(f"- do {i}" for i in range(12))
+    assert problems_of(f"# T\n\n## Symptoms\n\n- slow\n\n## Mitigation\n\n{bullets}\n") == [
+        (7, "error", f"no steps: 12 plain bullets under Mitigation look like steps: {HINT}")
+    ]
+
+
+def test_no_steps_lists_every_action_phase_with_bullets() -> None:
+    text = "## Mitigation\n- a\n- b\n## Validation\n- c\n"
+    assert problems_of(text) == [
+        (1, "error", f"no steps: 2 plain bullets under Mitigation, 1 under Validation {_look()}")
+    ]
+
+
+def _look() -> str:
+    return f"look like steps: {HINT}"
+
+
+def test_no_steps_paragraphs_with_commands() -> None:
+    text = """
+    ## Resolution
+
+    Restart the service:
+
+    ```bash
+    systemctl restart api
+    ```
+    """
+    assert problems_of(text) == [
+        (
+            1,
+            "error",
+            f"no steps: 1 paragraph with commands under Resolution looks like a step: {HINT}",
+        )
+    ]
+
+
+def test_no_steps_numbered_items_nested_in_bullets() -> None:
+    text = """
+    ## Details
+    - **Steps**:
+      1. Create the tenant.
+      2. Invite users.
+    """
+    assert problems_of(text) == [
+        (
+            3,
+            "error",
+            "no steps: the numbered items on line 3 are nested inside a bullet; "
+            "steps must be top-level list items under a ## section",
+        )
+    ]
+
+
+def test_no_steps_no_sections() -> None:
+    assert problems_of("# Title\n\nJust prose.\n- a bullet\n") == [
+        (
+            1,
+            "error",
+            "no steps: the file has no ## sections and no numbered (1.) or checkbox (- [ ]) items",
+        )
+    ]
+
+
+def test_no_steps_only_rollback_has_steps() -> None:
+    assert problems_of("## Overview\ntext\n## Rollback\n1. undo\n") == [
+        (3, "error", "no steps: only the rollback section 'Rollback' has steps")
+    ]
+
+
+def test_no_steps_bullets_outside_action_phases() -> None:
+    assert problems_of("## Overview\n- a\n- b\n## Notes\n- c\n") == [
+        (
+            1,
+            "error",
+            "no steps: 3 plain bullets (under Overview, Notes) but no numbered (1.) or "
+            "checkbox (- [ ]) items; number the ones that are steps",
+        )
+    ]
+
+
+def test_no_steps_sections_with_prose_only() -> None:
+    assert problems_of("## A\ntext\n## B\ntext\n") == [
+        (1, "error", "no steps: 2 sections (A, B) but no numbered (1.) or checkbox (- [ ]) items")
+    ]
+
+
+# --- warnings ------------------------------------------------------------------
+
+
+def test_warning_for_unnumbered_action_phase_when_others_have_steps() -> None:
+    text = """
+    ## Steps
+    1. Go
+    ## Verification
+    - works
+    - is fast
+    ## Diagnosis
+    Check the logs:
+    ```
+    tail -f log
+    ```
+    ## Notes
+    - not an action phase
+    """
+    assert problems_of(text) == [
+        (3, "warning", f"2 plain bullets under Verification are not steps: {HINT}"),
+        (6, "warning", f"1 paragraph with commands under Diagnosis is not a step: {HINT}"),
+    ]
+
+
+def test_empty_numbered_item_is_still_a_step() -> None:
+    runbook, problems = parse_runbook("## Steps\n1.\n2. b\n", "rb.md")
+    assert problems == [] and runbook is not None
+    assert [s.text for s in runbook.phases[0].steps] == ["", "b"]
+
+
+# --- step too long for Slack ---------------------------------------------------
+
+
+def test_step_too_long_in_total() -> None:
+    words = " ".join(f"w{i:05d}" for i in range(2000))  # ~14,000 chars
+    found = problems_of(f"## Steps\n\n1. ok\n2. {words}\n")
+    assert [(line, sev) for line, sev, _ in found] == [(4, "error")]
+    assert found[0][2].startswith("step 2 of Steps is too long to post to Slack (")
+
+
+def test_step_with_one_huge_line() -> None:
+    found = problems_of("## Steps\n\n1. Run\n\n   ```\n   " + "x" * 3500 + "\n   ```\n")
+    assert [(line, sev) for line, sev, _ in found] == [(3, "error")]
+    assert "3500-character line" in found[0][2]
+
+
+def test_escaping_counts_towards_the_limit() -> None:
+    # 2,500 source chars of `&` become 12,500 chars of `&amp;` in Slack.
+    found = problems_of("## Steps\n\n1. " + "& " * 1250 + "\n")
+    assert found and found[0][0] == 3
+
+
+def test_long_but_postable_step_is_fine() -> None:
+    lines = "\n".join(f"   line {i} " + "y" * 80 for i in range(100))  # ~9,000 chars
+    assert problems_of(f"## Steps\n\n1. Big\n\n   ```\n{lines}\n   ```\n") == []
+
+
+# --- run_lint ------------------------------------------------------------------
+
+
+def test_run_lint_broken_folder() -> None:
+    status, lines = lint(BROKEN)
+    b = str(BROKEN)
+    assert status == 1
+    assert lines[:-1] == [
+        f"{b}/bad-front-matter.md:3: unreadable front matter: did not find expected ',' or ']'",
+        f"{b}/bullets.md:3: no steps: 3 plain bullets under Mitigation look like steps: {HINT}",
+        f"{b}/empty.md:1: empty file",
+        f"{b}/latin1.md:1: file is not UTF-8 text (byte 0xe9 on line 1)",
+        f"{b}/long-step.md:6: step 2 of Steps is too long to post to Slack "
+        "(22289 characters as mrkdwn, limit 12000): split it or link to the details",
+        f"{b}/nested/dup-b.md:3: duplicate id 'rb-07': {b}/dup-a.md already uses it",
+        f"{b}/no-sections.md:1: no steps: the file has no ## sections and no numbered (1.) "
+        "or checkbox (- [ ]) items",
+        f"{b}/warn-only.md:2: warning: unknown front matter key 'weight' (ignored)",
+        f"{b}/warn-only.md:10: warning: 1 plain bullet under Verification is not a step: {HINT}",
+    ]
+    assert lines[-1] == "9 files checked, 7 errors, 2 warnings"
+
+
+def test_run_lint_good_folder_and_single_files() -> None:
+    assert lint(GOOD) == (0, ["2 files checked, 0 errors, 0 warnings"])
+    status, lines = lint(FIXTURES / "seed-template.md", BROKEN / "warn-only.md")
+    assert status == 0
+    assert lines[-1] == "2 files checked, 0 errors, 2 warnings"
+
+
+def test_run_lint_missing_path() -> None:
+    status, lines = lint("does/not/exist")
+    assert status == 1
+    assert lines == [
+        "does/not/exist:1: no such file or directory",
+        "0 files checked, 1 error, 0 warnings",
+    ]
+
+
+def test_lint_paths_sorted_and_readme_skipped_even_when_named() -> None:
+    problems = lint_paths([BROKEN / "warn-only.md", BROKEN / "bullets.md", GOOD / "README.md"])
+    assert [(Path(p.path).name, p.line, p.severity) for p in problems] == [
+        ("bullets.md", 3, Severity.ERROR),
+        ("warn-only.md", 2, Severity.WARNING),
+        ("warn-only.md", 10, Severity.WARNING),
+    ]
+
+
+# --- discovery and the library -----------------------------------------------
+
+
+def test_is_runbook_file() -> None:
+    yes = ["rb-01.md", "RB.markdown", "x.MD", "sub/readme-notes.md"]
+    no = ["README.md", "readme.MD", "index.md", "_index.md", "TEMPLATE.md", ".draft.md", "a.txt"]
+    assert [is_runbook_file(Path(n)) for n in yes] == [True] * len(yes)
+    assert [is_runbook_file(Path(n)) for n in no] == [False] * len(no)
+
+
+def test_load_library_good_folder() -> None:
+    library = load_library(GOOD)
+    assert list(library.runbooks) == ["RB-01", "rb-02-failover"]
+    assert library.problems == []
+    failover = library.runbooks["rb-02-failover"]
+    assert (failover.severity, failover.owner) == ("SEV1", "DBA Team")
+    assert failover.rollback is not None and failover.rollback.name == "Roll back"
+
+
+def test_load_library_keeps_good_files_and_first_duplicate() -> None:
+    library = load_library(BROKEN)
+    assert list(library.runbooks) == ["RB-07", "warn-only"]
+    assert library.runbooks["RB-07"].path.endswith("dup-a.md")
+    assert len(library.errors) == 7 and len(library.problems) == 9
+
+
+def test_library_get_and_closest(tmp_path: Path) -> None:
+    for n in (1, 2, 4, 10, 12):
+        (tmp_path / f"rb{n}.md").write_text(f"---\nid: RB-{n:02d}\n---\n## Steps\n1. go\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.md").write_text("not a runbook")
+    library = load_library(tmp_path)
+    assert list(library.runbooks) == ["RB-01", "RB-02", "RB-04", "RB-10", "RB-12"]
+    assert library.get("rb-04") is library.runbooks["RB-04"]
+    assert library.get("RB-05") is None
+    assert library.closest("rb4")[0] == "RB-04"
+    assert library.closest("RB-13", n=2) == ["RB-12", "RB-10"]
+    assert library.closest("zzzzzz") == []
+
+
+def test_library_missing_root() -> None:
+    library = load_library("/nonexistent/runbooks")
+    assert library.runbooks == {}
+    assert [p.message for p in library.problems] == ["runbook folder not found"]
+
+
+def test_duplicate_ids_case_insensitive_reported_at_second_file(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("## Steps\n1. a\n")
+    (tmp_path / "b.md").write_text("---\ntitle: B\nid: A\n---\n## Steps\n1. b\n")
+    problems = lint_paths([tmp_path])
+    assert [(Path(p.path).name, p.line, p.message) for p in problems] == [
+        ("b.md", 3, f"duplicate id 'A': {tmp_path / 'a.md'} already uses it")
+    ]
