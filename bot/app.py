@@ -23,9 +23,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.actions import Actions
 from bot.approvers import Approvers
 from bot.db import is_sqlite, make_engine, make_sessionmaker
 from bot.delivery import OutboxWorker
+from bot.intake import Intake, IntakeWorker
 from bot.metrics import Metrics
 from bot.reminders import Reminders
 from bot.retention import Retention
@@ -71,6 +73,8 @@ class AppContext:
     outbox: OutboxWorker
     reminders: Reminders
     approvers: Approvers
+    intake: Intake
+    intake_worker: IntakeWorker
     background: Background = field(default_factory=Background)
     listener: WakeListener | None = None
     retention: Retention | None = None
@@ -128,8 +132,32 @@ def build_context(settings: Settings, *, library: Library | None = None) -> AppC
         metrics=metrics,
     )
     approvers = Approvers(settings.approvers, client)
+    actions = Actions(
+        library=library,
+        interval_seconds=settings.status_update_interval,
+        postgres=postgres,
+        metrics=metrics,
+        notify_outbox=outbox.notify,
+        nudge_reminders=reminders.nudge,
+    )
+    intake_worker = IntakeWorker(
+        sessions, actions.handlers(), postgres=postgres, on_failed=outbox.notify
+    )
+    # In one process the writer wakes the worker directly; across processes
+    # the intake table's trigger does (migration 0003).
+    intake = Intake(engine, on_written=intake_worker.notify)
     return AppContext(
-        settings, engine, sessions, library, client, metrics, outbox, reminders, approvers
+        settings,
+        engine,
+        sessions,
+        library,
+        client,
+        metrics,
+        outbox,
+        reminders,
+        approvers,
+        intake,
+        intake_worker,
     )
 
 
@@ -167,12 +195,14 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
     if not worker:
         return
     ctx.outbox.start()
+    ctx.intake_worker.start()
     await ctx.reminders.start()
     ctx.retention = Retention(ctx.sessions)
     ctx.retention.start()
     if ctx.postgres:
 
         def on_wake(due: datetime | None) -> None:
+            ctx.intake_worker.notify()
             ctx.outbox.notify()
             ctx.reminders.nudge(due)
 
@@ -186,6 +216,8 @@ async def stop_background(ctx: AppContext) -> None:
     if ctx.retention is not None:
         await ctx.retention.stop()
     await ctx.reminders.stop()
+    await ctx.intake.close()
+    await ctx.intake_worker.stop()
     await ctx.background.drain()
     await ctx.outbox.stop()
     await ctx.engine.dispose()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.engine import Decision, DecisionRecord, FlowStep, RunState
+from bot.engine import Decision, DecisionRecord, FlowStep, Refusal, Refused, RunState
 from bot.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 from bot.timefmt import format_duration
 
@@ -266,3 +266,18 @@ def rollback_done_message(info: RunInfo, state: RunState) -> Payload:
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped."
     )
     return {"text": f"Rollback of {info.runbook_id} finished", "blocks": [section(line)]}
+
+
+def refusal_text(refused: Refused) -> str:
+    """What a clicker is told when their click changed nothing (ephemeral)."""
+    if refused.reason is Refusal.ALREADY_DECIDED and refused.existing is not None:
+        verb = "approved" if refused.existing.decision is Decision.APPROVED else "skipped"
+        return (
+            f"This step was already {verb} by <@{refused.existing.by}> "
+            f"{slack_date(refused.existing.at)}. Nothing changed."
+        )
+    if refused.reason is Refusal.RUN_ENDED:
+        return f"This run has already {refused.status or 'ended'}. Nothing changed."
+    if refused.reason is Refusal.NOT_CURRENT:
+        return "That step is not the current one. Nothing changed."
+    return "That run or step no longer exists. Nothing changed."

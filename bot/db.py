@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+# Raised when the database is down or cut off (callers answer "try again").
+DB_DOWN = (OperationalError, DBAPIError, PoolTimeoutError, OSError, TimeoutError)
+
+
+def is_db_down(exc: BaseException) -> bool:
+    return isinstance(exc, DB_DOWN)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The database could not be reached (retry later), as opposed to a
+    statement it refused (retrying would fail the same way)."""
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def is_sqlite(url: str) -> bool:

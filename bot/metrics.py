@@ -51,6 +51,21 @@ class Metrics:
             "Age of the oldest Slack message still owed",
             registry=r,
         )
+        self.intake_pending = Gauge(
+            "runbook_bot_intake_pending",
+            "Requests acknowledged but not yet acted on (normally 0 within milliseconds)",
+            registry=r,
+        )
+        self.intake_oldest_pending = Gauge(
+            "runbook_bot_intake_oldest_pending_seconds",
+            "Age of the oldest acknowledged request not yet acted on",
+            registry=r,
+        )
+        self.intake_failed = Gauge(
+            "runbook_bot_intake_failed",
+            "Acknowledged requests that hit an internal error (kept for the operator)",
+            registry=r,
+        )
         self.open_incidents = Gauge("runbook_bot_open_incidents", "Open incidents", registry=r)
         self.reminders_overdue = Gauge(
             "runbook_bot_reminders_overdue",

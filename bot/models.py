@@ -189,3 +189,26 @@ class HandledRequest(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IntakeItem(Base):
+    """A request the bot acknowledged but has not acted on yet.
+
+    The ack path's only write (``bot/intake.py``): a click or ``/runbook start``
+    is committed here before Slack gets its ack, and a worker turns it into the
+    decision, timeline events and Slack messages right after. Rows are deleted
+    once acted on; a row that hit a bug is kept as ``failed`` for the operator.
+    """
+
+    __tablename__ = "intake"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # decide | start
+    # Items of one key (a run, a channel) are acted on one at a time, in order.
+    ordering_key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | failed
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_intake_key_state_id", "ordering_key", "state", "id"),)

@@ -1,13 +1,15 @@
 """Run flows: start, decide, abort — each one database transaction that records
 the decision, appends the timeline and enqueues the Slack messages it owes.
 
-Listeners call these *before* acknowledging, so anything the bot acknowledged
-is committed; the outbox worker does the Slack calls after the ack.
+Start and decide run in the worker, on requests the listener committed to the
+intake before acknowledging (``bot/intake.py``); abort runs in the listener
+before its ack. The outbox worker does the Slack calls after the commit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,9 +56,13 @@ async def start_run(
     incident_id: int | None,
     interval_seconds: float,
     request_key: str | None = None,
+    at: datetime | None = None,
 ) -> Started:
-    """Open (or attach to) an incident, record the run, enqueue run message + step 1."""
-    now = utcnow()
+    """Open (or attach to) an incident, record the run, enqueue run message + step 1.
+
+    ``at``: when the request was received (defaults to now).
+    """
+    now = at or utcnow()
     if request_key and not await claim_request(session, request_key):
         raise DuplicateRequest("This command was already handled.")
     created = incident_id is None
@@ -153,8 +159,10 @@ async def decide_step(
     message_channel: str,
     message_ts: str,
     postgres: bool,
+    at: datetime | None = None,
 ) -> DecideResult:
-    now = utcnow()
+    """Record one decision; ``at`` is when the click arrived (defaults to now)."""
+    now = at or utcnow()
     run = await lock_run(session, run_id, postgres)
     if run is None:
         return DecideResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from sqlalchemy import func, select, text
 
 from bot.app import AppContext
-from bot.models import Incident, OutboxMessage, utcnow
+from bot.models import Incident, IntakeItem, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def request_kind(body: str) -> str:
 
 
 async def refresh_database_gauges(ctx: AppContext) -> None:
-    """Outbox and reminder health, read from the database (one small query each)."""
+    """Intake, outbox and reminder health, read from the database (one small query each)."""
     now = utcnow()
     async with ctx.sessions() as session:
         states = dict(
@@ -44,6 +44,16 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
                 select(func.min(OutboxMessage.created_at)).where(OutboxMessage.state == "pending")
             )
         ).scalar()
+        intake = {
+            state: (count, first)
+            for state, count, first in (
+                await session.execute(
+                    select(
+                        IntakeItem.state, func.count(), func.min(IntakeItem.received_at)
+                    ).group_by(IntakeItem.state)
+                )
+            ).all()
+        }
         open_count, overdue = (
             await session.execute(
                 select(
@@ -56,6 +66,10 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
     m.outbox_pending.set(states.get("pending", 0))
     m.outbox_failed.set(states.get("failed", 0))
     m.outbox_oldest_pending.set((now - oldest).total_seconds() if oldest else 0)
+    pending, first = intake.get("pending", (0, None))
+    m.intake_pending.set(pending)
+    m.intake_oldest_pending.set((now - first).total_seconds() if first else 0)
+    m.intake_failed.set(intake.get("failed", (0, None))[0])
     m.open_incidents.set(open_count)
     m.reminders_overdue.set(overdue)
 

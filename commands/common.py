@@ -7,10 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.app import AppContext
+from bot.db import is_db_down
 
 log = logging.getLogger("runbook_bot.commands")
 
@@ -19,12 +18,7 @@ UNAVAILABLE = (
     "Nothing was recorded — please try again in a minute."
 )
 
-# Raised when the database is down or cut off; mapped to UNAVAILABLE.
-DB_DOWN = (OperationalError, DBAPIError, PoolTimeoutError, OSError, TimeoutError)
-
-
-def is_db_down(exc: BaseException) -> bool:
-    return isinstance(exc, DB_DOWN)
+__all__ = ["UNAVAILABLE", "clean_text", "ephemeral", "is_db_down", "slash_command"]
 
 
 def ephemeral(

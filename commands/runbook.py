@@ -7,11 +7,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot import catalog_blocks
+from bot.actions import channel_key, start_payload
 from bot.app import AppContext
 from bot.incidents import open_incidents, parse_incident_key
+from bot.models import Incident
 from bot.mrkdwn import escape
 from bot.run_store import current_run_in_channel
-from bot.runs import DuplicateRequest, FlowError, abort_run, start_run
+from bot.runs import abort_run
 from commands.common import slash_command
 
 
@@ -59,27 +61,29 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     summary = " ".join(tokens[2:] if incident_id is not None else tokens[1:]).strip() or None
     if runbook.step_count == 0:
         return {"text": f"`{escape(runbook.id)}` has no steps to run."}
-    try:
-        async with ctx.sessions() as session, session.begin():
-            started = await start_run(
-                session,
-                runbook=runbook,
-                channel_id=channel_id,
-                user_id=command.get("user_id", ""),
-                summary=summary,
-                incident_id=incident_id,
-                interval_seconds=ctx.settings.status_update_interval,
-                request_key=f"trigger:{command['trigger_id']}"
-                if command.get("trigger_id")
-                else None,
-            )
-    except DuplicateRequest:
-        return None
-    except FlowError as exc:
-        return {"text": str(exc)}
-    ctx.outbox.notify()
-    ctx.reminders.nudge(started.incident.next_reminder_at)
-    ctx.metrics.runs_started.inc()
+    if incident_id is not None:
+        await ctx.intake_worker.drain(channel_key(channel_id))
+        # Checked here too so bad input is answered at once; the worker re-checks.
+        async with ctx.sessions() as session:
+            incident = await session.get(Incident, incident_id)
+        if incident is None or incident.state != "open":
+            return {"text": f"INC-{incident_id} is not an open incident. Nothing was started."}
+        if incident.channel_id != channel_id:
+            return {
+                "text": f"INC-{incident_id} belongs to another channel "
+                f"(<#{incident.channel_id}>). Nothing was started."
+            }
+    # Committed before the ack; the run itself is opened right after (bot/intake.py).
+    await ctx.intake.submit(
+        *start_payload(
+            runbook_id=runbook.id,
+            channel=channel_id,
+            user=command.get("user_id", ""),
+            summary=summary,
+            incident_id=incident_id,
+            trigger_id=command.get("trigger_id"),
+        )
+    )
     return None
 
 
@@ -89,6 +93,7 @@ async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     incident_id = parse_incident_key(token) if token else None
     if token and incident_id is None:
         return {"text": f"`{escape(token)}` is not an incident ID (INC-<n>)."}
+    await ctx.intake_worker.drain(channel_key(channel_id))
     async with ctx.sessions() as session, session.begin():
         runs = await current_run_in_channel(session, channel_id, incident_id)
         if not runs:

@@ -7,24 +7,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks
+from bot.actions import decide_payload, run_key
 from bot.app import AppContext
-from bot.engine import Decision, Refusal, Refused
-from bot.runs import abort_run, decide_step
+from bot.engine import Decision
+from bot.runs import abort_run
 from commands.common import UNAVAILABLE, ephemeral, is_db_down, log, where_clicked
-
-
-def refusal_text(refused: Refused) -> str:
-    if refused.reason is Refusal.ALREADY_DECIDED and refused.existing is not None:
-        verb = "approved" if refused.existing.decision is Decision.APPROVED else "skipped"
-        return (
-            f"This step was already {verb} by <@{refused.existing.by}> "
-            f"{blocks.slack_date(refused.existing.at)}. Nothing changed."
-        )
-    if refused.reason is Refusal.RUN_ENDED:
-        return f"This run has already {refused.status or 'ended'}. Nothing changed."
-    if refused.reason is Refusal.NOT_CURRENT:
-        return "That step is not the current one. Nothing changed."
-    return "That run or step no longer exists. Nothing changed."
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
@@ -50,18 +37,19 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
                 thread,
             )
             return
+        # Committed before the ack; the decision itself follows it (bot/intake.py).
         try:
-            async with ctx.sessions() as session, session.begin():
-                result = await decide_step(
-                    session,
+            await ctx.intake.submit(
+                *decide_payload(
                     run_id=run_id,
                     step_index=step_index,
                     decision=decision,
-                    user_id=user,
-                    message_channel=channel,
-                    message_ts=ts,
-                    postgres=ctx.postgres,
+                    user=user,
+                    channel=channel,
+                    ts=ts,
+                    thread_ts=thread,
                 )
+            )
         except Exception as exc:
             if not is_db_down(exc):
                 raise
@@ -72,13 +60,6 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             return
         await ack()
         ctx.metrics.acks.labels("interaction").inc()
-        if result.refused is not None:
-            ephemeral(ctx, channel, user, refusal_text(result.refused), thread)
-            return
-        ctx.outbox.notify()
-        ctx.metrics.decisions.labels(decision.value).inc()
-        if result.accepted is not None and result.accepted.run_completed:
-            ctx.metrics.runs_completed.inc()
 
     @bolt.action(blocks.APPROVE)
     async def approve(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -93,6 +74,8 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         channel, _ts, thread, user = where_clicked(body)
         try:
             run_id = int(str(action.get("value", "")))
+            # Clicks acknowledged before the abort are decided before it.
+            await ctx.intake_worker.drain(run_key(run_id))
             async with ctx.sessions() as session, session.begin():
                 result = await abort_run(
                     session, run_id=run_id, user_id=user, postgres=ctx.postgres
@@ -109,7 +92,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             return
         await ack()
         if result.refused is not None:
-            ephemeral(ctx, channel, user, refusal_text(result.refused), thread)
+            ephemeral(ctx, channel, user, blocks.refusal_text(result.refused), thread)
             return
         ctx.outbox.notify()
         ctx.metrics.runs_aborted.inc()

@@ -29,7 +29,7 @@ from tests.rig.pg import resolve_admin_url
 
 # The server the rest of the suite uses (TEST_DATABASE_ADMIN_URL overrides it).
 PG_ADMIN_DSN = resolve_admin_url()
-HEAD = "0002"  # the newest revision in migrations/versions
+HEAD = "0003"  # the newest revision in migrations/versions
 
 REPO_ROOT = Path(bot.__file__).resolve().parent.parent
 
@@ -300,7 +300,8 @@ async def test_one_decision_per_step(url: str) -> None:
 
 
 async def test_postgresql_new_work_notifies_workers(new_pg_database) -> None:
-    """Migration 0002: inserting outbox rows or an incident NOTIFYs at commit."""
+    """Migrations 0002/0003: inserting outbox rows, an incident or intake items
+    NOTIFYs at commit."""
     url = await new_pg_database()
     await upgrade(url)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
@@ -323,6 +324,11 @@ async def test_postgresql_new_work_notifies_workers(new_pg_database) -> None:
                 " next_attempt_at, created_at) VALUES ('k', 'chat.postMessage', '{}',"
                 " 'pending', 0, now(), now())"
             )
+        assert await asyncio.wait_for(heard.get(), 5) == ""
+        await writer.execute(
+            "INSERT INTO intake (kind, ordering_key, payload, received_at, state)"
+            " VALUES ('decide', 'run:1', '{}', now(), 'pending')"
+        )
         assert await asyncio.wait_for(heard.get(), 5) == ""
         with contextlib.suppress(RuntimeError):
             async with writer.transaction():

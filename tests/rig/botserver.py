@@ -84,15 +84,22 @@ class BotServer:
         return await self.send(body, "click")
 
     async def settle(self, timeout: float = 5.0) -> None:
-        """Wait until the outbox has nothing pending (delivery finished)."""
+        """Wait until every acknowledged request was acted on and the outbox
+        has nothing pending (delivery finished)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if await self.ctx.outbox.pending_count() == 0:
+            if await self._idle():
                 await asyncio.sleep(0.02)
-                if await self.ctx.outbox.pending_count() == 0:
+                if await self._idle():
                     return
             await asyncio.sleep(0.02)
-        raise AssertionError("outbox did not drain in time")
+        raise AssertionError("intake/outbox did not drain in time")
+
+    async def _idle(self) -> bool:
+        return (
+            await self.ctx.intake_worker.pending_count() == 0
+            and await self.ctx.outbox.pending_count() == 0
+        )
 
     async def close(self) -> None:
         await self.runner.cleanup()

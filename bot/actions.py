@@ -1,0 +1,169 @@
+"""Acting on intake items: a step decision, a runbook start.
+
+Each handler runs inside the intake worker's transaction (``bot/intake.py``):
+the flow's rows, the Slack messages it owes and the item's removal commit
+together. A refusal (someone else decided first, the run ended, the incident
+is closed) is told to the sender as an ephemeral message via the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import blocks
+from bot.engine import Decision
+from bot.intake import AfterCommit, Handler, reply
+from bot.metrics import Metrics
+from bot.models import IntakeItem
+from bot.runbook import Library
+from bot.runs import DuplicateRequest, FlowError, decide_step, start_run
+
+DECIDE = "decide"
+START = "start"
+
+
+def run_key(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def channel_key(channel: str) -> str:
+    return f"channel:{channel}"
+
+
+def decide_payload(
+    *,
+    run_id: int,
+    step_index: int,
+    decision: Decision,
+    user: str,
+    channel: str,
+    ts: str,
+    thread_ts: str | None,
+) -> tuple[str, str, dict[str, Any]]:
+    """(kind, ordering key, payload) of a click, as the listener submits it."""
+    return (
+        DECIDE,
+        run_key(run_id),
+        {
+            "run_id": run_id,
+            "step_index": step_index,
+            "decision": decision.value,
+            "message": {"channel": channel, "ts": ts},
+            "reply_to": {"channel": channel, "user": user, "thread_ts": thread_ts},
+        },
+    )
+
+
+def start_payload(
+    *,
+    runbook_id: str,
+    channel: str,
+    user: str,
+    summary: str | None,
+    incident_id: int | None,
+    trigger_id: str | None,
+) -> tuple[str, str, dict[str, Any]]:
+    """(kind, ordering key, payload) of ``/runbook start``."""
+    return (
+        START,
+        channel_key(channel),
+        {
+            "runbook_id": runbook_id,
+            "summary": summary,
+            "incident_id": incident_id,
+            "trigger_id": trigger_id,
+            "reply_to": {"channel": channel, "user": user},
+        },
+    )
+
+
+class Actions:
+    """The intake handlers, with what they need passed in (no globals)."""
+
+    def __init__(
+        self,
+        *,
+        library: Library,
+        interval_seconds: float,
+        postgres: bool,
+        metrics: Metrics,
+        notify_outbox: Callable[[], None],
+        nudge_reminders: Callable[[datetime | None], None],
+    ) -> None:
+        self._library = library
+        self._interval = interval_seconds
+        self._postgres = postgres
+        self._metrics = metrics
+        self._notify = notify_outbox
+        self._nudge = nudge_reminders
+
+    def handlers(self) -> dict[str, Handler]:
+        return {DECIDE: self.decide, START: self.start}
+
+    async def decide(self, session: AsyncSession, item: IntakeItem) -> AfterCommit:
+        p = item.payload
+        decision = Decision(p["decision"])
+        result = await decide_step(
+            session,
+            run_id=int(p["run_id"]),
+            step_index=int(p["step_index"]),
+            decision=decision,
+            user_id=p["reply_to"]["user"],
+            message_channel=p["message"]["channel"],
+            message_ts=p["message"]["ts"],
+            postgres=self._postgres,
+            # The decision is timed when the person clicked, not when it was processed.
+            at=item.received_at,
+        )
+        if result.refused is not None:
+            reply(session, item, blocks.refusal_text(result.refused))
+            return self._notify
+        completed = result.accepted is not None and result.accepted.run_completed
+
+        def after() -> None:
+            self._notify()
+            self._metrics.decisions.labels(decision.value).inc()
+            if completed:
+                self._metrics.runs_completed.inc()
+
+        return after
+
+    async def start(self, session: AsyncSession, item: IntakeItem) -> AfterCommit:
+        p = item.payload
+        runbook = self._library.get(p["runbook_id"])
+        if runbook is None:
+            text = f"Runbook `{p['runbook_id']}` is no longer loaded. Nothing was started."
+            reply(session, item, text)
+            return self._notify
+        trigger = p.get("trigger_id")
+        try:
+            # A savepoint: a refused start leaves nothing behind but the reply.
+            async with session.begin_nested():
+                started = await start_run(
+                    session,
+                    runbook=runbook,
+                    channel_id=p["reply_to"]["channel"],
+                    user_id=p["reply_to"]["user"],
+                    summary=p.get("summary"),
+                    incident_id=p.get("incident_id"),
+                    interval_seconds=self._interval,
+                    request_key=f"trigger:{trigger}" if trigger else None,
+                    at=item.received_at,
+                )
+        except DuplicateRequest:
+            return self._notify  # Slack retried a start already handled: say nothing
+        except FlowError as exc:
+            reply(session, item, f"{exc} Nothing was started.")
+            return self._notify
+        due = started.incident.next_reminder_at
+
+        def after() -> None:
+            self._notify()
+            self._nudge(due)
+            self._metrics.runs_started.inc()
+
+        return after

@@ -1,0 +1,243 @@
+"""Intake: commit what Slack asked for before the ack, act on it right after.
+
+Why: Slack waits for the ack, and the rule is that anything the bot
+acknowledged is in the database. Deciding a step in full (lock the run, read
+its decisions, record the decision and timeline, render and enqueue three or
+four Slack messages) costs several milliseconds of CPU and a handful of round
+trips; doing that in front of every ack made clicks queue behind each other.
+So the ack path writes one small row — group-committed with whatever else
+arrives at the same moment — and acks; a worker (``IntakeWorker``, in the
+worker process on PostgreSQL) then runs the real flow in one transaction that
+also deletes the row. A crash between the two loses nothing: the row waits.
+
+Items sharing an ordering key (one run, one channel) are acted on one at a
+time in arrival order, across processes (``FOR UPDATE SKIP LOCKED`` plus "no
+older pending item of my key"), so the first click wins, as people expect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from bot.db import is_transient
+from bot.models import IntakeItem, utcnow
+from bot.outbox import enqueue
+from bot.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], None]
+# Acts on one item inside the caller's transaction; may return what to do after commit.
+Handler = Callable[[AsyncSession, IntakeItem], Awaitable[AfterCommit | None]]
+
+_TABLE = IntakeItem.__table__
+
+FAILED_REPLY = (
+    ":warning: The runbook bot received this but could not act on it (an internal error, "
+    "logged for the operators). Nothing was recorded — please try again."
+)
+
+
+class Intake:
+    """The ack path's writer: ``await submit(...)`` returns once the item is committed.
+
+    Group commit: items submitted while a write is in flight go together in
+    the next one (one multi-row INSERT, one transaction), so ten concurrent
+    clicks cost about two commits, not ten.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, on_written: AfterCommit | None = None) -> None:
+        self._engine = engine
+        self._on_written = on_written or (lambda: None)
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, kind: str, ordering_key: str, payload: dict[str, Any]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        row = {
+            "kind": kind,
+            "ordering_key": ordering_key,
+            "payload": payload,
+            "received_at": utcnow(),
+            "state": "pending",
+        }
+        self._pending.append((row, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(), name="intake-writer")
+        # Shielded: a caller that goes away must not cancel others' shared write.
+        await asyncio.shield(future)
+
+    async def _write_all(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(_TABLE), [row for row, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+            self._on_written()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
+def reply(session: AsyncSession, item: IntakeItem, text: str) -> None:
+    """Tell the person who sent ``item`` something (ephemeral), via the outbox."""
+    to = item.payload.get("reply_to") or {}
+    if not to.get("channel") or not to.get("user"):
+        return
+    payload: dict[str, Any] = {"channel": to["channel"], "user": to["user"], "text": text}
+    if to.get("thread_ts"):
+        payload["thread_ts"] = to["thread_ts"]
+    # Its own ordering key: a reply never waits behind a run's messages.
+    enqueue(session, f"reply:{item.id}", "chat.postEphemeral", payload)
+
+
+class IntakeWorker:
+    """Acts on committed intake items: ``concurrency`` loops, one item per transaction."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        handlers: dict[str, Handler],
+        *,
+        postgres: bool,
+        concurrency: int = 4,
+        poll_seconds: float = 1.0,
+        on_failed: AfterCommit | None = None,
+    ) -> None:
+        self._sessions = sessionmaker
+        self._handlers = handlers
+        self._postgres = postgres
+        # SQLite has one writer at a time anyway.
+        self._concurrency = concurrency if postgres else 1
+        self._poll = poll_seconds
+        self._on_failed = on_failed or (lambda: None)
+        self._events: list[asyncio.Event] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.processed = 0
+
+    def notify(self) -> None:
+        """Items were committed: act now rather than at the next poll."""
+        for event in self._events:
+            event.set()
+
+    def start(self) -> None:
+        if self._tasks:
+            return
+        for n in range(self._concurrency):
+            event = asyncio.Event()
+            self._events.append(event)
+            self._tasks.append(asyncio.create_task(self._loop(event), name=f"intake-{n}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            await cancel_and_wait(task)
+        self._tasks, self._events = [], []
+
+    async def _loop(self, wake: asyncio.Event) -> None:
+        while True:
+            wake.clear()
+            try:
+                busy = await self.process_one()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database down: the item waits; try again soon
+                log.warning("intake: round failed (%r); retrying", exc)
+                busy = False
+                await asyncio.sleep(self._poll)
+            if busy:
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self._poll)
+            except TimeoutError:
+                pass
+
+    async def drain(self, ordering_key: str, limit: int = 100) -> None:
+        """Act now on this key's pending items, waiting for any another process
+        holds: a command that reads their effects (``/incident update`` right
+        after ``/runbook start``) then sees them, as the sender expects."""
+        for _ in range(limit):
+            if not await self.process_one(ordering_key, wait=True):
+                return
+
+    def _claim(self, ordering_key: str | None = None, *, wait: bool = False) -> Any:
+        older = aliased(IntakeItem)
+        blocked = exists().where(
+            and_(
+                older.ordering_key == IntakeItem.ordering_key,
+                older.state == "pending",
+                older.id < IntakeItem.id,
+            )
+        )
+        query = (
+            select(IntakeItem)
+            .where(IntakeItem.state == "pending", ~blocked)
+            .order_by(IntakeItem.id)
+            .limit(1)
+        )
+        if ordering_key is not None:
+            query = query.where(IntakeItem.ordering_key == ordering_key)
+        if self._postgres:
+            query = query.with_for_update(skip_locked=not wait, of=IntakeItem)
+        return query
+
+    async def process_one(self, ordering_key: str | None = None, *, wait: bool = False) -> bool:
+        """Act on the oldest item whose key is free (or of ``ordering_key``).
+        True if there was one."""
+        item_id: int | None = None
+        try:
+            async with self._sessions() as session, session.begin():
+                claim = self._claim(ordering_key, wait=wait)
+                item = (await session.execute(claim)).scalar_one_or_none()
+                if item is None:
+                    return False
+                item_id = item.id
+                handler = self._handlers.get(item.kind)
+                if handler is None:
+                    raise LookupError(f"no handler for intake kind {item.kind!r}")
+                after = await handler(session, item)
+                await session.execute(delete(IntakeItem).where(IntakeItem.id == item_id))
+        except Exception as exc:
+            if item_id is None or is_transient(exc):
+                raise
+            log.exception("intake: item %d failed; kept as failed", item_id)
+            await self._fail(item_id, exc)
+            return True
+        self.processed += 1
+        if after is not None:
+            after()
+        return True
+
+    async def _fail(self, item_id: int, exc: Exception) -> None:
+        """A bug, not an outage: keep the item for the operator, tell the sender."""
+        async with self._sessions() as session, session.begin():
+            item = await session.get(IntakeItem, item_id)
+            if item is None:
+                return
+            await session.execute(
+                update(IntakeItem)
+                .where(IntakeItem.id == item_id)
+                .values(state="failed", last_error=repr(exc)[:2000])
+            )
+            reply(session, item, FAILED_REPLY)
+        self._on_failed()
+
+    async def pending_count(self) -> int:
+        async with self._sessions() as session:
+            query = select(func.count(IntakeItem.id)).where(IntakeItem.state == "pending")
+            return int((await session.execute(query)).scalar() or 0)
