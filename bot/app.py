@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.actions import Actions
 from bot.approvers import Approvers
-from bot.db import is_sqlite, make_engine, make_sessionmaker
+from bot.db import is_sqlite, make_engine, make_intake_engine, make_sessionmaker
 from bot.delivery import OutboxWorker
 from bot.intake import Intake, IntakeWorker
 from bot.metrics import Metrics
@@ -145,7 +145,11 @@ def build_context(settings: Settings, *, library: Library | None = None) -> AppC
     )
     # In one process the writer wakes the worker directly; across processes
     # the intake table's trigger does (migration 0003).
-    intake = Intake(engine, on_written=intake_worker.notify)
+    intake = Intake(
+        make_intake_engine(settings.database_url, engine),
+        autocommit=postgres,
+        on_written=intake_worker.notify,
+    )
     return AppContext(
         settings,
         engine,

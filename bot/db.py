@@ -65,6 +65,28 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+def make_intake_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
+    """The engine the ack path writes intake rows with (``bot/intake.py``).
+
+    On PostgreSQL a small pool of its own in autocommit mode and without
+    pre-ping: the write is one multi-row INSERT, which commits by itself, so
+    an ack costs one round trip instead of six (SQLAlchemy's asyncpg pre-ping
+    is BEGIN, a ping and ROLLBACK; then BEGIN, INSERT, COMMIT). A connection
+    found dead is retried once by the writer instead. SQLite: the main engine
+    (one writer at a time anyway).
+    """
+    if is_sqlite(url):
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=4,
+        max_overflow=4,
+        pool_timeout=5,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"timeout": 5, "command_timeout": 10},
+    )
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     from bot.writes import session_class
 

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -53,8 +54,15 @@ class Intake:
     clicks cost about two commits, not ten.
     """
 
-    def __init__(self, engine: AsyncEngine, *, on_written: AfterCommit | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        autocommit: bool = False,
+        on_written: AfterCommit | None = None,
+    ) -> None:
         self._engine = engine
+        self._autocommit = autocommit
         self._on_written = on_written or (lambda: None)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -78,8 +86,7 @@ class Intake:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(insert(_TABLE), [row for row, _ in batch])
+                await self._write([row for row, _ in batch])
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -90,9 +97,28 @@ class Intake:
                     future.set_result(None)
             self._on_written()
 
+    async def _write(self, rows: list[dict[str, Any]]) -> None:
+        if not self._autocommit:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(_TABLE), rows)
+            return
+        # One statement, committed by itself (the engine is in autocommit mode).
+        for attempt in (1, 2):
+            try:
+                async with self._engine.connect() as conn:
+                    await conn.execute(insert(_TABLE), rows)
+                return
+            except DBAPIError as exc:
+                # No pre-ping on this pool: a connection that died while idle
+                # fails here and is discarded; one retry takes a fresh one.
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
+        if self._autocommit:
+            await self._engine.dispose()
 
 
 def reply(session: AsyncSession, item: IntakeItem, text: str) -> None:

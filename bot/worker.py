@@ -23,6 +23,10 @@ from bot.tasks import cancel_and_wait
 log = logging.getLogger("runbook_bot.worker")
 
 PR_SET_PDEATHSIG = 1
+# The supervised worker yields the CPU to the serving process: acks are what
+# Slack times, while delivery a few milliseconds later is invisible. It costs
+# nothing when the machine is idle (niceness only matters under contention).
+WORKER_NICENESS = 10
 
 
 def die_with_parent() -> None:
@@ -37,6 +41,8 @@ async def run_worker(settings: Settings, *, parent_pid: int | None = None) -> No
 
     if parent_pid is not None:
         die_with_parent()
+        with contextlib.suppress(OSError):
+            os.nice(WORKER_NICENESS)
     ctx = build_context(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
