@@ -13,10 +13,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.migrate import upgrade
+from bot.models import Base
 from tests.rig import SlackStandIn, create_database, drop_database, ensure_postgres_up
 from tests.rig.botserver import BotServer, start_bot
 
-TABLES = "slack_outbox, handled_requests, step_decisions, timeline_events, runs, incidents"
+# Every table the models define, so a new one is never left out.
+TABLES = ", ".join(table.name for table in Base.metadata.sorted_tables)
 
 
 @pytest.fixture(scope="session")

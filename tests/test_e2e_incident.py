@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.models import Incident, OutboxMessage, TimelineEvent
+from bot.models import Incident, IntakeItem, OutboxMessage, TimelineEvent
 from bot.mrkdwn import escape
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
@@ -44,7 +44,8 @@ async def snapshot(bot: BotServer) -> tuple[Any, ...]:
         state = tuple((i.id, i.state, i.next_reminder_at, i.last_update_at) for i in incidents)
         n_events = (await session.execute(select(func.count(TimelineEvent.id)))).scalar()
         n_outbox = (await session.execute(select(func.count(OutboxMessage.id)))).scalar()
-    return state, n_events, n_outbox
+        n_intake = (await session.execute(select(func.count(IntakeItem.id)))).scalar()
+    return state, n_events, n_outbox, n_intake
 
 
 async def declare(bot: BotServer, slack: SlackStandIn, title: str, **kw: Any) -> Call:

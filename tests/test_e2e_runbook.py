@@ -8,7 +8,7 @@ import statistics
 
 from sqlalchemy import func, select
 
-from bot.models import Incident, OutboxMessage, Run, StepDecision, TimelineEvent
+from bot.models import Incident, IntakeItem, OutboxMessage, Run, StepDecision, TimelineEvent
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 
@@ -119,6 +119,7 @@ async def test_unknown_runbook_suggests_and_changes_nothing(
     async with bot.ctx.sessions() as session:
         assert (await session.execute(select(func.count(Incident.id)))).scalar() == 0
         assert (await session.execute(select(func.count(OutboxMessage.id)))).scalar() == 0
+        assert (await session.execute(select(func.count(IntakeItem.id)))).scalar() == 0
 
 
 async def test_wrong_channel_is_refused(bot: BotServer, slack: SlackStandIn) -> None:
@@ -130,6 +131,7 @@ async def test_wrong_channel_is_refused(bot: BotServer, slack: SlackStandIn) -> 
     assert slack.calls_to("chat.postMessage") == []
     async with bot.ctx.sessions() as session:
         assert (await session.execute(select(func.count(Incident.id)))).scalar() == 0
+        assert (await session.execute(select(func.count(IntakeItem.id)))).scalar() == 0
 
 
 async def test_help_list_show(bot: BotServer) -> None:

@@ -30,6 +30,7 @@ async def test_http_only_bot_with_a_worker_delivers_on_notify(
     worker = build_context(settings)
     # A long poll: only a notification can make delivery prompt.
     worker.outbox._poll = 30.0
+    worker.intake_worker._poll = 30.0
     worker.reminders._max_sleep = 30.0
     await start_background(worker)
     try:
