@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -54,15 +54,26 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    # pre-ping: a connection cut while the database blipped is replaced, not reused.
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 10},
     )
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_conn, _record, _proxy):  # type: ignore[no-untyped-def]
+        # Pessimistic disconnect handling: a connection cut while the database
+        # blipped is replaced, not reused. SQLAlchemy's own pre-ping wraps the
+        # ping in BEGIN … ROLLBACK for pgbouncer (three round trips per
+        # checkout); one bare statement tells the same here.
+        try:
+            dbapi_conn.run_async(lambda conn: conn.execute("SELECT 1"))
+        except Exception as exc:
+            raise DisconnectionError(f"ping failed: {exc!r}") from exc
+
+    return engine
 
 
 def make_intake_engine(url: str, engine: AsyncEngine) -> AsyncEngine:

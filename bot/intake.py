@@ -153,31 +153,34 @@ class IntakeWorker:
         self._concurrency = concurrency if postgres else 1
         self._poll = poll_seconds
         self._on_failed = on_failed or (lambda: None)
-        self._events: list[asyncio.Event] = []
+        self._idle: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.processed = 0
 
     def notify(self) -> None:
-        """Items were committed: act now rather than at the next poll."""
-        for event in self._events:
-            event.set()
+        """Items were committed: act now rather than at the next poll.
+
+        Wakes one idle loop; a loop that claims an item wakes the next, so the
+        number of loops at work follows the backlog, and one new item costs
+        one claim, not one per loop.
+        """
+        if self._idle:
+            self._idle.pop().set()
 
     def start(self) -> None:
         if self._tasks:
             return
         for n in range(self._concurrency):
-            event = asyncio.Event()
-            self._events.append(event)
-            self._tasks.append(asyncio.create_task(self._loop(event), name=f"intake-{n}"))
+            self._tasks.append(asyncio.create_task(self._loop(), name=f"intake-{n}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
             await cancel_and_wait(task)
-        self._tasks, self._events = [], []
+        self._tasks, self._idle = [], []
 
-    async def _loop(self, wake: asyncio.Event) -> None:
+    async def _loop(self) -> None:
+        wake = asyncio.Event()
         while True:
-            wake.clear()
             try:
                 busy = await self.process_one()
             except asyncio.CancelledError:
@@ -188,10 +191,15 @@ class IntakeWorker:
                 await asyncio.sleep(self._poll)
             if busy:
                 continue
+            wake.clear()
+            self._idle.append(wake)
             try:
                 await asyncio.wait_for(wake.wait(), timeout=self._poll)
             except TimeoutError:
                 pass
+            finally:
+                if wake in self._idle:
+                    self._idle.remove(wake)
 
     async def drain(self, ordering_key: str, limit: int = 100) -> None:
         """Act now on this key's pending items, waiting for any another process
@@ -233,6 +241,7 @@ class IntakeWorker:
                 if item is None:
                     return False
                 item_id = item.id
+                self.notify()  # there may be more: let an idle loop look
                 handler = self._handlers.get(item.kind)
                 if handler is None:
                     raise LookupError(f"no handler for intake kind {item.kind!r}")
