@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import blocks
 from bot.engine import Decision
-from bot.intake import AfterCommit, Handler, reply
+from bot.intake import AfterCommit, Handler, Item, reply
 from bot.metrics import Metrics
-from bot.models import IntakeItem
 from bot.runbook import Library
 from bot.runs import DuplicateRequest, FlowError, decide_step, start_run
 
@@ -104,7 +103,7 @@ class Actions:
     def handlers(self) -> dict[str, Handler]:
         return {DECIDE: self.decide, START: self.start}
 
-    async def decide(self, session: AsyncSession, item: IntakeItem) -> AfterCommit:
+    async def decide(self, session: AsyncSession, item: Item) -> AfterCommit:
         p = item.payload
         decision = Decision(p["decision"])
         result = await decide_step(
@@ -132,7 +131,7 @@ class Actions:
 
         return after
 
-    async def start(self, session: AsyncSession, item: IntakeItem) -> AfterCommit:
+    async def start(self, session: AsyncSession, item: Item) -> AfterCommit:
         p = item.payload
         runbook = self._library.get(p["runbook_id"])
         if runbook is None:

@@ -25,7 +25,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from bot.models import Incident, OutboxMessage, Run, utcnow
 from bot.tasks import cancel_and_wait
@@ -61,6 +60,38 @@ class _Claimed:
     payload: dict[str, Any]
     thread_from: int | None
     on_delivered: str | None
+
+
+def _claim_statements() -> tuple[Any, Any]:
+    """What is due, oldest first — built once (Core, bound parameters)."""
+    table = OutboxMessage.__table__
+    c = table.c
+    earlier = table.alias("earlier")
+    # Only the oldest pending row of each key: later ones wait their turn.
+    # A leased row also blocks its key, so order holds across processes.
+    blocked = exists().where(
+        and_(
+            earlier.c.ordering_key == c.ordering_key,
+            earlier.c.state == "pending",
+            earlier.c.id < c.id,
+        )
+    )
+    now = bindparam("now", type_=OutboxMessage.next_attempt_at.type)
+    query = (
+        select(c.id, c.ordering_key, c.method, c.payload, c.thread_from, c.on_delivered)
+        .where(
+            c.state == "pending",
+            c.next_attempt_at <= now,
+            (c.locked_until.is_(None)) | (c.locked_until < now),
+            ~blocked,
+        )
+        .order_by(c.id)
+        .limit(bindparam("limit"))
+    )
+    return query, query.with_for_update(skip_locked=True, of=table)
+
+
+_CLAIM, _CLAIM_PG = _claim_statements()
 
 
 def _pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> AsyncWebClient:
@@ -160,38 +191,10 @@ class OutboxWorker:
 
     async def _claim(self, limit: int) -> list[_Claimed]:
         now = utcnow()
-        earlier = aliased(OutboxMessage)
-        # Only the oldest pending row of each key: later ones wait their turn.
-        # A leased row also blocks its key, so order holds across processes.
-        blocked = exists().where(
-            and_(
-                earlier.ordering_key == OutboxMessage.ordering_key,
-                earlier.state == "pending",
-                earlier.id < OutboxMessage.id,
-            )
-        )
-        query = (
-            select(
-                OutboxMessage.id,
-                OutboxMessage.ordering_key,
-                OutboxMessage.method,
-                OutboxMessage.payload,
-                OutboxMessage.thread_from,
-                OutboxMessage.on_delivered,
-            )
-            .where(
-                OutboxMessage.state == "pending",
-                OutboxMessage.next_attempt_at <= now,
-                (OutboxMessage.locked_until.is_(None)) | (OutboxMessage.locked_until < now),
-                ~blocked,
-            )
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+        query = _CLAIM_PG if self._postgres else _CLAIM
+        params = {"now": now, "limit": limit}
         async with self._sessions() as session, session.begin():
-            rows = [_Claimed(*r) for r in (await session.execute(query)).all()]
+            rows = [_Claimed(*r) for r in (await session.execute(query, params)).all()]
             if rows:
                 await session.execute(
                     update(OutboxMessage)

@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from bot.db import is_transient
 from bot.models import IntakeItem, utcnow
@@ -35,10 +36,49 @@ from bot.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A claimed intake item (read as columns: no ORM object per click)."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    received_at: datetime
+
+
 # Acts on one item inside the caller's transaction; may return what to do after commit.
-Handler = Callable[[AsyncSession, IntakeItem], Awaitable[AfterCommit | None]]
+Handler = Callable[[AsyncSession, Item], Awaitable[AfterCommit | None]]
 
 _TABLE = IntakeItem.__table__
+_C = _TABLE.c
+
+
+def _claim_statement(*, by_key: bool, skip_locked: bool) -> Any:
+    """The oldest pending item whose key has no older pending item (built once)."""
+    older = _TABLE.alias("older")
+    blocked = exists().where(
+        and_(
+            older.c.ordering_key == _C.ordering_key,
+            older.c.state == "pending",
+            older.c.id < _C.id,
+        )
+    )
+    query = (
+        select(_C.id, _C.kind, _C.payload, _C.received_at)
+        .where(_C.state == "pending", ~blocked)
+        .order_by(_C.id)
+        .limit(1)
+    )
+    if by_key:
+        query = query.where(_C.ordering_key == bindparam("key"))
+    return query, query.with_for_update(skip_locked=skip_locked, of=_TABLE)
+
+
+_CLAIM_ANY, _CLAIM_ANY_PG = _claim_statement(by_key=False, skip_locked=True)
+_CLAIM_KEY, _CLAIM_KEY_PG = _claim_statement(by_key=True, skip_locked=False)
+_DELETE = delete(_TABLE).where(_C.id == bindparam("item_id"))
 
 FAILED_REPLY = (
     ":warning: The runbook bot received this but could not act on it (an internal error, "
@@ -121,7 +161,7 @@ class Intake:
             await self._engine.dispose()
 
 
-def reply(session: AsyncSession, item: IntakeItem, text: str) -> None:
+def reply(session: AsyncSession, item: Item, text: str) -> None:
     """Tell the person who sent ``item`` something (ephemeral), via the outbox."""
     to = item.payload.get("reply_to") or {}
     if not to.get("channel") or not to.get("user"):
@@ -206,47 +246,34 @@ class IntakeWorker:
         holds: a command that reads their effects (``/incident update`` right
         after ``/runbook start``) then sees them, as the sender expects."""
         for _ in range(limit):
-            if not await self.process_one(ordering_key, wait=True):
+            if not await self.process_one(ordering_key):
                 return
 
-    def _claim(self, ordering_key: str | None = None, *, wait: bool = False) -> Any:
-        older = aliased(IntakeItem)
-        blocked = exists().where(
-            and_(
-                older.ordering_key == IntakeItem.ordering_key,
-                older.state == "pending",
-                older.id < IntakeItem.id,
-            )
-        )
-        query = (
-            select(IntakeItem)
-            .where(IntakeItem.state == "pending", ~blocked)
-            .order_by(IntakeItem.id)
-            .limit(1)
-        )
-        if ordering_key is not None:
-            query = query.where(IntakeItem.ordering_key == ordering_key)
-        if self._postgres:
-            query = query.with_for_update(skip_locked=not wait, of=IntakeItem)
-        return query
+    def _claim(self, ordering_key: str | None) -> tuple[Any, dict[str, Any]]:
+        # By key: wait for an item another process holds (drain must see it done).
+        if ordering_key is None:
+            return (_CLAIM_ANY_PG if self._postgres else _CLAIM_ANY), {}
+        return (_CLAIM_KEY_PG if self._postgres else _CLAIM_KEY), {"key": ordering_key}
 
-    async def process_one(self, ordering_key: str | None = None, *, wait: bool = False) -> bool:
-        """Act on the oldest item whose key is free (or of ``ordering_key``).
+    async def process_one(self, ordering_key: str | None = None) -> bool:
+        """Act on the oldest item whose key is free (or the oldest of
+        ``ordering_key``, waiting for it if another process holds it).
         True if there was one."""
         item_id: int | None = None
         try:
             async with self._sessions() as session, session.begin():
-                claim = self._claim(ordering_key, wait=wait)
-                item = (await session.execute(claim)).scalar_one_or_none()
-                if item is None:
+                statement, params = self._claim(ordering_key)
+                row = (await session.execute(statement, params)).first()
+                if row is None:
                     return False
+                item = Item(*row)
                 item_id = item.id
                 self.notify()  # there may be more: let an idle loop look
                 handler = self._handlers.get(item.kind)
                 if handler is None:
                     raise LookupError(f"no handler for intake kind {item.kind!r}")
                 after = await handler(session, item)
-                await session.execute(delete(IntakeItem).where(IntakeItem.id == item_id))
+                await session.execute(_DELETE, {"item_id": item_id})
         except Exception as exc:
             if item_id is None or is_transient(exc):
                 raise
@@ -261,9 +288,10 @@ class IntakeWorker:
     async def _fail(self, item_id: int, exc: Exception) -> None:
         """A bug, not an outage: keep the item for the operator, tell the sender."""
         async with self._sessions() as session, session.begin():
-            item = await session.get(IntakeItem, item_id)
-            if item is None:
+            row = await session.get(IntakeItem, item_id)
+            if row is None:
                 return
+            item = Item(row.id, row.kind, row.payload, row.received_at)
             await session.execute(
                 update(IntakeItem)
                 .where(IntakeItem.id == item_id)
