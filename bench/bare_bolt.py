@@ -11,7 +11,7 @@ response leaves when the listener returns), which is what runbook-bot uses.
 
 ``durable`` is ``pbr`` whose listeners first INSERT one row into
 ``bench_acks`` and COMMIT (SQLAlchemy async + asyncpg, the bot's own engine
-options from ``bot.db.make_engine``: pool, pre-ping, timeouts), then ack(): the
+options from ``bot.db.make_engine``: pool, checkout ping, timeouts), then ack(): the
 floor for any app that makes an acknowledgement durable before sending it. The
 table is created at start if missing.
 """
@@ -58,7 +58,7 @@ class DurableAcks:
         await self.engine.dispose()
 
     async def record(self, kind: str) -> None:
-        # Checkout (pre-ping), BEGIN, INSERT, COMMIT: what "durable" costs at least.
+        # Checkout (ping), BEGIN, INSERT, COMMIT: what "durable" costs at least.
         async with self.engine.begin() as conn:
             await conn.execute(self._insert, {"kind": kind})
 

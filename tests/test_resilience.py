@@ -268,7 +268,7 @@ async def test_database_outage_is_clear_and_heals(
     assert bot.ctx.outbox._task is not None and not bot.ctx.outbox._task.done()
 
     proxy.restore()
-    # Healthy again by itself (pool pre-ping replaces the dead connections).
+    # Healthy again by itself (the checkout ping replaces the dead connections).
     deadline = time.monotonic() + 10
     while await healthz(bot) != 200:
         assert time.monotonic() < deadline, "bot did not recover"
@@ -297,9 +297,11 @@ async def test_silent_connection_drop_is_invisible(
     make_bot: BotFactory, slack: SlackStandIn, proxy: TcpProxy, clean_db: str
 ) -> None:
     """Connections cut while idle (a failover, a firewall) are replaced before
-    use by pool pre-ping: nobody sees "temporarily unavailable"."""
+    use (checkout ping; the intake pool retries once): nobody sees "temporarily unavailable"."""
     bot = await make_bot(database_url=proxy.url_for(clean_db))
     await bot.command("/incident", "declare blip")
+    # The ack path's own pool (the intake) holds an idle connection too.
+    assert (await bot.command("/runbook", "start RB-04 INC-1")).text == ""
     await bot.settle()
     # Fill the pool with several connections, then cut them all while idle.
     assert await asyncio.gather(*(healthz(bot) for _ in range(8))) == [200] * 8
@@ -310,3 +312,6 @@ async def test_silent_connection_drop_is_invisible(
     )
     assert [r.text for r in replies] == ["📝 Note added to INC-1's timeline."] * 6
     assert await healthz(bot) == 200
+    # A start through the intake pool, whose connection died idle: accepted.
+    assert (await bot.command("/runbook", "start RB-01 after blip")).text == ""
+    await slack.wait_for("chat.postMessage", lambda c: "RB-01" in c.args["text"])
