@@ -1,7 +1,7 @@
 """Ack latency: runbook-bot next to a bare Bolt app that only acks.
 
     .venv/bin/python bench/ack_latency.py [--requests 300] [--concurrency 1,10,50]
-                                          [--worker process|embedded]
+                                          [--worker process|embedded] [--rate R]
 
 Four servers, each its own process, all measured in the same run and
 interleaved cell by cell (so a noisy neighbour hurts all four alike):
@@ -21,7 +21,10 @@ For each of ``/runbook list``, ``/runbook start RB-04`` and an Approve click
 requests go out from the benchmark process (the load generator). The Slack Web
 API stand-in that the bot's outbox calls runs in a fourth process, so no event
 loop is shared between load generator, stand-in and server. Latency is client
-side: from sending the request to reading the whole response. The last line is
+side: from sending the request to reading the whole response. By default the
+load is closed-loop (the next request leaves when an ack returns, so the bot's
+worker falls behind and competes for the CPU); ``--rate R`` paces each cell at
+R requests per second, as real traffic arrives. The last line is
 ``BENCH ack_latency ...``.
 """
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -58,16 +62,30 @@ COMMANDS = ("list", "start", "click")
 
 
 async def load(
-    http: aiohttp.ClientSession, url: str, bodies: list[bytes], concurrency: int
+    http: aiohttp.ClientSession,
+    url: str,
+    bodies: list[bytes],
+    concurrency: int,
+    rate: float | None = None,
 ) -> tuple[list[float], int]:
-    """Send every body, ``concurrency`` in flight; (latencies, non-200 count)."""
+    """Send every body, at most ``concurrency`` in flight; (latencies, non-200 count).
+
+    ``rate``: the i-th request leaves no earlier than i / rate seconds after
+    the first (paced, as real traffic arrives); None: as fast as acks return.
+    """
     latencies: list[float] = []
     errors = 0
     it = iter(bodies)
+    slots = itertools.count()
+    t0 = time.monotonic()
 
     async def worker() -> None:
         nonlocal errors
         for body in it:
+            if rate:
+                delay = t0 + next(slots) / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             status, elapsed, _ = await send(http, url, body)
             latencies.append(elapsed)
             if status != 200:
@@ -113,6 +131,13 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="per cell (default 300)")
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="pace each cell at this many requests/s (default: closed loop, as fast as "
+        "acks return)",
+    )
+    parser.add_argument(
         "--worker",
         choices=("process", "embedded"),
         default=None,
@@ -122,7 +147,10 @@ async def main() -> None:
     n = args.requests
     levels = [int(c) for c in args.concurrency.split(",")]
     worker = worker_mode(args.worker)
-    print_header(f"ack latency: {n} requests per cell, concurrency {levels}, WORKER={worker}")
+    pacing = f", paced at {args.rate:g}/s" if args.rate else ""
+    print_header(
+        f"ack latency: {n} requests per cell, concurrency {levels}{pacing}, WORKER={worker}"
+    )
 
     results: dict[tuple[str, str, int], tuple[list[float], int]] = {}
     cpu: dict[tuple[str, str, int], float] = {}
@@ -174,7 +202,7 @@ async def main() -> None:
                             proc = servers[name]
                             cpu0, own0 = proc.tree_cpu_seconds(), proc.cpu_seconds()
                             results[(name, command, c)] = await load(
-                                sessions[name], url, bodies[name], c
+                                sessions[name], url, bodies[name], c, args.rate
                             )
                             if name == "bot":
                                 serve_cpu[(command, c)] = (proc.cpu_seconds() - own0) / n
@@ -191,7 +219,7 @@ async def main() -> None:
         invalid = slack.invalid
 
     rows = []
-    line: dict[str, Any] = {"requests": n, "worker": worker}
+    line: dict[str, Any] = {"requests": n, "worker": worker, "rate": args.rate or "closed"}
     for c in levels:
         for command in COMMANDS:
             stats = {}

@@ -183,8 +183,9 @@ def build_bolt(ctx: AppContext) -> AsyncApp:
     bolt = AsyncApp(
         client=ctx.client,
         signing_secret=ctx.settings.slack_signing_secret or "",
-        # The ack leaves as soon as the listener returns: listeners commit their
-        # work, ack, and leave Slack calls to the outbox.
+        # The ack leaves as soon as the listener returns: listeners commit (the
+        # request to the intake, or their whole work), ack, and leave Slack
+        # calls to the outbox.
         process_before_response=True,
         request_verification_enabled=not socket_mode,
         logger=bolt_log,

@@ -1,7 +1,9 @@
 """Slack listeners: parse the request, call the domain in ``bot/``, ack.
 
-Each listener commits its work before it acknowledges (so nothing acknowledged
-is lost) and leaves Slack writes to the outbox worker.
+Each listener commits before it acknowledges, so nothing acknowledged is lost:
+clicks and ``/runbook start`` commit the request to the intake (the worker acts
+on it right after), the other commands commit their whole work. Slack writes
+are left to the outbox worker.
 """
 
 from __future__ import annotations
