@@ -18,15 +18,12 @@ from bot import blocks
 from bot.engine import Decision
 from bot.intake import AfterCommit, Handler, Item, reply
 from bot.metrics import Metrics
+from bot.run_store import run_key
 from bot.runbook import Library
 from bot.runs import DuplicateRequest, FlowError, decide_step, start_run
 
 DECIDE = "decide"
 START = "start"
-
-
-def run_key(run_id: int) -> str:
-    return f"run:{run_id}"
 
 
 def channel_key(channel: str) -> str:

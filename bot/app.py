@@ -146,9 +146,7 @@ def build_context(settings: Settings, *, library: Library | None = None) -> AppC
     # In one process the writer wakes the worker directly; across processes
     # the intake table's trigger does (migration 0003).
     intake = Intake(
-        make_intake_engine(settings.database_url, engine),
-        autocommit=postgres,
-        on_written=intake_worker.notify,
+        make_intake_engine(settings.database_url, engine), on_written=intake_worker.notify
     )
     return AppContext(
         settings,
@@ -225,6 +223,7 @@ async def stop_background(ctx: AppContext) -> None:
     await ctx.intake_worker.stop()
     await ctx.background.drain()
     await ctx.outbox.stop()
+    await ctx.intake.engine.dispose()  # its own pool on PostgreSQL (idempotent if shared)
     await ctx.engine.dispose()
 
 

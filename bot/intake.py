@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -94,15 +94,8 @@ class Intake:
     clicks cost about two commits, not ten.
     """
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        *,
-        autocommit: bool = False,
-        on_written: AfterCommit | None = None,
-    ) -> None:
-        self._engine = engine
-        self._autocommit = autocommit
+    def __init__(self, engine: AsyncEngine, *, on_written: AfterCommit | None = None) -> None:
+        self.engine = engine
         self._on_written = on_written or (lambda: None)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -138,27 +131,23 @@ class Intake:
             self._on_written()
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
-        if not self._autocommit:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(_TABLE), rows)
-            return
-        # One statement, committed by itself (the engine is in autocommit mode).
+        # On PostgreSQL the engine is in autocommit mode (``make_intake_engine``):
+        # the one INSERT commits itself and ``commit()`` sends nothing more.
         for attempt in (1, 2):
             try:
-                async with self._engine.connect() as conn:
+                async with self.engine.connect() as conn:
                     await conn.execute(insert(_TABLE), rows)
+                    await conn.commit()
                 return
             except DBAPIError as exc:
-                # No pre-ping on this pool: a connection that died while idle
-                # fails here and is discarded; one retry takes a fresh one.
+                # No pre-ping on the intake pool: a connection that died while
+                # idle fails here and is discarded; one retry takes a fresh one.
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
 
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
-        if self._autocommit:
-            await self._engine.dispose()
 
 
 def reply(session: AsyncSession, item: Item, text: str) -> None:
@@ -291,13 +280,8 @@ class IntakeWorker:
             row = await session.get(IntakeItem, item_id)
             if row is None:
                 return
-            item = Item(row.id, row.kind, row.payload, row.received_at)
-            await session.execute(
-                update(IntakeItem)
-                .where(IntakeItem.id == item_id)
-                .values(state="failed", last_error=repr(exc)[:2000])
-            )
-            reply(session, item, FAILED_REPLY)
+            row.state, row.last_error = "failed", repr(exc)[:2000]
+            reply(session, Item(row.id, row.kind, row.payload, row.received_at), FAILED_REPLY)
         self._on_failed()
 
     async def pending_count(self) -> int:

@@ -39,6 +39,15 @@ class DuplicateRequest(FlowError):
     """Slack retried a request already handled: answer quietly, change nothing."""
 
 
+def cannot_attach(incident: Incident | None, incident_id: int, channel_id: str) -> str | None:
+    """Why a run cannot be attached to ``INC-<incident_id>`` here (None: it can)."""
+    if incident is None or incident.state != "open":
+        return f"INC-{incident_id} is not an open incident."
+    if incident.channel_id != channel_id:
+        return f"INC-{incident_id} belongs to another channel (<#{incident.channel_id}>)."
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Started:
     incident: Incident
@@ -77,13 +86,12 @@ async def start_run(
             interval_seconds=interval_seconds,
         )
     else:
-        incident = await session.get(Incident, incident_id)
-        if incident is None or incident.state != "open":
-            raise FlowError(f"INC-{incident_id} is not an open incident.")
-        if incident.channel_id != channel_id:
-            raise FlowError(
-                f"INC-{incident_id} belongs to another channel (<#{incident.channel_id}>)."
-            )
+        found = await session.get(Incident, incident_id)
+        refusal = cannot_attach(found, incident_id, channel_id)
+        if refusal is not None:
+            raise FlowError(refusal)
+        assert found is not None  # cannot_attach refuses a missing incident
+        incident = found
     snapshot = engine.snapshot_runbook(runbook)
     snapshot["meta"] = {
         "summary": summary,

@@ -13,7 +13,7 @@ from bot.incidents import open_incidents, parse_incident_key
 from bot.models import Incident
 from bot.mrkdwn import escape
 from bot.run_store import current_run_in_channel
-from bot.runs import abort_run
+from bot.runs import abort_run, cannot_attach
 from commands.common import slash_command
 
 
@@ -66,13 +66,9 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
         # Checked here too so bad input is answered at once; the worker re-checks.
         async with ctx.sessions() as session:
             incident = await session.get(Incident, incident_id)
-        if incident is None or incident.state != "open":
-            return {"text": f"INC-{incident_id} is not an open incident. Nothing was started."}
-        if incident.channel_id != channel_id:
-            return {
-                "text": f"INC-{incident_id} belongs to another channel "
-                f"(<#{incident.channel_id}>). Nothing was started."
-            }
+        refusal = cannot_attach(incident, incident_id, channel_id)
+        if refusal is not None:
+            return {"text": f"{refusal} Nothing was started."}
     # Committed before the ack; the run itself is opened right after (bot/intake.py).
     await ctx.intake.submit(
         *start_payload(

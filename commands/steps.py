@@ -7,9 +7,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks
-from bot.actions import decide_payload, run_key
+from bot.actions import decide_payload
 from bot.app import AppContext
 from bot.engine import Decision
+from bot.run_store import run_key
 from bot.runs import abort_run
 from commands.common import UNAVAILABLE, ephemeral, is_db_down, log, where_clicked
 

@@ -122,7 +122,7 @@ async def test_concurrent_submits_share_one_commit(bot: BotServer, slack: SlackS
     step1 = await start(bot, slack)
     await bot.settle()
     statements: list[str] = []
-    engine = bot.ctx.intake._engine
+    engine = bot.ctx.intake.engine
 
     def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if statement.startswith("INSERT INTO intake"):
