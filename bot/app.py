@@ -25,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.actions import Actions
 from bot.approvers import Approvers
-from bot.db import is_sqlite, make_engine, make_intake_engine, make_sessionmaker
+from bot.db import is_sqlite, make_engine, make_sessionmaker
 from bot.delivery import OutboxWorker
-from bot.intake import Intake, IntakeWorker
+from bot.intake import IntakeWorker
+from bot.intake_writer import Intake, PostgresSink, SqlAlchemySink
 from bot.metrics import Metrics
 from bot.reminders import Reminders
 from bot.retention import Retention
@@ -145,9 +146,14 @@ def build_context(settings: Settings, *, library: Library | None = None) -> AppC
     )
     # In one process the writer wakes the worker directly; across processes
     # the intake table's trigger does (migration 0003).
-    intake = Intake(
-        make_intake_engine(settings.database_url, engine), on_written=intake_worker.notify
-    )
+    sink = PostgresSink(asyncpg_dsn(settings.database_url)) if postgres else SqlAlchemySink(engine)
+
+    def written(count: int) -> None:
+        metrics.intake_commits.inc()
+        metrics.intake_items.inc(count)
+        intake_worker.notify()
+
+    intake = Intake(sink, on_written=written)
     return AppContext(
         settings,
         engine,
@@ -223,7 +229,6 @@ async def stop_background(ctx: AppContext) -> None:
     await ctx.intake_worker.stop()
     await ctx.background.drain()
     await ctx.outbox.stop()
-    await ctx.intake.engine.dispose()  # its own pool on PostgreSQL (idempotent if shared)
     await ctx.engine.dispose()
 
 

@@ -12,8 +12,21 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached on a path that bypasses SQLAlchemy
+    (the intake writer's asyncpg connection, ``bot/intake_writer.py``)."""
+
+
 # Raised when the database is down or cut off (callers answer "try again").
-DB_DOWN = (OperationalError, DBAPIError, PoolTimeoutError, OSError, TimeoutError)
+DB_DOWN = (
+    OperationalError,
+    DBAPIError,
+    PoolTimeoutError,
+    OSError,
+    TimeoutError,
+    DatabaseUnavailable,
+)
 
 
 def is_db_down(exc: BaseException) -> bool:
@@ -23,7 +36,15 @@ def is_db_down(exc: BaseException) -> bool:
 def is_transient(exc: BaseException) -> bool:
     """The database could not be reached (retry later), as opposed to a
     statement it refused (retrying would fail the same way)."""
-    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)):
+    transient = (
+        OperationalError,
+        InterfaceError,
+        PoolTimeoutError,
+        OSError,
+        TimeoutError,
+        DatabaseUnavailable,
+    )
+    if isinstance(exc, transient):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
@@ -74,28 +95,6 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             raise DisconnectionError(f"ping failed: {exc!r}") from exc
 
     return engine
-
-
-def make_intake_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
-    """The engine the ack path writes intake rows with (``bot/intake.py``).
-
-    On PostgreSQL a small pool of its own in autocommit mode and without
-    pre-ping: the write is one multi-row INSERT, which commits by itself, so
-    an ack costs one round trip instead of six (SQLAlchemy's asyncpg pre-ping
-    is BEGIN, a ping and ROLLBACK; then BEGIN, INSERT, COMMIT). A connection
-    found dead is retried once by the writer instead. SQLite: the main engine
-    (one writer at a time anyway).
-    """
-    if is_sqlite(url):
-        return engine
-    return create_async_engine(
-        url,
-        pool_size=4,
-        max_overflow=4,
-        pool_timeout=5,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"timeout": 5, "command_timeout": 10},
-    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

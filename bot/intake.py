@@ -9,6 +9,7 @@ So the ack path writes one small row — group-committed with whatever else
 arrives at the same moment — and acks; a worker (``IntakeWorker``, in the
 worker process on PostgreSQL) then runs the real flow in one transaction that
 also deletes the row. A crash between the two loses nothing: the row waits.
+The write itself (group commit, straight to asyncpg) is ``bot/intake_writer.py``.
 
 Items sharing an ordering key (one run, one channel) are acted on one at a
 time in arrival order, across processes (``FOR UPDATE SKIP LOCKED`` plus "no
@@ -24,12 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import and_, bindparam, delete, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import is_transient
-from bot.models import IntakeItem, utcnow
+from bot.models import IntakeItem
 from bot.outbox import enqueue
 from bot.tasks import cancel_and_wait
 
@@ -84,70 +84,6 @@ FAILED_REPLY = (
     ":warning: The runbook bot received this but could not act on it (an internal error, "
     "logged for the operators). Nothing was recorded — please try again."
 )
-
-
-class Intake:
-    """The ack path's writer: ``await submit(...)`` returns once the item is committed.
-
-    Group commit: items submitted while a write is in flight go together in
-    the next one (one multi-row INSERT, one transaction), so ten concurrent
-    clicks cost about two commits, not ten.
-    """
-
-    def __init__(self, engine: AsyncEngine, *, on_written: AfterCommit | None = None) -> None:
-        self.engine = engine
-        self._on_written = on_written or (lambda: None)
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def submit(self, kind: str, ordering_key: str, payload: dict[str, Any]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        row = {
-            "kind": kind,
-            "ordering_key": ordering_key,
-            "payload": payload,
-            "received_at": utcnow(),
-            "state": "pending",
-        }
-        self._pending.append((row, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_all(), name="intake-writer")
-        # Shielded: a caller that goes away must not cancel others' shared write.
-        await asyncio.shield(future)
-
-    async def _write_all(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                await self._write([row for row, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
-            self._on_written()
-
-    async def _write(self, rows: list[dict[str, Any]]) -> None:
-        # On PostgreSQL the engine is in autocommit mode (``make_intake_engine``):
-        # the one INSERT commits itself and ``commit()`` sends nothing more.
-        for attempt in (1, 2):
-            try:
-                async with self.engine.connect() as conn:
-                    await conn.execute(insert(_TABLE), rows)
-                    await conn.commit()
-                return
-            except DBAPIError as exc:
-                # No pre-ping on the intake pool: a connection that died while
-                # idle fails here and is discarded; one retry takes a fresh one.
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
 
 
 def reply(session: AsyncSession, item: Item, text: str) -> None:

@@ -33,6 +33,15 @@ class Metrics:
             "runbook_bot_step_decisions", "Step decisions", ["decision"], registry=r
         )
         self.reminders = Counter("runbook_bot_reminders_sent", "Reminders posted", registry=r)
+        # items / commits = how many acks share a commit (group commit).
+        self.intake_items = Counter(
+            "runbook_bot_intake_items",
+            "Requests committed to the intake before their ack",
+            registry=r,
+        )
+        self.intake_commits = Counter(
+            "runbook_bot_intake_commits", "Intake commits (one INSERT each)", registry=r
+        )
         self.db_errors = Counter(
             "runbook_bot_database_errors", "Requests refused: database unavailable", registry=r
         )

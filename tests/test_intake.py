@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bot.actions import decide_payload
 from bot.engine import Decision
@@ -118,39 +118,41 @@ async def test_a_broken_item_is_kept_failed_and_its_sender_told(
 
 async def test_concurrent_submits_share_one_commit(bot: BotServer, slack: SlackStandIn) -> None:
     """Items submitted while a write is pending go out in one INSERT (one
-    round trip for all of them); each submitter returns once it is committed."""
+    round trip for all of them); each submitter returns once it is committed.
+    The commit and item counters on /metrics tell the operator the same."""
     step1 = await start(bot, slack)
     await bot.settle()
-    statements: list[str] = []
-    engine = bot.ctx.intake.engine
-
-    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.startswith("INSERT INTO intake"):
-            statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", seen)
-    try:
-        await asyncio.gather(
-            *(
-                bot.ctx.intake.submit(
-                    *decide_payload(
-                        run_id=1,
-                        step_index=0,
-                        decision=Decision.APPROVED,
-                        user=f"U{i}",
-                        channel=step1.args["channel"],
-                        ts=step1.ts,
-                        thread_ts=step1.args.get("thread_ts"),
-                    )
+    before = await intake_counters(bot)
+    await asyncio.gather(
+        *(
+            bot.ctx.intake.submit(
+                *decide_payload(
+                    run_id=1,
+                    step_index=0,
+                    decision=Decision.APPROVED,
+                    user=f"U{i}",
+                    channel=step1.args["channel"],
+                    ts=step1.ts,
+                    thread_ts=step1.args.get("thread_ts"),
                 )
-                for i in range(20)
             )
+            for i in range(20)
         )
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", seen)
-    assert len(statements) == 1
+    )
+    after = await intake_counters(bot)
+    assert (after[0] - before[0], after[1] - before[1]) == (20, 1)  # 20 items, one commit
     await bot.settle()
     async with bot.ctx.sessions() as session:
         decisions = (await session.execute(select(StepDecision.decided_by))).scalars().all()
     assert decisions == ["U0"]  # arrival order kept within the batch
     assert len(await slack.wait_for("chat.postEphemeral", count=19)) == 19
+
+
+async def intake_counters(bot: BotServer) -> tuple[float, float]:
+    """(items, commits) of the intake, as /metrics reports them."""
+    async with bot.http.get(bot.url + "/metrics") as response:
+        text = await response.text()
+    items = re.search(r"^runbook_bot_intake_items_total (\S+)$", text, re.MULTILINE)
+    commits = re.search(r"^runbook_bot_intake_commits_total (\S+)$", text, re.MULTILINE)
+    assert items and commits, text
+    return float(items.group(1)), float(commits.group(1))
