@@ -23,10 +23,11 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.models import Incident, OutboxMessage, Run, utcnow
+from bot.outbox import pending_heads
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -66,16 +67,9 @@ def _claim_statements() -> tuple[Any, Any]:
     """What is due, oldest first — built once (Core, bound parameters)."""
     table = OutboxMessage.__table__
     c = table.c
-    earlier = table.alias("earlier")
-    # Only the oldest pending row of each key: later ones wait their turn.
-    # A leased row also blocks its key, so order holds across processes.
-    blocked = exists().where(
-        and_(
-            earlier.c.ordering_key == c.ordering_key,
-            earlier.c.state == "pending",
-            earlier.c.id < c.id,
-        )
-    )
+    # Only the oldest pending row of each key may go: later ones wait their
+    # turn. A leased row is still pending, so it blocks its key across processes.
+    heads = select(pending_heads(table).c.id)
     now = bindparam("now", type_=OutboxMessage.next_attempt_at.type)
     query = (
         select(c.id, c.ordering_key, c.method, c.payload, c.thread_from, c.on_delivered)
@@ -83,7 +77,7 @@ def _claim_statements() -> tuple[Any, Any]:
             c.state == "pending",
             c.next_attempt_at <= now,
             (c.locked_until.is_(None)) | (c.locked_until < now),
-            ~blocked,
+            c.id.in_(heads),
         )
         .order_by(c.id)
         .limit(bindparam("limit"))

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import is_transient
 from bot.models import IntakeItem
-from bot.outbox import enqueue
+from bot.outbox import enqueue, pending_heads
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -57,22 +57,17 @@ _C = _TABLE.c
 
 def _claim_statement(*, by_key: bool, skip_locked: bool) -> Any:
     """The oldest pending item whose key has no older pending item (built once)."""
-    older = _TABLE.alias("older")
-    blocked = exists().where(
-        and_(
-            older.c.ordering_key == _C.ordering_key,
-            older.c.state == "pending",
-            older.c.id < _C.id,
-        )
-    )
     query = (
         select(_C.id, _C.kind, _C.payload, _C.received_at)
-        .where(_C.state == "pending", ~blocked)
+        .where(_C.state == "pending")
         .order_by(_C.id)
         .limit(1)
     )
     if by_key:
+        # The oldest pending item of one key is its head by definition.
         query = query.where(_C.ordering_key == bindparam("key"))
+    else:
+        query = query.where(_C.id.in_(select(pending_heads(_TABLE).c.id)))
     return query, query.with_for_update(skip_locked=skip_locked, of=_TABLE)
 
 

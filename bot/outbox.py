@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Subquery, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import OutboxMessage, utcnow
@@ -73,3 +73,22 @@ def _outbox_row(
         "next_attempt_at": now,
         "created_at": now,
     }
+
+
+def pending_heads(table: Table) -> Subquery:
+    """The oldest pending row of each ordering key (the only ones that may go next).
+
+    Why GROUP BY and not ``NOT EXISTS (an older pending row of my key)``:
+    these queue tables are usually near-empty, so the planner estimates a
+    row or two and runs that anti-join as a nested loop of sequential scans —
+    quadratic in the backlog, 5–20 ms per claim at a few hundred pending rows,
+    which is exactly when claims matter. One grouping pass stays linear
+    whatever the statistics say.
+    """
+    c = table.c
+    return (
+        select(func.min(c.id).label("id"))
+        .where(c.state == "pending")
+        .group_by(c.ordering_key)
+        .subquery("heads")
+    )
