@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.models import Incident, OutboxMessage, Run, utcnow
-from bot.outbox import pending_heads
+from bot.outbox import claim_heads
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -64,25 +64,18 @@ class _Claimed:
 
 
 def _claim_statements() -> tuple[Any, Any]:
-    """What is due, oldest first — built once (Core, bound parameters)."""
+    """What is due, oldest first — built once (bound parameters ``now``, ``limit``)."""
     table = OutboxMessage.__table__
     c = table.c
-    # Only the oldest pending row of each key may go: later ones wait their
-    # turn. A leased row is still pending, so it blocks its key across processes.
-    heads = select(pending_heads(table).c.id)
-    now = bindparam("now", type_=OutboxMessage.next_attempt_at.type)
-    query = (
-        select(c.id, c.ordering_key, c.method, c.payload, c.thread_from, c.on_delivered)
-        .where(
-            c.state == "pending",
-            c.next_attempt_at <= now,
-            (c.locked_until.is_(None)) | (c.locked_until < now),
-            c.id.in_(heads),
-        )
-        .order_by(c.id)
-        .limit(bindparam("limit"))
+    columns = (c.id, c.ordering_key, c.method, c.payload, c.thread_from, c.on_delivered)
+    # A head in backoff or leased to a worker blocks its key (order across processes).
+    due = "next_attempt_at <= :now AND (locked_until IS NULL OR locked_until < :now)"
+    due_columns = ("next_attempt_at", "locked_until")
+    sqlite_claim, pg_claim = (
+        claim_heads(table, columns, postgres=pg, due=due, due_columns=due_columns)
+        for pg in (False, True)
     )
-    return query, query.with_for_update(skip_locked=True, of=table)
+    return sqlite_claim, pg_claim
 
 
 _CLAIM, _CLAIM_PG = _claim_statements()

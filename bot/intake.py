@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import is_transient
 from bot.models import IntakeItem
-from bot.outbox import enqueue, pending_heads
+from bot.outbox import claim_heads, enqueue
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -55,24 +55,22 @@ _TABLE = IntakeItem.__table__
 _C = _TABLE.c
 
 
-def _claim_statement(*, by_key: bool, skip_locked: bool) -> Any:
-    """The oldest pending item whose key has no older pending item (built once)."""
+def _claim_key_statement() -> tuple[Any, Any]:
+    """The oldest pending item of one key — its head by definition (built once)."""
     query = (
         select(_C.id, _C.kind, _C.payload, _C.received_at)
-        .where(_C.state == "pending")
+        .where(_C.state == "pending", _C.ordering_key == bindparam("key"))
         .order_by(_C.id)
         .limit(1)
     )
-    if by_key:
-        # The oldest pending item of one key is its head by definition.
-        query = query.where(_C.ordering_key == bindparam("key"))
-    else:
-        query = query.where(_C.id.in_(select(pending_heads(_TABLE).c.id)))
-    return query, query.with_for_update(skip_locked=skip_locked, of=_TABLE)
+    # No SKIP LOCKED: drain waits for an item another process holds.
+    return query, query.with_for_update(of=_TABLE)
 
 
-_CLAIM_ANY, _CLAIM_ANY_PG = _claim_statement(by_key=False, skip_locked=True)
-_CLAIM_KEY, _CLAIM_KEY_PG = _claim_statement(by_key=True, skip_locked=False)
+_CLAIM_COLUMNS = (_C.id, _C.kind, _C.payload, _C.received_at)
+_CLAIM_ANY = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=False)
+_CLAIM_ANY_PG = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=True)
+_CLAIM_KEY, _CLAIM_KEY_PG = _claim_key_statement()
 _DELETE = delete(_TABLE).where(_C.id == bindparam("item_id"))
 
 FAILED_REPLY = (
@@ -172,7 +170,7 @@ class IntakeWorker:
     def _claim(self, ordering_key: str | None) -> tuple[Any, dict[str, Any]]:
         # By key: wait for an item another process holds (drain must see it done).
         if ordering_key is None:
-            return (_CLAIM_ANY_PG if self._postgres else _CLAIM_ANY), {}
+            return (_CLAIM_ANY_PG if self._postgres else _CLAIM_ANY), {"limit": 1}
         return (_CLAIM_KEY_PG if self._postgres else _CLAIM_KEY), {"key": ordering_key}
 
     async def process_one(self, ordering_key: str | None = None) -> bool:
