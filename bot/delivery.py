@@ -123,8 +123,6 @@ def _pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> As
 
 
 class OutboxWorker:
-    # Keys' chains delivered at once (each chain is sequential, in order).
-    MAX_CHAINS = 200
     # Delivered rows' ts, so a chain's later rows need not read their parent back.
     _TS_CACHE = 10_000
 
@@ -147,9 +145,6 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._on_call = on_call or (lambda method, ok: None)
         self.delivered = 0
-        self._chains: set[asyncio.Task[None]] = set()
-        self._full = False  # out of room for chains: a finishing one wakes the loop
-        self._overlap = False  # claimed while chains were in flight (see deliver_due)
         self._http: aiohttp.ClientSession | None = None
         self._delivered_ts: OrderedDict[int, str] = OrderedDict()
         self._sent: list[dict[str, Any]] = []
@@ -169,9 +164,6 @@ class OutboxWorker:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
-        # Chains cut short keep their leases; whoever runs next redelivers them.
-        for chain in list(self._chains):
-            await cancel_and_wait(chain)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -189,56 +181,28 @@ class OutboxWorker:
                 await asyncio.sleep(self._poll)
             if busy:
                 continue
-            # A commit wakes us, or a finished chain (see deliver_due).
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
             except TimeoutError:
                 pass
 
-    async def deliver_due(self) -> bool:
-        """Claim what is due and start delivering it, one task per key's chain.
-        True if there may be more to claim right away (the claim was full).
-
-        Does not wait for the deliveries: chains in flight are leased, so the
-        next round (woken by the next commit) claims only other keys — a new
-        click's messages never wait for an earlier, slower chain to finish.
-        """
-        # Keys our own chains hold are skipped by this claim: if they get new
-        # rows meanwhile, the chain's end must wake the loop to look again.
-        self._overlap = self._overlap or bool(self._chains)
-        room = min(self.MAX_CHAINS - len(self._chains), 100)
-        self._full = room <= 0
-        if self._full:
-            return False  # a finishing chain wakes the loop
-        claimed = await self._claim(room)
+    async def deliver_due(self, limit: int = 100) -> bool:
+        """One round: claim what is due, deliver it. True if anything was claimed."""
+        claimed = await self._claim(limit)
         if not claimed:
             return False
         leased_at = time.monotonic()
         by_key: dict[str, list[_Claimed]] = defaultdict(list)
         for row in claimed:
             by_key[row.ordering_key].append(row)
-        for rows in by_key.values():
-            chain = asyncio.create_task(self._deliver_chain(rows, leased_at))
-            self._chains.add(chain)
-            chain.add_done_callback(self._chain_done)
-        # Fewer keys than asked for: nothing else is due; the next commit wakes us.
-        return len(by_key) >= room
-
-    def _chain_done(self, chain: asyncio.Task[None]) -> None:
-        self._chains.discard(chain)
-        if not chain.cancelled() and chain.exception() is not None:
-            # Database down while recording: the leases run out, the rows are retried.
-            log.error("outbox: delivery failed", exc_info=chain.exception())
-        if self._full or self._overlap:
-            self._overlap = False
-            self._wake.set()
+        await asyncio.gather(*(self._deliver_chain(rows, leased_at) for rows in by_key.values()))
+        return True
 
     async def _claim(self, limit: int) -> list[_Claimed]:
         """Lease up to ``limit`` keys' chains: each key's pending rows from its head on."""
         now = utcnow()
         async with self._sessions() as session, session.begin():
-            result = await session.execute(_HEADS, {"now": now, "limit": limit})
-            heads = {row.id: row.ordering_key for row in result}
+            heads = dict((await session.execute(_HEADS, {"now": now, "limit": limit})).all())
             if not heads:
                 return []
             params = {"ids": list(heads.values()), "rows": limit * 8, "now": now}

@@ -128,7 +128,6 @@ class IntakeWorker:
         self._idle: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.processed = 0
-        self._recheck = False
 
     def notify(self) -> None:
         """Items were committed: act now rather than at the next poll.
@@ -139,8 +138,6 @@ class IntakeWorker:
         """
         if self._idle:
             self._idle.pop().set()
-        else:
-            self._recheck = True  # every loop is busy: the first one done looks again
 
     def start(self) -> None:
         if self._tasks:
@@ -157,15 +154,14 @@ class IntakeWorker:
         wake = asyncio.Event()
         while True:
             try:
-                await self.process_one()
+                busy = await self.process_one()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database down: the item waits; try again soon
                 log.warning("intake: round failed (%r); retrying", exc)
+                busy = False
                 await asyncio.sleep(self._poll)
-            if self._recheck:
-                # Work arrived (or was left behind) while this loop was busy.
-                self._recheck = False
+            if busy:
                 continue
             wake.clear()
             self._idle.append(wake)
@@ -198,12 +194,8 @@ class IntakeWorker:
         row = (await session.execute(statement, {"ids": [h.id for h in heads]})).first()
         if row is None:
             return None
-        if heads[0].pending > 1:
-            # More is waiting: an idle loop can take another key now, and
-            # whoever finishes first looks again (the next item of this key).
-            if len(heads) > 1:
-                self.notify()
-            self._recheck = True
+        if len(heads) > 1:
+            self.notify()  # other keys have work too: let an idle loop look
         return Item(*row)
 
     async def process_one(self, ordering_key: str | None = None) -> bool:

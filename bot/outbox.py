@@ -78,10 +78,9 @@ def _outbox_row(
 
 
 def heads_query(table: Table, *, due: str = "", due_columns: Sequence[str] = ()) -> TextClause:
-    """``(id, ordering_key, pending)`` of each key's oldest pending row, oldest
-    first, at most ``:limit``; ``due`` is an extra SQL condition on those rows,
-    reading ``due_columns``; ``pending`` counts all pending rows. Nothing is
-    locked: callers lock what they pick.
+    """``(id, ordering_key)`` of each key's oldest pending row, oldest first,
+    at most ``:limit``; ``due`` is an extra SQL condition on those rows,
+    reading ``due_columns``. Nothing is locked: callers lock what they pick.
 
     Only a key's oldest pending row may go next; later ones wait their turn,
     and a row being worked on (locked, or leased and still pending) blocks its
@@ -95,10 +94,9 @@ def heads_query(table: Table, *, due: str = "", due_columns: Sequence[str] = ())
     inner = ", ".join(("id", "ordering_key", *due_columns))
     cond = f" AND {due}" if due else ""
     statement = text(
-        f"SELECT id, ordering_key, pending FROM (SELECT {inner}, row_number() OVER "
-        f"(PARTITION BY ordering_key ORDER BY id) AS rn, count(*) OVER () AS pending "
-        f"FROM {table.name} WHERE state = 'pending') AS h "
-        f"WHERE rn = 1{cond} ORDER BY id LIMIT :limit"
+        f"SELECT id, ordering_key FROM (SELECT {inner}, row_number() OVER "
+        f"(PARTITION BY ordering_key ORDER BY id) AS rn FROM {table.name} "
+        f"WHERE state = 'pending') AS h WHERE rn = 1{cond} ORDER BY id LIMIT :limit"
     )
     if ":now" in due:
         statement = statement.bindparams(bindparam("now", type_=table.c.created_at.type))
