@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.models import Incident, OutboxMessage, Run, utcnow
-from bot.outbox import heads_query, ids_filter
+from bot.outbox import claim_heads
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -63,44 +63,22 @@ class _Claimed:
     on_delivered: str | None
 
 
-_T = OutboxMessage.__table__
-# Heads due now, oldest first: not in backoff and not leased to a worker.
-_HEADS = heads_query(
-    _T,
-    due="next_attempt_at <= :now AND (locked_until IS NULL OR locked_until < :now)",
-    due_columns=("next_attempt_at", "locked_until"),
-)
-
-
-def _chains_statement(postgres: bool) -> Any:
-    """Every pending row of the given keys, in order: a click's three messages
-    go out in one claim instead of three (built once)."""
-    c = _T.c
+def _claim_statements() -> tuple[Any, Any]:
+    """What is due, oldest first — built once (bound parameters ``now``, ``limit``)."""
+    table = OutboxMessage.__table__
+    c = table.c
     columns = (c.id, c.ordering_key, c.method, c.payload, c.thread_from, c.on_delivered)
-    now = bindparam("now", type_=c.created_at.type)
-    query = (
-        select(*columns)
-        .where(
-            c.state == "pending",
-            ids_filter(c.ordering_key, postgres=postgres),
-            # Checked again under the row lock: another worker may have leased
-            # (or rescheduled) the head since the heads were read.
-            c.next_attempt_at <= now,
-            c.locked_until.is_(None) | (c.locked_until < now),
-        )
-        .order_by(c.id)
-        .limit(bindparam("rows"))
+    # A head in backoff or leased to a worker blocks its key (order across processes).
+    due = "next_attempt_at <= :now AND (locked_until IS NULL OR locked_until < :now)"
+    due_columns = ("next_attempt_at", "locked_until")
+    sqlite_claim, pg_claim = (
+        claim_heads(table, columns, postgres=pg, due=due, due_columns=due_columns)
+        for pg in (False, True)
     )
-    return query.with_for_update(skip_locked=True) if postgres else query
+    return sqlite_claim, pg_claim
 
 
-_CHAINS, _CHAINS_PG = _chains_statement(False), _chains_statement(True)
-# Leases given back when a chain stops early (its head will be retried later).
-_RELEASE = (
-    update(_T)
-    .where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.state == "pending")
-    .values(locked_until=None)
-)
+_CLAIM, _CLAIM_PG = _claim_statements()
 
 
 def _pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> AsyncWebClient:
@@ -199,42 +177,22 @@ class OutboxWorker:
         return True
 
     async def _claim(self, limit: int) -> list[_Claimed]:
-        """Lease up to ``limit`` keys' chains: each key's pending rows from its head on."""
         now = utcnow()
+        query = _CLAIM_PG if self._postgres else _CLAIM
+        params = {"now": now, "limit": limit}
         async with self._sessions() as session, session.begin():
-            heads = dict((await session.execute(_HEADS, {"now": now, "limit": limit})).all())
-            if not heads:
-                return []
-            params = {"ids": list(heads.values()), "rows": limit * 8, "now": now}
-            rows = [
-                _Claimed(*r)
-                for r in (await session.execute(_CHAINS_PG if self._postgres else _CHAINS, params))
-            ]
-            # Keep a key only if its head is among the rows locked here: another
-            # worker may hold the head (and must deliver first), or have sent it.
-            kept: list[_Claimed] = []
-            first_seen: dict[str, int] = {}
-            for row in rows:
-                first = first_seen.setdefault(row.ordering_key, row.id)
-                if heads.get(first) == row.ordering_key:
-                    kept.append(row)
-            if kept:
+            rows = [_Claimed(*r) for r in (await session.execute(query, params)).all()]
+            if rows:
                 await session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_([r.id for r in kept]))
+                    .where(OutboxMessage.id.in_([r.id for r in rows]))
                     .values(locked_until=now + self._lease)
                 )
-        return kept
+        return rows
 
     async def _deliver_chain(self, rows: list[_Claimed], leased_at: float) -> None:
-        """One key's rows, in order; stop at the first that must be retried."""
-        for n, row in enumerate(rows):
-            if not await self._deliver_one(row, leased_at):
-                rest = [r.id for r in rows[n + 1 :]]
-                if rest:
-                    async with self._sessions() as session, session.begin():
-                        await session.execute(_RELEASE, {"ids": rest})
-                return
+        for row in rows:
+            await self._deliver_one(row, leased_at)
 
     def _remember_ts(self, row_id: int, ts: str) -> None:
         self._delivered_ts[row_id] = ts
@@ -276,14 +234,12 @@ class OutboxWorker:
             ).scalar()
         return state == "pending"
 
-    async def _deliver_one(self, row: _Claimed, leased_at: float) -> bool:
-        """Deliver one row; False if the rest of its chain must wait (retry later,
-        or the lease ran out and another worker may own the chain now)."""
+    async def _deliver_one(self, row: _Claimed, leased_at: float) -> None:
         # The claim read the row under its lease a moment ago; re-read it only
         # if the lease may have run out (another process may own it now).
         if time.monotonic() - leased_at > self._lease.total_seconds() / 2:
             if not await self._still_pending(row.id):
-                return False
+                return
         payload = dict(row.payload)
         if row.thread_from is not None:
             ts = self._delivered_ts.get(row.thread_from)
@@ -300,12 +256,12 @@ class OutboxWorker:
                 if ts is None and parent is not None and parent.state == "pending":
                     # Parent not delivered yet (other key or retry): try again soon.
                     await self._settle(row.id, self._reschedule, "waiting for parent message", 0.2)
-                    return False
+                    return
             if ts is not None:
                 payload["ts" if row.method == "chat.update" else "thread_ts"] = ts
             elif row.method == "chat.update":
                 await self._settle(row.id, self._fail, "parent message was never delivered")
-                return True  # given up on for good: the next message may go
+                return
         try:
             response = await self._client.api_call(row.method, json=payload)
             self._on_call(row.method, True)
@@ -316,13 +272,13 @@ class OutboxWorker:
             error = str(data.get("error", "")) if isinstance(data, dict) else ""
             if error in PERMANENT_ERRORS:
                 await self._settle(row.id, self._fail, f"{row.method}: {error}")
-                return True
-            await self._settle(row.id, self._reschedule, f"{row.method}: {error or exc}")
-            return False
+            else:
+                await self._settle(row.id, self._reschedule, f"{row.method}: {error or exc}")
+            return
         except Exception as exc:  # connection refused, timeout, 5xx after retries
             self._on_call(row.method, False)
             await self._settle(row.id, self._reschedule, f"{row.method}: {exc!r}")
-            return False
+            return
         raw_ts = response.get("ts") or response.get("message_ts")
         ts = str(raw_ts) if raw_ts else None
         if row.on_delivered and ts:
@@ -337,7 +293,6 @@ class OutboxWorker:
         if ts:
             self._remember_ts(row.id, ts)
         self.delivered += 1
-        return True
 
     async def _settle(self, row_id: int, outcome: Callable[..., Any], *args: Any) -> None:
         """Record a failed attempt (rare path: the ORM row is loaded for it)."""

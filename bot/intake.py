@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import is_transient
 from bot.models import IntakeItem
-from bot.outbox import enqueue, heads_query, ids_filter
+from bot.outbox import claim_heads, enqueue
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -67,24 +67,10 @@ def _claim_key_statement() -> tuple[Any, Any]:
     return query, query.with_for_update(of=_TABLE)
 
 
+_CLAIM_COLUMNS = (_C.id, _C.kind, _C.payload, _C.received_at)
+_CLAIM_ANY = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=False)
+_CLAIM_ANY_PG = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=True)
 _CLAIM_KEY, _CLAIM_KEY_PG = _claim_key_statement()
-# Candidates: the oldest pending item of each key (``bot.outbox.heads_query``).
-_HEADS = heads_query(_TABLE)
-_HEADS_LIMIT = 64
-
-
-def _lock_one_statement(postgres: bool) -> Any:
-    """The oldest of the candidate heads that nobody holds (built once)."""
-    query = (
-        select(_C.id, _C.kind, _C.payload, _C.received_at)
-        .where(_C.state == "pending", ids_filter(_C.id, postgres=postgres))
-        .order_by(_C.id)
-        .limit(1)
-    )
-    return query.with_for_update(skip_locked=True) if postgres else query
-
-
-_LOCK_ONE, _LOCK_ONE_PG = _lock_one_statement(False), _lock_one_statement(True)
 _DELETE = delete(_TABLE).where(_C.id == bindparam("item_id"))
 
 FAILED_REPLY = (
@@ -181,22 +167,11 @@ class IntakeWorker:
             if not await self.process_one(ordering_key):
                 return
 
-    async def _claim(self, session: AsyncSession, ordering_key: str | None) -> Item | None:
-        if ordering_key is not None:
-            # By key: wait for an item another process holds (drain must see it done).
-            statement = _CLAIM_KEY_PG if self._postgres else _CLAIM_KEY
-            row = (await session.execute(statement, {"key": ordering_key})).first()
-            return Item(*row) if row is not None else None
-        heads = (await session.execute(_HEADS, {"limit": _HEADS_LIMIT})).all()
-        if not heads:
-            return None
-        statement = _LOCK_ONE_PG if self._postgres else _LOCK_ONE
-        row = (await session.execute(statement, {"ids": [h.id for h in heads]})).first()
-        if row is None:
-            return None
-        if len(heads) > 1:
-            self.notify()  # other keys have work too: let an idle loop look
-        return Item(*row)
+    def _claim(self, ordering_key: str | None) -> tuple[Any, dict[str, Any]]:
+        # By key: wait for an item another process holds (drain must see it done).
+        if ordering_key is None:
+            return (_CLAIM_ANY_PG if self._postgres else _CLAIM_ANY), {"limit": 1}
+        return (_CLAIM_KEY_PG if self._postgres else _CLAIM_KEY), {"key": ordering_key}
 
     async def process_one(self, ordering_key: str | None = None) -> bool:
         """Act on the oldest item whose key is free (or the oldest of
@@ -205,10 +180,13 @@ class IntakeWorker:
         item_id: int | None = None
         try:
             async with self._sessions() as session, session.begin():
-                item = await self._claim(session, ordering_key)
-                if item is None:
+                statement, params = self._claim(ordering_key)
+                row = (await session.execute(statement, params)).first()
+                if row is None:
                     return False
+                item = Item(*row)
                 item_id = item.id
+                self.notify()  # there may be more: let an idle loop look
                 handler = self._handlers.get(item.kind)
                 if handler is None:
                     raise LookupError(f"no handler for intake kind {item.kind!r}")

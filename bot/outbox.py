@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, TextClause, any_, bindparam, insert, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Column, Table, TextualSelect, bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import OutboxMessage, utcnow
@@ -77,35 +76,47 @@ def _outbox_row(
     }
 
 
-def heads_query(table: Table, *, due: str = "", due_columns: Sequence[str] = ()) -> TextClause:
-    """``(id, ordering_key)`` of each key's oldest pending row, oldest first,
-    at most ``:limit``; ``due`` is an extra SQL condition on those rows,
-    reading ``due_columns``. Nothing is locked: callers lock what they pick.
+def claim_heads(
+    table: Table,
+    columns: Sequence[Column[Any]],
+    *,
+    postgres: bool,
+    due: str = "",
+    due_columns: Sequence[str] = (),
+    window: int = 256,
+) -> TextualSelect:
+    """Claim the oldest pending row of each ordering key, oldest first:
+    ``:limit`` rows; ``due`` is an extra SQL condition on them, reading
+    ``due_columns``.
 
-    Only a key's oldest pending row may go next; later ones wait their turn,
-    and a row being worked on (locked, or leased and still pending) blocks its
-    key. Computed in one window-function pass rather than ``NOT EXISTS (an
-    older pending row of my key)``: these queue tables are usually near-empty,
-    so the planner estimates a row or two and runs any join against them as
+    Only a key's oldest pending row may go; later ones wait their turn, and
+    a row being worked on (locked, or leased and still pending) blocks its
+    key. Built from one window-function pass, not ``NOT EXISTS (an older
+    pending row of my key)``: these queue tables are usually near-empty, so
+    the planner estimates a row or two and runs any join against them as
     nested loops — quadratic in the backlog (5–90 ms per claim at a few
-    hundred to a thousand pending rows, exactly when claims matter). This
-    stays linear whatever the statistics say.
+    hundred to a thousand pending rows, exactly when claims matter). Here the
+    heads are computed once (an InitPlan on PostgreSQL) and each row is
+    checked against at most ``window`` ids, whatever the statistics say.
+    Keys whose oldest row is past the ``window`` oldest heads wait until
+    those go.
     """
-    inner = ", ".join(("id", "ordering_key", *due_columns))
+    name = table.name
     cond = f" AND {due}" if due else ""
-    statement = text(
-        f"SELECT id, ordering_key FROM (SELECT {inner}, row_number() OVER "
-        f"(PARTITION BY ordering_key ORDER BY id) AS rn FROM {table.name} "
-        f"WHERE state = 'pending') AS h WHERE rn = 1{cond} ORDER BY id LIMIT :limit"
+    heads = (
+        f"SELECT id FROM (SELECT {', '.join(('id', 'ordering_key', *due_columns))}, "
+        f"row_number() OVER "
+        f"(PARTITION BY ordering_key ORDER BY id) AS rn FROM {name} "
+        f"WHERE state = 'pending') AS h WHERE rn = 1{cond} ORDER BY id LIMIT {int(window)}"
     )
-    if ":now" in due:
+    member = f"id = ANY(ARRAY({heads}))" if postgres else f"id IN ({heads})"
+    sql = (
+        f"SELECT {', '.join(c.name for c in columns)} FROM {name} "
+        f"WHERE state = 'pending'{cond} AND {member} ORDER BY id LIMIT :limit"
+    )
+    if postgres:
+        sql += " FOR UPDATE SKIP LOCKED"
+    statement = text(sql).columns(*columns)
+    if ":now" in sql:
         statement = statement.bindparams(bindparam("now", type_=table.c.created_at.type))
     return statement
-
-
-def ids_filter(column: Column[Any], *, postgres: bool) -> ColumnElement[bool]:
-    """``column`` is one of the ``:ids`` bound list (an array on PostgreSQL:
-    one prepared statement whatever the list's length)."""
-    if postgres:
-        return column == any_(bindparam("ids", type_=ARRAY(column.type)))
-    return column.in_(bindparam("ids", expanding=True))
