@@ -46,6 +46,23 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process on this machine (backends,
+    WAL writer, autovacuum…), as far as /proc shows them: what the database
+    spent on whatever ran meanwhile. Backends that exited are not counted."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "postgres" or comm.startswith("postgres:"):
+            total += _own_cpu(int(entry.name))
+    return total
+
+
 def descendants(pid: int) -> list[int]:
     """Live descendants of ``pid`` (one scan of /proc)."""
     children: dict[int, list[int]] = {}

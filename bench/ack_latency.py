@@ -24,8 +24,9 @@ loop is shared between load generator, stand-in and server. Latency is client
 side: from sending the request to reading the whole response. By default the
 load is closed-loop (the next request leaves when an ack returns, so the bot's
 worker falls behind and competes for the CPU); ``--rate R`` paces each cell at
-R requests per second, as real traffic arrives. The last line is
-``BENCH ack_latency ...``.
+R requests per second, as real traffic arrives. Besides each server's own CPU,
+the CPU of the PostgreSQL server processes during each cell is read from /proc
+(``pg`` columns). The last line is ``BENCH ack_latency ...``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from _common import (
     table,
     worker_mode,
 )
+from _process import postgres_cpu_seconds
 
 from bot.blocks import APPROVE
 
@@ -155,6 +157,7 @@ async def main() -> None:
     results: dict[tuple[str, str, int], tuple[list[float], int]] = {}
     cpu: dict[tuple[str, str, int], float] = {}
     serve_cpu: dict[tuple[str, int], float] = {}
+    pg_cpu: dict[tuple[str, str, int], float] = {}
     async with StandIn() as slack, fresh_database(migrate=False) as db_url:
         print(
             f"   PostgreSQL {await pg_version(db_url)}; processes: bot (runbook-bot serve, "
@@ -201,6 +204,7 @@ async def main() -> None:
                             await load(sessions[name], url, list_bodies(c), c)
                             proc = servers[name]
                             cpu0, own0 = proc.tree_cpu_seconds(), proc.cpu_seconds()
+                            pg0 = postgres_cpu_seconds()
                             results[(name, command, c)] = await load(
                                 sessions[name], url, bodies[name], c, args.rate
                             )
@@ -209,6 +213,7 @@ async def main() -> None:
                                 if command != "list":
                                     await slack.quiesce()  # include the Slack calls owed
                             cpu[(name, command, c)] = (proc.tree_cpu_seconds() - cpu0) / n
+                            pg_cpu[(name, command, c)] = (postgres_cpu_seconds() - pg0) / n
             finally:
                 for session in sessions.values():
                     await session.close()
@@ -255,6 +260,8 @@ async def main() -> None:
                     ms(cpu[("bot", command, c)]),
                     ms(cpu[("bare-pbr", command, c)]),
                     ms(cpu[("bare-durable", command, c)]),
+                    ms(pg_cpu[("bot", command, c)]),
+                    ms(pg_cpu[("bare-durable", command, c)]),
                 ]
             )
             line[f"{command}_c{c}_p99_ms"] = bot[2]
@@ -263,6 +270,7 @@ async def main() -> None:
             line[f"{command}_c{c}_p99_vs_durable"] = ratio_x
             line[f"{command}_c{c}_cpu_ms"] = ms(cpu[("bot", command, c)])
             line[f"{command}_c{c}_serve_cpu_ms"] = ms(serve_cpu[(command, c)])
+            line[f"{command}_c{c}_pg_cpu_ms"] = ms(pg_cpu[("bot", command, c)])
         line[f"bare_pbr_c{c}_p99_ms"] = max(stats_p99(results, "bare-pbr", c))
         line[f"bare_default_c{c}_p99_ms"] = max(stats_p99(results, "bare-default", c))
         line[f"bare_durable_c{c}_p99_ms"] = max(stats_p99(results, "bare-durable", c))
@@ -289,6 +297,8 @@ async def main() -> None:
                 "bot cpu",
                 "pbr cpu",
                 "dur cpu",
+                "pg: bot",
+                "pg: dur",
             ],
             rows,
         )
@@ -298,7 +308,9 @@ async def main() -> None:
         " process_before_response /\nwith process_before_response and one INSERT + COMMIT"
         " before ack(); ×pbr ×def ×dur = bot p99 ÷ theirs;\ncpu = server CPU ms per request:"
         " serve = the bot's serving process only, bot = serving process\nplus worker child"
-        " (including the Slack calls each request owes), pbr / dur = the bare apps"
+        " (including the Slack calls each request owes), pbr / dur = the bare apps;\n"
+        "pg = CPU ms per request of all PostgreSQL server processes during the bot's /"
+        " the durable app's cell"
     )
     errors = sum(r[14] for r in rows)
     line["errors"] = errors

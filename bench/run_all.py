@@ -24,7 +24,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["ack_latency.py", "click_to_update.py", "reminder_scale.py", "timeline_export.py"]
+# Closed-loop acks (the load generator sends the next request as soon as an ack
+# returns), then the same at a steady 50 requests/s — traffic as it arrives.
+SCRIPTS = [
+    ["ack_latency.py"],
+    ["ack_latency.py", "--concurrency", "10", "--rate", "50"],
+    ["click_to_update.py"],
+    ["reminder_scale.py"],
+    ["timeline_export.py"],
+]
 LIMIT = 300  # seconds per script
 
 
@@ -42,12 +50,13 @@ def main() -> int:
     summary: list[str] = []
     failed = 0
     started = time.monotonic()
-    for name in SCRIPTS:
+    for script in SCRIPTS:
+        name = " ".join(script)
         print(f"\n### {name}", flush=True)
         t0 = time.monotonic()
         last = ""
         with subprocess.Popen(
-            [sys.executable, str(HERE / name)],
+            [sys.executable, str(HERE / script[0]), *script[1:]],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

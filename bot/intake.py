@@ -12,8 +12,9 @@ also deletes the row. A crash between the two loses nothing: the row waits.
 The write itself (group commit, straight to asyncpg) is ``bot/intake_writer.py``.
 
 Items sharing an ordering key (one run, one channel) are acted on one at a
-time in arrival order, across processes (``FOR UPDATE SKIP LOCKED`` plus "no
-older pending item of my key"), so the first click wins, as people expect.
+time in arrival order, across processes (``FOR UPDATE SKIP LOCKED`` on the
+oldest pending item of each key, ``bot.outbox.claim_heads``), so the first
+click wins, as people expect.
 """
 
 from __future__ import annotations
