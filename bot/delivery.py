@@ -115,6 +115,7 @@ class OutboxWorker:
         on_call: Callable[[str, bool], None] | None = None,
     ) -> None:
         self._sessions = sessionmaker
+        self._base_client = client
         self._client = client
         self._postgres = postgres
         self._lease = timedelta(seconds=lease_seconds)
@@ -134,9 +135,9 @@ class OutboxWorker:
 
     def start(self) -> None:
         if self._task is None:
-            if self._client.session is None and self._http is None:
+            if self._base_client.session is None and self._http is None:
                 self._http = aiohttp.ClientSession()
-                self._client = _pooled_client(self._client, self._http)
+                self._client = _pooled_client(self._base_client, self._http)
             self._task = asyncio.create_task(self._loop(), name="slack-outbox")
 
     async def stop(self) -> None:
@@ -145,6 +146,9 @@ class OutboxWorker:
         if self._http is not None:
             await self._http.close()
             self._http = None
+            # Started again later: a new session, not this closed one (with a
+            # closed session the SDK opens a connection per call).
+            self._client = self._base_client
 
     async def _loop(self) -> None:
         while True:

@@ -10,8 +10,9 @@ import time
 from bot.app import build_context, start_background, stop_background
 from bot.settings import load_settings
 from tests.rig import SlackStandIn
-from tests.rig.botserver import SIGNING_SECRET
-from tests.test_e2e_runbook import is_step
+from tests.rig.botserver import SIGNING_SECRET, BotServer
+from tests.rig.standin import Call
+from tests.test_e2e_runbook import is_step, start
 
 
 async def test_http_only_bot_with_a_worker_delivers_on_notify(
@@ -51,3 +52,32 @@ async def test_http_only_bot_with_a_worker_delivers_on_notify(
         assert worker.outbox.delivered >= 3 and serving.ctx.outbox.delivered == 0
     finally:
         await stop_background(worker)
+
+
+async def test_deliveries_reuse_connections_across_a_restart(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    """The outbox keeps its HTTP connections to Slack alive: a run's messages
+    go over a connection or two, not one each — and still after the worker
+    was stopped and started again in the same process (a closed session would
+    make the SDK open a connection per call)."""
+
+    async def walk(steps: int) -> list[Call]:
+        mark = len(slack.calls)
+        step = await start(bot, slack)
+        for _ in range(steps):
+            await bot.click(step, "step_approve", user_id="UC")
+            await bot.settle()
+            step = [c for c in slack.calls[mark:] if is_step(c)][-1]
+        await bot.settle()
+        return [c for c in slack.calls[mark:] if c.method.startswith("chat.")]
+
+    first = await walk(3)
+    await bot.ctx.outbox.stop()
+    bot.ctx.outbox.start()
+    again = await walk(3)
+    for calls in (first, again):
+        assert len(calls) >= 8
+        peers = {c.peer for c in calls}
+        assert "" not in peers
+        assert len(peers) <= 3, f"{len(calls)} calls over {len(peers)} connections"

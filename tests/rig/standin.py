@@ -56,6 +56,7 @@ class Call:
     at: float  # time.monotonic() on arrival
     wall: float  # time.time() on arrival
     response: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    peer: str = field(default="", compare=False, repr=False)  # client "host:port" (its connection)
 
     @property
     def ts(self) -> str:
@@ -358,7 +359,9 @@ class SlackStandIn(SocketModeMixin, SlackMethods):
 
         body = self._respond(method, args)
         if body.get("ok"):
-            self.calls.append(Call(method, args, at, wall, body))
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            where = f"{peer[0]}:{peer[1]}" if peer else ""
+            self.calls.append(Call(method, args, at, wall, body, where))
         else:
             # Slack-level errors (message_not_found, ...) are rejections too.
             self.rejected.append(Rejected(method, args, 200, body.get("error"), at, wall))
