@@ -69,8 +69,8 @@ def _claim_key_statement() -> tuple[Any, Any]:
 
 
 _CLAIM_COLUMNS = (_C.id, _C.kind, _C.payload, _C.received_at)
-_CLAIM_ANY = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=False)
-_CLAIM_ANY_PG = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=True)
+_CLAIM_ANY = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=False, count_pending=True)
+_CLAIM_ANY_PG = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=True, count_pending=True)
 _CLAIM_KEY, _CLAIM_KEY_PG = _claim_key_statement()
 _DELETE = delete(_TABLE).where(_C.id == bindparam("item_id"))
 
@@ -115,16 +115,20 @@ class IntakeWorker:
         self._idle: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.processed = 0
+        self._recheck = False
 
     def notify(self) -> None:
         """Items were committed: act now rather than at the next poll.
 
-        Wakes one idle loop; a loop that claims an item wakes the next, so the
-        number of loops at work follows the backlog, and one new item costs
-        one claim, not one per loop.
+        Wakes one idle loop; a loop that claims an item while more are pending
+        wakes the next, so the number of loops at work follows the backlog,
+        and one new item costs one claim, not one per loop. When every loop
+        is busy, the first to finish looks again.
         """
         if self._idle:
             self._idle.pop().set()
+        else:
+            self._recheck = True
 
     def start(self) -> None:
         if self._tasks:
@@ -141,14 +145,15 @@ class IntakeWorker:
         wake = asyncio.Event()
         while True:
             try:
-                busy = await self.process_one()
+                await self.process_one()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database down: the item waits; try again soon
                 log.warning("intake: round failed (%r); retrying", exc)
-                busy = False
                 await asyncio.sleep(self._poll)
-            if busy:
+            if self._recheck:
+                # More was pending, or arrived while every loop was busy.
+                self._recheck = False
                 continue
             wake.clear()
             self._idle.append(wake)
@@ -185,9 +190,13 @@ class IntakeWorker:
                 row = (await session.execute(statement, params)).first()
                 if row is None:
                     return False
-                item = Item(*row)
+                item = Item(*row[:4])
                 item_id = item.id
-                self.notify()  # there may be more: let an idle loop look
+                if ordering_key is None and row.pending > 1:
+                    # More is waiting: an idle loop may take another key now,
+                    # and this one looks again when done (this key's next item).
+                    self.notify()
+                    self._recheck = True
                 handler = self._handlers.get(item.kind)
                 if handler is None:
                     raise LookupError(f"no handler for intake kind {item.kind!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table, TextualSelect, bindparam, insert, text
+from sqlalchemy import Column, Integer, Table, TextualSelect, bindparam, column, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import OutboxMessage, utcnow
@@ -84,6 +84,7 @@ def claim_heads(
     due: str = "",
     due_columns: Sequence[str] = (),
     window: int = 256,
+    count_pending: bool = False,
 ) -> TextualSelect:
     """Claim the oldest pending row of each ordering key, oldest first:
     ``:limit`` rows; ``due`` is an extra SQL condition on them, reading
@@ -99,7 +100,8 @@ def claim_heads(
     heads are computed once (an InitPlan on PostgreSQL) and each row is
     checked against at most ``window`` ids, whatever the statistics say.
     Keys whose oldest row is past the ``window`` oldest heads wait until
-    those go.
+    those go. ``count_pending``: each row also carries ``pending``, how many
+    rows are pending in all (is there more to do after this?).
     """
     name = table.name
     cond = f" AND {due}" if due else ""
@@ -110,13 +112,18 @@ def claim_heads(
         f"WHERE state = 'pending') AS h WHERE rn = 1{cond} ORDER BY id LIMIT {int(window)}"
     )
     member = f"id = ANY(ARRAY({heads}))" if postgres else f"id IN ({heads})"
+    selected = ", ".join(c.name for c in columns)
+    if count_pending:
+        selected += f", (SELECT count(*) FROM {name} WHERE state = 'pending') AS pending"
     sql = (
-        f"SELECT {', '.join(c.name for c in columns)} FROM {name} "
+        f"SELECT {selected} FROM {name} "
         f"WHERE state = 'pending'{cond} AND {member} ORDER BY id LIMIT :limit"
     )
     if postgres:
         sql += " FOR UPDATE SKIP LOCKED"
-    statement = text(sql).columns(*columns)
+    statement = text(sql).columns(
+        *columns, *([column("pending", Integer)] if count_pending else [])
+    )
     if ":now" in sql:
         statement = statement.bindparams(bindparam("now", type_=table.c.created_at.type))
     return statement
