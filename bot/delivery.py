@@ -127,7 +127,6 @@ class OutboxWorker:
         self._http: aiohttp.ClientSession | None = None
         self._delivered_ts: OrderedDict[int, str] = OrderedDict()
         self._sent: list[dict[str, Any]] = []
-        self._sent_lock = asyncio.Lock()
 
     def notify(self) -> None:
         """Something was committed: deliver now rather than at the next poll."""
@@ -143,6 +142,10 @@ class OutboxWorker:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        try:
+            await self.flush_sent()  # deliveries made: record them, or they go again
+        except Exception as exc:
+            log.warning("outbox: could not record %d deliveries at stop: %r", len(self._sent), exc)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -184,14 +187,20 @@ class OutboxWorker:
         now = utcnow()
         query = _CLAIM_PG if self._postgres else _CLAIM
         params = {"now": now, "limit": limit}
-        async with self._sessions() as session, session.begin():
-            rows = [_Claimed(*r) for r in (await session.execute(query, params)).all()]
-            if rows:
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_([r.id for r in rows]))
-                    .values(locked_until=now + self._lease)
-                )
+        batch: list[dict[str, Any]] = []
+        try:
+            async with self._sessions() as session, session.begin():
+                batch = await self._record_sent(session)
+                rows = [_Claimed(*r) for r in (await session.execute(query, params)).all()]
+                if rows:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id.in_([r.id for r in rows]))
+                        .values(locked_until=now + self._lease)
+                    )
+        except BaseException:
+            self._sent[:0] = batch  # not recorded: the next transaction retries them
+            raise
         return rows
 
     async def _deliver_chain(self, rows: list[_Claimed], leased_at: float) -> None:
@@ -212,24 +221,29 @@ class OutboxWorker:
         )
     )
 
-    async def _mark_sent(self, row_id: int, ts: str | None) -> None:
-        """Record a delivery; returns once it is committed.
+    def _mark_sent(self, row_id: int, ts: str | None) -> None:
+        """Note a delivery; the next claim's transaction records it.
 
-        Group commit: deliveries finishing while a write is in flight are
-        written together by the next one — one transaction for many rows
-        instead of a connection checkout and a transaction per row.
+        The loop claims again as soon as a round is delivered, so "sent"
+        commits a few milliseconds after Slack answered, together with every
+        other delivery of the round and the next claim — one transaction
+        instead of one per message. (A crash in between means the message is
+        sent again: the outbox is at-least-once, see docs/operations.md.)
         """
         self._sent.append({"b_id": row_id, "b_ts": ts, "b_at": utcnow()})
-        async with self._sent_lock:
-            if not self._sent:
-                return  # an earlier writer took ours along
-            batch, self._sent = self._sent, []
-            try:
-                async with self._sessions() as session, session.begin():
-                    await session.execute(self._MARK_SENT, batch)
-            except BaseException:
-                self._sent[:0] = batch  # not recorded: the next writer retries them
-                raise
+
+    async def _record_sent(self, session: AsyncSession) -> list[dict[str, Any]]:
+        """Write the noted deliveries in ``session``'s transaction (before any
+        claim: a key's next message becomes its head once this one is sent)."""
+        batch, self._sent = self._sent, []
+        if batch:
+            await session.execute(self._MARK_SENT, batch)
+        return batch
+
+    async def flush_sent(self) -> None:
+        if self._sent:
+            async with self._sessions() as session, session.begin():
+                await self._record_sent(session)
 
     async def _still_pending(self, row_id: int) -> bool:
         async with self._sessions() as session:
@@ -293,7 +307,7 @@ class OutboxWorker:
                 )
                 await self._record_ts(session, row.on_delivered, ts)
         else:
-            await self._mark_sent(row.id, ts)
+            self._mark_sent(row.id, ts)
         if ts:
             self._remember_ts(row.id, ts)
         self.delivered += 1
