@@ -213,7 +213,8 @@ async def main() -> None:
                                 if command != "list":
                                     await slack.quiesce()  # include the Slack calls owed
                             cpu[(name, command, c)] = (proc.tree_cpu_seconds() - cpu0) / n
-                            pg_cpu[(name, command, c)] = (postgres_cpu_seconds() - pg0) / n
+                            # A backend that exited took its CPU along: never below 0.
+                            pg_cpu[(name, command, c)] = max(0.0, postgres_cpu_seconds() - pg0) / n
             finally:
                 for session in sessions.values():
                     await session.close()
