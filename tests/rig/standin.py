@@ -6,8 +6,9 @@ response parsing — runs exactly as in production. The stand-in answers with
 Slack-shaped JSON, keeps the state of posted messages, validates every Block Kit
 payload against Slack's limits and can inject rate limits, server errors and latency.
 
-Block Kit validation lives in ``blockkit``, per-method behaviour in ``slack_methods``;
-``validate_blocks`` and ``validate_view`` are re-exported here for compatibility.
+Block Kit validation lives in ``blockkit``, per-method behaviour in ``slack_methods``,
+fault injection in ``faults``, the call records in ``calls``; ``Call``, ``Fault``,
+``Rejected``, ``validate_blocks`` and ``validate_view`` are re-exported here.
 
 Socket Mode: ``apps.connections.open`` (with an ``xapp-`` app token) answers with
 ``ws://<host>:<port>/socket``, served here. A test pushes envelopes to the connected
@@ -23,13 +24,14 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
 from .blockkit import validate_blocks, validate_view
+from .calls import Call, Rejected, short
+from .faults import Fault, FaultInjection, fault_response
 from .slack_methods import SlackMethods
 from .socket_mode import SocketModeMixin, socket_envelope
 
@@ -47,52 +49,16 @@ __all__ = [
 _JSON_FIELDS = ("blocks", "attachments", "view")
 
 
-@dataclass(frozen=True)
-class Call:
-    """One Web API call that Slack accepted."""
-
-    method: str
-    args: dict[str, Any]
-    at: float  # time.monotonic() on arrival
-    wall: float  # time.time() on arrival
-    response: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    peer: str = field(default="", compare=False, repr=False)  # client "host:port" (its connection)
-
-    @property
-    def ts(self) -> str:
-        """The ts Slack answered with (posted or updated message)."""
-        return str(self.response.get("ts") or self.response.get("message_ts") or "")
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """One call answered with an injected fault or an auth error (not in ``calls``)."""
-
-    method: str
-    args: dict[str, Any]
-    status: int
-    error: str | None
-    at: float
-    wall: float
-
-
-@dataclass
-class Fault:
-    status: int
-    times: int
-    retry_after: int
-    error: str | None
-
-
 # ---------------------------------------------------------------------------
 # The stand-in
 # ---------------------------------------------------------------------------
 
 
-class SlackStandIn(SocketModeMixin, SlackMethods):
+class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
     """Slack Web API on ``http://127.0.0.1:<ephemeral port>/api/``."""
 
     def __init__(self, *, host: str = "127.0.0.1") -> None:
+        FaultInjection.__init__(self)
         self.host = host
         self.calls: list[Call] = []
         self.rejected: list[Rejected] = []
@@ -103,8 +69,6 @@ class SlackStandIn(SocketModeMixin, SlackMethods):
         self.channel_names: dict[str, str] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
-        self._faults: dict[str, list[Fault]] = {}
-        self._delays: dict[str, float] = {}
         self._last_ts_us = 0
         self._ids = itertools.count(1)
         self._changed: asyncio.Condition | None = None
@@ -183,11 +147,6 @@ class SlackStandIn(SocketModeMixin, SlackMethods):
         self.invalid.clear()
         self.ephemerals.clear()
 
-    def reset_faults(self) -> None:
-        """Drop pending injected faults and delays."""
-        self._faults.clear()
-        self._delays.clear()
-
     def message(self, channel: str, ts: str) -> dict[str, Any]:
         """Current state of a posted message (after any chat.update)."""
         return self.messages[(channel, ts)]
@@ -243,54 +202,16 @@ class SlackStandIn(SocketModeMixin, SlackMethods):
         """A readable dump of what Slack saw (used in assertion messages)."""
         lines = [f"accepted calls ({len(self.calls)}):"]
         for c in self.calls[-limit:]:
-            lines.append(f"  {c.method} {_short(c.args)}")
+            lines.append(f"  {c.method} {short(c.args)}")
         if self.rejected:
             lines.append(f"rejected ({len(self.rejected)}):")
             for r in self.rejected[-limit:]:
-                lines.append(f"  {r.method} -> {r.status} {r.error} {_short(r.args)}")
+                lines.append(f"  {r.method} -> {r.status} {r.error} {short(r.args)}")
         if self.invalid:
             lines.append(f"invalid ({len(self.invalid)}):")
             for m, a, errs in self.invalid[-limit:]:
-                lines.append(f"  {m} {errs[:3]} {_short(a)}")
+                lines.append(f"  {m} {errs[:3]} {short(a)}")
         return "\n".join(lines)
-
-    # -- fault injection ---------------------------------------------------
-
-    def fail(
-        self,
-        method: str,
-        *,
-        status: int = 429,
-        times: int = 1,
-        retry_after: int = 1,
-        error: str | None = None,
-    ) -> None:
-        """Answer the next ``times`` calls to ``method`` (``"*"`` = any method) with a fault.
-
-        429 -> ``Retry-After`` header + ``{"ok": false, "error": "ratelimited"}``;
-        5xx -> plain-text body (or JSON ``{"ok": false, "error": error}`` when given);
-        200 with ``error`` -> a Slack-level error such as ``channel_not_found``.
-        """
-        self._faults.setdefault(method, []).append(Fault(status, times, retry_after, error))
-
-    def set_delay(self, method: str, seconds: float) -> None:
-        """Delay every response to ``method`` (``"*"`` = any method); 0 removes it."""
-        if seconds <= 0:
-            self._delays.pop(method, None)
-        else:
-            self._delays[method] = seconds
-
-    def _take_fault(self, method: str) -> Fault | None:
-        for key in (method, "*"):
-            queue = self._faults.get(key)
-            while queue:
-                fault = queue[0]
-                if fault.times <= 0:
-                    queue.pop(0)
-                    continue
-                fault.times -= 1
-                return fault
-        return None
 
     # -- request handling --------------------------------------------------
 
@@ -341,7 +262,7 @@ class SlackStandIn(SocketModeMixin, SlackMethods):
             await self._notify()
             return web.json_response({"ok": False, "error": "not_authed"})
 
-        delay = self._delays.get(method, self._delays.get("*", 0.0))
+        delay = self._delay_for(method)
         if delay:
             await asyncio.sleep(delay)
 
@@ -349,7 +270,7 @@ class SlackStandIn(SocketModeMixin, SlackMethods):
         if fault is not None:
             self.rejected.append(Rejected(method, args, fault.status, fault.error, at, wall))
             await self._notify()
-            return _fault_response(fault)
+            return fault_response(fault)
 
         errors, error_code = self._validate(method, args)
         if errors:
@@ -383,21 +304,3 @@ class SlackStandIn(SocketModeMixin, SlackMethods):
         self.calls.append(Call("response_url", args, at, wall))
         await self._notify()
         return web.json_response({"ok": True})
-
-
-def _fault_response(fault: Fault) -> web.Response:
-    if fault.status == 429:
-        return web.json_response(
-            {"ok": False, "error": fault.error or "ratelimited"},
-            status=429,
-            headers={"Retry-After": str(fault.retry_after)},
-        )
-    if fault.error is not None:
-        return web.json_response({"ok": False, "error": fault.error}, status=fault.status)
-    # Slack's edge answers 5xx with an HTML/plain page, not JSON.
-    return web.Response(status=fault.status, text=f"{fault.status} upstream unavailable")
-
-
-def _short(args: dict[str, Any], limit: int = 160) -> str:
-    text = json.dumps(args, default=str, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
