@@ -206,7 +206,6 @@ class StandIn:
             [sys.executable, str(ROOT / "bench" / "standin_server.py")],
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
-            preexec_fn=lambda: os.nice(int(os.environ.get("BENCH_STANDIN_NICE", "0"))),
         )
 
     async def __aenter__(self) -> StandIn:

@@ -18,15 +18,17 @@ class DatabaseUnavailable(Exception):
     (the intake writer's asyncpg connection, ``bot/intake_writer.py``)."""
 
 
-# Raised when the database is down or cut off (callers answer "try again").
-DB_DOWN = (
+# The database could not be reached: retrying later may work.
+_UNREACHABLE = (
     OperationalError,
-    DBAPIError,
+    InterfaceError,
     PoolTimeoutError,
     OSError,
     TimeoutError,
     DatabaseUnavailable,
 )
+# Raised when the database is down or cut off (callers answer "try again").
+DB_DOWN = (*_UNREACHABLE, DBAPIError)
 
 
 def is_db_down(exc: BaseException) -> bool:
@@ -36,15 +38,7 @@ def is_db_down(exc: BaseException) -> bool:
 def is_transient(exc: BaseException) -> bool:
     """The database could not be reached (retry later), as opposed to a
     statement it refused (retrying would fail the same way)."""
-    transient = (
-        OperationalError,
-        InterfaceError,
-        PoolTimeoutError,
-        OSError,
-        TimeoutError,
-        DatabaseUnavailable,
-    )
-    if isinstance(exc, transient):
+    if isinstance(exc, _UNREACHABLE):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 

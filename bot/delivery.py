@@ -143,7 +143,7 @@ class OutboxWorker:
         await cancel_and_wait(self._task)
         self._task = None
         try:
-            await self.flush_sent()  # deliveries made: record them, or they go again
+            await self._flush_sent()  # deliveries made: record them, or they go again
         except Exception as exc:
             log.warning("outbox: could not record %d deliveries at stop: %r", len(self._sent), exc)
         if self._http is not None:
@@ -240,7 +240,7 @@ class OutboxWorker:
             await session.execute(self._MARK_SENT, batch)
         return batch
 
-    async def flush_sent(self) -> None:
+    async def _flush_sent(self) -> None:
         if self._sent:
             async with self._sessions() as session, session.begin():
                 await self._record_sent(session)

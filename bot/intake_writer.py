@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import DatabaseUnavailable
@@ -119,7 +118,8 @@ class PostgresSink:
 
 
 class SqlAlchemySink:
-    """SQLite (and any other engine): one multi-row INSERT in a transaction."""
+    """SQLite: one multi-row INSERT in a transaction on the main engine (one
+    writer at a time anyway; no network connection to lose)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -129,14 +129,8 @@ class SqlAlchemySink:
             {"kind": k, "ordering_key": o, "payload": p, "received_at": r, "state": "pending"}
             for k, o, p, r in rows
         ]
-        for attempt in (1, 2):
-            try:
-                async with self.engine.begin() as conn:
-                    await conn.execute(insert(IntakeItem.__table__), values)
-                return
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(IntakeItem.__table__), values)
 
     async def close(self) -> None:
         return None
