@@ -115,20 +115,21 @@ class IntakeWorker:
         self._idle: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.processed = 0
-        self._recheck = False
+        self._notified = 0  # notifications so far (a loop compares before and after a round)
 
     def notify(self) -> None:
         """Items were committed: act now rather than at the next poll.
 
         Wakes one idle loop; a loop that claims an item while more are pending
-        wakes the next, so the number of loops at work follows the backlog,
-        and one new item costs one claim, not one per loop. When every loop
-        is busy, the first to finish looks again.
+        notifies again, so the number of loops at work follows the backlog,
+        and one new item costs one claim, not one per loop. Every loop that
+        was busy when a notification came looks again when done: the woken
+        loop may have found the new item's key held by a busy one (a run's
+        items go one at a time), and then only that one can take it next.
         """
+        self._notified += 1
         if self._idle:
             self._idle.pop().set()
-        else:
-            self._recheck = True
 
     def start(self) -> None:
         if self._tasks:
@@ -144,6 +145,7 @@ class IntakeWorker:
     async def _loop(self) -> None:
         wake = asyncio.Event()
         while True:
+            seen = self._notified
             try:
                 await self.process_one()
             except asyncio.CancelledError:
@@ -151,10 +153,8 @@ class IntakeWorker:
             except Exception as exc:  # database down: the item waits; try again soon
                 log.warning("intake: round failed (%r); retrying", exc)
                 await asyncio.sleep(self._poll)
-            if self._recheck:
-                # More was pending, or arrived while every loop was busy.
-                self._recheck = False
-                continue
+            if self._notified != seen:
+                continue  # something arrived (or more was pending) during the round
             wake.clear()
             self._idle.append(wake)
             try:
@@ -196,7 +196,6 @@ class IntakeWorker:
                     # More is waiting: an idle loop may take another key now,
                     # and this one looks again when done (this key's next item).
                     self.notify()
-                    self._recheck = True
                 handler = self._handlers.get(item.kind)
                 if handler is None:
                     raise LookupError(f"no handler for intake kind {item.kind!r}")

@@ -156,3 +156,24 @@ async def intake_counters(bot: BotServer) -> tuple[float, float]:
     commits = re.search(r"^runbook_bot_intake_commits_total (\S+)$", text, re.MULTILINE)
     assert items and commits, text
     return float(items.group(1)), float(commits.group(1))
+
+
+async def test_a_runs_clicks_queued_together_go_without_waiting_for_the_poll(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    """Items of one run go one at a time; when several arrive together, the
+    loop that holds the run's current item takes the next as soon as it is
+    done. (A loop woken for them finds the run busy and goes back to sleep;
+    the intake once lost that wake-up and left the rest to the 1 s poll.)"""
+    step1 = await start(bot, slack)
+    await bot.settle()
+    bot.ctx.intake_worker._poll = 30.0  # only a wake-up can make this prompt
+    await asyncio.sleep(1.2)  # let every loop start its 30 s wait
+    users = [f"UQ{i:02d}" for i in range(20)]
+    began = asyncio.get_running_loop().time()
+    await asyncio.gather(*(bot.click(step1, "step_skip", user_id=u) for u in users))
+    refusals = await slack.wait_for("chat.postEphemeral", count=19, timeout=10)
+    assert asyncio.get_running_loop().time() - began < 5  # far below one poll
+    assert len(refusals) == 19
+    assert await count(bot, IntakeItem.id) == 0
+    assert await count(bot, StepDecision.id) == 1
