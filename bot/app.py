@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -34,7 +33,7 @@ from bot.reminders import Reminders
 from bot.retention import Retention
 from bot.runbook import Library, load_library
 from bot.settings import Settings
-from bot.wakeup import WakeListener, asyncpg_dsn
+from bot.wakeup import Wake, WakeListener, asyncpg_dsn
 
 log = logging.getLogger("runbook_bot")
 
@@ -110,8 +109,14 @@ def load_runbooks(settings: Settings) -> Library:
     return library
 
 
-def build_context(settings: Settings, *, library: Library | None = None) -> AppContext:
-    engine = make_engine(settings.database_url)
+def build_context(
+    settings: Settings, *, library: Library | None = None, worker_process: bool = False
+) -> AppContext:
+    """``worker_process``: for ``runbook-bot worker``, which acts on what it
+    commits itself, so its transactions need not notify anyone (migration
+    0004; whatever another process commits still wakes it), and which retries
+    whatever fails (``bot.db.make_engine``)."""
+    engine = make_engine(settings.database_url, worker=worker_process)
     sessions = make_sessionmaker(engine)
     metrics = Metrics()
     client = make_slack_client(settings)
@@ -210,10 +215,13 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
     ctx.retention.start()
     if ctx.postgres:
 
-        def on_wake(due: datetime | None) -> None:
-            ctx.intake_worker.notify()
-            ctx.outbox.notify()
-            ctx.reminders.nudge(due)
+        def on_wake(wake: Wake) -> None:
+            if wake.intake:
+                ctx.intake_worker.notify()
+            if wake.outbox:
+                ctx.outbox.notify()
+            if wake.reminders:
+                ctx.reminders.nudge(wake.due)
 
         ctx.listener = WakeListener(asyncpg_dsn(ctx.settings.database_url), on_wake)
         ctx.listener.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -43,11 +45,27 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+# A worker's pooled connection idle this long (seconds) is pinged before use.
+PING_AFTER_IDLE = 1.0
+_LAST_USED = "runbook_bot_last_used"
+
+# Read by the wake triggers (migration 0004): 'off' means "do not NOTIFY".
+QUIET_SETTING = "runbook_bot.wake"
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, worker: bool = False) -> AsyncEngine:
+    """``worker``: the engine of ``runbook-bot worker``. That process wakes its
+    own loops after its commits, so its transactions send no NOTIFY
+    (``runbook_bot.wake = off``, migration 0004); and everything it does is
+    retried from the database when a statement fails, so a connection that
+    finished a transaction less than ``PING_AFTER_IDLE`` ago is used without
+    a ping (under load, that ping was one round trip in every transaction).
+    The serving process pings before every use: there a dead connection
+    would be a responder's "temporarily unavailable"."""
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -74,15 +92,27 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
-        connect_args={"timeout": 5, "command_timeout": 10},
+        connect_args={
+            "timeout": 5,
+            "command_timeout": 10,
+            **({"server_settings": {QUIET_SETTING: "off"}} if worker else {}),
+        },
     )
 
+    if worker:
+
+        @event.listens_for(engine.sync_engine, "checkin")
+        def _note_use(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+            record.info[_LAST_USED] = time.monotonic()
+
     @event.listens_for(engine.sync_engine, "checkout")
-    def _ping(dbapi_conn, _record, _proxy):  # type: ignore[no-untyped-def]
+    def _ping(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
         # Pessimistic disconnect handling: a connection cut while the database
         # blipped is replaced, not reused. SQLAlchemy's own pre-ping wraps the
         # ping in BEGIN … ROLLBACK for pgbouncer (three round trips per
         # checkout); one bare statement tells the same here.
+        if worker and time.monotonic() - record.info.get(_LAST_USED, 0.0) < PING_AFTER_IDLE:
+            return
         try:
             dbapi_conn.run_async(lambda conn: conn.execute("SELECT 1"))
         except Exception as exc:

@@ -1,9 +1,11 @@
 """Waking the worker in another process: PostgreSQL LISTEN / NOTIFY.
 
-Triggers on ``slack_outbox`` and ``incidents`` (migration 0002) notify inside
-the transaction that adds the work, so workers hear about it exactly when it
-becomes visible — never before the commit, never for a rolled-back one — and
-the bot spends no extra round trip on it. Workers listen on one dedicated
+Triggers on ``intake``, ``slack_outbox`` and ``incidents`` (migrations 0002–0004)
+notify inside the transaction that adds the work, so workers hear about it
+exactly when it becomes visible — never before the commit, never for a
+rolled-back one — and the bot spends no extra round trip on it. The payload
+says what was added, so only the loop with work wakes; a worker process's own
+transactions do not notify (it wakes itself). Workers listen on one dedicated
 connection and fall back to polling if it drops, so a lost notification only
 delays delivery by the poll interval.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,15 +25,43 @@ from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-# Notified by triggers on slack_outbox and incidents (migration 0002).
+# Notified by triggers on intake, slack_outbox and incidents (migrations 0002–0004).
 CHANNEL = "runbook_bot_wake"
 
 
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Which loops a notification concerns."""
+
+    intake: bool = False
+    outbox: bool = False
+    reminders: bool = False
+    due: datetime | None = None  # a new incident's first reminder
+
+
+# Reconnected (anything may have been missed), or a database still at
+# migration 0003 (empty payload): wake everything.
+EVERYTHING = Wake(intake=True, outbox=True, reminders=True)
+
+
+def parse_wake(payload: str) -> Wake:
+    if payload == "intake":
+        return Wake(intake=True)
+    if payload == "outbox":
+        return Wake(outbox=True)
+    if payload:
+        try:
+            return Wake(reminders=True, due=datetime.fromisoformat(payload))
+        except ValueError:
+            pass
+    return EVERYTHING
+
+
 class WakeListener:
-    """One LISTEN connection; calls ``on_wake(due)`` for every notification."""
+    """One LISTEN connection; calls ``on_wake(Wake)`` for every notification."""
 
     def __init__(
-        self, dsn: str, on_wake: Callable[[datetime | None], None], *, retry_seconds: float = 2.0
+        self, dsn: str, on_wake: Callable[[Wake], None], *, retry_seconds: float = 2.0
     ) -> None:
         self._dsn = dsn
         self._on_wake = on_wake
@@ -47,13 +78,7 @@ class WakeListener:
         self._task = None
 
     def _callback(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        due = None
-        if payload:
-            try:
-                due = datetime.fromisoformat(payload)
-            except ValueError:
-                due = None
-        self._on_wake(due)
+        self._on_wake(parse_wake(payload))
 
     async def _run(self) -> None:
         while True:
@@ -62,7 +87,7 @@ class WakeListener:
                 conn = await asyncpg.connect(self._dsn, timeout=5)
                 await conn.add_listener(CHANNEL, self._callback)
                 self.connected.set()
-                self._on_wake(None)  # catch up on anything committed while not listening
+                self._on_wake(EVERYTHING)  # catch up on anything committed while not listening
                 while not conn.is_closed():
                     await asyncio.sleep(self._retry)
                     await conn.execute("SELECT 1")  # notice a silently dropped connection

@@ -43,7 +43,7 @@ async def run_worker(settings: Settings, *, parent_pid: int | None = None) -> No
         die_with_parent()
         with contextlib.suppress(OSError):
             os.nice(WORKER_NICENESS)
-    ctx = build_context(settings)
+    ctx = build_context(settings, worker_process=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -29,7 +29,7 @@ from tests.rig.pg import resolve_admin_url
 
 # The server the rest of the suite uses (TEST_DATABASE_ADMIN_URL overrides it).
 PG_ADMIN_DSN = resolve_admin_url()
-HEAD = "0003"  # the newest revision in migrations/versions
+HEAD = "0004"  # the newest revision in migrations/versions
 
 REPO_ROOT = Path(bot.__file__).resolve().parent.parent
 
@@ -300,8 +300,9 @@ async def test_one_decision_per_step(url: str) -> None:
 
 
 async def test_postgresql_new_work_notifies_workers(new_pg_database) -> None:
-    """Migrations 0002/0003: inserting outbox rows, an incident or intake items
-    NOTIFYs at commit."""
+    """Migrations 0002–0004: inserting outbox rows, an incident or intake items
+    NOTIFYs at commit, saying which; a connection with runbook_bot.wake = off
+    (a worker process's own) does not."""
     url = await new_pg_database()
     await upgrade(url)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
@@ -324,12 +325,12 @@ async def test_postgresql_new_work_notifies_workers(new_pg_database) -> None:
                 " next_attempt_at, created_at) VALUES ('k', 'chat.postMessage', '{}',"
                 " 'pending', 0, now(), now())"
             )
-        assert await asyncio.wait_for(heard.get(), 5) == ""
+        assert await asyncio.wait_for(heard.get(), 5) == "outbox"
         await writer.execute(
             "INSERT INTO intake (kind, ordering_key, payload, received_at, state)"
             " VALUES ('decide', 'run:1', '{}', now(), 'pending')"
         )
-        assert await asyncio.wait_for(heard.get(), 5) == ""
+        assert await asyncio.wait_for(heard.get(), 5) == "intake"
         with contextlib.suppress(RuntimeError):
             async with writer.transaction():
                 await writer.execute(
@@ -340,6 +341,26 @@ async def test_postgresql_new_work_notifies_workers(new_pg_database) -> None:
                 raise RuntimeError("roll back")
         await asyncio.sleep(0.3)
         assert heard.empty()  # a rolled-back transaction wakes nobody
+        quiet = await asyncpg.connect(dsn, server_settings={"runbook_bot.wake": "off"})
+        try:
+            await quiet.execute(
+                "INSERT INTO incidents (channel_id, title, state, opened_at, next_reminder_at)"
+                " VALUES ('C', 't', 'open', now(), now());"
+                "INSERT INTO slack_outbox (ordering_key, method, payload, state, attempts,"
+                " next_attempt_at, created_at) VALUES ('k', 'chat.update', '{}',"
+                " 'pending', 0, now(), now());"
+                "INSERT INTO intake (kind, ordering_key, payload, received_at, state)"
+                " VALUES ('decide', 'run:1', '{}', now(), 'pending')"
+            )
+        finally:
+            await quiet.close()
+        await writer.execute(
+            "INSERT INTO intake (kind, ordering_key, payload, received_at, state)"
+            " VALUES ('decide', 'run:2', '{}', now(), 'pending')"
+        )
+        # The quiet connection's three inserts woke nobody; the next one did.
+        assert await asyncio.wait_for(heard.get(), 5) == "intake"
+        assert heard.empty()
     finally:
         await listener.close()
         await writer.close()

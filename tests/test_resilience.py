@@ -315,3 +315,42 @@ async def test_silent_connection_drop_is_invisible(
     # A start through the intake pool, whose connection died idle: accepted.
     assert (await bot.command("/runbook", "start RB-01 after blip")).text == ""
     await slack.wait_for("chat.postMessage", lambda c: "RB-01" in c.args["text"])
+
+
+async def test_worker_engine_trusts_only_recently_used_connections(
+    proxy: TcpProxy, clean_db: str
+) -> None:
+    """The worker's engine skips the checkout ping for a connection used in
+    the last PING_AFTER_IDLE seconds (a cut one fails once and is replaced,
+    and the worker retries from the database); an older one is pinged and
+    replaced before use, as the serving process's always are."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.db import PING_AFTER_IDLE, is_transient, make_engine
+
+    async def select_one(engine) -> int:  # type: ignore[no-untyped-def]
+        async with engine.connect() as conn:
+            return int((await conn.execute(text("SELECT 1"))).scalar_one())
+
+    worker = make_engine(proxy.url_for(clean_db), pool_size=1, worker=True)
+    serving = make_engine(proxy.url_for(clean_db), pool_size=1)
+    try:
+        assert await select_one(worker) == 1 and await select_one(serving) == 1
+        proxy.sever()
+        proxy.restore()
+        # Just used: the worker trusts its connection and finds it dead — once.
+        with pytest.raises(DBAPIError) as failed:
+            await select_one(worker)
+        assert is_transient(failed.value)
+        assert await select_one(worker) == 1
+        # The serving engine pinged, replaced the cut connection, and never failed.
+        assert await select_one(serving) == 1
+        # Idle longer than PING_AFTER_IDLE: pinged and replaced, no failure.
+        await asyncio.sleep(PING_AFTER_IDLE + 0.2)
+        proxy.sever()
+        proxy.restore()
+        assert await select_one(worker) == 1
+    finally:
+        await worker.dispose()
+        await serving.dispose()

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import asyncpg
+
 from bot.app import build_context, start_background, stop_background
 from bot.settings import load_settings
+from bot.wakeup import CHANNEL, EVERYTHING, Wake, parse_wake
 from tests.rig import SlackStandIn
 from tests.rig.botserver import SIGNING_SECRET, BotServer
 from tests.rig.standin import Call
@@ -28,12 +31,15 @@ async def test_http_only_bot_with_a_worker_delivers_on_notify(
         status_update_interval=1.2,
         log_level="WARNING",
     )
-    worker = build_context(settings)
+    worker = build_context(settings, worker_process=True)  # as `runbook-bot worker`
     # A long poll: only a notification can make delivery prompt.
     worker.outbox._poll = 30.0
     worker.intake_worker._poll = 30.0
     worker.reminders._max_sleep = 30.0
     await start_background(worker)
+    heard: list[str] = []
+    spy = await asyncpg.connect(clean_db.replace("postgresql+asyncpg://", "postgresql://"))
+    await spy.add_listener(CHANNEL, lambda *args: heard.append(args[-1]))
     try:
         assert worker.listener is not None
         await asyncio.wait_for(worker.listener.connected.wait(), 5)
@@ -43,14 +49,20 @@ async def test_http_only_bot_with_a_worker_delivers_on_notify(
         assert step1.at - started < 5  # well before the 30 s poll
         await serving.click(step1, "step_approve", user_id="UW")
         await slack.wait_for("chat.update", lambda c: c.args["ts"] == step1.ts, timeout=5)
-        # The new incident's reminder reached the worker's schedule through the
-        # same notification (the worker would otherwise sleep 30 s).
+        # The worker's own start transaction notified nobody (migration 0004):
+        # it put the new incident's reminder on its schedule itself (it would
+        # otherwise sleep 30 s).
         reminder = await slack.wait_for(
             "chat.postMessage", lambda c: "status update" in c.args["text"], timeout=5
         )
         assert "INC-1" in reminder[0].args["text"]
         assert worker.outbox.delivered >= 3 and serving.ctx.outbox.delivered == 0
+        # Only the serving process's commits notified (start and click went to
+        # the intake); the worker's own decisions, messages and incident did not.
+        await asyncio.sleep(0.1)
+        assert heard and set(heard) == {"intake"}, heard
     finally:
+        await spy.close()
         await stop_background(worker)
 
 
@@ -81,3 +93,14 @@ async def test_deliveries_reuse_connections_across_a_restart(
         peers = {c.peer for c in calls}
         assert "" not in peers
         assert len(peers) <= 3, f"{len(calls)} calls over {len(peers)} connections"
+
+
+def test_notification_payloads_wake_only_the_loop_with_work() -> None:
+    assert parse_wake("intake") == Wake(intake=True)
+    assert parse_wake("outbox") == Wake(outbox=True)
+    due = parse_wake("2030-01-02T03:04:05+00:00")
+    assert due.reminders and not (due.intake or due.outbox)
+    assert due.due is not None and due.due.year == 2030
+    # A database still at migration 0003 (empty payload), or a garbled one: everything.
+    assert parse_wake("") == EVERYTHING
+    assert parse_wake("not a date") == EVERYTHING
