@@ -41,7 +41,7 @@ SECRET = "bench-signing-secret"
 PREFIX = "runbook_bot_bench"
 
 
-from _process import Process, descendants  # noqa: E402, F401
+from _process import Process, descendants, postgres_cpu_seconds  # noqa: E402, F401
 from _report import bench_line, machine, ms, percentile, print_header, table  # noqa: E402, F401
 
 # --- database ----------------------------------------------------------------------

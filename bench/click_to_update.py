@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 from _common import (
+    Process,
     RemoteCall,
     StandIn,
     bench_line,
@@ -29,6 +30,7 @@ from _common import (
     ms,
     percentile,
     pg_version,
+    postgres_cpu_seconds,
     print_header,
     send,
     signer,
@@ -128,6 +130,18 @@ async def start_runs(
         await asyncio.sleep(0.01)
 
 
+def cpu_reading(bot: Process) -> tuple[float, float, float]:
+    """CPU seconds so far: serving process, its worker child(ren), PostgreSQL."""
+    serve = bot.cpu_seconds()
+    return serve, bot.tree_cpu_seconds() - serve, postgres_cpu_seconds()
+
+
+def per_click(
+    before: tuple[float, float, float], after: tuple[float, float, float], clicks: int
+) -> list[Any]:
+    return [ms(max(0.0, (b - a) / clicks)) for a, b in zip(before, after, strict=True)]
+
+
 def summarize(name: str, samples: list[tuple[float, float, float]]) -> list[Any]:
     acks = [s[0] for s in samples]
     updates = [s[1] for s in samples]
@@ -166,21 +180,28 @@ async def main() -> None:
                 (warm,) = await start_runs(http, bot.url, watcher, 1)
                 await walk(http, bot.url, watcher, warm, steps)
                 runs = await start_runs(http, bot.url, watcher, args.runs + args.parallel)
+                await bot.settle()
                 sequential: list[tuple[float, float, float]] = []
+                before = cpu_reading(bot)
                 for run_id in runs[: args.runs]:
                     sequential += await walk(http, bot.url, watcher, run_id, steps)
+                await bot.settle()  # the last click's messages, then idle
+                seq_cpu = per_click(before, cpu_reading(bot), len(sequential))
                 parallel_runs = runs[args.runs :]
+                before = cpu_reading(bot)
                 results = await asyncio.gather(
                     *(walk(http, bot.url, watcher, r, steps) for r in parallel_runs)
                 )
                 parallel = [s for r in results for s in r]
+                await bot.settle()
+                par_cpu = per_click(before, cpu_reading(bot), len(parallel))
         finally:
             await watcher.stop()
             await bot.stop()
 
     rows = [
-        summarize("1 run at a time", sequential),
-        summarize(f"{args.parallel} runs at once", parallel),
+        summarize("1 run at a time", sequential) + seq_cpu,
+        summarize(f"{args.parallel} runs at once", parallel) + par_cpu,
     ]
     print()
     print(
@@ -195,12 +216,16 @@ async def main() -> None:
                 "update max",
                 "next step p50",
                 "next step p99",
+                "serve cpu",
+                "worker cpu",
+                "pg cpu",
             ],
             rows,
         )
     )
     print("\nms from sending the click; update = chat.update of the clicked step arrives at Slack;")
-    print("next step = the following step's chat.postMessage arrives")
+    print("next step = the following step's chat.postMessage arrives; cpu = ms per click of")
+    print("the serving process, its worker child, and all PostgreSQL processes (from /proc)")
     seq, par = rows
     print(
         bench_line(
@@ -214,8 +239,12 @@ async def main() -> None:
                 "next_step_p99_ms": seq[8],
                 f"parallel{args.parallel}_p50_ms": par[4],
                 f"parallel{args.parallel}_p99_ms": par[5],
+                "serve_cpu_ms": seq[9],
+                "worker_cpu_ms": seq[10],
+                "pg_cpu_ms": seq[11],
+                f"parallel{args.parallel}_worker_cpu_ms": par[10],
                 "target_p99_ms": 100,
-                "met": "yes" if seq[5] < 100 else "no",
+                "met": "yes" if max(seq[5], par[5]) < 100 else "no",
             },
         )
     )
