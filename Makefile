@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,8 +28,22 @@ test: $(STAMP)
 	$(VENV)/bin/runbook-bot lint runbooks
 	$(PY) -m pytest -q
 
+# Benchmarks (not tests; need PostgreSQL like the tests). One command each from a
+# fresh clone; extra flags with ARGS="…", e.g. make bench-ack ARGS="--requests 100".
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(ARGS)
+
+bench-ack: $(STAMP)
+	$(PY) bench/ack_latency.py $(ARGS)
+
+bench-click: $(STAMP)
+	$(PY) bench/click_to_update.py $(ARGS)
+
+bench-reminders: $(STAMP)
+	$(PY) bench/reminder_scale.py $(ARGS)
+
+bench-export: $(STAMP)
+	$(PY) bench/timeline_export.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runbook-bot.db*
