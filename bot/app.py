@@ -147,7 +147,7 @@ def build_context(
         nudge_reminders=reminders.nudge,
     )
     intake_worker = IntakeWorker(
-        sessions, actions.handlers(), postgres=postgres, on_failed=outbox.notify
+        sessions, actions.handlers(), postgres=postgres, on_failed=outbox.notify, hand_off=outbox
     )
     # In one process the writer wakes the worker directly; across processes
     # the intake table's trigger does (migration 0003).

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.models import Incident, OutboxMessage, Run, utcnow
 from bot.outbox import claim_heads
 from bot.tasks import cancel_and_wait
+from bot.writes import WRITTEN, appended, mark_returning
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,13 @@ def _claim_statements() -> tuple[Any, Any]:
 
 
 _CLAIM, _CLAIM_PG = _claim_statements()
+_OUTBOX = OutboxMessage.__table__
+# Longest a claim round waits for hand-offs in flight (seconds).
+HAND_OFF_WAIT = 0.05
+_PENDING_OF_KEYS = text(
+    "SELECT id, ordering_key FROM slack_outbox WHERE state = 'pending' "
+    "AND ordering_key = ANY(:keys)"
+)
 
 
 def _pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> AsyncWebClient:
@@ -134,6 +142,10 @@ class OutboxWorker:
         self._http: aiohttp.ClientSession | None = None
         self._delivered_ts: OrderedDict[int, str] = OrderedDict()
         self._sent: list[dict[str, Any]] = []
+        # Ids in _sent until their "sent" commits: delivered, only unrecorded.
+        self._sent_ids: set[int] = set()
+        self._handed: set[asyncio.Task[None]] = set()
+        self.handed_off = 0
 
     def notify(self) -> None:
         """Something was committed: deliver now rather than at the next poll."""
@@ -149,6 +161,11 @@ class OutboxWorker:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        if self._handed:
+            # Let deliveries in flight finish (a cut one would go again later).
+            _, late = await asyncio.wait(list(self._handed), timeout=5)
+            for task in late:
+                await cancel_and_wait(task)
         try:
             await self._flush_sent()  # deliveries made: record them, or they go again
         except Exception as exc:
@@ -162,6 +179,11 @@ class OutboxWorker:
 
     async def _loop(self) -> None:
         while True:
+            if self._handed:
+                # Woken by a commit whose messages were handed off: let those
+                # deliveries finish (bounded), so that one claim records them
+                # all instead of an empty claim now and another afterwards.
+                await asyncio.wait(list(self._handed), timeout=HAND_OFF_WAIT)
             self._wake.clear()
             try:
                 busy = await self.deliver_due()
@@ -215,11 +237,102 @@ class OutboxWorker:
         except BaseException:
             self._sent[:0] = batch  # not recorded: the next transaction retries them
             raise
+        self._recorded(batch)
         return rows
 
+    # --- hand-off: what this process just committed, delivered without a claim ---
+
+    async def prepare_hand_off(self, session: AsyncSession) -> None:
+        """Before the commit of a transaction that enqueued messages: lease them
+        to this process, so that right after the commit they go to Slack
+        directly (``take_hand_off``) instead of waiting for a claim.
+
+        Only the messages of keys whose every pending row has already been
+        delivered by this process (its "sent" not yet recorded): anything
+        else pending — in flight here or elsewhere, in backoff, committed by
+        another process — goes first, so those keys take the claim path,
+        which keeps each key's order. PostgreSQL only, and only where this
+        process delivers.
+        """
+        if not self._postgres or self._task is None:
+            return
+        rows = appended(session, _OUTBOX)
+        if not rows:
+            return
+        keys = sorted({r["ordering_key"] for r in rows})
+        pending = (await session.execute(_PENDING_OF_KEYS, {"keys": keys})).all()
+        blocked = {key for row_id, key in pending if row_id not in self._sent_ids}
+        if len(blocked) == len(keys):
+            return
+        until = utcnow() + self._lease
+        for r in rows:  # every row gets the column: one executemany
+            r["locked_until"] = None if r["ordering_key"] in blocked else until
+        mark_returning(session)
+
+    def take_hand_off(self, session: AsyncSession) -> None:
+        """After that commit: deliver the leased messages, each key's in order."""
+        written = session.info.pop(WRITTEN, None)
+        if not written:
+            return
+        chains: dict[str, list[_Claimed]] = defaultdict(list)
+        for row_id, r in written:
+            if r.get("locked_until") is not None:
+                chains[r["ordering_key"]].append(
+                    _Claimed(
+                        row_id,
+                        r["ordering_key"],
+                        r["method"],
+                        r["payload"],
+                        r["thread_from"],
+                        r["on_delivered"],
+                    )
+                )
+        leased_at = time.monotonic()
+        for rows in chains.values():
+            task = asyncio.create_task(self._deliver_chain(rows, leased_at))
+            self._handed.add(task)
+            task.add_done_callback(self._handed_done)
+            self.handed_off += len(rows)
+
+    def _handed_done(self, task: asyncio.Task[None]) -> None:
+        self._handed.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # As in a claimed round: the lease runs out and the row goes again.
+            log.error("outbox: handed-off delivery failed: %r", task.exception())
+        self.notify()  # the loop records "sent" with its next claim
+
     async def _deliver_chain(self, rows: list[_Claimed], leased_at: float) -> None:
-        for row in rows:
-            await self._deliver_one(row, leased_at)
+        """One key's leased rows, in order. (A claim leases one row per key; a
+        hand-off leases all the rows its transaction added.)"""
+        for i, row in enumerate(rows):
+            try:
+                done = await self._deliver_one(row, leased_at)
+            except BaseException:
+                await self._release(rows[i + 1 :])
+                raise
+            if done is None:
+                return  # our lease ran out and another process took over
+            if not done:
+                # This one goes again later: the rest wait behind it, claimed
+                # in order once it is through (not at their lease's end).
+                await self._release(rows[i + 1 :])
+                return
+
+    async def _release(self, rows: list[_Claimed]) -> None:
+        if not rows:
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_([r.id for r in rows]),
+                        OutboxMessage.state == "pending",
+                    )
+                    .values(locked_until=None)
+                )
+        except Exception as exc:  # their leases run out by themselves
+            log.warning("outbox: could not release %d leased rows: %r", len(rows), exc)
 
     def _remember_ts(self, row_id: int, ts: str) -> None:
         self._delivered_ts[row_id] = ts
@@ -245,6 +358,10 @@ class OutboxWorker:
         sent again: the outbox is at-least-once, see docs/operations.md.)
         """
         self._sent.append({"b_id": row_id, "b_ts": ts, "b_at": utcnow()})
+        self._sent_ids.add(row_id)
+
+    def _recorded(self, batch: list[dict[str, Any]]) -> None:
+        self._sent_ids.difference_update(m["b_id"] for m in batch)
 
     async def _record_sent(self, session: AsyncSession) -> list[dict[str, Any]]:
         """Write the noted deliveries in ``session``'s transaction (before any
@@ -257,7 +374,8 @@ class OutboxWorker:
     async def _flush_sent(self) -> None:
         if self._sent:
             async with self._sessions() as session, session.begin():
-                await self._record_sent(session)
+                batch = await self._record_sent(session)
+            self._recorded(batch)
 
     async def _still_pending(self, row_id: int) -> bool:
         async with self._sessions() as session:
@@ -266,12 +384,15 @@ class OutboxWorker:
             ).scalar()
         return state == "pending"
 
-    async def _deliver_one(self, row: _Claimed, leased_at: float) -> None:
+    async def _deliver_one(self, row: _Claimed, leased_at: float) -> bool | None:
+        """Deliver one leased row. True: done (sent, or failed for good) — its
+        key's next row may go. False: it will be retried later — the rest of
+        its key must wait. None: another process owns it now."""
         # The claim read the row under its lease a moment ago; re-read it only
         # if the lease may have run out (another process may own it now).
         if time.monotonic() - leased_at > self._lease.total_seconds() / 2:
             if not await self._still_pending(row.id):
-                return
+                return None
         payload = dict(row.payload)
         if row.thread_from is not None:
             ts = self._delivered_ts.get(row.thread_from)
@@ -288,12 +409,12 @@ class OutboxWorker:
                 if ts is None and parent is not None and parent.state == "pending":
                     # Parent not delivered yet (other key or retry): try again soon.
                     await self._settle(row.id, self._reschedule, "waiting for parent message", 0.2)
-                    return
+                    return False
             if ts is not None:
                 payload["ts" if row.method == "chat.update" else "thread_ts"] = ts
             elif row.method == "chat.update":
                 await self._settle(row.id, self._fail, "parent message was never delivered")
-                return
+                return True
         try:
             response = await self._client.api_call(row.method, json=payload)
             self._on_call(row.method, True)
@@ -304,13 +425,13 @@ class OutboxWorker:
             error = str(data.get("error", "")) if isinstance(data, dict) else ""
             if error in PERMANENT_ERRORS:
                 await self._settle(row.id, self._fail, f"{row.method}: {error}")
-            else:
-                await self._settle(row.id, self._reschedule, f"{row.method}: {error or exc}")
-            return
+                return True
+            await self._settle(row.id, self._reschedule, f"{row.method}: {error or exc}")
+            return False
         except Exception as exc:  # connection refused, timeout, 5xx after retries
             self._on_call(row.method, False)
             await self._settle(row.id, self._reschedule, f"{row.method}: {exc!r}")
-            return
+            return False
         raw_ts = response.get("ts") or response.get("message_ts")
         ts = str(raw_ts) if raw_ts else None
         if row.on_delivered and ts:
@@ -325,6 +446,7 @@ class OutboxWorker:
         if ts:
             self._remember_ts(row.id, ts)
         self.delivered += 1
+        return True
 
     async def _settle(self, row_id: int, outcome: Callable[..., Any], *args: Any) -> None:
         """Record a failed attempt (rare path: the ORM row is loaded for it)."""

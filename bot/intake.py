@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,6 +51,16 @@ class Item:
 
 # Acts on one item inside the caller's transaction; may return what to do after commit.
 Handler = Callable[[AsyncSession, Item], Awaitable[AfterCommit | None]]
+
+
+class HandOff(Protocol):
+    """Delivers the messages an item's transaction enqueued right after its
+    commit, without a claim (``OutboxWorker``, ``bot/delivery.py``)."""
+
+    async def prepare_hand_off(self, session: AsyncSession) -> None: ...
+
+    def take_hand_off(self, session: AsyncSession) -> None: ...
+
 
 _TABLE = IntakeItem.__table__
 _C = _TABLE.c
@@ -104,6 +114,7 @@ class IntakeWorker:
         concurrency: int = 4,
         poll_seconds: float = 1.0,
         on_failed: AfterCommit | None = None,
+        hand_off: HandOff | None = None,
     ) -> None:
         self._sessions = sessionmaker
         self._handlers = handlers
@@ -112,6 +123,7 @@ class IntakeWorker:
         self._concurrency = concurrency if postgres else 1
         self._poll = poll_seconds
         self._on_failed = on_failed or (lambda: None)
+        self._hand_off = hand_off
         self._idle: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.processed = 0
@@ -201,6 +213,10 @@ class IntakeWorker:
                     raise LookupError(f"no handler for intake kind {item.kind!r}")
                 after = await handler(session, item)
                 await session.execute(_DELETE, {"item_id": item_id})
+                if self._hand_off is not None:
+                    await self._hand_off.prepare_hand_off(session)
+            if self._hand_off is not None:
+                self._hand_off.take_hand_off(session)
         except Exception as exc:
             if item_id is None or is_transient(exc):
                 raise

@@ -19,12 +19,28 @@ from sqlalchemy.orm import Session
 from bot.models import OutboxMessage, TimelineEvent
 
 # Written in this order; each table's rows keep the order they were appended in.
-_TABLES: tuple[Table, ...] = (TimelineEvent.__table__, OutboxMessage.__table__)  # type: ignore[assignment]
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_TABLES: tuple[Table, ...] = (TimelineEvent.__table__, _OUTBOX)  # type: ignore[assignment]
 _KEY = "append_rows"
+# Set by ``mark_returning``: the outbox rows are inserted with RETURNING id and
+# kept, with their ids, under ``WRITTEN`` (read after the commit).
+_RETURNING = "outbox_returning"
+WRITTEN = "outbox_written"
 
 
 def append_row(session: AsyncSession | Session, table: Table, values: dict[str, Any]) -> None:
     session.info.setdefault(_KEY, {}).setdefault(table.name, []).append(values)
+
+
+def appended(session: AsyncSession | Session, table: Table) -> list[dict[str, Any]]:
+    """The rows appended to ``table`` so far in this transaction (mutable)."""
+    return session.info.get(_KEY, {}).get(table.name, [])
+
+
+def mark_returning(session: AsyncSession | Session) -> None:
+    """Insert this transaction's outbox rows with RETURNING id; after the
+    commit, ``session.info[WRITTEN]`` holds ``(id, row)`` pairs in order."""
+    session.info[_RETURNING] = True
 
 
 def session_class() -> type[Session]:
@@ -40,12 +56,22 @@ def session_class() -> type[Session]:
         if pending:
             for table in _TABLES:
                 rows = pending.get(table.name)
-                if rows:
+                if not rows:
+                    continue
+                if table is _OUTBOX and session.info.pop(_RETURNING, False):
+                    # Still one statement (insertmanyvalues); ids in row order.
+                    ids = session.execute(
+                        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+                    ).scalars()
+                    session.info[WRITTEN] = list(zip(ids, rows, strict=True))
+                else:
                     # Same columns in every row: one executemany statement.
                     session.execute(insert(table), rows)
 
     def forget(session: Session, *_: Any) -> None:
         session.info.pop(_KEY, None)
+        session.info.pop(_RETURNING, None)
+        session.info.pop(WRITTEN, None)
 
     event.listen(AppendingSession, "before_commit", before_commit)
     event.listen(AppendingSession, "after_rollback", forget)

@@ -193,6 +193,51 @@ async def test_rate_limits_and_5xx_lose_nothing_and_keep_order(
     assert events[-1] == "runbook_completed"
 
 
+async def test_a_clicks_messages_are_handed_off_only_behind_nothing_pending(
+    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """The worker that decided a click delivers the messages it owes right
+    after the commit, without a claim — unless an earlier message of the same
+    run is still pending (here: in backoff after 503s), which must go first."""
+    (tmp_path / "rb-90.md").write_text(SHORT_RUNBOOK, encoding="utf-8")
+    bot = await make_bot(runbooks_dir=tmp_path)
+    outbox = bot.ctx.outbox
+    step = await start(bot, slack, "RB-90 hand-off")
+    await bot.settle()
+    before = outbox.handed_off
+    await bot.click(step, "step_approve", user_id="U1")
+    steps = await slack.wait_for("chat.postMessage", is_step, count=2)
+    await bot.settle()
+    # Step update, run message update, next step: all three handed off.
+    assert outbox.handed_off - before == 3
+
+    # Step 2's update fails past the client's own retries: it waits in backoff,
+    # the two messages behind it are released to the claim path.
+    slack.fail("chat.update", status=503, times=6)
+    await bot.click(steps[1], "step_approve", user_id="U2")
+    deadline = time.monotonic() + 10
+    while not [r for r in await outbox_rows(bot, "run:1") if r.attempts >= 1]:
+        assert time.monotonic() < deadline, "step 2's update never failed"
+        await asyncio.sleep(0.05)
+    handed = outbox.handed_off
+    pending = [r for r in await outbox_rows(bot, "run:1") if r.state == "pending"]
+    # Step 2's update in backoff, and behind it the two messages released to
+    # the claim path (not leased until their lease would have run out).
+    assert [r.method for r in pending] == ["chat.update", "chat.update", "chat.postMessage"]
+    assert pending[0].attempts >= 1 and pending[0].locked_until is None
+    assert all(r.locked_until is None and r.attempts == 0 for r in pending[1:])
+    # Step 3 appears only after step 2's update went through; its click's
+    # messages queue behind whatever of the run is still pending.
+    steps = await slack.wait_for("chat.postMessage", is_step, count=3, timeout=15)
+    await bot.click(steps[2], "step_approve", user_id="U3")
+    await slack.wait_for("chat.postMessage", is_step, count=4, timeout=15)
+    await bot.settle(timeout=15)
+    rows = await outbox_rows(bot, "run:1")
+    assert {r.state for r in rows} == {"sent"}
+    assert delivered(slack, owed(rows)) == owed(rows)  # once each, in order
+    assert outbox.handed_off >= handed  # later clicks may hand off again
+
+
 async def test_slack_down_for_a_while_then_everything_arrives(
     bot: BotServer, slack: SlackStandIn
 ) -> None:
