@@ -16,18 +16,18 @@ import logging
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import Incident, OutboxMessage, Run, utcnow
-from bot.outbox import claim_heads
+from bot import outbox_rows as rows_
+from bot.models import OutboxMessage, utcnow
+from bot.outbox_rows import Claimed
 from bot.tasks import cancel_and_wait
 from bot.writes import WRITTEN, appended, mark_returning
 
@@ -52,48 +52,8 @@ PERMANENT_ERRORS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    """A leased row, read by the claim itself (no second SELECT per row)."""
-
-    id: int
-    ordering_key: str
-    method: str
-    payload: dict[str, Any]
-    thread_from: int | None
-    on_delivered: str | None
-
-
-def _claim_statements() -> tuple[Any, Any]:
-    """What is due, oldest first — built once (bound parameters ``now``, ``limit``;
-    on PostgreSQL also ``until``, the lease, taken by the same statement)."""
-    table = OutboxMessage.__table__
-    c = table.c
-    columns = (c.id, c.ordering_key, c.method, c.payload, c.thread_from, c.on_delivered)
-    # A head in backoff or leased to a worker blocks its key (order across processes).
-    due = "next_attempt_at <= :now AND (locked_until IS NULL OR locked_until < :now)"
-    due_columns = ("next_attempt_at", "locked_until")
-    sqlite_claim = claim_heads(table, columns, postgres=False, due=due, due_columns=due_columns)
-    # PostgreSQL: lock, lease and read in one statement (one round trip, not two).
-    heads = claim_heads(table, (c.id,), postgres=True, due=due, due_columns=due_columns)
-    pg_claim = text(
-        f"UPDATE {table.name} SET locked_until = :until WHERE id IN ({heads.element.text}) "
-        f"RETURNING {', '.join(col.name for col in columns)}"
-    ).columns(*columns)
-    pg_claim = pg_claim.bindparams(
-        bindparam("now", type_=c.created_at.type), bindparam("until", type_=c.created_at.type)
-    )
-    return sqlite_claim, pg_claim
-
-
-_CLAIM, _CLAIM_PG = _claim_statements()
-_OUTBOX = OutboxMessage.__table__
 # Longest a claim round waits for hand-offs in flight (seconds).
 HAND_OFF_WAIT = 0.05
-_PENDING_OF_KEYS = text(
-    "SELECT id, ordering_key FROM slack_outbox WHERE state = 'pending' "
-    "AND ordering_key = ANY(:keys)"
-)
 
 
 def _pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> AsyncWebClient:
@@ -206,34 +166,21 @@ class OutboxWorker:
         if not claimed:
             return False
         leased_at = time.monotonic()
-        by_key: dict[str, list[_Claimed]] = defaultdict(list)
+        by_key: dict[str, list[Claimed]] = defaultdict(list)
         for row in claimed:
             by_key[row.ordering_key].append(row)
         await asyncio.gather(*(self._deliver_chain(rows, leased_at) for rows in by_key.values()))
         return True
 
-    async def _claim(self, limit: int) -> list[_Claimed]:
+    async def _claim(self, limit: int) -> list[Claimed]:
         now = utcnow()
-        until = now + self._lease
         batch: list[dict[str, Any]] = []
         try:
             async with self._sessions() as session, session.begin():
                 batch = await self._record_sent(session)
-                if self._postgres:
-                    result = await session.execute(
-                        _CLAIM_PG, {"now": now, "until": until, "limit": limit}
-                    )
-                    # RETURNING has no order: oldest first, as claimed.
-                    rows = sorted((_Claimed(*r) for r in result.all()), key=lambda r: r.id)
-                else:
-                    result = await session.execute(_CLAIM, {"now": now, "limit": limit})
-                    rows = [_Claimed(*r) for r in result.all()]
-                    if rows:
-                        await session.execute(
-                            update(OutboxMessage)
-                            .where(OutboxMessage.id.in_([r.id for r in rows]))
-                            .values(locked_until=until)
-                        )
+                rows = await rows_.claim(
+                    session, now=now, until=now + self._lease, limit=limit, postgres=self._postgres
+                )
         except BaseException:
             self._sent[:0] = batch  # not recorded: the next transaction retries them
             raise
@@ -256,11 +203,11 @@ class OutboxWorker:
         """
         if not self._postgres or self._task is None:
             return
-        rows = appended(session, _OUTBOX)
+        rows = appended(session, rows_.OUTBOX)
         if not rows:
             return
         keys = sorted({r["ordering_key"] for r in rows})
-        pending = (await session.execute(_PENDING_OF_KEYS, {"keys": keys})).all()
+        pending = (await session.execute(rows_.PENDING_OF_KEYS, {"keys": keys})).all()
         blocked = {key for row_id, key in pending if row_id not in self._sent_ids}
         if len(blocked) == len(keys):
             return
@@ -274,11 +221,11 @@ class OutboxWorker:
         written = session.info.pop(WRITTEN, None)
         if not written:
             return
-        chains: dict[str, list[_Claimed]] = defaultdict(list)
+        chains: dict[str, list[Claimed]] = defaultdict(list)
         for row_id, r in written:
             if r.get("locked_until") is not None:
                 chains[r["ordering_key"]].append(
-                    _Claimed(
+                    Claimed(
                         row_id,
                         r["ordering_key"],
                         r["method"],
@@ -301,52 +248,27 @@ class OutboxWorker:
             log.error("outbox: handed-off delivery failed: %r", task.exception())
         self.notify()  # the loop records "sent" with its next claim
 
-    async def _deliver_chain(self, rows: list[_Claimed], leased_at: float) -> None:
+    async def _deliver_chain(self, rows: list[Claimed], leased_at: float) -> None:
         """One key's leased rows, in order. (A claim leases one row per key; a
         hand-off leases all the rows its transaction added.)"""
         for i, row in enumerate(rows):
             try:
                 done = await self._deliver_one(row, leased_at)
             except BaseException:
-                await self._release(rows[i + 1 :])
+                await rows_.release(self._sessions, rows[i + 1 :])
                 raise
             if done is None:
                 return  # our lease ran out and another process took over
             if not done:
                 # This one goes again later: the rest wait behind it, claimed
                 # in order once it is through (not at their lease's end).
-                await self._release(rows[i + 1 :])
+                await rows_.release(self._sessions, rows[i + 1 :])
                 return
-
-    async def _release(self, rows: list[_Claimed]) -> None:
-        if not rows:
-            return
-        try:
-            async with self._sessions() as session, session.begin():
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id.in_([r.id for r in rows]),
-                        OutboxMessage.state == "pending",
-                    )
-                    .values(locked_until=None)
-                )
-        except Exception as exc:  # their leases run out by themselves
-            log.warning("outbox: could not release %d leased rows: %r", len(rows), exc)
 
     def _remember_ts(self, row_id: int, ts: str) -> None:
         self._delivered_ts[row_id] = ts
         if len(self._delivered_ts) > self._TS_CACHE:
             self._delivered_ts.popitem(last=False)
-
-    # One statement, run with many parameter sets (asyncpg pipelines them).
-    _MARK_SENT = (
-        update(OutboxMessage.__table__)
-        .where(OutboxMessage.__table__.c.id == bindparam("b_id"))
-        .values(
-            state="sent", sent_at=bindparam("b_at"), result_ts=bindparam("b_ts"), locked_until=None
-        )
-    )
 
     def _mark_sent(self, row_id: int, ts: str | None) -> None:
         """Note a delivery; the next claim's transaction records it.
@@ -368,7 +290,7 @@ class OutboxWorker:
         claim: a key's next message becomes its head once this one is sent)."""
         batch, self._sent = self._sent, []
         if batch:
-            await session.execute(self._MARK_SENT, batch)
+            await session.execute(rows_.MARK_SENT, batch)
         return batch
 
     async def _flush_sent(self) -> None:
@@ -377,43 +299,29 @@ class OutboxWorker:
                 batch = await self._record_sent(session)
             self._recorded(batch)
 
-    async def _still_pending(self, row_id: int) -> bool:
-        async with self._sessions() as session:
-            state = (
-                await session.execute(select(OutboxMessage.state).where(OutboxMessage.id == row_id))
-            ).scalar()
-        return state == "pending"
-
-    async def _deliver_one(self, row: _Claimed, leased_at: float) -> bool | None:
+    async def _deliver_one(self, row: Claimed, leased_at: float) -> bool | None:
         """Deliver one leased row. True: done (sent, or failed for good) — its
         key's next row may go. False: it will be retried later — the rest of
         its key must wait. None: another process owns it now."""
         # The claim read the row under its lease a moment ago; re-read it only
         # if the lease may have run out (another process may own it now).
         if time.monotonic() - leased_at > self._lease.total_seconds() / 2:
-            if not await self._still_pending(row.id):
+            if not await rows_.still_pending(self._sessions, row.id):
                 return None
         payload = dict(row.payload)
         if row.thread_from is not None:
             ts = self._delivered_ts.get(row.thread_from)
             if ts is None:
-                async with self._sessions() as session:
-                    parent = (
-                        await session.execute(
-                            select(OutboxMessage.state, OutboxMessage.result_ts).where(
-                                OutboxMessage.id == row.thread_from
-                            )
-                        )
-                    ).first()
-                ts = parent.result_ts if parent is not None else None
-                if ts is None and parent is not None and parent.state == "pending":
+                found = await rows_.parent(self._sessions, row.thread_from)
+                ts = found[1] if found is not None else None
+                if ts is None and found is not None and found[0] == "pending":
                     # Parent not delivered yet (other key or retry): try again soon.
-                    await self._settle(row.id, self._reschedule, "waiting for parent message", 0.2)
+                    await self._retry_later(row.id, "waiting for parent message", 0.2)
                     return False
             if ts is not None:
                 payload["ts" if row.method == "chat.update" else "thread_ts"] = ts
             elif row.method == "chat.update":
-                await self._settle(row.id, self._fail, "parent message was never delivered")
+                await self._give_up(row.id, "parent message was never delivered")
                 return True
         try:
             response = await self._client.api_call(row.method, json=payload)
@@ -424,23 +332,18 @@ class OutboxWorker:
             data = exc.response.data if exc.response is not None else None
             error = str(data.get("error", "")) if isinstance(data, dict) else ""
             if error in PERMANENT_ERRORS:
-                await self._settle(row.id, self._fail, f"{row.method}: {error}")
+                await self._give_up(row.id, f"{row.method}: {error}")
                 return True
-            await self._settle(row.id, self._reschedule, f"{row.method}: {error or exc}")
+            await self._retry_later(row.id, f"{row.method}: {error or exc}")
             return False
         except Exception as exc:  # connection refused, timeout, 5xx after retries
             self._on_call(row.method, False)
-            await self._settle(row.id, self._reschedule, f"{row.method}: {exc!r}")
+            await self._retry_later(row.id, f"{row.method}: {exc!r}")
             return False
         raw_ts = response.get("ts") or response.get("message_ts")
         ts = str(raw_ts) if raw_ts else None
         if row.on_delivered and ts:
-            # The run message's ts and its sent mark commit together.
-            async with self._sessions() as session, session.begin():
-                await session.execute(
-                    self._MARK_SENT, [{"b_id": row.id, "b_ts": ts, "b_at": utcnow()}]
-                )
-                await self._record_ts(session, row.on_delivered, ts)
+            await rows_.mark_delivered_with_ts(self._sessions, row.id, row.on_delivered, ts)
         else:
             self._mark_sent(row.id, ts)
         if ts:
@@ -448,53 +351,11 @@ class OutboxWorker:
         self.delivered += 1
         return True
 
-    async def _settle(self, row_id: int, outcome: Callable[..., Any], *args: Any) -> None:
-        """Record a failed attempt (rare path: the ORM row is loaded for it)."""
-        async with self._sessions() as session:
-            row = await session.get(OutboxMessage, row_id)
-            if row is None or row.state != "pending":
-                return
-            await outcome(session, row, *args)
+    async def _retry_later(self, row_id: int, error: str, delay: float | None = None) -> None:
+        await rows_.settle(self._sessions, row_id, rows_.reschedule, error, delay)
 
-    async def _record_ts(self, session: AsyncSession, target: str, ts: str) -> None:
-        kind, _, raw_id = target.partition(":")
-        if kind == "run":
-            run_id = int(raw_id)
-            await session.execute(update(Run).where(Run.id == run_id).values(message_ts=ts))
-            incident_id = select(Run.incident_id).where(Run.id == run_id).scalar_subquery()
-            await session.execute(
-                update(Incident)
-                .where(Incident.id == incident_id, Incident.thread_ts.is_(None))
-                .values(thread_ts=ts)
-            )
-        elif kind == "incident":
-            await session.execute(
-                update(Incident)
-                .where(Incident.id == int(raw_id), Incident.thread_ts.is_(None))
-                .values(thread_ts=ts)
-            )
-
-    async def _reschedule(
-        self, session: AsyncSession, row: OutboxMessage, error: str, delay: float | None = None
-    ) -> None:
-        row.attempts += 1
-        row.last_error = error[:2000]
-        backoff = delay if delay is not None else min(60.0, 0.5 * 2 ** min(row.attempts, 7))
-        row.next_attempt_at = utcnow() + timedelta(seconds=backoff)
-        row.locked_until = None
-        await session.commit()
-        if delay is None:
-            log.warning(
-                "outbox: %s failed (attempt %d), retry in %.1fs", error, row.attempts, backoff
-            )
-
-    async def _fail(self, session: AsyncSession, row: OutboxMessage, error: str) -> None:
-        row.state = "failed"
-        row.attempts += 1
-        row.last_error = error[:2000]
-        row.locked_until = None
-        await session.commit()
-        log.error("outbox: giving up on message %d: %s", row.id, error)
+    async def _give_up(self, row_id: int, error: str) -> None:
+        await rows_.settle(self._sessions, row_id, rows_.fail, error)
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:
