@@ -128,6 +128,7 @@ def build_context(
         client,
         postgres=postgres,
         on_call=metrics.slack_call,
+        on_hand_off=metrics.outbox_handed_off.inc,
         lease_seconds=settings.outbox_lease_seconds,
     )
     reminders = Reminders(

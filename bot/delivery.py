@@ -88,6 +88,7 @@ class OutboxWorker:
         lease_seconds: float = 15.0,
         poll_seconds: float = 1.0,
         on_call: Callable[[str, bool], None] | None = None,
+        on_hand_off: Callable[[int], None] | None = None,
     ) -> None:
         self._sessions = sessionmaker
         self._base_client = client
@@ -98,6 +99,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._on_call = on_call or (lambda method, ok: None)
+        self._on_hand_off = on_hand_off or (lambda count: None)
         self.delivered = 0
         self._http: aiohttp.ClientSession | None = None
         self._delivered_ts: OrderedDict[int, str] = OrderedDict()
@@ -240,6 +242,7 @@ class OutboxWorker:
             self._handed.add(task)
             task.add_done_callback(self._handed_done)
             self.handed_off += len(rows)
+            self._on_hand_off(len(rows))
 
     def _handed_done(self, task: asyncio.Task[None]) -> None:
         self._handed.discard(task)

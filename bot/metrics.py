@@ -42,6 +42,12 @@ class Metrics:
         self.intake_commits = Counter(
             "runbook_bot_intake_commits", "Intake commits (one INSERT each)", registry=r
         )
+        # handed off / slack calls = how much of the outbox skipped the claim.
+        self.outbox_handed_off = Counter(
+            "runbook_bot_outbox_handed_off",
+            "Slack messages delivered right after their commit, without a claim",
+            registry=r,
+        )
         self.db_errors = Counter(
             "runbook_bot_database_errors", "Requests refused: database unavailable", registry=r
         )

@@ -35,6 +35,7 @@ from tests.rig import SlackStandIn
 from tests.rig.botserver import BotServer
 from tests.rig.tcpproxy import TcpProxy
 from tests.test_e2e_runbook import is_step, kinds, start
+from tests.test_metrics import gauge, scrape
 
 # --- concurrency ------------------------------------------------------------------
 
@@ -210,6 +211,8 @@ async def test_a_clicks_messages_are_handed_off_only_behind_nothing_pending(
     await bot.settle()
     # Step update, run message update, next step: all three handed off.
     assert outbox.handed_off - before == 3
+    metrics = await scrape(bot)
+    assert gauge(metrics, "runbook_bot_outbox_handed_off_total") == outbox.handed_off
 
     # Step 2's update fails past the client's own retries: it waits in backoff,
     # the two messages behind it are released to the claim path.
