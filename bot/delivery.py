@@ -29,7 +29,7 @@ from bot import outbox_rows as rows_
 from bot.models import OutboxMessage, utcnow
 from bot.outbox_rows import Claimed
 from bot.tasks import cancel_and_wait
-from bot.writes import WRITTEN, appended, mark_returning
+from bot.writes import WRITTEN, appended, inserted, mark_returning
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ PERMANENT_ERRORS = {
 }
 
 
+# Rows inserted at once that prepare_hand_off leased (read by take_hand_off).
+_HANDED_NOW = "outbox_handed_now"
 # Longest a claim round waits for hand-offs in flight (seconds).
 HAND_OFF_WAIT = 0.05
 
@@ -206,36 +208,48 @@ class OutboxWorker:
         if not self._postgres or self._task is None:
             return
         rows = appended(session, rows_.OUTBOX)
-        if not rows:
+        now_rows = inserted(session)  # e.g. a start's run message, inserted at once
+        if not rows and not now_rows:
             return
-        keys = sorted({r["ordering_key"] for r in rows})
-        pending = (await session.execute(rows_.PENDING_OF_KEYS, {"keys": keys})).all()
-        blocked = {key for row_id, key in pending if row_id not in self._sent_ids}
-        if len(blocked) == len(keys):
+        keys = {r["ordering_key"] for r in rows} | {r["ordering_key"] for _, r in now_rows}
+        pending = (await session.execute(rows_.PENDING_OF_KEYS, {"keys": sorted(keys)})).all()
+        present = {row_id for row_id, _ in pending}
+        ours = {row_id for row_id, _ in now_rows}
+        blocked = {
+            key for row_id, key in pending if row_id not in self._sent_ids and row_id not in ours
+        }
+        # One rolled back with a savepoint: leave that key alone.
+        blocked |= {r["ordering_key"] for row_id, r in now_rows if row_id not in present}
+        if blocked >= keys:
             return
         until = utcnow() + self._lease
-        for r in rows:  # every row gets the column: one executemany
-            r["locked_until"] = None if r["ordering_key"] in blocked else until
-        mark_returning(session)
+        handed_now = [(i, r) for i, r in now_rows if r["ordering_key"] not in blocked]
+        if handed_now:
+            await session.execute(rows_.LEASE, {"ids": [i for i, _ in handed_now], "until": until})
+            session.info[_HANDED_NOW] = handed_now
+        if rows:
+            for r in rows:  # every row gets the column: one executemany
+                r["locked_until"] = None if r["ordering_key"] in blocked else until
+            mark_returning(session)
 
     def take_hand_off(self, session: AsyncSession) -> None:
         """After that commit: deliver the leased messages, each key's in order."""
-        written = session.info.pop(WRITTEN, None)
-        if not written:
+        handed = session.info.pop(_HANDED_NOW, [])
+        handed += [(i, r) for i, r in session.info.pop(WRITTEN, None) or [] if r["locked_until"]]
+        if not handed:
             return
         chains: dict[str, list[Claimed]] = defaultdict(list)
-        for row_id, r in written:
-            if r.get("locked_until") is not None:
-                chains[r["ordering_key"]].append(
-                    Claimed(
-                        row_id,
-                        r["ordering_key"],
-                        r["method"],
-                        r["payload"],
-                        r["thread_from"],
-                        r["on_delivered"],
-                    )
+        for row_id, r in sorted(handed, key=lambda pair: pair[0]):
+            chains[r["ordering_key"]].append(
+                Claimed(
+                    row_id,
+                    r["ordering_key"],
+                    r["method"],
+                    r["payload"],
+                    r["thread_from"],
+                    r["on_delivered"],
                 )
+            )
         leased_at = time.monotonic()
         for rows in chains.values():
             task = asyncio.create_task(self._deliver_chain(rows, leased_at))

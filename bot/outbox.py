@@ -14,7 +14,7 @@ from sqlalchemy import Column, Integer, Table, TextualSelect, bindparam, column,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import OutboxMessage, utcnow
-from bot.writes import append_row
+from bot.writes import append_row, note_inserted
 
 
 def enqueue(
@@ -51,7 +51,9 @@ async def enqueue_now(
     """Like :func:`enqueue`, inserted at once: returns the id later rows thread from."""
     row = _outbox_row(ordering_key, method, payload, None, on_delivered)
     result = await session.execute(insert(OutboxMessage).values(**row).returning(OutboxMessage.id))
-    return int(result.scalar_one())
+    row_id = int(result.scalar_one())
+    note_inserted(session, row_id, row)  # it may be handed off too (bot/delivery.py)
+    return row_id
 
 
 def _outbox_row(

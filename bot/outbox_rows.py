@@ -68,6 +68,11 @@ PENDING_OF_KEYS = text(
     "AND ordering_key = ANY(:keys)"
 )
 
+# Lease rows a transaction inserted itself (a start's run message).
+LEASE = text("UPDATE slack_outbox SET locked_until = :until WHERE id = ANY(:ids)").bindparams(
+    bindparam("until", type_=OUTBOX.c.created_at.type)
+)
+
 # One statement, run with many parameter sets (asyncpg pipelines them).
 MARK_SENT = (
     update(OUTBOX)

@@ -26,6 +26,8 @@ _KEY = "append_rows"
 # kept, with their ids, under ``WRITTEN`` (read after the commit).
 _RETURNING = "outbox_returning"
 WRITTEN = "outbox_written"
+# Outbox rows inserted at once (``bot.outbox.enqueue_now``): ``(id, row)`` pairs.
+_INSERTED = "outbox_inserted"
 
 
 def append_row(session: AsyncSession | Session, table: Table, values: dict[str, Any]) -> None:
@@ -37,10 +39,25 @@ def appended(session: AsyncSession | Session, table: Table) -> list[dict[str, An
     return session.info.get(_KEY, {}).get(table.name, [])
 
 
+def note_inserted(session: AsyncSession | Session, row_id: int, values: dict[str, Any]) -> None:
+    """An outbox row this transaction inserted itself (not at commit)."""
+    session.info.setdefault(_INSERTED, []).append((row_id, values))
+
+
+def inserted(session: AsyncSession | Session) -> list[tuple[int, dict[str, Any]]]:
+    return session.info.get(_INSERTED, [])
+
+
 def mark_returning(session: AsyncSession | Session) -> None:
     """Insert this transaction's outbox rows with RETURNING id; after the
     commit, ``session.info[WRITTEN]`` holds ``(id, row)`` pairs in order."""
     session.info[_RETURNING] = True
+
+
+def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    # Still one statement (insertmanyvalues); ids in row order.
+    insert_ = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+    return list(session.execute(insert_, rows).scalars())
 
 
 def session_class() -> type[Session]:
@@ -58,12 +75,14 @@ def session_class() -> type[Session]:
                 rows = pending.get(table.name)
                 if not rows:
                     continue
-                if table is _OUTBOX and session.info.pop(_RETURNING, False):
-                    # Still one statement (insertmanyvalues); ids in row order.
-                    ids = session.execute(
-                        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-                    ).scalars()
-                    session.info[WRITTEN] = list(zip(ids, rows, strict=True))
+                if table is _OUTBOX and session.in_nested_transaction():
+                    # A savepoint released (before_commit fires for it too):
+                    # its rows are this transaction's own, as if inserted at once.
+                    for row_id, row in zip(_insert_returning(session, rows), rows, strict=True):
+                        note_inserted(session, row_id, row)
+                elif table is _OUTBOX and session.info.pop(_RETURNING, False):
+                    written = zip(_insert_returning(session, rows), rows, strict=True)
+                    session.info[WRITTEN] = list(written)
                 else:
                     # Same columns in every row: one executemany statement.
                     session.execute(insert(table), rows)
@@ -72,6 +91,7 @@ def session_class() -> type[Session]:
         session.info.pop(_KEY, None)
         session.info.pop(_RETURNING, None)
         session.info.pop(WRITTEN, None)
+        session.info.pop(_INSERTED, None)
 
     event.listen(AppendingSession, "before_commit", before_commit)
     event.listen(AppendingSession, "after_rollback", forget)

@@ -205,6 +205,14 @@ async def test_a_clicks_messages_are_handed_off_only_behind_nothing_pending(
     outbox = bot.ctx.outbox
     step = await start(bot, slack, "RB-90 hand-off")
     await bot.settle()
+    # The start's run message (inserted at once: step 1 threads under it) and
+    # step 1 went straight out too; the run message's ts was recorded.
+    assert outbox.handed_off == 2
+    async with bot.ctx.sessions() as session:
+        run = (await session.execute(select(Run))).scalar_one()
+        incident = (await session.execute(select(Incident))).scalar_one()
+    assert run.message_ts and incident.thread_ts == run.message_ts
+    assert step.args["thread_ts"] == run.message_ts
     before = outbox.handed_off
     await bot.click(step, "step_approve", user_id="U1")
     steps = await slack.wait_for("chat.postMessage", is_step, count=2)
