@@ -185,6 +185,27 @@ class IntakeWorker:
             if not await self.process_one(ordering_key):
                 return
 
+    async def drain_channel(self, channel_id: str) -> None:
+        """Act now on everything acknowledged in this channel — starts and
+        clicks alike, whatever their run — oldest first: ``/incident update``
+        typed right after a click lands after that click's decision in the
+        timeline, as it happened."""
+        async with self._sessions() as session:
+            keys = (
+                await session.execute(
+                    select(_C.ordering_key)
+                    .where(
+                        _C.state == "pending",
+                        IntakeItem.payload["reply_to"]["channel"].as_string() == channel_id,
+                    )
+                    .group_by(_C.ordering_key)
+                    .order_by(func.min(_C.id))
+                )
+            ).scalars()
+            keys = list(keys)
+        for key in keys:
+            await self.drain(key)
+
     def _claim(self, ordering_key: str | None) -> tuple[Any, dict[str, Any]]:
         # By key: wait for an item another process holds (drain must see it done).
         if ordering_key is None:

@@ -7,7 +7,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot import catalog_blocks, incident_blocks
-from bot.actions import channel_key
 from bot.app import AppContext
 from bot.incidents import (
     add_event,
@@ -41,8 +40,8 @@ async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any
         return {"text": f"Unknown subcommand `{escape(verb)}`. Try `/incident help`."}
     if len(rest) > MAX_TEXT:
         return {"text": f"That text is {len(rest):,} characters; the limit is {MAX_TEXT:,}."}
-    # A /runbook start acknowledged a moment ago is acted on first.
-    await ctx.intake_worker.drain(channel_key(channel))
+    # A start or click acknowledged a moment ago is acted on first.
+    await ctx.intake_worker.drain_channel(channel)
     if verb in ("declare", "open"):
         if not rest:
             return {"text": "Give the incident a title: `/incident declare <title>`"}

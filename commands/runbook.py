@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot import catalog_blocks
-from bot.actions import channel_key, start_payload
+from bot.actions import start_payload
 from bot.app import AppContext
 from bot.incidents import open_incidents, parse_incident_key
 from bot.models import Incident
@@ -62,7 +62,7 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     if runbook.step_count == 0:
         return {"text": f"`{escape(runbook.id)}` has no steps to run."}
     if incident_id is not None:
-        await ctx.intake_worker.drain(channel_key(channel_id))
+        await ctx.intake_worker.drain_channel(channel_id)
         # Checked here too so bad input is answered at once; the worker re-checks.
         async with ctx.sessions() as session:
             incident = await session.get(Incident, incident_id)
@@ -89,7 +89,7 @@ async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     incident_id = parse_incident_key(token) if token else None
     if token and incident_id is None:
         return {"text": f"`{escape(token)}` is not an incident ID (INC-<n>)."}
-    await ctx.intake_worker.drain(channel_key(channel_id))
+    await ctx.intake_worker.drain_channel(channel_id)
     async with ctx.sessions() as session, session.begin():
         runs = await current_run_in_channel(session, channel_id, incident_id)
         if not runs:

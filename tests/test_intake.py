@@ -81,6 +81,31 @@ async def test_command_after_start_sees_the_incident_without_a_worker(
     assert [k for (k,) in kinds] == ["incident_opened", "runbook_started", "status_update"]
 
 
+async def test_command_after_a_click_lands_after_its_decision(
+    make_bot, slack: SlackStandIn
+) -> None:
+    """A click, then /incident update at once: the update is recorded after the
+    click's decision, even with no worker to act on the click in between."""
+    first = await make_bot()
+    step1 = await start(first, slack)
+    await first.settle()
+    await first.close()
+    serving = await make_bot(worker=False)  # acts only on what a command drains
+    assert (await serving.click(step1, "step_skip", user_id="UCAROL")).status == 200
+    assert await count(serving, IntakeItem.id) == 1
+    response = await serving.command("/incident", "update INC-1 mitigation in progress")
+    assert response.status == 200 and response.text == ""
+    assert await count(serving, IntakeItem.id) == 0
+    async with serving.ctx.sessions() as session:
+        kinds = (await session.execute(select(TimelineEvent.kind).order_by(TimelineEvent.id))).all()
+    assert [k for (k,) in kinds] == [
+        "incident_opened",
+        "runbook_started",
+        "step_skipped",
+        "status_update",
+    ]
+
+
 async def test_a_broken_item_is_kept_failed_and_its_sender_told(
     bot: BotServer, slack: SlackStandIn
 ) -> None:
