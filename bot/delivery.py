@@ -29,7 +29,7 @@ from bot import outbox_rows as rows_
 from bot.models import OutboxMessage, utcnow
 from bot.outbox_rows import Claimed
 from bot.tasks import cancel_and_wait
-from bot.writes import WRITTEN, appended, inserted, mark_returning
+from bot.writes import appended, inserted
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,6 @@ PERMANENT_ERRORS = {
 }
 
 
-# Rows inserted at once that prepare_hand_off leased (read by take_hand_off).
-_HANDED_NOW = "outbox_handed_now"
 # Longest a claim round waits for hand-offs in flight (seconds).
 HAND_OFF_WAIT = 0.05
 
@@ -226,16 +224,14 @@ class OutboxWorker:
         handed_now = [(i, r) for i, r in now_rows if r["ordering_key"] not in blocked]
         if handed_now:
             await session.execute(rows_.LEASE, {"ids": [i for i, _ in handed_now], "until": until})
-            session.info[_HANDED_NOW] = handed_now
-        if rows:
-            for r in rows:  # every row gets the column: one executemany
-                r["locked_until"] = None if r["ordering_key"] in blocked else until
-            mark_returning(session)
+            for _, r in handed_now:
+                r["locked_until"] = until  # as written: take_hand_off picks leased rows
+        for r in rows:  # every row gets the column: one executemany
+            r["locked_until"] = None if r["ordering_key"] in blocked else until
 
     def take_hand_off(self, session: AsyncSession) -> None:
         """After that commit: deliver the leased messages, each key's in order."""
-        handed = session.info.pop(_HANDED_NOW, [])
-        handed += [(i, r) for i, r in session.info.pop(WRITTEN, None) or [] if r["locked_until"]]
+        handed = [(i, r) for i, r in inserted(session) if r.get("locked_until")]
         if not handed:
             return
         chains: dict[str, list[Claimed]] = defaultdict(list)

@@ -192,17 +192,20 @@ class IntakeWorker:
         timeline, as it happened."""
         async with self._sessions() as session:
             keys = (
-                await session.execute(
-                    select(_C.ordering_key)
-                    .where(
-                        _C.state == "pending",
-                        IntakeItem.payload["reply_to"]["channel"].as_string() == channel_id,
+                (
+                    await session.execute(
+                        select(_C.ordering_key)
+                        .where(
+                            _C.state == "pending",
+                            IntakeItem.payload["reply_to"]["channel"].as_string() == channel_id,
+                        )
+                        .group_by(_C.ordering_key)
+                        .order_by(func.min(_C.id))
                     )
-                    .group_by(_C.ordering_key)
-                    .order_by(func.min(_C.id))
                 )
-            ).scalars()
-            keys = list(keys)
+                .scalars()
+                .all()
+            )
         for key in keys:
             await self.drain(key)
 

@@ -22,11 +22,9 @@ from bot.models import OutboxMessage, TimelineEvent
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 _TABLES: tuple[Table, ...] = (TimelineEvent.__table__, _OUTBOX)  # type: ignore[assignment]
 _KEY = "append_rows"
-# Set by ``mark_returning``: the outbox rows are inserted with RETURNING id and
-# kept, with their ids, under ``WRITTEN`` (read after the commit).
-_RETURNING = "outbox_returning"
-WRITTEN = "outbox_written"
-# Outbox rows inserted at once (``bot.outbox.enqueue_now``): ``(id, row)`` pairs.
+# Outbox rows this transaction inserted with their ids, as ``(id, row)`` pairs:
+# at once (``bot.outbox.enqueue_now``), when a savepoint was released, or at
+# commit when some were leased (``locked_until``) for a hand-off.
 _INSERTED = "outbox_inserted"
 
 
@@ -46,12 +44,6 @@ def note_inserted(session: AsyncSession | Session, row_id: int, values: dict[str
 
 def inserted(session: AsyncSession | Session) -> list[tuple[int, dict[str, Any]]]:
     return session.info.get(_INSERTED, [])
-
-
-def mark_returning(session: AsyncSession | Session) -> None:
-    """Insert this transaction's outbox rows with RETURNING id; after the
-    commit, ``session.info[WRITTEN]`` holds ``(id, row)`` pairs in order."""
-    session.info[_RETURNING] = True
 
 
 def _insert_returning(session: Session, rows: list[dict[str, Any]]) -> list[int]:
@@ -75,22 +67,20 @@ def session_class() -> type[Session]:
                 rows = pending.get(table.name)
                 if not rows:
                     continue
-                if table is _OUTBOX and session.in_nested_transaction():
-                    # A savepoint released (before_commit fires for it too):
-                    # its rows are this transaction's own, as if inserted at once.
+                # A savepoint released (before_commit fires for it too): its
+                # rows are this transaction's own, as if inserted at once.
+                # Leased rows: their ids are needed after the commit.
+                if table is _OUTBOX and (
+                    session.in_nested_transaction() or any(r.get("locked_until") for r in rows)
+                ):
                     for row_id, row in zip(_insert_returning(session, rows), rows, strict=True):
                         note_inserted(session, row_id, row)
-                elif table is _OUTBOX and session.info.pop(_RETURNING, False):
-                    written = zip(_insert_returning(session, rows), rows, strict=True)
-                    session.info[WRITTEN] = list(written)
                 else:
                     # Same columns in every row: one executemany statement.
                     session.execute(insert(table), rows)
 
     def forget(session: Session, *_: Any) -> None:
         session.info.pop(_KEY, None)
-        session.info.pop(_RETURNING, None)
-        session.info.pop(WRITTEN, None)
         session.info.pop(_INSERTED, None)
 
     event.listen(AppendingSession, "before_commit", before_commit)
