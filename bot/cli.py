@@ -64,7 +64,7 @@ async def _check_app_token(client: Any, app_token: str) -> None:
 
 
 async def _upgrade(url: str) -> None:
-    from bot.migrate import upgrade
+    from bot.store.migrate import upgrade
 
     try:
         await upgrade(url)
@@ -138,16 +138,16 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    from bot.migrate import current_revision
+    from bot.store.migrate import current_revision
 
     await _upgrade(settings.database_url)
     print(f"database at revision {await current_revision(settings.database_url)}")
 
 
 async def _timeline(settings: Settings, key: str, fmt: str) -> int:
-    from bot.db import make_engine, make_sessionmaker
-    from bot.models import parse_incident_key
-    from bot.timeline import export_incident
+    from bot.incidents.timeline import export_incident
+    from bot.store.db import make_engine, make_sessionmaker
+    from bot.store.models import parse_incident_key
 
     incident_id = parse_incident_key(key)
     if incident_id is None:

@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import catalog_blocks, incident_blocks
-from bot.app import AppContext
-from bot.incidents import (
+from bot.context import AppContext
+from bot.incidents import blocks as incident_blocks
+from bot.incidents.service import (
     add_event,
     claim_request,
     create_incident,
@@ -18,9 +18,10 @@ from bot.incidents import (
     split_incident_arg,
     timeline,
 )
-from bot.models import Incident, utcnow
-from bot.mrkdwn import escape
-from bot.outbox import enqueue
+from bot.runs import catalog_blocks
+from bot.slack.mrkdwn import escape
+from bot.slack.outbox import enqueue
+from bot.store.models import Incident, utcnow
 from commands.common import slash_command
 
 MAX_TEXT = 40_000

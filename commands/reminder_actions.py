@@ -6,10 +6,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import incident_blocks
-from bot.app import AppContext
-from bot.incidents import record_status_update, snooze_reminders
-from bot.models import Incident
+from bot.context import AppContext
+from bot.incidents import blocks as incident_blocks
+from bot.incidents.service import record_status_update, snooze_reminders
+from bot.store.models import Incident
 from commands.common import UNAVAILABLE, clean_text, ephemeral, is_db_down, log, where_clicked
 
 

@@ -6,14 +6,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import catalog_blocks
-from bot.actions import start_payload
-from bot.app import AppContext
-from bot.incidents import open_incidents, parse_incident_key
-from bot.models import Incident
-from bot.mrkdwn import escape
-from bot.run_store import current_run_in_channel
-from bot.runs import abort_run, cannot_attach
+from bot.context import AppContext
+from bot.incidents.service import open_incidents, parse_incident_key
+from bot.intake.actions import start_payload
+from bot.runs import catalog_blocks
+from bot.runs.flows import abort_run, cannot_attach
+from bot.runs.queries import current_run_in_channel
+from bot.slack.mrkdwn import escape
+from bot.store.models import Incident
 from commands.common import slash_command
 
 
@@ -69,7 +69,7 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
         refusal = cannot_attach(incident, incident_id, channel_id)
         if refusal is not None:
             return {"text": f"{refusal} Nothing was started."}
-    # Committed before the ack; the run itself is opened right after (bot/intake.py).
+    # Committed before the ack; the run itself is opened right after (bot/intake/worker.py).
     await ctx.intake.submit(
         *start_payload(
             runbook_id=runbook.id,

@@ -1,4 +1,4 @@
-"""Block Kit rendering (``bot.blocks``, ``bot.catalog_blocks``, ``bot.incident_blocks``):
+"""Block Kit rendering (``bot.runs.blocks``, ``bot.runs.catalog_blocks``, ``bot.incidents.blocks``):
 pure functions checked against Slack's limits with the rig's validator."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot import catalog_blocks, incident_blocks
-from bot.blocks import (
+from bot.incidents import blocks as incident_blocks
+from bot.runbook import Library, Runbook, load_library
+from bot.runs import catalog_blocks
+from bot.runs.blocks import (
     APPROVE,
     SKIP,
     RunInfo,
@@ -21,7 +23,7 @@ from bot.blocks import (
     run_message,
     step_message,
 )
-from bot.engine import (
+from bot.runs.engine import (
     Aborted,
     Accepted,
     Decision,
@@ -33,8 +35,7 @@ from bot.engine import (
     snapshot_runbook,
     state_from_snapshot,
 )
-from bot.models import Incident, TimelineEvent
-from bot.runbook import Library, Runbook, load_library
+from bot.store.models import Incident, TimelineEvent
 from tests.rig import validate_blocks, validate_view
 
 RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"

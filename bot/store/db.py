@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached on a path that bypasses SQLAlchemy
-    (the intake writer's asyncpg connection, ``bot/intake_writer.py``)."""
+    (the intake writer's asyncpg connection, ``bot/intake/writer.py``)."""
 
 
 # The database could not be reached: retrying later may work.
@@ -122,7 +122,7 @@ def make_engine(url: str, *, pool_size: int = 10, worker: bool = False) -> Async
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    from bot.writes import session_class
+    from bot.store.writes import session_class
 
     # Timeline events and outbox messages appended in a transaction are written
     # at its commit, one multi-row INSERT per table.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.blocks import (
+from bot.slack.blockkit import (
     MAX_BLOCKS,
     Payload,
     button,
@@ -16,8 +16,8 @@ from bot.blocks import (
     slack_date,
     truncate,
 )
-from bot.models import Incident, TimelineEvent
-from bot.mrkdwn import escape, split_mrkdwn
+from bot.slack.mrkdwn import escape, split_mrkdwn
+from bot.store.models import Incident, TimelineEvent
 from bot.timefmt import format_duration
 
 REMINDER_UPDATE = "reminder_update"

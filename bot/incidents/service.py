@@ -12,8 +12,9 @@ from sqlalchemy import String, cast, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import incident_blocks
-from bot.models import (
+from bot.incidents import blocks as incident_blocks
+from bot.slack.outbox import enqueue
+from bot.store.models import (
     HandledRequest,
     Incident,
     OutboxMessage,
@@ -23,8 +24,7 @@ from bot.models import (
     parse_incident_key,
     utcnow,
 )
-from bot.outbox import enqueue
-from bot.writes import append_row
+from bot.store.writes import append_row
 
 
 def add_event(
