@@ -78,9 +78,9 @@ def test_bare_action_heading_adds_no_step() -> None:
         (
             1,
             "error",
-            "no steps: 2 sections (Overview, Mitigation) but no numbered (1.) or checkbox (- [ ]) items, "
-            "and no action phase with text (Steps, Procedure, Diagnosis, Mitigation, "
-            "Verification, ...)",
+            "no steps: 2 sections (Overview, Mitigation) but no numbered (1.) or "
+            "checkbox (- [ ]) items, and no action phase with text (Steps, Procedure, "
+            "Diagnosis, Mitigation, Verification, ...)",
         )
     ]
 
@@ -224,8 +224,7 @@ def test_run_lint_broken_folder() -> None:
         f"{b}/no-sections.md:1: no steps: the file has no ## sections and no numbered (1.) "
         "or checkbox (- [ ]) items",
         f"{b}/warn-only.md:2: warning: unknown front matter key 'weight' (ignored)",
-        f"{b}/warn-only.md:10: warning: {WHOLE} — Verification (the whole section, "
-        "1 plain bullet)",
+        f"{b}/warn-only.md:10: warning: {WHOLE} — Verification (the whole section, 1 plain bullet)",
     ]
     assert lines[-1] == "9 files checked, 6 errors, 3 warnings"
 
