@@ -16,6 +16,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.incidents.deadlines import Deadlines
 from bot.incidents.reminders import Reminders
 from bot.intake.wakeup import WakeListener
 from bot.intake.worker import IntakeWorker
@@ -68,6 +69,7 @@ class AppContext:
     approvers: Approvers
     intake: Intake
     intake_worker: IntakeWorker
+    deadlines: Deadlines
     background: Background = field(default_factory=Background)
     listener: WakeListener | None = None
     retention: Retention | None = None

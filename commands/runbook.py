@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.context import AppContext
+from bot.incidents.priority import split_level_word
 from bot.incidents.service import open_incidents, parse_incident_key
 from bot.intake.actions import start_payload
 from bot.runs import catalog_blocks
@@ -50,7 +51,7 @@ async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | No
 async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
     tokens = rest.split()
     if not tokens:
-        return {"text": "Which runbook? `/runbook start RB-04 [INC-<n>] [summary]`"}
+        return {"text": "Which runbook? `/runbook start RB-04 [INC-<n>] [<level>] [summary]`"}
     runbook = ctx.library.get(tokens[0])
     if runbook is None:
         return {"text": catalog_blocks.unknown_runbook(tokens[0], ctx.library)}
@@ -62,7 +63,16 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
             "Nothing was started."
         }
     incident_id = parse_incident_key(tokens[1]) if len(tokens) > 1 else None
-    summary = " ".join(tokens[2:] if incident_id is not None else tokens[1:]).strip() or None
+    rest_text = " ".join(tokens[2:] if incident_id is not None else tokens[1:])
+    # SPEC §7: a first word naming a level is the new incident's priority.
+    level, rest_text = split_level_word(rest_text, ctx.settings.priorities.names)
+    summary = rest_text.strip() or None
+    note = None
+    if level is not None and incident_id is not None:
+        note = (
+            f"INC-{incident_id} keeps its priority (the level only applies to a new incident); "
+            f"change it with `/incident priority INC-{incident_id} {level}`."
+        )
     if runbook.step_count == 0:
         return {"text": f"`{escape(runbook.id)}` has no steps to run."}
     if incident_id is not None:
@@ -82,9 +92,10 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
             summary=summary,
             incident_id=incident_id,
             trigger_id=command.get("trigger_id"),
+            priority=level if incident_id is None else None,
         )
     )
-    return None
+    return {"text": note} if note else None
 
 
 async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
