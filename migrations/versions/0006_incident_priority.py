@@ -73,9 +73,7 @@ def upgrade() -> None:
     )
     op.add_column("incidents", sa.Column("acknowledged_at", Timestamp, nullable=True))
     op.add_column("incidents", sa.Column("acknowledged_by", sa.String(64), nullable=True))
-    op.add_column(
-        "incidents", sa.Column("roles", sa.JSON(), nullable=False, server_default="{}")
-    )
+    op.add_column("incidents", sa.Column("roles", sa.JSON(), nullable=False, server_default="{}"))
     op.create_table(
         "deadlines",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
