@@ -1,7 +1,8 @@
-"""``/runbook help | list | show | start | abort``."""
+"""``/runbook help | list | show | start | abort``: one handler per verb (``VERBS``)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -22,25 +23,28 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
 
 
 async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any]) -> dict | None:
-    if verb in ("", "help"):
-        return catalog_blocks.help_message(catalog_blocks.RUNBOOK_HELP)
-    if verb == "list":
-        return catalog_blocks.list_message(ctx.library)
-    if verb == "show":
-        if not rest:
-            return {"text": "Which runbook? `/runbook show RB-04`"}
-        token = rest.split()[0]
-        runbook = ctx.library.get(token)
-        if runbook is None:
-            return {"text": catalog_blocks.unknown_runbook(token, ctx.library)}
-        return catalog_blocks.show_message(runbook)
-    if verb == "start":
-        return await start(ctx, rest, command)
-    if verb in ("abort", "stop", "cancel"):
-        return await abort(ctx, rest, command)
-    return {
-        "text": f"Unknown subcommand `{escape(verb)}`. Try `/runbook help`.",
-    }
+    handler = VERBS.get(verb)
+    if handler is None:
+        return {"text": f"Unknown subcommand `{escape(verb)}`. Try `/runbook help`."}
+    return await handler(ctx, rest, command)
+
+
+async def usage(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    return catalog_blocks.help_message(catalog_blocks.RUNBOOK_HELP)
+
+
+async def list_runbooks(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    return catalog_blocks.list_message(ctx.library)
+
+
+async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    if not rest:
+        return {"text": "Which runbook? `/runbook show RB-04`"}
+    token = rest.split()[0]
+    runbook = ctx.library.get(token)
+    if runbook is None:
+        return {"text": catalog_blocks.unknown_runbook(token, ctx.library)}
+    return catalog_blocks.show_message(runbook)
 
 
 async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
@@ -112,3 +116,17 @@ async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     ctx.outbox.notify()
     ctx.metrics.runs_aborted.inc()
     return None
+
+
+Handler = Callable[[AppContext, str, dict[str, Any]], Awaitable[dict | None]]
+
+VERBS: dict[str, Handler] = {
+    "": usage,
+    "help": usage,
+    "list": list_runbooks,
+    "show": show,
+    "start": start,
+    "abort": abort,
+    "stop": abort,
+    "cancel": abort,
+}
