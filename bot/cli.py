@@ -204,6 +204,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         paths = args.paths or [str(settings.runbooks_dir)]
         return run_lint(paths, fix=args.fix, out=sys.stdout, err=sys.stderr)
+    from bot.store.db import missing_sqlite_folder
+
+    folder = missing_sqlite_folder(settings.database_url)
+    if folder is not None:
+        print(
+            f"runbook-bot: DATABASE_URL: cannot use the database: folder {folder} does not exist",
+            file=sys.stderr,
+        )
+        return 1
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))
