@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     priority_levels: Annotated[list[PriorityLevel], NoDecode] = Field(
         default_factory=lambda: parse_priority_levels(DEFAULT_LEVELS)
     )
-    default_priority: str = "medium"
+    # Checked against the levels even when unset (levels without "medium").
+    default_priority: str = Field(default="medium", validate_default=True)
     escalation_contact: str | None = None  # U… or S…, mentioned when a target or RTO passes
     # Extensions beyond the contract.
     approvers: Annotated[list[str], NoDecode] = []  # user (U…/W…) or user-group (S…) IDs

@@ -171,9 +171,9 @@ class PriorityPolicy:
 def span(seconds: float) -> str:
     """A configured duration the way people say it: ``90 s``, ``15 min``,
     ``1 h``, ``1 h 30 min``, ``2 d``."""
+    if seconds < 120 and seconds % 60:
+        return f"{max(0.0, seconds):g} s"
     s = max(0, round(seconds))
-    if s < 120 and s % 60:
-        return f"{s} s"
     if s < 3600 * 2 and s % 3600:
         return f"{round(s / 60)} min"
     if s % 86400 == 0:
