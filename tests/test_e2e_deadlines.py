@@ -12,9 +12,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.app import build_context, start_background, stop_background
+from bot.intake.wakeup import EVERYTHING, Wake, parse_wake
+from bot.settings import load_settings
 from bot.store.models import Deadline, TimelineEvent
 from tests.rig import Call, SlackStandIn
-from tests.rig.botserver import BotServer
+from tests.rig.botserver import SIGNING_SECRET, BotServer
 from tests.test_e2e_incident import is_step, text_of
 
 BotFactory = Callable[..., Awaitable[BotServer]]
@@ -290,3 +293,47 @@ async def test_two_processes_fire_each_rto_clock_once(
     assert await count_events(a, "rto_warning") == 4
     assert await count_events(a, "rto_breached") == 4
     assert a.ctx.deadlines.fired + b.ctx.deadlines.fired >= 8  # 4 response targets pending
+
+
+async def test_a_worker_process_hears_of_new_deadlines(
+    make_bot: BotFactory, slack: SlackStandIn, clean_db: str
+) -> None:
+    """The serving process commits the clock; the worker (``runbook-bot worker``)
+    learns its due time from migration 0006's NOTIFY, not from its 30 s poll."""
+    serving = await make_bot(worker=False, **LEVELS)
+    settings = load_settings(
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.url,
+        database_url=clean_db,
+        log_level="WARNING",
+        **LEVELS,
+    )
+    worker = build_context(settings, worker_process=True)
+    worker.deadlines._max_sleep = 30.0
+    await start_background(worker)
+    try:
+        assert worker.listener is not None
+        await asyncio.wait_for(worker.listener.connected.wait(), 5)
+        await asyncio.sleep(0.2)  # the connect-time catch-up wake has run
+        opened = await declare(serving, slack, "critical Queue stuck")
+        escalation = (await slack.wait_for("chat.postMessage", missed, timeout=TARGET + 5))[0]
+        assert escalation.wall - opened < TARGET + ON_TIME
+        assert worker.deadlines.fired == 1
+        # A clock moved earlier (UPDATE trigger): a day → the critical target.
+        opened = await declare(serving, slack, "Cache cold")
+        await asyncio.sleep(0.2)
+        await serving.command("/incident", "priority INC-2 critical")
+        second = (await slack.wait_for("chat.postMessage", missed, count=2, timeout=5))[1]
+        assert "INC-2 (critical)" in second.args["text"]
+        assert second.wall - opened < TARGET + ON_TIME
+    finally:
+        await stop_background(worker)
+
+
+def test_deadline_wake_payload() -> None:
+    wake = parse_wake("deadline:2030-01-02T03:04:05.123456+00:00")
+    assert wake.deadlines and not wake.reminders and not wake.outbox
+    assert wake.due is not None and wake.due.year == 2030
+    assert parse_wake("deadline:garbage") == Wake(deadlines=True)
+    assert EVERYTHING.deadlines
