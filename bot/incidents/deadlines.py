@@ -39,6 +39,29 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PENDING = Deadline.fired_at.is_(None)
+_DEADLINE_COLUMNS = (
+    Deadline.id,
+    Deadline.kind,
+    Deadline.incident_id,
+    Deadline.run_id,
+    Deadline.due_at,
+)
+# Everything ``incident_view`` reads.
+_INCIDENT_COLUMNS = (
+    Incident.id,
+    Incident.channel_id,
+    Incident.title,
+    Incident.state,
+    Incident.opened_by,
+    Incident.opened_at,
+    Incident.resolved_by,
+    Incident.resolved_at,
+    Incident.last_update_at,
+    Incident.priority,
+    Incident.roles,
+    Incident.acknowledged_at,
+    Incident.acknowledged_by,
+)
 _RUN_COLUMNS = (
     Run.id,
     Run.state,
@@ -80,8 +103,9 @@ class Deadlines(DueJob):
     async def send_due(self, now: datetime | None = None) -> int:
         """Claim and fire due deadlines (up to one batch). Returns how many were handled."""
         now = now or utcnow()
+        # Columns, not ORM objects: at scale a round is hundreds of rows.
         claim = (
-            select(Deadline)
+            select(*_DEADLINE_COLUMNS)
             .where(_PENDING, Deadline.due_at <= now)
             .order_by(Deadline.due_at, Deadline.id)
             .limit(self._batch)
@@ -90,11 +114,13 @@ class Deadlines(DueJob):
             claim = claim.with_for_update(skip_locked=True)
         posted: dict[str, int] = {}
         async with self._sessions() as session, session.begin():
-            due = list((await session.execute(claim)).scalars())
+            due = list((await session.execute(claim)).all())
             if not due:
                 return 0
-            incidents = await self._lock(session, Incident, {d.incident_id for d in due})
-            runs = await self._lock_runs(session, {d.run_id for d in due if d.run_id})
+            incidents = await self._lock(
+                session, Incident, _INCIDENT_COLUMNS, {d.incident_id for d in due}
+            )
+            runs = await self._lock(session, Run, _RUN_COLUMNS, {d.run_id for d in due if d.run_id})
             handled = []
             for deadline in due:
                 incident = incidents.get(deadline.incident_id)
@@ -117,28 +143,23 @@ class Deadlines(DueJob):
                 self._metrics.deadlines.labels(kind).inc(count)
         return len(handled)
 
-    async def _lock(self, session: AsyncSession, model: Any, ids: set[int]) -> dict:
+    async def _lock(
+        self, session: AsyncSession, model: Any, columns: tuple, ids: set[int]
+    ) -> dict[int, Any]:
+        """The rows' ``columns`` (never a run's snapshot: every step's text),
+        locked — or left out when another transaction holds them."""
         if not ids:
             return {}
-        query = select(model).where(model.id.in_(ids))
+        query = select(*columns).where(model.id.in_(ids))
         if self._postgres:
-            query = query.with_for_update(skip_locked=True)
-        return {row.id: row for row in (await session.execute(query)).scalars()}
-
-    async def _lock_runs(self, session: AsyncSession, ids: set[int]) -> dict[int, Any]:
-        """The runs' columns a clock needs — not their snapshots (every step's text)."""
-        if not ids:
-            return {}
-        query = select(*_RUN_COLUMNS).where(Run.id.in_(ids))
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True, of=Run)
+            query = query.with_for_update(skip_locked=True, of=model)
         return {row.id: row for row in (await session.execute(query)).all()}
 
     async def _fire(
         self,
         session: AsyncSession,
-        deadline: Deadline,
-        incident: Incident,
+        deadline: Any,
+        incident: Any,
         run: Any,
         now: datetime,
     ) -> bool:
@@ -171,7 +192,7 @@ class Deadlines(DueJob):
                 data=data,
             )
             payload = clock_blocks.rto_warning_message(
-                incident.key, run.runbook_id, rto, breach_at, now
+                f"INC-{incident.id}", run.runbook_id, rto, breach_at, now
             )
             thread, parent = await _run_thread(session, run)
             enqueue(
@@ -193,7 +214,7 @@ class Deadlines(DueJob):
             data=data,
         )
         payload = clock_blocks.rto_breach_message(
-            incident.key,
+            f"INC-{incident.id}",
             incident.priority,
             run.runbook_id,
             rto,
@@ -208,8 +229,8 @@ class Deadlines(DueJob):
     def _response_target(
         self,
         session: AsyncSession,
-        deadline: Deadline,
-        incident: Incident,
+        deadline: Any,
+        incident: Any,
         now: datetime,
         late: float,
     ) -> bool:
@@ -221,7 +242,7 @@ class Deadlines(DueJob):
             incident.id,
             "response_target_missed",
             None,
-            f"{incident.key} ({incident.priority}) not acknowledged within its response target",
+            f"INC-{incident.id} ({incident.priority}) not acknowledged within its response target",
             at=now,
             data={
                 "priority": incident.priority,
