@@ -83,6 +83,9 @@ async def test_rb08_gate_wrong_person_then_the_commander(
 
     await bot.command("/incident", "role commander <@U0CMD1>", user_id="UANA")
     await bot.settle()
+    # The waiting step now names the holder.
+    assert "🔒 Needs the commander — <@U0CMD1>" in shown(slack, step2)
+    assert "step_approve" in shown(slack, step2)  # still waiting for its decision
     note = await refused_quietly(bot, slack, step2, "UBOB")
     assert "This step needs the commander — <@U0CMD1>" in note
     # Skip is gated too.

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runs import blocks, engine
-from bot.runs.engine import Decision, DecisionRecord, RunState
+from bot.runs.engine import Decision, DecisionRecord, FlowStep, RunState
 from bot.slack.outbox import enqueue
 from bot.store.models import Incident, OutboxMessage, Run, StepDecision, TimelineEvent
 
@@ -104,6 +104,49 @@ async def refresh_run_messages(session: AsyncSession, incident: Incident) -> Non
         state = await load_state(session, run)
         _thread, run_row = await run_message_ref(session, run)
         enqueue_run_update(session, run, run_info(run, incident), state, run_row)
+        step = state.current()
+        if step is not None and step.approval is not None and step.approval.roles:
+            await _refresh_gated_step(session, run, incident, step)
+
+
+async def _refresh_gated_step(
+    session: AsyncSession, run: Run, incident: Incident, step: FlowStep
+) -> None:
+    """The current step's gate names a role whose holder may just have changed:
+    show the new one ("needs the commander — <@U…>")."""
+    block_id = f"step:{run.id}:{step.index}"
+    recent = (
+        await session.execute(
+            select(OutboxMessage.id, OutboxMessage.payload)
+            .where(
+                OutboxMessage.ordering_key == run_key(run.id),
+                OutboxMessage.method == "chat.postMessage",
+                OutboxMessage.state != "failed",
+            )
+            .order_by(OutboxMessage.id.desc())
+            .limit(8)
+        )
+    ).all()
+    posted = next(
+        (
+            row_id
+            for row_id, payload in recent
+            if any(b.get("block_id") == block_id for b in (payload or {}).get("blocks", []))
+        ),
+        None,
+    )
+    if posted is None:
+        return
+    partial = [u for u, d in await partial_approvals(session, run, step.index) if d == "approved"]
+    message = blocks.step_message(run.id, step, incident.roles or {}, partial)
+    # ts: the step message's, once delivered (thread_from means "its ts" for chat.update).
+    enqueue(
+        session,
+        run_key(run.id),
+        "chat.update",
+        {"channel": run.channel_id, **message},
+        thread_from=posted,
+    )
 
 
 async def partial_approvals(
