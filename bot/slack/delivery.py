@@ -356,7 +356,10 @@ class OutboxWorker:
         raw_ts = response.get("ts") or response.get("message_ts")
         ts = str(raw_ts) if raw_ts else None
         if row.on_delivered and ts:
-            await rows_.mark_delivered_with_ts(self._sessions, row.id, row.on_delivered, ts)
+            channel = response.get("channel")
+            await rows_.mark_delivered_with_ts(
+                self._sessions, row.id, row.on_delivered, ts, str(channel) if channel else None
+            )
         else:
             self._mark_sent(row.id, ts)
         if ts:

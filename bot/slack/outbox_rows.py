@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack.outbox import claim_heads
-from bot.store.models import Incident, OutboxMessage, Run, utcnow
+from bot.store.models import Alert, Incident, OutboxMessage, Run, utcnow
 
 # The worker's log: operators follow one logger for delivery (docs/operations.md).
 log = logging.getLogger("bot.slack.delivery")
@@ -138,15 +138,25 @@ async def parent(sessions: Sessions, row_id: int) -> tuple[str, str | None] | No
     return (found.state, found.result_ts) if found is not None else None
 
 
-async def mark_delivered_with_ts(sessions: Sessions, row_id: int, target: str, ts: str) -> None:
-    """A run or incident message: its ``ts`` and its sent mark commit together."""
+async def mark_delivered_with_ts(
+    sessions: Sessions, row_id: int, target: str, ts: str, channel: str | None = None
+) -> None:
+    """A run, incident or alert message: its ``ts`` and its sent mark commit
+    together. ``channel``: the channel ID Slack answered with."""
     async with sessions() as session, session.begin():
         await session.execute(MARK_SENT, [{"b_id": row_id, "b_ts": ts, "b_at": utcnow()}])
-        await _record_ts(session, target, ts)
+        await _record_ts(session, target, ts, channel)
 
 
-async def _record_ts(session: AsyncSession, target: str, ts: str) -> None:
+async def _record_ts(session: AsyncSession, target: str, ts: str, channel: str | None) -> None:
     kind, _, raw_id = target.partition(":")
+    if kind == "alert":
+        # The ID, not the name ALERT_CHANNEL may give: chat.update needs the ID.
+        values: dict[str, Any] = {"message_ts": ts}
+        if channel:
+            values["channel_id"] = channel
+        await session.execute(update(Alert).where(Alert.id == int(raw_id)).values(**values))
+        return
     if kind == "run":
         run_id = int(raw_id)
         await session.execute(update(Run).where(Run.id == run_id).values(message_ts=ts))
