@@ -3,13 +3,15 @@
 The webhook and the button listeners commit one intake item each before
 answering (``bot/intake/writer.py``); the intake worker then calls these in
 its transaction, so the alert row, the timeline, the Slack messages owed and
-the item's removal commit together. Every item of one alert — its firing,
-its resolution, clicks on its message — shares the ordering key
-``alert:<fingerprint>``, so they are acted on one at a time, in order.
+the item's removal commit together. A delivery is one item (all its alerts
+in one transaction), ordered with the other deliveries of its Alertmanager
+group; clicks on one alert's message share ``alert:<fingerprint>``; both
+lock the alert rows they change, so a click and a resolution never cross.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts import blocks, service
 from bot.alerts.lookup import RunbookIndex
-from bot.alerts.payload import AlertNotice
+from bot.alerts.payload import AlertNotice, Notification
 from bot.alerts.priority import DEFAULT_LEVELS, priority_for_severity
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.service import add_event, claim_request, create_incident, incident_view
@@ -47,15 +49,30 @@ def level_names(settings: Settings) -> list[str]:
 
 
 def ordering_key(fingerprint: str) -> str:
+    """Clicks on one alert's message, one at a time."""
     return f"alert:{fingerprint}"
 
 
-def notice_payload(notice: AlertNotice, receiver: str) -> tuple[str, str, dict[str, Any]]:
-    """(kind, ordering key, payload) of one alert of a webhook delivery."""
+def group_key(notification: Notification) -> str:
+    """A delivery's ordering key: its Alertmanager group.
+
+    Alertmanager notifies each group (and so each alert) one delivery at a
+    time, in order; deliveries of different groups are acted on in parallel.
+    """
+    raw = f"{notification.receiver}\x00{notification.group_key}".encode()
+    return "alerts:" + hashlib.sha256(raw).hexdigest()[:40]
+
+
+def delivery_payload(notification: Notification) -> tuple[str, str, dict[str, Any]]:
+    """(kind, ordering key, payload) of one webhook delivery: all its alerts."""
     return (
         NOTICE,
-        ordering_key(notice.fingerprint),
-        {"alert": notice.to_json(), "receiver": receiver},
+        group_key(notification),
+        {
+            "alerts": [a.to_json() for a in notification.alerts],
+            "receiver": notification.receiver,
+            "group_key": notification.group_key,
+        },
     )
 
 
@@ -147,24 +164,29 @@ class AlertActions:
     # --- webhook -----------------------------------------------------------------
 
     async def notice(self, session: AsyncSession, item: Item) -> AfterCommit | None:
-        notice = AlertNotice.from_json(item.payload["alert"])
-        if notice.status == "firing":
-            alert = await service.record_firing(
-                session,
-                notice,
-                index=self._index,
-                channel=self._channel,
-                levels=self._levels,
-                at=item.received_at,
-            )
-            if alert is None:
-                return self._after("repeat")
-            return self._after("posted" if alert.runbook_id else "unmatched")
-        alert = await service.record_resolved(session, notice, at=item.received_at)
-        if alert is None:
-            return self._after("repeat")
-        await self._update(session, alert, None)
-        return self._after("resolved")
+        notices = [AlertNotice.from_json(a) for a in item.payload["alerts"]]
+        recorded = await service.record_notices(
+            session,
+            notices,
+            index=self._index,
+            channel=self._channel,
+            levels=self._levels,
+            at=item.received_at,
+            postgres=self._postgres,
+        )
+        for alert in recorded.resolved:
+            await self._update(session, alert, None)
+        matched = sum(1 for a in recorded.posted if a.runbook_id)
+
+        def after() -> None:
+            self._notify()
+            counter = self._metrics.alerts
+            counter.labels("posted").inc(matched)
+            counter.labels("unmatched").inc(len(recorded.posted) - matched)
+            counter.labels("repeat").inc(recorded.repeats)
+            counter.labels("resolved").inc(len(recorded.resolved))
+
+        return after
 
     # --- buttons -----------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The alerts table inside the caller's transaction (the intake worker's).
 
 Firing: one row and one message per firing (fingerprint + ``startsAt``); a
-repeat or a retried delivery finds the row and changes nothing. Resolved: the
+repeat or a retried delivery finds the row and changes nothing. A delivery's
+alerts are recorded together: one SELECT, one INSERT, one batch of messages. Resolved: the
 row and its message say so, and the incident opened from the alert records
 ``alert_resolved``. Every state change re-renders the whole message.
 """
@@ -9,9 +10,11 @@ row and its message say so, and the incident opened from the alert records
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts import blocks
@@ -60,71 +63,112 @@ def view(
     )
 
 
-async def latest(session: AsyncSession, fingerprint: str) -> Alert | None:
-    query = select(Alert).where(Alert.fingerprint == fingerprint).order_by(Alert.id.desc()).limit(1)
-    return (await session.execute(query)).scalar_one_or_none()
+@dataclass(slots=True)
+class Recorded:
+    """What one delivery did: firings posted, repeats ignored, alerts resolved."""
+
+    posted: list[Alert] = field(default_factory=list)
+    repeats: int = 0
+    resolved: list[Alert] = field(default_factory=list)
 
 
-async def find_firing(session: AsyncSession, notice: AlertNotice) -> Alert | None:
-    """The row a notice is about: same fingerprint and start, else the
-    fingerprint's latest row (a start time re-stamped by a restarted Prometheus)."""
-    query = select(Alert).where(
-        Alert.fingerprint == notice.fingerprint, Alert.starts_at == notice.starts_at
-    )
-    found = (await session.execute(query)).scalar_one_or_none()
-    return found if found is not None else await latest(session, notice.fingerprint)
-
-
-async def record_firing(
+async def record_notices(
     session: AsyncSession,
-    notice: AlertNotice,
+    notices: Sequence[AlertNotice],
     *,
     index: RunbookIndex,
     channel: str,
     levels: Sequence[str],
     at: datetime,
-) -> Alert | None:
-    """A new firing: its row and its message. None: a repeat (nothing to do).
+    postgres: bool,
+) -> Recorded:
+    """One delivery's alerts, in order, in a handful of statements.
 
-    A repeat is a notice for a firing already recorded (same start), or for a
-    fingerprint whose latest firing is still open: one message per alert.
+    Firing: a new row and its message, unless the firing is already recorded
+    (same fingerprint and start: a repeat or a retried delivery) or the
+    fingerprint's latest firing is still open (a start re-stamped by a
+    restarted Prometheus): one message per alert. Resolved: the firing it
+    ends (same start, else the fingerprint's latest) is marked resolved; an
+    unknown or already resolved one is a repeat. The caller updates the
+    resolved alerts' messages.
     """
-    same = await find_firing(session, notice)
-    if same is not None and (same.starts_at == notice.starts_at or same.status == "firing"):
-        return None
-    runbook = index.find(notice.name, notice.runbook_url)
-    alert = Alert(
-        fingerprint=notice.fingerprint,
-        alertname=notice.name[:2000],
-        status="firing",
-        starts_at=notice.starts_at,
-        labels=notice.labels,
-        annotations=notice.annotations,
-        generator_url=notice.generator_url,
-        runbook_id=runbook.id if runbook is not None else None,
-        channel_id=channel,
-        received_at=at,
-    )
-    session.add(alert)
-    await session.flush()
-    payload = blocks.alert_message(view(alert, runbook=runbook, levels=levels))
-    enqueue(
-        session,
-        alert_key(alert.id),
-        "chat.postMessage",
-        {"channel": channel, **payload},
-        on_delivered=alert_key(alert.id),
-    )
-    return alert
+    out = Recorded()
+    fingerprints = sorted({n.fingerprint for n in notices})
+    query = select(Alert).where(Alert.fingerprint.in_(fingerprints)).order_by(Alert.id)
+    if postgres:
+        query = query.with_for_update()  # clicks on these alerts wait (and see the result)
+    known = list((await session.execute(query)).scalars())
+    by_start = {(a.fingerprint, a.starts_at): a for a in known}
+    latest = {a.fingerprint: a for a in known}  # ordered by id: the last one stays
+    new: list[dict] = []
+    for notice in notices:
+        key = (notice.fingerprint, notice.starts_at)
+        same = by_start.get(key) or latest.get(notice.fingerprint)
+        if notice.status == "resolved":
+            if isinstance(same, Alert) and same.status == "firing":
+                _resolve(session, same, notice, at)
+                out.resolved.append(same)
+            else:
+                out.repeats += 1
+            continue
+        if same is not None and (key in by_start or _status(same) == "firing"):
+            out.repeats += 1
+            continue
+        runbook = index.find(notice.name, notice.runbook_url)
+        values = {
+            "fingerprint": notice.fingerprint,
+            "alertname": notice.name[:2000],
+            "status": "firing",
+            "starts_at": notice.starts_at,
+            "labels": notice.labels,
+            "annotations": notice.annotations,
+            "generator_url": notice.generator_url,
+            "runbook_id": runbook.id if runbook is not None else None,
+            "channel_id": channel,
+            "received_at": at,
+        }
+        new.append(values)
+        by_start[key] = latest[notice.fingerprint] = values  # a later notice here sees it
+    if new:
+        out.posted = await _insert_new(session, new, postgres)
+    for alert in out.posted:
+        runbook = index.get(alert.runbook_id) if alert.runbook_id else None
+        payload = blocks.alert_message(view(alert, runbook=runbook, levels=levels))
+        enqueue(
+            session,
+            alert_key(alert.id),
+            "chat.postMessage",
+            {"channel": channel, **payload},
+            on_delivered=alert_key(alert.id),
+        )
+    return out
 
 
-async def record_resolved(
-    session: AsyncSession, notice: AlertNotice, *, at: datetime
-) -> Alert | None:
-    """The firing this notice resolves, marked resolved. None: unknown or already resolved."""
-    alert = await find_firing(session, notice)
-    if alert is None or alert.status != "firing":
-        return None
+def _status(row: Alert | dict) -> str:
+    return row.status if isinstance(row, Alert) else str(row["status"])
+
+
+async def _insert_new(session: AsyncSession, rows: list[dict], postgres: bool) -> list[Alert]:
+    """One INSERT for the new firings; a firing another delivery recorded
+    first (the same alert routed twice) is skipped, not an error."""
+    insert = postgresql.insert if postgres else sqlite.insert
+    statement = (
+        insert(Alert)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
+        .returning(Alert.id, Alert.fingerprint, Alert.starts_at)
+    )
+    ids = {(fp, starts): i for i, fp, starts in (await session.execute(statement)).all()}
+    posted = []
+    for values in rows:
+        row_id = ids.get((values["fingerprint"], values["starts_at"]))
+        if row_id is not None:
+            # Plain data for rendering; the row itself is already written.
+            posted.append(Alert(id=row_id, **values))
+    return posted
+
+
+def _resolve(session: AsyncSession, alert: Alert, notice: AlertNotice, at: datetime) -> None:
     alert.status = "resolved"
     alert.ends_at = notice.ends_at
     alert.resolved_at = at
@@ -139,7 +183,6 @@ async def record_resolved(
             at=at,
             data={"fingerprint": alert.fingerprint, "ends_at": when, "alert_id": alert.id},
         )
-    return alert
 
 
 async def lock_alert(

@@ -3,9 +3,9 @@
 Answers 404 while ``ALERT_WEBHOOK_TOKEN`` is unset (the route does not
 exist, as far as anyone can tell), 401 without the right bearer token
 (compared in constant time), 400 for a body that is not a version-4
-payload — recording nothing in each case. Otherwise every alert of the
-delivery is committed to the intake (one group-committed INSERT) before the
-200, so an acknowledged alert is never lost; the intake worker acts on each
+payload — recording nothing in each case. Otherwise the delivery is
+committed to the intake (one item, group-committed with whatever else
+arrives) before the 200, so an acknowledged alert is never lost; the intake worker acts on each
 (``bot/alerts/actions.py``). 503 when the database is down: Alertmanager
 retries 5xx, and does not retry 4xx.
 """
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.alerts.actions import notice_payload
+from bot.alerts.actions import delivery_payload
 from bot.alerts.payload import PayloadError, parse_notification
 from bot.context import AppContext
 from bot.store.db import is_db_down
@@ -62,9 +62,10 @@ async def _receive(ctx: AppContext, request: web.Request) -> web.Response:
         notification = parse_notification(await request.read())
     except PayloadError as exc:
         return _problem(400, str(exc))
-    rows = [notice_payload(alert, notification.receiver) for alert in notification.alerts]
+    count = len(notification.alerts)
     try:
-        await ctx.intake.submit_many(rows)
+        if count:
+            await ctx.intake.submit(*delivery_payload(notification))
     except Exception as exc:
         if not is_db_down(exc):
             raise
@@ -72,4 +73,4 @@ async def _receive(ctx: AppContext, request: web.Request) -> web.Response:
         log.warning("alertmanager webhook: database unavailable: %r", exc)
         return _problem(503, "database unavailable; nothing was recorded, retry")
     ctx.metrics.acks.labels("alertmanager").inc()
-    return web.json_response({"status": "ok", "alerts": len(rows)})
+    return web.json_response({"status": "ok", "alerts": count})

@@ -158,21 +158,6 @@ class Intake:
         # Shielded: a caller that goes away must not cancel others' shared write.
         await asyncio.shield(future)
 
-    async def submit_many(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Several items (an Alertmanager delivery's alerts) in the same commit."""
-        if not items:
-            return
-        loop = asyncio.get_running_loop()
-        now = utcnow()
-        futures = []
-        for kind, ordering_key, payload in items:
-            future: asyncio.Future[None] = loop.create_future()
-            self._pending.append(((kind, ordering_key, payload, now), future))
-            futures.append(future)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_all(), name="intake-writer")
-        await asyncio.shield(asyncio.gather(*futures))
-
     async def _write_all(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import String, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack.outbox import claim_heads
@@ -138,25 +138,36 @@ async def parent(sessions: Sessions, row_id: int) -> tuple[str, str | None] | No
     return (found.state, found.result_ts) if found is not None else None
 
 
-async def mark_delivered_with_ts(
-    sessions: Sessions, row_id: int, target: str, ts: str, channel: str | None = None
-) -> None:
-    """A run, incident or alert message: its ``ts`` and its sent mark commit
-    together. ``channel``: the channel ID Slack answered with."""
+# An alert message's ts and the channel ID Slack answered with (chat.update
+# needs the ID; ALERT_CHANNEL may be a name), recorded with the batch of "sent"
+# marks (``OutboxWorker._record_sent``), not in a transaction per message: an
+# alert burst posts hundreds at once, and nothing threads under them.
+_ALERTS = Alert.__table__
+MARK_ALERT = (
+    update(_ALERTS)
+    .where(_ALERTS.c.id == bindparam("a_id"))
+    .values(
+        message_ts=bindparam("a_ts"),
+        channel_id=func.coalesce(bindparam("a_channel", type_=String()), _ALERTS.c.channel_id),
+    )
+)
+
+
+def alert_target(target: str | None) -> int | None:
+    """``"alert:<id>"`` → id (recorded in the batch, not in a transaction of its own)."""
+    kind, _, raw_id = (target or "").partition(":")
+    return int(raw_id) if kind == "alert" and raw_id.isdigit() else None
+
+
+async def mark_delivered_with_ts(sessions: Sessions, row_id: int, target: str, ts: str) -> None:
+    """A run or incident message: its ``ts`` and its sent mark commit together."""
     async with sessions() as session, session.begin():
         await session.execute(MARK_SENT, [{"b_id": row_id, "b_ts": ts, "b_at": utcnow()}])
-        await _record_ts(session, target, ts, channel)
+        await _record_ts(session, target, ts)
 
 
-async def _record_ts(session: AsyncSession, target: str, ts: str, channel: str | None) -> None:
+async def _record_ts(session: AsyncSession, target: str, ts: str) -> None:
     kind, _, raw_id = target.partition(":")
-    if kind == "alert":
-        # The ID, not the name ALERT_CHANNEL may give: chat.update needs the ID.
-        values: dict[str, Any] = {"message_ts": ts}
-        if channel:
-            values["channel_id"] = channel
-        await session.execute(update(Alert).where(Alert.id == int(raw_id)).values(**values))
-        return
     if kind == "run":
         run_id = int(raw_id)
         await session.execute(update(Run).where(Run.id == run_id).values(message_ts=ts))
