@@ -29,12 +29,14 @@ from typing import Any
 
 import aiohttp
 from _common import (
+    Process,
     StandIn,
     bench_line,
     fresh_database,
     ms,
     percentile,
     pg_version,
+    postgres_cpu_seconds,
     print_header,
     start_bot,
     table,
@@ -133,6 +135,16 @@ class Posts:
             await asyncio.sleep(0.01)
 
 
+def cpu_reading(bot: Process) -> tuple[float, float, float]:
+    """CPU seconds so far: serving process, its worker child, PostgreSQL."""
+    serve = bot.cpu_seconds()
+    return serve, bot.tree_cpu_seconds() - serve, postgres_cpu_seconds()
+
+
+def per_alert(before: tuple[float, ...], after: tuple[float, ...], alerts: int) -> list[float]:
+    return [ms(max(0.0, (b - a) / alerts)) for a, b in zip(before, after, strict=True)]
+
+
 async def burst(
     http: aiohttp.ClientSession, url: str, bodies: list[bytes], rate: float
 ) -> tuple[list[float], list[float]]:
@@ -184,9 +196,12 @@ async def main() -> None:
                 await posts.wait([a["fingerprint"] for a in warm])
                 await slack.quiesce()
                 await bot.settle()
+                before = cpu_reading(bot)
                 sent, acks = await burst(http, bot.url, bodies, args.rate)
                 await posts.wait([a["fingerprint"] for a in alerts])
                 await slack.quiesce()
+                await bot.settle()
+                cpu = per_alert(before, cpu_reading(bot), total)
                 to_message = [
                     posts.first[a["fingerprint"]] - sent[i]
                     for i, group in enumerate(groups)
@@ -195,9 +210,12 @@ async def main() -> None:
                 first_posts = sum(posts.count[a["fingerprint"]] for a in alerts)
                 before_updates = posts.updates
                 # The same deliveries again: repeats and retries post nothing.
+                before = cpu_reading(bot)
                 _, replay_acks = await burst(http, bot.url, bodies, args.rate)
                 await asyncio.sleep(1.0)
                 await slack.quiesce(quiet=1.0)
+                await bot.settle()
+                replay_cpu = per_alert(before, cpu_reading(bot), total)
                 replay_posts = sum(posts.count[a["fingerprint"]] for a in alerts) - first_posts
                 replay_updates = posts.updates - before_updates
         finally:
@@ -216,6 +234,7 @@ async def main() -> None:
             ms(percentile(to_message, 99)),
             ms(max(to_message)),
             first_posts,
+            *cpu,
         ],
         [
             "same calls again",
@@ -227,6 +246,7 @@ async def main() -> None:
             float("nan"),
             float("nan"),
             replay_posts,
+            *replay_cpu,
         ],
     ]
     print()
@@ -242,12 +262,18 @@ async def main() -> None:
                 "to message p99",
                 "to message max",
                 "posted",
+                "serve cpu",
+                "worker cpu",
+                "pg cpu",
             ],
             rows,
         )
     )
     print("\nms; ack = the webhook's HTTP 200 (every alert committed); to message = from sending")
-    print("the delivery to the alert's chat.postMessage arriving at Slack; posted = alert messages")
+    print(
+        "the delivery to the alert's chat.postMessage arriving at Slack; posted = alert messages;"
+    )
+    print("cpu = ms per alert of the serving process, its worker child and PostgreSQL (/proc)")
     ack_p99, msg_p99 = rows[0][3], rows[0][6]
     every_once = first_posts == total and duplicates == 0
     met = every_once and ack_p99 < 50 and msg_p99 < 1000 and replay_posts == 0
@@ -269,6 +295,9 @@ async def main() -> None:
                 "replay_ack_p99_ms": rows[1][3],
                 "replay_new_posts": replay_posts,
                 "replay_updates": replay_updates,
+                "serve_cpu_ms": rows[0][9],
+                "worker_cpu_ms": rows[0][10],
+                "pg_cpu_ms": rows[0][11],
                 "target_ack_p99_ms": 50,
                 "target_to_message_p99_ms": 1000,
                 "met": "yes" if met else "no",
