@@ -157,7 +157,7 @@ class Workspace:
             message.update({"user": BOT_USER, "bot_id": BOT_ID, "app_id": APP_ID})
         else:
             message["user"] = user
-        for key in ("attachments", "metadata"):
+        for key in ("attachments", "metadata", "reply_broadcast"):
             if fields.get(key):
                 message[key] = fields[key]
         thread_ts = fields.get("thread_ts")
@@ -195,7 +195,7 @@ class Workspace:
         top = [
             m
             for (ch, _), m in self.messages.items()
-            if ch == channel and m.get("thread_ts") in (None, m["ts"])
+            if ch == channel and (m.get("thread_ts") in (None, m["ts"]) or m.get("reply_broadcast"))
         ]
         return sorted(top, key=lambda m: _ts_key(m["ts"]), reverse=True)
 

@@ -26,6 +26,7 @@
   const tsNum = (ts) => Number(ts);
   const key = (m) => `${m.channel}|${m.ts}`;
   const ctx = () => ({ users: S.users, channels: S.channels, usergroups: S.usergroups, tz: me().tz });
+  RB.ctx = ctx;
   const me = () => S.users.get(S.me) || { id: "", name: "?", tz: "UTC" };
 
   // -- server feed ------------------------------------------------------------
@@ -87,11 +88,12 @@
     const replies = !inThread && n ? `<button type="button" class="replies" data-thread="${esc(m.ts)}">${n} ${n === 1 ? "reply" : "replies"}</button>` : "";
     const eph = m.type === "ephemeral";
     const badge = a.bot ? '<span class="app-badge">APP</span>' : "";
+    const broadcast = !inThread && m.reply_broadcast ? `<button type="button" class="broadcast" data-thread="${esc(m.thread_ts)}">replied to a thread</button>` : "";
     const note = eph ? `<span class="eph-note">Only visible to you</span><button type="button" class="eph-dismiss" data-dismiss="${esc(m.id)}">Dismiss</button>` : "";
     const owner = eph ? `data-ephemeral="${esc(m.id)}"` : `data-key="${esc(key(m))}"`;
     return `<div class="msg${eph ? " ephemeral" : ""}" ${owner} data-ts="${esc(m.ts)}">` +
       `<div class="avatar${a.bot ? " bot" : ""}">${esc(a.initial)}</div><div class="msg-body">` +
-      `<div class="msg-head"><span class="msg-author">${esc(a.name)}</span>${badge}<span class="msg-time">${esc(clock(m.ts))}</span>${note}</div>` +
+      `<div class="msg-head"><span class="msg-author">${esc(a.name)}</span>${badge}<span class="msg-time">${esc(clock(m.ts))}</span>${note}</div>${broadcast}` +
       `<div class="msg-content">${content}${edited}</div>${replies}</div></div>`;
   }
 
@@ -127,7 +129,7 @@
   const byTs = (a, b) => tsNum(a.ts) - tsNum(b.ts);
 
   function renderMessages() {
-    const top = [...S.messages.values()].filter((m) => m.channel === S.channel && (!m.thread_ts || m.thread_ts === m.ts));
+    const top = [...S.messages.values()].filter((m) => m.channel === S.channel && (!m.thread_ts || m.thread_ts === m.ts || m.reply_broadcast));
     const list = [...top, ...visibleEphemerals(S.channel, null)].sort(byTs);
     sync($("messages"), list.map((m) => ({ id: m.id || key(m), html: messageHtml(m, false) })));
     renderThread();
