@@ -134,7 +134,8 @@ CLICK_AND_TIME = """
   const before = thread.querySelectorAll("[data-key]").length;
   let decided = null;
   const t0 = performance.now();
-  const timer = setTimeout(() => { obs.disconnect(); reject(new Error("no render in 10 s")); }, 10000);
+  const fail = () => { obs.disconnect(); reject(new Error("no render in 10 s")); };
+  const timer = setTimeout(fail, 10000);
   const obs = new MutationObserver(() => {
     const node = thread.querySelector(`[data-key="${CSS.escape(key)}"]`);
     if (decided === null && node && node.textContent.includes("Approved by")) {

@@ -210,7 +210,8 @@ async def test_mrkdwn_renders_what_the_bot_sends_and_escapes_the_rest(page: Any)
     ts = 1700000000  # 2023-11-14 22:13:20 UTC = 22:13 in London, 17:13 in New York
     html = await page.evaluate(
         "(s) => RB.mrkdwn(s, RB.ctx())",
-        f"<!date^{ts}^{{date_short_pretty}} at {{time}}|fallback> <!date^{ts}^{{date_short}} {{time_secs}}|f>",
+        f"<!date^{ts}^{{date_short_pretty}} at {{time}}|fallback> "
+        f"<!date^{ts}^{{date_short}} {{time_secs}}|f>",
     )
     assert "Nov 14, 2023 at 10:13 PM" in html and "Nov 14, 2023 10:13:20 PM" in html, html
     await page.select_option("#user-switch", "U02BOB")
