@@ -93,8 +93,8 @@
     const owner = eph ? `data-ephemeral="${esc(m.id)}"` : `data-key="${esc(key(m))}"`;
     return `<div class="msg${eph ? " ephemeral" : ""}" ${owner} data-ts="${esc(m.ts)}">` +
       `<div class="avatar${a.bot ? " bot" : ""}">${esc(a.initial)}</div><div class="msg-body">` +
-      `<div class="msg-head"><span class="msg-author">${esc(a.name)}</span>${badge}<span class="msg-time">${esc(clock(m.ts))}</span>${note}</div>${broadcast}` +
-      `<div class="msg-content">${content}${edited}</div>${replies}</div></div>`;
+      `<div class="msg-head"><span class="msg-author">${esc(a.name)}</span>${badge}<span class="msg-time">${esc(clock(m.ts))}</span>${edited}${note}</div>${broadcast}` +
+      `<div class="msg-content">${content}</div>${replies}</div></div>`;
   }
 
   // Keyed list update: unchanged messages keep their DOM nodes (and focus, selects).
