@@ -54,7 +54,7 @@ async def fresh_database(*, migrate: bool = True) -> AsyncIterator[str]:
     url = await create_database(prefix=PREFIX)
     try:
         if migrate:
-            from bot.migrate import upgrade
+            from bot.store.migrate import upgrade
 
             await upgrade(url)
         yield url

@@ -57,7 +57,7 @@ from _common import (
 )
 from _process import postgres_cpu_seconds
 
-from bot.blocks import APPROVE
+from bot.runs.blocks import APPROVE
 
 SERVERS = ("bot", "bare-default", "bare-pbr", "bare-durable")
 COMMANDS = ("list", "start", "click")

@@ -44,7 +44,7 @@ class DurableAcks:
         # Imported here: the default and pbr apps stay free of SQLAlchemy.
         from sqlalchemy import column, insert, table, text
 
-        from bot.db import make_engine
+        from bot.store.db import make_engine
 
         self.engine = make_engine(database_url)
         self._create = text(CREATE_TABLE)

@@ -40,7 +40,7 @@ from _common import (
     worker_mode,
 )
 
-from bot.blocks import APPROVE
+from bot.runs.blocks import APPROVE
 
 
 class Watcher:

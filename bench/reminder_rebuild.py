@@ -33,11 +33,11 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the 
 from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 from sqlalchemy import insert, text, update  # noqa: E402
 
-from bot.db import make_engine, make_sessionmaker  # noqa: E402
-from bot.delivery import OutboxWorker  # noqa: E402
-from bot.migrate import upgrade  # noqa: E402
-from bot.models import Incident, utcnow  # noqa: E402
-from bot.reminders import Reminders  # noqa: E402
+from bot.incidents.reminders import Reminders  # noqa: E402
+from bot.slack.delivery import OutboxWorker  # noqa: E402
+from bot.store.db import make_engine, make_sessionmaker  # noqa: E402
+from bot.store.migrate import upgrade  # noqa: E402
+from bot.store.models import Incident, utcnow  # noqa: E402
 from tests.rig import create_database, drop_database, ensure_postgres_up  # noqa: E402
 
 INTERVAL = 1800.0

@@ -39,8 +39,8 @@ from _common import (
     table,
 )
 
-from bot.db import make_engine, make_sessionmaker
-from bot.timeline import export_incident
+from bot.incidents.timeline import export_incident
+from bot.store.db import make_engine, make_sessionmaker
 
 KINDS = [
     (

@@ -6,11 +6,8 @@ serve`` and by each test with its own settings.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -20,71 +17,24 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.actions import Actions
-from bot.approvers import Approvers
-from bot.db import is_sqlite, make_engine, make_sessionmaker
-from bot.delivery import OutboxWorker
-from bot.intake import IntakeWorker
-from bot.intake_writer import Intake, PostgresSink, SqlAlchemySink
+from bot.context import AppContext
+from bot.incidents.reminders import Reminders
+from bot.intake.actions import Actions
+from bot.intake.wakeup import Wake, WakeListener, asyncpg_dsn
+from bot.intake.worker import IntakeWorker
+from bot.intake.writer import Intake, PostgresSink, SqlAlchemySink
 from bot.metrics import Metrics
-from bot.reminders import Reminders
-from bot.retention import Retention
 from bot.runbook import Library, load_library
 from bot.settings import Settings
-from bot.wakeup import Wake, WakeListener, asyncpg_dsn
+from bot.slack.approvers import Approvers
+from bot.slack.delivery import OutboxWorker
+from bot.store.db import is_sqlite, make_engine, make_sessionmaker
+from bot.store.retention import Retention
+from bot.web import add_routes
+from commands import register
 
 log = logging.getLogger("runbook_bot")
-
-
-class Background:
-    """Fire-and-forget work after an ack (ephemeral replies, modals), kept
-    referenced so it is not garbage-collected and awaited at shutdown."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task failed", exc_info=task.exception())
-
-    async def drain(self, timeout: float = 5.0) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
-
-
-@dataclass
-class AppContext:
-    """Everything a listener needs, passed down explicitly."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    library: Library
-    client: AsyncWebClient
-    metrics: Metrics
-    outbox: OutboxWorker
-    reminders: Reminders
-    approvers: Approvers
-    intake: Intake
-    intake_worker: IntakeWorker
-    background: Background = field(default_factory=Background)
-    listener: WakeListener | None = None
-    retention: Retention | None = None
-
-    async def may_decide(self, user_id: str) -> bool:
-        return await self.approvers.allows(user_id)
-
-    @property
-    def postgres(self) -> bool:
-        return not is_sqlite(self.settings.database_url)
 
 
 def make_slack_client(settings: Settings) -> AsyncWebClient:
@@ -184,8 +134,6 @@ class _QuietClientWarning(logging.Filter):
 
 
 def build_bolt(ctx: AppContext) -> AsyncApp:
-    from commands import register  # the listeners; imported here to keep layers one-way
-
     socket_mode = bool(ctx.settings.slack_app_token)
     bolt_log = logging.getLogger("runbook_bot.bolt")
     if not any(isinstance(f, _QuietClientWarning) for f in bolt_log.filters):
@@ -242,8 +190,6 @@ async def stop_background(ctx: AppContext) -> None:
 
 
 def build_web_app(ctx: AppContext, bolt: AsyncApp, *, worker: bool = True) -> web.Application:
-    from bot.web import add_routes
-
     app = web.Application(client_max_size=1024 * 1024)
     add_routes(app, ctx, bolt)
 

@@ -64,7 +64,7 @@ async def _check_app_token(client: Any, app_token: str) -> None:
 
 
 async def _upgrade(url: str) -> None:
-    from bot.migrate import upgrade
+    from bot.store.migrate import upgrade
 
     try:
         await upgrade(url)
@@ -138,16 +138,16 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    from bot.migrate import current_revision
+    from bot.store.migrate import current_revision
 
     await _upgrade(settings.database_url)
     print(f"database at revision {await current_revision(settings.database_url)}")
 
 
 async def _timeline(settings: Settings, key: str, fmt: str) -> int:
-    from bot.db import make_engine, make_sessionmaker
-    from bot.models import parse_incident_key
-    from bot.timeline import export_incident
+    from bot.incidents.timeline import export_incident
+    from bot.store.db import make_engine, make_sessionmaker
+    from bot.store.models import parse_incident_key
 
     incident_id = parse_incident_key(key)
     if incident_id is None:
@@ -206,6 +206,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         paths = args.paths or [str(settings.runbooks_dir)]
         return run_lint(paths, fix=args.fix, out=sys.stdout, err=sys.stderr)
+    from bot.store.db import missing_sqlite_folder
+
+    folder = missing_sqlite_folder(settings.database_url)
+    if folder is not None:
+        print(
+            f"runbook-bot: DATABASE_URL: cannot use the database: folder {folder} does not exist",
+            file=sys.stderr,
+        )
+        return 1
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))

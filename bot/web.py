@@ -12,8 +12,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import func, select, text
 
-from bot.app import AppContext
-from bot.models import Incident, IntakeItem, OutboxMessage, utcnow
+from bot.context import AppContext
+from bot.store.models import Incident, IntakeItem, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.app import AppContext
+    from bot.context import AppContext
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:

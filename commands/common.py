@@ -8,8 +8,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import AppContext
-from bot.db import is_db_down
+from bot.context import AppContext
+from bot.store.db import is_db_down
 
 log = logging.getLogger("runbook_bot.commands")
 

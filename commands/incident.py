@@ -1,29 +1,28 @@
-"""``/incident declare | update | note | resolve | timeline``."""
+"""``/incident declare | update | note | resolve | timeline``.
+
+One small handler per verb (``VERBS``): parse, call a flow in
+``bot/incidents/flows.py``, return the private reply. Adding a verb is one
+function and one table entry.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import catalog_blocks, incident_blocks
-from bot.app import AppContext
-from bot.incidents import (
-    add_event,
-    claim_request,
-    create_incident,
-    record_status_update,
-    resolve_incident,
-    resolve_target,
-    split_incident_arg,
-    timeline,
-)
-from bot.models import Incident, utcnow
-from bot.mrkdwn import escape
-from bot.outbox import enqueue
+from bot.context import AppContext
+from bot.incidents import flows
+from bot.incidents.flows import Outcome, Request
+from bot.incidents.service import split_incident_arg
+from bot.runs import catalog_blocks
+from bot.slack.mrkdwn import escape
 from commands.common import slash_command
 
 MAX_TEXT = 40_000
+
+Handler = Callable[[AppContext, Request, str, dict[str, Any]], Awaitable[Outcome]]
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
@@ -31,91 +30,70 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
 
 
 async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any]) -> dict | None:
-    channel = command.get("channel_id", "")
-    user = command.get("user_id", "")
-    request_key = f"trigger:{command['trigger_id']}" if command.get("trigger_id") else None
     if verb in ("", "help"):
         return catalog_blocks.help_message(catalog_blocks.INCIDENT_HELP)
-    if verb not in ("declare", "open", "update", "note", "resolve", "timeline"):
+    handler = VERBS.get(verb)
+    if handler is None:
         return {"text": f"Unknown subcommand `{escape(verb)}`. Try `/incident help`."}
     if len(rest) > MAX_TEXT:
         return {"text": f"That text is {len(rest):,} characters; the limit is {MAX_TEXT:,}."}
+    request = Request.from_command(command)
     # A start or click acknowledged a moment ago is acted on first.
-    await ctx.intake_worker.drain_channel(channel)
-    if verb in ("declare", "open"):
-        if not rest:
-            return {"text": "Give the incident a title: `/incident declare <title>`"}
-        if not ctx.settings.is_incident_channel(channel, command.get("channel_name")):
-            allowed = ", ".join(f"#{c}" for c in ctx.settings.incident_channels)
-            return {
-                "text": f"Incidents can only be declared in an incident channel "
-                f"({escape(allowed)}). Nothing was recorded."
-            }
-        async with ctx.sessions() as session, session.begin():
-            if request_key and not await claim_request(session, request_key):
-                return None
-            incident = await create_incident(
-                session,
-                channel_id=channel,
-                title=rest,
-                user_id=user,
-                at=utcnow(),
-                interval_seconds=ctx.settings.status_update_interval,
-            )
-            payload = incident_blocks.declared_message(incident, user)
-            enqueue(
-                session,
-                f"incident:{incident.id}",
-                "chat.postMessage",
-                {"channel": channel, **payload},
-                on_delivered=f"incident:{incident.id}",
-            )
+    await ctx.intake_worker.drain_channel(request.channel)
+    outcome = await handler(ctx, request, rest, command)
+    if outcome.delivered:
         ctx.outbox.notify()
-        ctx.reminders.nudge(incident.next_reminder_at)
-        return None
+    if outcome.due is not None:
+        ctx.reminders.nudge(outcome.due)
+    return outcome.reply
 
+
+async def declare(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
+    if not rest:
+        return Outcome.say("Give the incident a title: `/incident declare <title>`")
+    if not ctx.settings.is_incident_channel(request.channel, command.get("channel_name")):
+        allowed = ", ".join(f"#{c}" for c in ctx.settings.incident_channels)
+        return Outcome.say(
+            f"Incidents can only be declared in an incident channel ({escape(allowed)}). "
+            "Nothing was recorded."
+        )
+    interval = ctx.settings.status_update_interval
+    return await flows.declare(ctx.sessions, request, rest, interval_seconds=interval)
+
+
+async def update(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, text = split_incident_arg(rest)
-    if verb in ("update", "note") and not text.strip():
-        return {"text": f"Nothing to record: `/incident {verb} [INC-<n>] <text>`"}
-    async with ctx.sessions() as session, session.begin():
-        incident, problem = await resolve_target(session, channel, incident_id)
-        if incident is None:
-            if verb == "timeline" and incident_id is not None:
-                # A resolved incident's timeline is still worth reading.
-                incident = await session.get(Incident, incident_id)
-            if incident is None:
-                return {"text": problem or "No such incident."}
-        if verb == "timeline":
-            events = await timeline(session, incident.id)
-            return incident_blocks.timeline_blocks(incident, events)
-        # Lock the row: a concurrent resolve, update or reminder claim waits
-        # for this one, and a second resolve finds the incident resolved.
-        await session.refresh(incident, with_for_update=True)
-        if incident.state != "open":
-            return {"text": f"{incident.key} is already resolved."}
-        if request_key and not await claim_request(session, request_key):
-            return None
-        # Serialise with the reminder job, which claims the row FOR UPDATE: the
-        # event's time is taken after the lock, so timeline ids and times agree.
-        await session.refresh(incident, with_for_update=ctx.postgres)
-        if verb == "update":
-            due = await record_status_update(
-                session,
-                incident,
-                user_id=user,
-                text=text,
-                interval_seconds=ctx.settings.status_update_interval,
-            )
-        elif verb == "note":
-            add_event(session, incident.id, "note", user, text)
-            due = None
-        else:
-            await resolve_incident(session, incident, user_id=user)
-            due = None
-        key = incident.key
-    ctx.outbox.notify()
-    if due is not None:
-        ctx.reminders.nudge(due)
-    if verb == "note":
-        return {"text": f"📝 Note added to {key}'s timeline."}
-    return None
+    if not text.strip():
+        return Outcome.say("Nothing to record: `/incident update [INC-<n>] <text>`")
+    interval = ctx.settings.status_update_interval
+    action = flows.post_update(request.user, text, interval_seconds=interval)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+
+
+async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
+    incident_id, text = split_incident_arg(rest)
+    if not text.strip():
+        return Outcome.say("Nothing to record: `/incident note [INC-<n>] <text>`")
+    action = flows.add_note(request.user, text)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+
+
+async def resolve(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
+    incident_id, _ = split_incident_arg(rest)
+    action = flows.resolve(request.user)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+
+
+async def timeline(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
+    incident_id, _ = split_incident_arg(rest)
+    return await flows.show_timeline(ctx.sessions, request.channel, incident_id)
+
+
+VERBS: dict[str, Handler] = {
+    "declare": declare,
+    "open": declare,
+    "update": update,
+    "note": note,
+    "resolve": resolve,
+    "timeline": timeline,
+}

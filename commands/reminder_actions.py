@@ -6,10 +6,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import incident_blocks
-from bot.app import AppContext
-from bot.incidents import record_status_update, snooze_reminders
-from bot.models import Incident
+from bot.context import AppContext
+from bot.incidents import blocks as incident_blocks
+from bot.incidents.service import incident_view, record_status_update, snooze_reminders
+from bot.store.models import Incident
 from commands.common import UNAVAILABLE, clean_text, ephemeral, is_db_down, log, where_clicked
 
 
@@ -31,7 +31,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         if incident is None or incident.state != "open":
             ephemeral(ctx, channel, user, "That incident is not open any more.", thread)
             return
-        view = incident_blocks.update_modal(incident)
+        view = incident_blocks.update_modal(incident_view(incident))
 
         async def open_view() -> None:
             try:

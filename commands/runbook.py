@@ -1,19 +1,20 @@
-"""``/runbook help | list | show | start | abort``."""
+"""``/runbook help | list | show | start | abort``: one handler per verb (``VERBS``)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import catalog_blocks
-from bot.actions import start_payload
-from bot.app import AppContext
-from bot.incidents import open_incidents, parse_incident_key
-from bot.models import Incident
-from bot.mrkdwn import escape
-from bot.run_store import current_run_in_channel
-from bot.runs import abort_run, cannot_attach
+from bot.context import AppContext
+from bot.incidents.service import open_incidents, parse_incident_key
+from bot.intake.actions import start_payload
+from bot.runs import catalog_blocks
+from bot.runs.flows import abort_run, cannot_attach
+from bot.runs.queries import current_run_in_channel
+from bot.slack.mrkdwn import escape
+from bot.store.models import Incident
 from commands.common import slash_command
 
 
@@ -22,25 +23,28 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
 
 
 async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any]) -> dict | None:
-    if verb in ("", "help"):
-        return catalog_blocks.help_message(catalog_blocks.RUNBOOK_HELP)
-    if verb == "list":
-        return catalog_blocks.list_message(ctx.library)
-    if verb == "show":
-        if not rest:
-            return {"text": "Which runbook? `/runbook show RB-04`"}
-        token = rest.split()[0]
-        runbook = ctx.library.get(token)
-        if runbook is None:
-            return {"text": catalog_blocks.unknown_runbook(token, ctx.library)}
-        return catalog_blocks.show_message(runbook)
-    if verb == "start":
-        return await start(ctx, rest, command)
-    if verb in ("abort", "stop", "cancel"):
-        return await abort(ctx, rest, command)
-    return {
-        "text": f"Unknown subcommand `{escape(verb)}`. Try `/runbook help`.",
-    }
+    handler = VERBS.get(verb)
+    if handler is None:
+        return {"text": f"Unknown subcommand `{escape(verb)}`. Try `/runbook help`."}
+    return await handler(ctx, rest, command)
+
+
+async def usage(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    return catalog_blocks.help_message(catalog_blocks.RUNBOOK_HELP)
+
+
+async def list_runbooks(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    return catalog_blocks.list_message(ctx.library)
+
+
+async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    if not rest:
+        return {"text": "Which runbook? `/runbook show RB-04`"}
+    token = rest.split()[0]
+    runbook = ctx.library.get(token)
+    if runbook is None:
+        return {"text": catalog_blocks.unknown_runbook(token, ctx.library)}
+    return catalog_blocks.show_message(runbook)
 
 
 async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
@@ -69,7 +73,7 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
         refusal = cannot_attach(incident, incident_id, channel_id)
         if refusal is not None:
             return {"text": f"{refusal} Nothing was started."}
-    # Committed before the ack; the run itself is opened right after (bot/intake.py).
+    # Committed before the ack; the run itself is opened right after (bot/intake/worker.py).
     await ctx.intake.submit(
         *start_payload(
             runbook_id=runbook.id,
@@ -112,3 +116,17 @@ async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     ctx.outbox.notify()
     ctx.metrics.runs_aborted.inc()
     return None
+
+
+Handler = Callable[[AppContext, str, dict[str, Any]], Awaitable[dict | None]]
+
+VERBS: dict[str, Handler] = {
+    "": usage,
+    "help": usage,
+    "list": list_runbooks,
+    "show": show,
+    "start": start,
+    "abort": abort,
+    "stop": abort,
+    "cancel": abort,
+}

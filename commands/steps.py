@@ -6,12 +6,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import blocks
-from bot.actions import decide_payload
-from bot.app import AppContext
-from bot.engine import Decision
-from bot.run_store import run_key
-from bot.runs import abort_run
+from bot.context import AppContext
+from bot.intake.actions import decide_payload
+from bot.runs import blocks
+from bot.runs.engine import Decision
+from bot.runs.flows import abort_run
+from bot.runs.queries import run_key
 from commands.common import UNAVAILABLE, ephemeral, is_db_down, log, where_clicked
 
 
@@ -38,7 +38,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
                 thread,
             )
             return
-        # Committed before the ack; the decision itself follows it (bot/intake.py).
+        # Committed before the ack; the decision itself follows it (bot/intake/worker.py).
         try:
             await ctx.intake.submit(
                 *decide_payload(

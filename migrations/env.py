@@ -20,8 +20,8 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.migrate import MIGRATION_LOCK_KEY
-from bot.models import Base
+from bot.store.migrate import MIGRATION_LOCK_KEY
+from bot.store.models import Base
 
 DEFAULT_URL = "sqlite+aiosqlite:///./runbook-bot.db"
 
@@ -80,7 +80,7 @@ async def run_async_migrations() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        # Handed in by bot.migrate (inside AsyncConnection.run_sync) or a test.
+        # Handed in by bot.store.migrate (inside AsyncConnection.run_sync) or a test.
         do_run_migrations(connection)
     else:
         asyncio.run(run_async_migrations())

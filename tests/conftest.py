@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.migrate import upgrade
-from bot.models import Base
+from bot.store.migrate import upgrade
+from bot.store.models import Base
 from tests.rig import SlackStandIn, create_database, drop_database, ensure_postgres_up
 from tests.rig.botserver import BotServer, start_bot
 

@@ -8,7 +8,14 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from bot.models import HandledRequest, Incident, OutboxMessage, Run, StepDecision, TimelineEvent
+from bot.store.models import (
+    HandledRequest,
+    Incident,
+    OutboxMessage,
+    Run,
+    StepDecision,
+    TimelineEvent,
+)
 from tests.conftest import BotFactory
 from tests.rig import SlackStandIn
 from tests.rig.botserver import BotServer

@@ -1,4 +1,4 @@
-"""Block Kit rendering (``bot.blocks``, ``bot.catalog_blocks``, ``bot.incident_blocks``):
+"""Block Kit rendering (``bot.runs.blocks``, ``bot.runs.catalog_blocks``, ``bot.incidents.blocks``):
 pure functions checked against Slack's limits with the rig's validator."""
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot import catalog_blocks, incident_blocks
-from bot.blocks import (
+from bot.incidents import blocks as incident_blocks
+from bot.incidents.blocks import EventView, IncidentView
+from bot.runbook import Library, Runbook, load_library
+from bot.runs import catalog_blocks
+from bot.runs.blocks import (
     APPROVE,
     SKIP,
     RunInfo,
@@ -21,7 +24,7 @@ from bot.blocks import (
     run_message,
     step_message,
 )
-from bot.engine import (
+from bot.runs.engine import (
     Aborted,
     Accepted,
     Decision,
@@ -33,8 +36,6 @@ from bot.engine import (
     snapshot_runbook,
     state_from_snapshot,
 )
-from bot.models import Incident, TimelineEvent
-from bot.runbook import Library, Runbook, load_library
 from tests.rig import validate_blocks, validate_view
 
 RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
@@ -148,17 +149,16 @@ def test_catalog_payloads_are_valid(library: Library) -> None:
     assert "&lt;" in catalog_blocks.unknown_runbook("<!channel>", library)
 
 
-def incident(title: str = "Share link leaked", **kw: Any) -> Incident:
+def incident(title: str = "Share link leaked", **kw: Any) -> IncidentView:
     values: dict[str, Any] = {
         "id": 3,
-        "channel_id": "C_INC",
         "title": title,
         "state": "open",
         "opened_by": "UALICE",
         "opened_at": T0,
     }
     values.update(kw)
-    return Incident(**values)
+    return IncidentView(**values)
 
 
 def test_incident_payloads_are_valid() -> None:
@@ -184,9 +184,7 @@ def test_incident_payloads_are_valid() -> None:
     valid(incident_blocks.resolve_message(resolved, "UBOB", stats))
     valid(incident_blocks.resolve_message(resolved, "UBOB", {**stats, "first_decision_at": None}))
     events = [
-        TimelineEvent(
-            id=i,
-            incident_id=3,
+        EventView(
             kind="note" if i % 2 else "step_approved",
             actor="UBOB" if i % 3 else None,
             at=T0 + timedelta(seconds=i),
@@ -252,7 +250,7 @@ def test_user_text_is_escaped(library: Library) -> None:
         incident_blocks.reminder_message(incident(title=NASTY), T0 + timedelta(minutes=30)),
         incident_blocks.timeline_blocks(
             incident(title=NASTY),
-            [TimelineEvent(id=1, incident_id=3, kind="note", actor="UBOB", at=T0, text=NASTY)],
+            [EventView(kind="note", actor="UBOB", at=T0, text=NASTY)],
         ),
     ]
     for payload in payloads:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import HandledRequest, Incident, Run, StepDecision, TimelineEvent
+from bot.store.models import HandledRequest, Incident, Run, StepDecision, TimelineEvent
 from commands.common import UNAVAILABLE
 from tests.conftest import BotFactory
 from tests.rig import SlackStandIn
@@ -120,7 +120,7 @@ async def test_worker_engine_trusts_only_recently_used_connections(
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from bot.db import PING_AFTER_IDLE, is_transient, make_engine
+    from bot.store.db import PING_AFTER_IDLE, is_transient, make_engine
 
     async def select_one(engine) -> int:  # type: ignore[no-untyped-def]
         async with engine.connect() as conn:

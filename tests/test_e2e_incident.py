@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.models import Incident, IntakeItem, OutboxMessage, TimelineEvent
-from bot.mrkdwn import escape
+from bot.slack.mrkdwn import escape
+from bot.store.models import Incident, IntakeItem, OutboxMessage, TimelineEvent
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 

@@ -8,7 +8,7 @@ import statistics
 
 from sqlalchemy import func, select
 
-from bot.models import Incident, IntakeItem, OutboxMessage, Run, StepDecision, TimelineEvent
+from bot.store.models import Incident, IntakeItem, OutboxMessage, Run, StepDecision, TimelineEvent
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 
@@ -242,7 +242,7 @@ async def test_bad_signature_is_401_and_changes_nothing(
 
 async def test_embedded_sqlite_runs_a_runbook(make_bot, slack: SlackStandIn, tmp_path) -> None:
     """The default embedded database runs the same flow (migrations included)."""
-    from bot.migrate import upgrade
+    from bot.store.migrate import upgrade
 
     url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
     await upgrade(url)

@@ -1,4 +1,4 @@
-"""The run state machine (``bot.engine``): pure functions, no I/O."""
+"""The run state machine (``bot.runs.engine``): pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine import (
+from bot.runbook import Runbook, parse_runbook
+from bot.runs.engine import (
     Aborted,
     Accepted,
     Decision,
@@ -23,7 +24,6 @@ from bot.engine import (
     snapshot_runbook,
     state_from_snapshot,
 )
-from bot.runbook import Runbook, parse_runbook
 
 RUNBOOK_MD = """\
 ---

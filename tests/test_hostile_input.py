@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from bot.models import Incident, TimelineEvent
+from bot.store.models import Incident, TimelineEvent
 from tests.conftest import BotFactory
 from tests.rig import SlackStandIn
 from tests.rig.botserver import BotServer

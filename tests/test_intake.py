@@ -9,10 +9,10 @@ import re
 
 from sqlalchemy import func, select
 
-from bot.actions import decide_payload
-from bot.engine import Decision
-from bot.intake import FAILED_REPLY
-from bot.models import Incident, IntakeItem, StepDecision, TimelineEvent, utcnow
+from bot.intake.actions import decide_payload
+from bot.intake.worker import FAILED_REPLY
+from bot.runs.engine import Decision
+from bot.store.models import Incident, IntakeItem, StepDecision, TimelineEvent, utcnow
 from tests.rig import SlackStandIn
 from tests.rig.botserver import BotServer
 from tests.test_e2e_runbook import start

@@ -1,4 +1,4 @@
-"""The migrations build exactly the schema of bot/models.py, on PostgreSQL and SQLite."""
+"""The migrations build exactly the schema of bot/store/models.py, on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot
-from bot import migrate
-from bot.db import make_engine, make_sessionmaker
-from bot.migrate import alembic_config, current_revision, migrations_dir, upgrade
-from bot.models import Base, Incident, Run, StepDecision, TimelineEvent
+from bot.store import migrate
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.migrate import alembic_config, current_revision, migrations_dir, upgrade
+from bot.store.models import Base, Incident, Run, StepDecision, TimelineEvent
 from tests.rig.pg import resolve_admin_url
 
 # The server the rest of the suite uses (TEST_DATABASE_ADMIN_URL overrides it).
@@ -174,7 +174,10 @@ async def test_upgrade_waits_for_the_postgresql_advisory_lock(pg_url: str) -> No
 async def test_two_processes_migrate_at_once_from_another_cwd(pg_url: str, tmp_path: Path) -> None:
     # As two `serve` processes starting together would, from a directory that has
     # no migrations/ folder: each finds the migrations from the package.
-    code = "import asyncio, sys; from bot.migrate import upgrade; asyncio.run(upgrade(sys.argv[1]))"
+    code = (
+        "import asyncio, sys; from bot.store.migrate import upgrade; "
+        "asyncio.run(upgrade(sys.argv[1]))"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     procs = [
         await asyncio.create_subprocess_exec(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
+from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 
 
 def test_escape() -> None:

@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.models import Incident, OutboxMessage, StepDecision, TimelineEvent
+from bot.store.models import Incident, OutboxMessage, StepDecision, TimelineEvent
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import SIGNING_SECRET, Response, button_value
 from tests.rig.signing import SlackSigner, post

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.incident_blocks import REMINDER_SNOOZE, REMINDER_UPDATE, UPDATE_MODAL
-from bot.models import Incident, TimelineEvent
+from bot.incidents.blocks import REMINDER_SNOOZE, REMINDER_UPDATE, UPDATE_MODAL
+from bot.store.models import Incident, TimelineEvent
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 

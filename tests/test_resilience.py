@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from bot.models import (
+from bot.store.models import (
     Incident,
     OutboxMessage,
     Run,

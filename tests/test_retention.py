@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.db import make_engine, make_sessionmaker
-from bot.models import HandledRequest, Incident, OutboxMessage, TimelineEvent, utcnow
-from bot.retention import prune
+from bot.store.db import make_engine, make_sessionmaker
+from bot.store.models import HandledRequest, Incident, OutboxMessage, TimelineEvent, utcnow
+from bot.store.retention import prune
 
 
 async def test_prune_forgets_only_delivered_messages_and_old_keys(clean_db: str) -> None:

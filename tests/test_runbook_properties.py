@@ -7,9 +7,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.mrkdwn import md_to_mrkdwn, split_mrkdwn
 from bot.runbook import parse_runbook
 from bot.runbook.fix import _fix  # the unguarded core: a crash must fail the test
+from bot.slack.mrkdwn import md_to_mrkdwn, split_mrkdwn
 
 FAST = settings(max_examples=200, deadline=None)
 

@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import (
+from bot.store.models import (
     HandledRequest,
     Incident,
     OutboxMessage,

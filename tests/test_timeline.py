@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.models import Incident, TimelineEvent
-from bot.timeline import EventRow, IncidentRow, render_json, render_markdown
+from bot.incidents.timeline import EventRow, IncidentRow, render_json, render_markdown
+from bot.store.models import Incident, TimelineEvent
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 

@@ -10,8 +10,8 @@ import time
 import asyncpg
 
 from bot.app import build_context, start_background, stop_background
+from bot.intake.wakeup import CHANNEL, EVERYTHING, Wake, parse_wake
 from bot.settings import load_settings
-from bot.wakeup import CHANNEL, EVERYTHING, Wake, parse_wake
 from tests.rig import SlackStandIn
 from tests.rig.botserver import SIGNING_SECRET, BotServer
 from tests.rig.standin import Call

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.mrkdwn import md_to_mrkdwn
 from bot.runbook.model import Phase, Problem, Severity, Step
+from bot.slack.mrkdwn import md_to_mrkdwn
 
 if TYPE_CHECKING:
     from bot.runbook.parser import Doc, Section

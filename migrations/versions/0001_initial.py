@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2025-01-01
 
-Mirrors ``bot/models.py`` (``tests/test_migrations.py`` compares them). On
+Mirrors ``bot/store/models.py`` (``tests/test_migrations.py`` compares them). On
 PostgreSQL a trigger also makes ``timeline_events`` append-only: UPDATE and
 DELETE raise, TRUNCATE (tests, maintenance) stays allowed.
 """

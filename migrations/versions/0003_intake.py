@@ -5,7 +5,7 @@ Revises: 0002
 Create Date: 2026-11-23
 
 A click or ``/runbook start`` is committed to ``intake`` before the ack; a
-worker acts on it right after (``bot/intake.py``). On PostgreSQL a
+worker acts on it right after (``bot/intake/worker.py``). On PostgreSQL a
 statement-level trigger NOTIFYs the workers at commit, like migration 0002.
 """
 

@@ -14,7 +14,7 @@ knew. Now:
   incident's first reminder due time, so a listener wakes only the loop that
   has work;
 - a connection with ``runbook_bot.wake = off`` (the worker process's own
-  connections, ``bot/db.py``) does not notify at all: that process wakes its
+  connections, ``bot/store/db.py``) does not notify at all: that process wakes its
   loops in memory after the commit. Every notifying transaction takes
   PostgreSQL's cluster-wide NOTIFY lock through its commit (WAL flush
   included), so the worker's commits no longer queue the serving process's

@@ -9,7 +9,7 @@ So the ack path writes one small row — group-committed with whatever else
 arrives at the same moment — and acks; a worker (``IntakeWorker``, in the
 worker process on PostgreSQL) then runs the real flow in one transaction that
 also deletes the row. A crash between the two loses nothing: the row waits.
-The write itself (group commit, straight to asyncpg) is ``bot/intake_writer.py``.
+The write itself (group commit, straight to asyncpg) is ``bot/intake/writer.py``.
 
 Items sharing an ordering key (one run, one channel) are acted on one at a
 time in arrival order, across processes (``FOR UPDATE SKIP LOCKED`` on the
@@ -29,9 +29,9 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import is_transient
-from bot.models import IntakeItem
-from bot.outbox import claim_heads, enqueue
+from bot.slack.outbox import claim_heads, enqueue
+from bot.store.db import is_transient
+from bot.store.models import IntakeItem
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ Handler = Callable[[AsyncSession, Item], Awaitable[AfterCommit | None]]
 
 class HandOff(Protocol):
     """Delivers the messages an item's transaction enqueued right after its
-    commit, without a claim (``OutboxWorker``, ``bot/delivery.py``)."""
+    commit, without a claim (``OutboxWorker``, ``bot/slack/delivery.py``)."""
 
     async def prepare_hand_off(self, session: AsyncSession) -> None: ...
 

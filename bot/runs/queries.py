@@ -9,10 +9,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import blocks, engine
-from bot.engine import Decision, DecisionRecord, RunState
-from bot.models import OutboxMessage, Run, StepDecision
-from bot.outbox import enqueue
+from bot.runs import blocks, engine
+from bot.runs.engine import Decision, DecisionRecord, RunState
+from bot.slack.outbox import enqueue
+from bot.store.models import OutboxMessage, Run, StepDecision
 
 
 def run_key(run_id: int) -> str:

@@ -1,12 +1,14 @@
 """Block Kit for incidents: status updates, reminders, the update modal,
-the resolve summary and the timeline. Pure functions, user text escaped."""
+the resolve summary and the timeline. Pure functions over plain data
+(:class:`IncidentView`, :class:`EventView`, never ORM rows); user text escaped."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.blocks import (
+from bot.slack.blockkit import (
     MAX_BLOCKS,
     Payload,
     button,
@@ -16,14 +18,41 @@ from bot.blocks import (
     slack_date,
     truncate,
 )
-from bot.models import Incident, TimelineEvent
-from bot.mrkdwn import escape, split_mrkdwn
+from bot.slack.mrkdwn import escape, split_mrkdwn
 from bot.timefmt import format_duration
 
 REMINDER_UPDATE = "reminder_update"
 REMINDER_SNOOZE = "reminder_snooze"
 UPDATE_MODAL = "status_update_modal"
 SNOOZE_MINUTES = (15, 30, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    """What the renderers know about an incident."""
+
+    id: int
+    title: str
+    opened_at: datetime
+    opened_by: str = ""
+    state: str = "open"
+    last_update_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"INC-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One timeline event, as the renderers show it."""
+
+    at: datetime
+    kind: str
+    actor: str | None
+    text: str
 
 
 def ago(delta: timedelta) -> str:
@@ -44,7 +73,7 @@ def user_text_sections(text: str, limit_blocks: int = 10) -> list[dict]:
     return blocks
 
 
-def status_update_message(incident: Incident, user_id: str, text: str, at: datetime) -> Payload:
+def status_update_message(incident: IncidentView, user_id: str, text: str, at: datetime) -> Payload:
     blocks = [section(f"📣 *Status update — {incident.key}* by <@{escape(user_id)}>")]
     blocks += user_text_sections(text, MAX_BLOCKS - 2)
     blocks.append(context(f"Posted {slack_date(at)} · next reminder resets"))
@@ -52,7 +81,7 @@ def status_update_message(incident: Incident, user_id: str, text: str, at: datet
     return {"text": truncate(plain, 3000), "blocks": cap_blocks(blocks)}
 
 
-def reminder_message(incident: Incident, now: datetime) -> Payload:
+def reminder_message(incident: IncidentView, now: datetime) -> Payload:
     since = incident.last_update_at or incident.opened_at
     what = "the last status update" if incident.last_update_at else "the incident opened"
     line = (
@@ -83,7 +112,7 @@ def reminder_message(incident: Incident, now: datetime) -> Payload:
     return {"text": text, "blocks": blocks}
 
 
-def snoozed_message(incident: Incident, user_id: str, minutes: int, until: datetime) -> Payload:
+def snoozed_message(incident: IncidentView, user_id: str, minutes: int, until: datetime) -> Payload:
     line = (
         f"😴 Reminders for *{incident.key}* snoozed {minutes} min by <@{escape(user_id)}> "
         f"— next {slack_date(until, '{time}')}."
@@ -91,7 +120,7 @@ def snoozed_message(incident: Incident, user_id: str, minutes: int, until: datet
     return {"text": f"{incident.key} reminders snoozed {minutes} min", "blocks": [section(line)]}
 
 
-def update_modal(incident: Incident) -> dict[str, Any]:
+def update_modal(incident: IncidentView) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": UPDATE_MODAL,
@@ -120,7 +149,7 @@ def update_modal(incident: Incident) -> dict[str, Any]:
     }
 
 
-def resolve_message(incident: Incident, user_id: str, stats: dict[str, Any]) -> Payload:
+def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any]) -> Payload:
     assert incident.resolved_at is not None
     duration = format_duration(incident.resolved_at - incident.opened_at)
     first = stats.get("first_decision_at")
@@ -158,7 +187,7 @@ KIND_ICONS = {
 }
 
 
-def timeline_blocks(incident: Incident, events: list[TimelineEvent]) -> Payload:
+def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
     """The timeline as an ephemeral message; the newest events if it is long."""
     lines = []
     for event in events:
@@ -185,7 +214,7 @@ def timeline_blocks(incident: Incident, events: list[TimelineEvent]) -> Payload:
     return {"text": f"Timeline of {incident.key} ({len(events)} events)", "blocks": blocks}
 
 
-def declared_message(incident: Incident, user_id: str) -> Payload:
+def declared_message(incident: IncidentView, user_id: str) -> Payload:
     line = (
         f"🚨 *{incident.key} declared* by <@{escape(user_id)}>: {escape(incident.title)}\n"
         "Run a runbook with `/runbook start <ID> "

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import HandledRequest, OutboxMessage, utcnow
+from bot.store.models import HandledRequest, OutboxMessage, utcnow
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.blocks import MAX_BLOCKS, Payload, cap_blocks, context, header, section, truncate
-from bot.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 from bot.runbook import Library, Runbook
+from bot.slack.blockkit import MAX_BLOCKS, Payload, cap_blocks, context, header, section, truncate
+from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 
 RUNBOOK_HELP = """*`/runbook` — run a Markdown runbook step by step*
 • `/runbook list` — every runbook

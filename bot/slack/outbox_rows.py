@@ -1,4 +1,4 @@
-"""What the outbox worker (``bot/delivery.py``) reads and writes about its rows:
+"""What the outbox worker (``bot/slack/delivery.py``) reads and writes about its rows:
 claims with a lease, "sent", "try again later", "failed", released leases, and
 the ``ts`` a delivered run message leaves on its run and incident.
 
@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import Incident, OutboxMessage, Run, utcnow
-from bot.outbox import claim_heads
+from bot.slack.outbox import claim_heads
+from bot.store.models import Incident, OutboxMessage, Run, utcnow
 
 # The worker's log: operators follow one logger for delivery (docs/operations.md).
-log = logging.getLogger("bot.delivery")
+log = logging.getLogger("bot.slack.delivery")
 
 OUTBOX = OutboxMessage.__table__
 

@@ -1,6 +1,6 @@
 """Acting on intake items: a step decision, a runbook start.
 
-Each handler runs inside the intake worker's transaction (``bot/intake.py``):
+Each handler runs inside the intake worker's transaction (``bot/intake/worker.py``):
 the flow's rows, the Slack messages it owes and the item's removal commit
 together. A refusal (someone else decided first, the run ended, the incident
 is closed) is told to the sender as an ephemeral message via the outbox.
@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import blocks
-from bot.engine import Decision
-from bot.intake import AfterCommit, Handler, Item, reply
+from bot.intake.worker import AfterCommit, Handler, Item, reply
 from bot.metrics import Metrics
-from bot.run_store import run_key
 from bot.runbook import Library
-from bot.runs import DuplicateRequest, FlowError, decide_step, start_run
+from bot.runs import blocks
+from bot.runs.engine import Decision
+from bot.runs.flows import DuplicateRequest, FlowError, decide_step, start_run
+from bot.runs.queries import run_key
 
 DECIDE = "decide"
 START = "start"

@@ -16,7 +16,7 @@ from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.models import OutboxMessage, TimelineEvent
+from bot.store.models import OutboxMessage, TimelineEvent
 
 # Written in this order; each table's rows keep the order they were appended in.
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]

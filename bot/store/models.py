@@ -194,7 +194,7 @@ class HandledRequest(Base):
 class IntakeItem(Base):
     """A request the bot acknowledged but has not acted on yet.
 
-    The ack path's only write (``bot/intake.py``): a click or ``/runbook start``
+    The ack path's only write (``bot/intake/worker.py``): a click or ``/runbook start``
     is committed here before Slack gets its ack, and a worker turns it into the
     decision, timeline events and Slack messages right after. Rows are deleted
     once acted on; a row that hit a bug is kept as ``failed`` for the operator.

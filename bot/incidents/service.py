@@ -12,8 +12,10 @@ from sqlalchemy import String, cast, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import incident_blocks
-from bot.models import (
+from bot.incidents import blocks as incident_blocks
+from bot.incidents.blocks import EventView, IncidentView
+from bot.slack.outbox import enqueue
+from bot.store.models import (
     HandledRequest,
     Incident,
     OutboxMessage,
@@ -23,8 +25,25 @@ from bot.models import (
     parse_incident_key,
     utcnow,
 )
-from bot.outbox import enqueue
-from bot.writes import append_row
+from bot.store.writes import append_row
+
+
+def incident_view(incident: Incident) -> IncidentView:
+    """The row as the (pure) incident renderers take it."""
+    return IncidentView(
+        id=incident.id,
+        title=incident.title,
+        opened_at=incident.opened_at,
+        opened_by=incident.opened_by,
+        state=incident.state,
+        last_update_at=incident.last_update_at,
+        resolved_at=incident.resolved_at,
+        resolved_by=incident.resolved_by,
+    )
+
+
+def event_view(event: TimelineEvent) -> EventView:
+    return EventView(at=event.at, kind=event.kind, actor=event.actor, text=event.text)
 
 
 def add_event(
@@ -202,7 +221,7 @@ async def record_status_update(
     incident.next_reminder_at = now + timedelta(seconds=interval_seconds)
     payload = {
         "channel": incident.channel_id,
-        **incident_blocks.status_update_message(incident, user_id, text, now),
+        **incident_blocks.status_update_message(incident_view(incident), user_id, text, now),
     }
     parent = None
     if incident.thread_ts:
@@ -257,7 +276,7 @@ async def resolve_incident(session: AsyncSession, incident: Incident, *, user_id
         "chat.postMessage",
         {
             "channel": incident.channel_id,
-            **incident_blocks.resolve_message(incident, user_id, stats),
+            **incident_blocks.resolve_message(incident_view(incident), user_id, stats),
         },
     )
 
@@ -283,7 +302,7 @@ async def snooze_reminders(
         "chat.postMessage",
         {
             "channel": incident.channel_id,
-            **incident_blocks.snoozed_message(incident, user_id, minutes, until),
+            **incident_blocks.snoozed_message(incident_view(incident), user_id, minutes, until),
         },
     )
     return until

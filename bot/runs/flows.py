@@ -2,7 +2,7 @@
 the decision, appends the timeline and enqueues the Slack messages it owes.
 
 Start and decide run in the worker, on requests the listener committed to the
-intake before acknowledging (``bot/intake.py``); abort runs in the listener
+intake before acknowledging (``bot/intake/worker.py``); abort runs in the listener
 before its ack. The outbox worker does the Slack calls after the commit.
 """
 
@@ -15,12 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import blocks, engine
-from bot.engine import Decision, DecisionRecord
-from bot.incidents import add_event, claim_request, create_incident
-from bot.models import Incident, Run, StepDecision, utcnow
-from bot.outbox import enqueue, enqueue_now
-from bot.run_store import (
+from bot.incidents.service import add_event, claim_request, create_incident
+from bot.runbook import Runbook
+from bot.runs import blocks, engine
+from bot.runs.engine import Decision, DecisionRecord
+from bot.runs.queries import (
     enqueue_run_update,
     load_state,
     lock_run,
@@ -28,7 +27,8 @@ from bot.run_store import (
     run_key,
     run_message_ref,
 )
-from bot.runbook import Runbook
+from bot.slack.outbox import enqueue, enqueue_now
+from bot.store.models import Incident, Run, StepDecision, utcnow
 
 
 class FlowError(Exception):

@@ -1,4 +1,4 @@
-"""The ack path's one write: intake rows, group-committed (``bot/intake.py``).
+"""The ack path's one write: intake rows, group-committed (``bot/intake/worker.py``).
 
 Every click and ``/runbook start`` waits for this write before Slack gets its
 ack, so it is the one place where the bot's own overhead shows in the ack
@@ -27,8 +27,8 @@ import asyncpg
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import DatabaseUnavailable
-from bot.models import IntakeItem, utcnow
+from bot.store.db import DatabaseUnavailable
+from bot.store.models import IntakeItem, utcnow
 
 log = logging.getLogger(__name__)
 

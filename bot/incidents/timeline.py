@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import Incident, TimelineEvent
+from bot.store.models import Incident, TimelineEvent
 from bot.timefmt import format_duration
 
 

@@ -23,11 +23,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import incident_blocks
-from bot.delivery import OutboxWorker
-from bot.incidents import add_event
-from bot.models import Incident, utcnow
-from bot.outbox import enqueue
+from bot.incidents import blocks as incident_blocks
+from bot.incidents.service import add_event, incident_view
+from bot.slack.delivery import OutboxWorker
+from bot.slack.outbox import enqueue
+from bot.store.models import Incident, utcnow
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
@@ -186,7 +186,10 @@ class Reminders:
             session,
             f"incident:{incident.id}",
             "chat.postMessage",
-            {"channel": incident.channel_id, **incident_blocks.reminder_message(incident, now)},
+            {
+                "channel": incident.channel_id,
+                **incident_blocks.reminder_message(incident_view(incident), now),
+            },
         )
         # From now, not from the old due time: one catch-up, never a burst.
         incident.next_reminder_at = now + timedelta(seconds=self.interval)

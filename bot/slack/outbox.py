@@ -1,5 +1,5 @@
 """The Slack outbox: Web API writes the bot owes, committed with the decision
-that owes them and delivered after the commit by ``bot/delivery.py``.
+that owes them and delivered after the commit by ``bot/slack/delivery.py``.
 
 Why: a decision and the messages it owes commit in one transaction, so a click
 the bot acknowledged is never lost, whatever Slack or the process does next.
@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Column, Integer, Table, TextualSelect, bindparam, column, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import OutboxMessage, utcnow
-from bot.writes import append_row, note_inserted
+from bot.store.models import OutboxMessage, utcnow
+from bot.store.writes import append_row, note_inserted
 
 
 def enqueue(
@@ -52,7 +52,7 @@ async def enqueue_now(
     row = _outbox_row(ordering_key, method, payload, None, on_delivered)
     result = await session.execute(insert(OutboxMessage).values(**row).returning(OutboxMessage.id))
     row_id = int(result.scalar_one())
-    note_inserted(session, row_id, row)  # it may be handed off too (bot/delivery.py)
+    note_inserted(session, row_id, row)  # it may be handed off too (bot/slack/delivery.py)
     return row_id
 
 

@@ -25,11 +25,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import outbox_rows as rows_
-from bot.models import OutboxMessage, utcnow
-from bot.outbox_rows import Claimed
+from bot.slack import outbox_rows as rows_
+from bot.slack.outbox_rows import Claimed
+from bot.store.models import OutboxMessage, utcnow
+from bot.store.writes import appended, inserted
 from bot.tasks import cancel_and_wait
-from bot.writes import appended, inserted
 
 log = logging.getLogger(__name__)
 

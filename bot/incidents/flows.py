@@ -1,0 +1,160 @@
+"""The ``/incident`` verbs as whole transactions: find the incident, lock it,
+claim the request's idempotency key, act — then say what the listener owes.
+
+The listener (``commands/incident.py``) parses the text and calls one of
+these; every flow commits before it returns, so nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.incidents import blocks as incident_blocks
+from bot.incidents.service import (
+    add_event,
+    claim_request,
+    create_incident,
+    event_view,
+    incident_view,
+    record_status_update,
+    resolve_incident,
+    resolve_target,
+    timeline,
+)
+from bot.slack.outbox import enqueue
+from bot.store.models import Incident, utcnow
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Who asked, where, and the key that makes a retried request a no-op."""
+
+    channel: str
+    user: str
+    request_key: str | None = None
+
+    @classmethod
+    def from_command(cls, command: dict[str, Any]) -> Request:
+        trigger = command.get("trigger_id")
+        return cls(
+            channel=command.get("channel_id", ""),
+            user=command.get("user_id", ""),
+            request_key=f"trigger:{trigger}" if trigger else None,
+        )
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a flow leaves for the listener: a private reply, work for the
+    outbox, a reminder due time to wake the scheduler for."""
+
+    reply: dict[str, Any] | None = None
+    delivered: bool = False  # the outbox has rows to send
+    due: datetime | None = None
+
+    @classmethod
+    def say(cls, text: str) -> Outcome:
+        return cls(reply={"text": text})
+
+
+# Acts on a locked, open incident inside the flow's transaction.
+Action = Callable[[AsyncSession, Incident], Awaitable[Outcome]]
+
+
+async def declare(
+    sessions: Sessions, request: Request, title: str, *, interval_seconds: float
+) -> Outcome:
+    async with sessions() as session, session.begin():
+        if request.request_key and not await claim_request(session, request.request_key):
+            return Outcome()
+        incident = await create_incident(
+            session,
+            channel_id=request.channel,
+            title=title,
+            user_id=request.user,
+            at=utcnow(),
+            interval_seconds=interval_seconds,
+        )
+        payload = incident_blocks.declared_message(incident_view(incident), request.user)
+        enqueue(
+            session,
+            f"incident:{incident.id}",
+            "chat.postMessage",
+            {"channel": request.channel, **payload},
+            on_delivered=f"incident:{incident.id}",
+        )
+    return Outcome(delivered=True, due=incident.next_reminder_at)
+
+
+async def act_on_open(
+    sessions: Sessions,
+    request: Request,
+    incident_id: int | None,
+    action: Action,
+    *,
+    lock: bool,
+) -> Outcome:
+    """Run ``action`` on the open incident the request means, row-locked.
+
+    ``lock``: take the row lock (PostgreSQL), so a concurrent resolve, update
+    or reminder claim waits for this one, and the event's time is taken after
+    the lock (timeline ids and times agree).
+    """
+    async with sessions() as session, session.begin():
+        incident, problem = await resolve_target(session, request.channel, incident_id)
+        if incident is None:
+            return Outcome.say(problem or "No such incident.")
+        await session.refresh(incident, with_for_update=lock)
+        if incident.state != "open":
+            return Outcome.say(f"{incident.key} is already resolved.")
+        if request.request_key and not await claim_request(session, request.request_key):
+            return Outcome()
+        return await action(session, incident)
+
+
+async def show_timeline(sessions: Sessions, channel: str, incident_id: int | None) -> Outcome:
+    async with sessions() as session:
+        incident, problem = await resolve_target(session, channel, incident_id)
+        if incident is None and incident_id is not None:
+            # A resolved incident's timeline is still worth reading.
+            incident = await session.get(Incident, incident_id)
+        if incident is None:
+            return Outcome.say(problem or "No such incident.")
+        events = [event_view(e) for e in await timeline(session, incident.id)]
+        return Outcome(reply=incident_blocks.timeline_blocks(incident_view(incident), events))
+
+
+# --- actions on an open incident ----------------------------------------------
+
+
+def post_update(user: str, text: str, *, interval_seconds: float) -> Action:
+    async def act(session: AsyncSession, incident: Incident) -> Outcome:
+        due = await record_status_update(
+            session, incident, user_id=user, text=text, interval_seconds=interval_seconds
+        )
+        return Outcome(delivered=True, due=due)
+
+    return act
+
+
+def add_note(user: str, text: str) -> Action:
+    async def act(session: AsyncSession, incident: Incident) -> Outcome:
+        add_event(session, incident.id, "note", user, text)
+        return Outcome.say(f"📝 Note added to {incident.key}'s timeline.")
+
+    return act
+
+
+def resolve(user: str) -> Action:
+    async def act(session: AsyncSession, incident: Incident) -> Outcome:
+        await resolve_incident(session, incident, user_id=user)
+        return Outcome(delivered=True)
+
+    return act

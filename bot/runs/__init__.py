@@ -1,0 +1,14 @@
+"""Runs: a runbook being walked step by step.
+
+- ``engine`` — the run state machine (pure: plain data in, decisions out).
+- ``blocks``, ``catalog_blocks`` — Block Kit for run/step messages and for
+  ``/runbook help | list | show`` (pure).
+- ``flows`` — start / decide / abort, each one transaction that records the
+  decision, appends the timeline and enqueues the Slack messages it owes.
+- ``queries`` — reading runs back (state, messages, the runs in a channel).
+
+May import: ``bot.runbook``, ``bot.incidents``, ``bot.slack``, ``bot.store``
+and the root helpers (``bot.timefmt``, ``bot.tasks``). Never ``commands``.
+The pure modules (``engine``, ``blocks``, ``catalog_blocks``) import no
+SQLAlchemy, Bolt or aiohttp.
+"""

@@ -1,0 +1,15 @@
+"""Talking to Slack: mrkdwn, Block Kit primitives, the outbox and its delivery.
+
+- ``mrkdwn`` — Markdown → Slack mrkdwn, escaping, splitting (pure).
+- ``blockkit`` — Block Kit limits and building blocks shared by every
+  renderer (pure).
+- ``outbox`` — enqueue the Web API writes a transaction owes.
+- ``outbox_rows``, ``delivery`` — the worker that delivers them after the
+  commit, in order per key, retrying 429/5xx.
+- ``approvers`` — who may decide steps (``APPROVERS``), user groups resolved
+  through ``usergroups.users.list`` and cached.
+
+May import: ``bot.store`` and the root helpers. Never ``bot.runs``,
+``bot.incidents``, ``bot.intake`` or ``commands``. ``mrkdwn`` and
+``blockkit`` import no SQLAlchemy, Bolt or aiohttp.
+"""

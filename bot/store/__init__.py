@@ -1,0 +1,12 @@
+"""The database: tables, engine and sessions, migrations, housekeeping.
+
+- ``models`` — the SQLAlchemy tables (the migrations create exactly these).
+- ``db`` — engine and session factory (built by the app factory, never at
+  import time), and which errors mean "database unavailable".
+- ``writes`` — append-only rows buffered per session, one INSERT per table.
+- ``migrate`` — Alembic from code (``runbook-bot migrate`` / ``serve``).
+- ``retention`` — forgetting delivered messages and old idempotency keys.
+
+May import: the root helpers (``bot.tasks``) only: every other package builds
+on this one.
+"""
