@@ -13,7 +13,9 @@ process; this package adds what Slack would otherwise be:
   the page's actions turned into signed requests to the real ``/slack/events``;
 - ``static/`` — the page itself: plain HTML, CSS and JavaScript, no build step.
 
-It may import the app factory and settings (``bot.app``, ``bot.settings``,
-``bot.migrate``), aiohttp and the standard library — never ``commands/``
-(the app factory registers the listeners) and never ``tests/``.
+It is wiring, like the root: ``server`` may import the app factory, the
+settings and the migrations (``bot.app``, ``bot.settings``,
+``bot.store.migrate``); the other modules only ``workspace``, aiohttp and the
+standard library. Never ``commands/`` directly (the app factory registers the
+listeners) and never ``tests/``.
 """

@@ -262,7 +262,7 @@ def _bind(port: int) -> socket.socket:
 async def run_playground(port: int) -> None:
     """Serve until SIGINT/SIGTERM; print the URL once the page can load."""
     from bot.app import build_app
-    from bot.migrate import upgrade
+    from bot.store.migrate import upgrade
 
     sock = _bind(port)  # bound first so --port 0 works and the API URL names the real port
     port = sock.getsockname()[1]
