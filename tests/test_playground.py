@@ -114,6 +114,7 @@ async def test_rb04_runs_to_completion_and_the_timeline_shows_it(page: Any) -> N
         await approve.last.click()
         await expect(thread.get_by_text("Approved by")).to_have_count(n)
         if n == 3 and os.environ.get("RUNBOOK_BOT_SCREENSHOT"):
+            await expect(approve).to_have_count(1)  # step 4 posted, with its buttons
             await page.screenshot(path=REPO / os.environ["RUNBOOK_BOT_SCREENSHOT"])
     await expect(thread).to_contain_text("RB-04 completed")
     await expect(approve).to_have_count(0)
