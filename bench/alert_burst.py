@@ -220,7 +220,13 @@ async def main() -> None:
                 replay_updates = posts.updates - before_updates
         finally:
             await posts.stop()
+            # Delivery retries explain a long tail: show them.
+            log = bot.log_tail(2000).splitlines()
             await bot.stop()
+    retried = [line for line in log if "retry in" in line or "giving up" in line]
+    if retried:
+        print(f"\n{len(retried)} Slack deliveries were retried; the first few:")
+        print("\n".join(retried[:5]))
 
     duplicates = sum(1 for a in alerts if posts.count[a["fingerprint"]] > 1)
     rows = [
