@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-alerts clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# With Slack settings (environment or .env) it serves Slack; without, the playground.
 run: $(STAMP)
-	$(VENV)/bin/runbook-bot serve
+	@if [ -n "$$SLACK_BOT_TOKEN" ] || grep -qs '^SLACK_BOT_TOKEN=.' .env; then \
+	  exec $(VENV)/bin/runbook-bot serve; \
+	else \
+	  exec $(VENV)/bin/runbook-bot playground; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -44,6 +49,9 @@ bench-reminders: $(STAMP)
 
 bench-export: $(STAMP)
 	$(PY) bench/timeline_export.py $(ARGS)
+
+bench-alerts: $(STAMP)
+	$(PY) bench/alert_burst.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runbook-bot.db*

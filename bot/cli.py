@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="check runbook files (default: RUNBOOKS_DIR)")
     lint.add_argument("--fix", action="store_true", help="number plain-bullet steps in place")
     lint.add_argument("paths", nargs="*", help="files or folders")
+    playground = sub.add_parser("playground", help="try the bot in a browser, no Slack needed")
+    playground.add_argument("--port", type=int, default=None, help="HTTP port (default: PORT)")
     timeline = sub.add_parser("timeline", help="print an incident's timeline")
     timeline.add_argument("incident", help="INC-<n>")
     timeline.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -224,6 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.worker import run_worker
 
             asyncio.run(run_worker(settings, parent_pid=args.parent_pid))
+            return 0
+        if args.command == "playground":
+            from bot.playground.server import run_playground
+
+            asyncio.run(run_playground(settings.port if args.port is None else args.port))
             return 0
         if args.command == "timeline":
             return asyncio.run(_timeline(settings, args.incident, args.format))

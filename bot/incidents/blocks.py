@@ -262,6 +262,9 @@ KIND_ICONS = {
     "step_approval_partial": "☑️",
     "rto_warning": "⏳",
     "rto_breached": "🔥",
+    "alert_fired": "🔥",
+    "alert_acknowledged": "👀",
+    "alert_resolved": "🟢",
 }
 
 
