@@ -173,7 +173,10 @@ async def test_a_levels_update_interval_and_a_change_rearm_the_reminders(
     reminders = await slack.wait_for(
         "chat.postMessage", lambda c: "time for a status update" in c.args["text"], count=2
     )
-    assert all("INC-1 (critical)" in c.args["text"] for c in reminders)
+    assert all(c.args["text"].endswith("· priority critical") for c in reminders), [
+        c.args["text"] for c in reminders
+    ]
+    assert all("INC-1: time for a status update" in c.args["text"] for c in reminders)
     gap = reminders[1].at - reminders[0].at
     assert 1.3 < gap < 3.0, gap  # the level's interval from then on
     await bot.command("/incident", "resolve")

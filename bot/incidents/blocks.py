@@ -94,9 +94,10 @@ def status_update_message(incident: IncidentView, user_id: str, text: str, at: d
 def reminder_message(incident: IncidentView, now: datetime) -> Payload:
     since = incident.last_update_at or incident.opened_at
     what = "the last status update" if incident.last_update_at else "the incident opened"
+    level = f" · priority *{escape(incident.priority)}*" if incident.priority else ""
     line = (
-        f"⏰ *{incident.key_and_level}* — time for a status update: "
-        f"{ago(now - since)} since {what}.\n"
+        f"⏰ *{incident.key}* — time for a status update: "
+        f"{ago(now - since)} since {what}{level}.\n"
         f"_{escape(truncate(incident.title, 300))}_"
     )
     options = [
@@ -119,7 +120,9 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
             ],
         },
     ]
-    text = f"{incident.key_and_level}: time for a status update ({ago(now - since)} since {what})"
+    text = f"{incident.key}: time for a status update ({ago(now - since)} since {what})"
+    if incident.priority:
+        text += f" · priority {incident.priority}"
     return {"text": text, "blocks": blocks}
 
 
