@@ -286,7 +286,7 @@ GOOD = """\
 BROKEN = """\
 # Broken
 
-## Mitigation
+## Background
 
 - restart the service
 - check the logs
