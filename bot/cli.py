@@ -1,4 +1,4 @@
-"""``runbook-bot serve | migrate | lint | timeline`` (SPEC §3)."""
+"""``runbook-bot serve | migrate | lint | timeline | validations | stats`` (SPEC §3, §8)."""
 
 from __future__ import annotations
 
@@ -165,6 +165,29 @@ async def _timeline(settings: Settings, key: str, fmt: str) -> int:
     return 0
 
 
+async def _validations(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.drills.report import validations_report
+    from bot.runbook import load_library
+    from bot.store.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        report = await validations_report(
+            make_sessionmaker(engine),
+            load_library(settings.runbooks_dir),
+            runbook_id=args.runbook,
+            fmt=args.format,
+            due=args.due,
+            interval_seconds=settings.validation_interval,
+        )
+    finally:
+        await engine.dispose()
+    if report.error:
+        print(f"error: {report.error}", file=sys.stderr)
+    sys.stdout.write(report.text)
+    return report.status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runbook-bot", description="Run Markdown incident runbooks step by step in Slack."
@@ -180,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="print an incident's timeline")
     timeline.add_argument("incident", help="INC-<n>")
     timeline.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    validations = sub.add_parser(
+        "validations", help="print the validation log (drills), newest first"
+    )
+    validations.add_argument("runbook", nargs="?", help="one runbook's, e.g. RB-11")
+    validations.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    validations.add_argument(
+        "--due",
+        action="store_true",
+        help="list the runbooks due for a drill (VALIDATION_INTERVAL); exit 1 if any",
+    )
     return parser
 
 
@@ -218,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "timeline":
             return asyncio.run(_timeline(settings, args.incident, args.format))
+        if args.command == "validations":
+            return asyncio.run(_validations(settings, args))
     except KeyboardInterrupt:
         return 130
     except AppTokenRejected as exc:

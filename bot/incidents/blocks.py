@@ -25,6 +25,17 @@ REMINDER_UPDATE = "reminder_update"
 REMINDER_SNOOZE = "reminder_snooze"
 UPDATE_MODAL = "status_update_modal"
 SNOOZE_MINUTES = (15, 30, 60)
+DRILL = "🧪 DRILL"
+
+
+def drilled(text: str, drill: bool) -> str:
+    """``text`` marked as being about a drill (every message's ``text`` says so)."""
+    return f"{DRILL} · {text}" if drill else text
+
+
+def drill_banner(environment: str | None) -> str:
+    env = escape(environment or "staging")
+    return f"{DRILL} in `{env}` — a rehearsal, not a real incident"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,8 @@ class IncidentView:
     last_update_at: datetime | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    drill: bool = False
+    drill_environment: str | None = None
 
     @property
     def key(self) -> str:
@@ -74,10 +87,11 @@ def user_text_sections(text: str, limit_blocks: int = 10) -> list[dict]:
 
 
 def status_update_message(incident: IncidentView, user_id: str, text: str, at: datetime) -> Payload:
-    blocks = [section(f"📣 *Status update — {incident.key}* by <@{escape(user_id)}>")]
+    head = f"📣 *Status update — {incident.key}* by <@{escape(user_id)}>"
+    blocks = [section(drilled(head, incident.drill))]
     blocks += user_text_sections(text, MAX_BLOCKS - 2)
     blocks.append(context(f"Posted {slack_date(at)} · next reminder resets"))
-    plain = f"Status update for {incident.key}: {escape(text)}"
+    plain = drilled(f"Status update for {incident.key}: {escape(text)}", incident.drill)
     return {"text": truncate(plain, 3000), "blocks": cap_blocks(blocks)}
 
 
@@ -93,7 +107,7 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
         for m in SNOOZE_MINUTES
     ]
     blocks: list[dict[str, Any]] = [
-        section(line),
+        section(drilled(line, incident.drill)),
         {
             "type": "actions",
             "block_id": f"reminder:{incident.id}",
@@ -109,7 +123,7 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
         },
     ]
     text = f"{incident.key}: time for a status update ({ago(now - since)} since {what})"
-    return {"text": text, "blocks": blocks}
+    return {"text": drilled(text, incident.drill), "blocks": blocks}
 
 
 def snoozed_message(incident: IncidentView, user_id: str, minutes: int, until: datetime) -> Payload:
@@ -117,7 +131,8 @@ def snoozed_message(incident: IncidentView, user_id: str, minutes: int, until: d
         f"😴 Reminders for *{incident.key}* snoozed {minutes} min by <@{escape(user_id)}> "
         f"— next {slack_date(until, '{time}')}."
     )
-    return {"text": f"{incident.key} reminders snoozed {minutes} min", "blocks": [section(line)]}
+    text = drilled(f"{incident.key} reminders snoozed {minutes} min", incident.drill)
+    return {"text": text, "blocks": [section(drilled(line, incident.drill))]}
 
 
 def update_modal(incident: IncidentView) -> dict[str, Any]:
@@ -155,7 +170,10 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
     first = stats.get("first_decision_at")
     ttfd = format_duration(first - incident.opened_at) if first else "no step decided"
     lines = [
-        f"✅ *{incident.key} resolved* by <@{escape(user_id)}> after {duration}.",
+        drilled(
+            f"✅ *{incident.key} resolved* by <@{escape(user_id)}> after {duration}.",
+            incident.drill,
+        ),
         f"• Time to first step decision: {ttfd}",
         f"• Steps: {stats['approved']} approved, {stats['skipped']} skipped"
         f" across {stats['runs']} runbook run(s)",
@@ -169,7 +187,7 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
         f"{stats.get('missed_windows', 0)} reminder windows missed"
     )
     blocks = [section("\n".join(lines)), context(f"Export: `runbook-bot timeline {incident.key}`")]
-    return {"text": text, "blocks": blocks}
+    return {"text": drilled(text, incident.drill), "blocks": blocks}
 
 
 KIND_ICONS = {
@@ -184,6 +202,7 @@ KIND_ICONS = {
     "reminder_snoozed": "😴",
     "note": "📝",
     "incident_resolved": "✔️",
+    "validation_recorded": "🧪",
 }
 
 
@@ -198,7 +217,12 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
             f"`{event.kind}` {escape(truncate(event.text, 500))}"
         )
     chunks = split_mrkdwn("\n".join(lines), 2900) if lines else ["_No events._"]
-    head = section(f"*Timeline of {incident.key}* — {escape(truncate(incident.title, 200))}")
+    head = section(
+        drilled(
+            f"*Timeline of {incident.key}* — {escape(truncate(incident.title, 200))}",
+            incident.drill,
+        )
+    )
     budget = MAX_BLOCKS - 2
     cut = len(chunks) > budget
     blocks = [head]
@@ -211,7 +235,8 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
         )
         chunks = chunks[-(budget - 1) :]
     blocks += [section(c) for c in chunks]
-    return {"text": f"Timeline of {incident.key} ({len(events)} events)", "blocks": blocks}
+    text = drilled(f"Timeline of {incident.key} ({len(events)} events)", incident.drill)
+    return {"text": text, "blocks": blocks}
 
 
 def declared_message(incident: IncidentView, user_id: str) -> Payload:
@@ -221,6 +246,8 @@ def declared_message(incident: IncidentView, user_id: str) -> Payload:
         f"{incident.key}`, post updates with `/incident update`."
     )
     return {
-        "text": f"{incident.key} declared: {escape(truncate(incident.title, 2000))}",
-        "blocks": [section(truncate(line, 2900))],
+        "text": drilled(
+            f"{incident.key} declared: {escape(truncate(incident.title, 2000))}", incident.drill
+        ),
+        "blocks": [section(truncate(drilled(line, incident.drill), 2900))],
     }

@@ -39,6 +39,8 @@ def incident_view(incident: Incident) -> IncidentView:
         last_update_at=incident.last_update_at,
         resolved_at=incident.resolved_at,
         resolved_by=incident.resolved_by,
+        drill=bool(incident.drill),
+        drill_environment=incident.drill_environment,
     )
 
 
@@ -94,7 +96,10 @@ async def create_incident(
     user_id: str,
     at: datetime,
     interval_seconds: float,
+    drill_environment: str | None = None,
 ) -> Incident:
+    """``drill_environment``: open a drill (``/runbook drill``) in that environment."""
+    drill = drill_environment is not None
     incident = Incident(
         channel_id=channel_id,
         title=title[:2000],
@@ -102,16 +107,20 @@ async def create_incident(
         opened_by=user_id,
         opened_at=at,
         next_reminder_at=reminder_due_after(at, interval_seconds),
+        drill=drill,
+        drill_environment=drill_environment,
     )
     session.add(incident)
     await session.flush()
+    what = f"drill in {drill_environment}" if drill else "opened"
     add_event(
         session,
         incident.id,
         "incident_opened",
         user_id,
-        f"{incident.key} opened: {title[:2000]}",
+        f"{incident.key} {what}: {title[:2000]}",
         at=at,
+        data={"drill": True, "environment": drill_environment} if drill else None,
     )
     return incident
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.incidents.blocks import drill_banner, drilled
 from bot.runs.engine import Decision, DecisionRecord, FlowStep, Refusal, Refused, RunState
 from bot.slack.blockkit import (
     MAX_BLOCKS,
@@ -48,6 +49,9 @@ class RunInfo:
     severity: str | None = None
     rto: str | None = None
     content_hash: str = ""
+    # A drill (``/runbook drill``): every message says DRILL, with the environment.
+    drill: bool = False
+    drill_environment: str | None = None
 
 
 def decision_line(record: DecisionRecord) -> str:
@@ -88,6 +92,8 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
     if ended_at is not None:
         progress += f" · took {format_duration(ended_at - info.started_at)}"
     blocks: list[dict] = [header(title), context(_run_meta(info))]
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
     if info.summary:
         blocks.append(section(f"*Summary:* {escape(info.summary)}"))
     blocks.append(section(progress + "\n_Steps follow in this thread._"))
@@ -110,16 +116,16 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
             }
         )
     text = f"{info.incident_key}: runbook {info.runbook_id} {info.runbook_title} — {status}"
-    return {"text": truncate(text, TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+    return {"text": truncate(drilled(text, info.drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 
 # --- step messages -------------------------------------------------------------
 
 
-def _step_body(step: FlowStep, budget: int) -> list[dict]:
+def _step_body(step: FlowStep, budget: int, drill: bool = False) -> list[dict]:
     label = f"{step.label} — " if step.label else ""
     where = "Rollback" if step.rollback else step.phase
-    head = f"{where} · step {step.position} of {step.total}"
+    head = drilled(f"{where} · step {step.position} of {step.total}", drill)
     blocks: list[dict] = [header(head)]
     if step.phase_intro:
         blocks += [
@@ -140,9 +146,9 @@ def _step_body(step: FlowStep, budget: int) -> list[dict]:
     return blocks
 
 
-def step_message(run_id: int, step: FlowStep) -> Payload:
+def step_message(run_id: int, step: FlowStep, *, drill: bool = False) -> Payload:
     """A step waiting for its decision: Approve (primary) and Skip."""
-    blocks = _step_body(step, MAX_BLOCKS - 1)
+    blocks = _step_body(step, MAX_BLOCKS - 1, drill)
     value = f"{run_id}:{step.index}"
     blocks.append(
         {
@@ -155,19 +161,22 @@ def step_message(run_id: int, step: FlowStep) -> Payload:
         }
     )
     text = f"Step {step.position} of {step.total}: {truncate(md_to_mrkdwn(step.text), 300)}"
-    return {"text": truncate(text, TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+    return {"text": truncate(drilled(text, drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 
-def decided_step_message(step: FlowStep, record: DecisionRecord) -> Payload:
+def decided_step_message(step: FlowStep, record: DecisionRecord, *, drill: bool = False) -> Payload:
     """The same step after its decision: who, when, and no buttons left."""
-    blocks = _step_body(step, MAX_BLOCKS - 1)
+    blocks = _step_body(step, MAX_BLOCKS - 1, drill)
     blocks.append(context(decision_line(record)))
     verb = "approved" if record.decision is Decision.APPROVED else "skipped"
     text = f"Step {step.position} of {step.total} {verb} by <@{record.by}>"
-    return {"text": text, "blocks": cap_blocks(blocks)}
+    return {"text": drilled(text, drill), "blocks": cap_blocks(blocks)}
 
 
-def completion_message(info: RunInfo, state: RunState, ended_at: datetime) -> Payload:
+def completion_message(
+    info: RunInfo, state: RunState, ended_at: datetime, *, verdict: str | None = None
+) -> Payload:
+    """``verdict``: a drill's validation result, shown under the summary."""
     counts = state.counts()
     duration = format_duration(ended_at - info.started_at)
     line = (
@@ -180,10 +189,17 @@ def completion_message(info: RunInfo, state: RunState, ended_at: datetime) -> Pa
         f"{info.runbook_id} completed for {info.incident_key}: "
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped in {duration}"
     )
-    return {"text": text, "blocks": [section(line), context(follow)]}
+    blocks = [section(line), context(follow)]
+    if verdict:
+        blocks.insert(1, section(verdict))
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
+    return {"text": drilled(text, info.drill), "blocks": blocks}
 
 
-def aborted_message(info: RunInfo, state: RunState, by: str, at: datetime) -> Payload:
+def aborted_message(
+    info: RunInfo, state: RunState, by: str, at: datetime, *, verdict: str | None = None
+) -> Payload:
     counts = state.counts()
     pending = state.normal_count - counts[Decision.APPROVED] - counts[Decision.SKIPPED]
     line = (
@@ -201,8 +217,12 @@ def aborted_message(info: RunInfo, state: RunState, by: str, at: datetime) -> Pa
         blocks += markdown_sections(list(state.rollback_note), MAX_BLOCKS - len(blocks))
     else:
         blocks.append(context("This runbook has no Rollback section."))
+    if verdict:
+        blocks.insert(1, section(verdict))
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
     text = f"{info.runbook_id} aborted for {info.incident_key} by <@{by}>"
-    return {"text": text, "blocks": cap_blocks(blocks)}
+    return {"text": drilled(text, info.drill), "blocks": cap_blocks(blocks)}
 
 
 def rollback_done_message(info: RunInfo, state: RunState) -> Payload:
@@ -211,7 +231,8 @@ def rollback_done_message(info: RunInfo, state: RunState) -> Payload:
         f"↩️ Rollback of *{escape(info.runbook_id)}* finished: "
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped."
     )
-    return {"text": f"Rollback of {info.runbook_id} finished", "blocks": [section(line)]}
+    text = drilled(f"Rollback of {info.runbook_id} finished", info.drill)
+    return {"text": text, "blocks": [section(drilled(line, info.drill))]}
 
 
 def refusal_text(refused: Refused) -> str:

@@ -15,9 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.drills.validation import Verdict
 from bot.incidents.service import add_event, claim_request, create_incident
 from bot.runbook import Runbook
 from bot.runs import blocks, engine
+from bot.runs.drills import validate_drill, verdict_line
 from bot.runs.engine import Decision, DecisionRecord
 from bot.runs.queries import (
     enqueue_run_update,
@@ -29,6 +31,11 @@ from bot.runs.queries import (
 )
 from bot.slack.outbox import enqueue, enqueue_now
 from bot.store.models import Incident, Run, StepDecision, utcnow
+
+DRILL_ON_INCIDENT = (
+    "A drill is never attached to a real incident: `/runbook drill <ID> [environment] "
+    "[summary]` opens its own."
+)
 
 
 class FlowError(Exception):
@@ -66,17 +73,24 @@ async def start_run(
     interval_seconds: float,
     request_key: str | None = None,
     at: datetime | None = None,
+    drill_environment: str | None = None,
 ) -> Started:
     """Open (or attach to) an incident, record the run, enqueue run message + step 1.
 
     ``at``: when the request was received (defaults to now).
+    ``drill_environment``: a drill (``/runbook drill``) in that environment — it
+    always opens its own incident, marked as a drill.
     """
     now = at or utcnow()
+    if drill_environment is not None and incident_id is not None:
+        raise FlowError(DRILL_ON_INCIDENT)
     if request_key and not await claim_request(session, request_key):
         raise DuplicateRequest("This command was already handled.")
     created = incident_id is None
     if incident_id is None:
         title = summary or f"{runbook.id} {runbook.title}"
+        if drill_environment is not None and not summary:
+            title = f"Drill of {runbook.id} {runbook.title} in {drill_environment}"
         incident = await create_incident(
             session,
             channel_id=channel_id,
@@ -84,6 +98,7 @@ async def start_run(
             user_id=user_id,
             at=now,
             interval_seconds=interval_seconds,
+            drill_environment=drill_environment,
         )
     else:
         found = await session.get(Incident, incident_id)
@@ -99,6 +114,7 @@ async def start_run(
         "severity": runbook.severity,
         "rto": runbook.rto,
         "path": runbook.path,
+        "drill": drill_environment,
     }
     run = Run(
         incident_id=incident.id,
@@ -122,7 +138,12 @@ async def start_run(
         f"Runbook {runbook.id} {runbook.title} started ({runbook.step_count} steps)",
         run_id=run.id,
         at=now,
-        data={"runbook_id": runbook.id, "content_hash": runbook.content_hash, "summary": summary},
+        data={
+            "runbook_id": runbook.id,
+            "content_hash": runbook.content_hash,
+            "summary": summary,
+            **({"drill": True} if drill_environment is not None else {}),
+        },
     )
     # A run just created has no decisions yet: no need to query them.
     state = engine.state_from_snapshot(
@@ -143,7 +164,7 @@ async def start_run(
             session,
             run_key(run.id),
             "chat.postMessage",
-            {"channel": channel_id, **blocks.step_message(run.id, first)},
+            {"channel": channel_id, **blocks.step_message(run.id, first, drill=info.drill)},
             thread_from=run_msg,
         )
     return Started(incident, run, created)
@@ -245,13 +266,16 @@ async def decide_step(
         {
             "channel": message_channel,
             "ts": message_ts,
-            **blocks.decided_step_message(step, outcome.record),
+            **blocks.decided_step_message(step, outcome.record, drill=info.drill),
         },
     )
     thread, run_row = await run_message_ref(session, run)
+    verdict: Verdict | None = None
     if outcome.run_completed:
         run.state = new_state.status.value
         run.ended_at = now
+        if info.drill:
+            verdict = await validate_drill(session, run, info, new_state, now, completed=True)
         add_event(
             session,
             incident_id,
@@ -273,24 +297,14 @@ async def decide_step(
             session,
             key,
             "chat.postMessage",
-            {**thread, **blocks.step_message(run.id, outcome.next_step)},
+            {**thread, **blocks.step_message(run.id, outcome.next_step, drill=info.drill)},
             thread_from=run_row,
         )
     if outcome.run_completed:
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {**thread, **blocks.completion_message(info, new_state, now)},
-            thread_from=run_row,
-        )
+        summary = blocks.completion_message(info, new_state, now, verdict=verdict_line(verdict))
+        enqueue(session, key, "chat.postMessage", {**thread, **summary}, thread_from=run_row)
         # Also say it in the channel, where people look.
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {"channel": run.channel_id, **blocks.completion_message(info, new_state, now)},
-        )
+        enqueue(session, key, "chat.postMessage", {"channel": run.channel_id, **summary})
     if outcome.rollback_completed:
         enqueue(
             session,
@@ -340,21 +354,24 @@ async def abort_run(
     )
     key = run_key(run.id)
     info = run_info(run, incident.key)
+    verdict = None
+    if info.drill:
+        verdict = await validate_drill(session, run, info, outcome.state, now, completed=False)
     thread, run_row = await run_message_ref(session, run)
     enqueue_run_update(session, run, info, outcome.state, run_row)
-    enqueue(
-        session,
-        key,
-        "chat.postMessage",
-        {**thread, **blocks.aborted_message(info, outcome.state, user_id, now)},
-        thread_from=run_row,
+    aborted = blocks.aborted_message(
+        info, outcome.state, user_id, now, verdict=verdict_line(verdict)
     )
+    enqueue(session, key, "chat.postMessage", {**thread, **aborted}, thread_from=run_row)
     if outcome.first_rollback_step is not None:
         enqueue(
             session,
             key,
             "chat.postMessage",
-            {**thread, **blocks.step_message(run.id, outcome.first_rollback_step)},
+            {
+                **thread,
+                **blocks.step_message(run.id, outcome.first_rollback_step, drill=info.drill),
+            },
             thread_from=run_row,
         )
     return AbortResult(outcome, None, run, incident.key)

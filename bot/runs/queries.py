@@ -33,6 +33,8 @@ def run_info(run: Run, incident_key: str) -> blocks.RunInfo:
         severity=meta.get("severity"),
         rto=meta.get("rto"),
         content_hash=run.content_hash,
+        drill=meta.get("drill") is not None,
+        drill_environment=meta.get("drill"),
     )
 
 
