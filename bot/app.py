@@ -19,6 +19,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import AppContext
+from bot.home.channel import ChannelResolver
+from bot.home.publisher import HomePublisher
 from bot.incidents.reminders import Reminders
 from bot.intake.actions import Actions
 from bot.intake.wakeup import Wake, WakeListener, asyncpg_dsn
@@ -110,6 +112,15 @@ def build_context(
         intake_worker.notify()
 
     intake = Intake(sink, on_written=written)
+    home = HomePublisher(
+        sessions,
+        client,
+        library,
+        postgres=postgres,
+        refresh_interval=settings.home_refresh_interval,
+        validation_interval=settings.validation_interval,
+        on_call=metrics.slack_call,
+    )
     return AppContext(
         settings,
         engine,
@@ -122,6 +133,8 @@ def build_context(
         approvers,
         intake,
         intake_worker,
+        home,
+        ChannelResolver(client, settings.incident_channels),
     )
 
 
@@ -160,6 +173,7 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
     ctx.outbox.start()
     ctx.intake_worker.start()
     await ctx.reminders.start()
+    ctx.home.start()
     ctx.retention = Retention(ctx.sessions)
     ctx.retention.start()
     if ctx.postgres:
@@ -182,6 +196,7 @@ async def stop_background(ctx: AppContext) -> None:
     if ctx.retention is not None:
         await ctx.retention.stop()
     await ctx.reminders.stop()
+    await ctx.home.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
     await ctx.background.drain()

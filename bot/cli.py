@@ -188,6 +188,35 @@ async def _validations(settings: Settings, args: argparse.Namespace) -> int:
     return report.status
 
 
+async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.drills.report import stats_report
+    from bot.runbook import load_library
+    from bot.store.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        report = await stats_report(
+            make_sessionmaker(engine),
+            load_library(settings.runbooks_dir),
+            days=args.days,
+            fmt=args.format,
+        )
+    finally:
+        await engine.dispose()
+    sys.stdout.write(report.text)
+    return report.status
+
+
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+    if not 1 <= days <= 3660:
+        raise argparse.ArgumentTypeError(f"must be 1 to 3660 days, got {days}")
+    return days
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runbook-bot", description="Run Markdown incident runbooks step by step in Slack."
@@ -213,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="list the runbooks due for a drill (VALIDATION_INTERVAL); exit 1 if any",
     )
+    stats = sub.add_parser("stats", help="insights over the last N days (drills excluded)")
+    stats.add_argument("--days", type=_positive_days, default=90, help="default 90")
+    stats.add_argument("--format", choices=("markdown", "json"), default="markdown")
     return parser
 
 
@@ -253,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_timeline(settings, args.incident, args.format))
         if args.command == "validations":
             return asyncio.run(_validations(settings, args))
+        if args.command == "stats":
+            return asyncio.run(_stats(settings, args))
     except KeyboardInterrupt:
         return 130
     except AppTokenRejected as exc:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.drills import render
+from bot.drills import render, stats_render
 from bot.drills.log import due_runbooks, list_validations
+from bot.drills.stats import compute_stats
 from bot.drills.validation import human
 from bot.runbook import Library
 from bot.store.models import utcnow
@@ -53,3 +54,13 @@ async def validations_report(
         return Report(render.render_json(rows))
     titles = {rb.id: rb.title for rb in library.runbooks.values()}
     return Report(render.render_markdown(rows, titles))
+
+
+async def stats_report(
+    sessions: async_sessionmaker[AsyncSession], library: Library, *, days: int, fmt: str
+) -> Report:
+    async with sessions() as session:
+        stats = await compute_stats(session, library, days=days)
+    if fmt == "json":
+        return Report(stats_render.render_json(stats))
+    return Report(stats_render.render_markdown(stats))

@@ -115,6 +115,7 @@ async def start_run(
         "rto": runbook.rto,
         "path": runbook.path,
         "drill": drill_environment,
+        "rto_seconds": runbook.rto_seconds,
     }
     run = Run(
         incident_id=incident.id,
