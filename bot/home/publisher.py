@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,10 +42,14 @@ from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
+PERMALINK_WAIT = 2.0  # seconds a view waits for thread links before going without
 VIEWER_TTL = timedelta(days=7)  # who has not opened the tab for a week is not refreshed
 BATCH = 500
 PARALLEL = 8  # views.publish calls in flight at once
 INSIGHTS_TTL = 60.0  # seconds an insights section is reused across publishes
+# The view is the same for everyone: tabs opened while nothing changed share
+# one render for this long (ages in it are then up to this much stale).
+RENDER_REUSE = 5.0
 
 
 class HomePublisher:
@@ -70,8 +75,11 @@ class HomePublisher:
         self._on_call = on_call or (lambda method, ok: None)
         self._insights_days = insights_days
         self._insights: tuple[float, list[str]] | None = None
+        self._insights_task: asyncio.Task[None] | None = None
         self._poll = min(poll_seconds, refresh_interval)
-        self._permalinks: dict[tuple[str, str], str] = {}
+        self._permalinks: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+        self._fetches: set[asyncio.Task[None]] = set()
+        self._rendered: tuple[int, float, asyncio.Future[dict[str, Any]]] | None = None
         self._seen_mark = -1
         self._stale = False  # viewers left behind by the interval at the last round
         self._task: asyncio.Task[None] | None = None
@@ -84,9 +92,10 @@ class HomePublisher:
             self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        for task in (self._task, self._insights_task):
+            if task is not None:
+                await cancel_and_wait(task)
+        self._task = self._insights_task = None
 
     async def _loop(self) -> None:
         while True:
@@ -112,7 +121,24 @@ class HomePublisher:
                 .values(user_id=user_id, **values)
                 .on_conflict_do_update(index_elements=[HomeViewer.user_id], set_=values)
             )
-        await self._publish([user_id], await self.render(now))
+        await self._publish([user_id], await self._view_for(mark, now))
+
+    async def _view_for(self, mark: int, now: datetime) -> dict[str, Any]:
+        """A view reflecting timeline event ``mark``: shared with concurrent opens."""
+        cached = self._rendered
+        if cached is not None and cached[0] >= mark and time.monotonic() - cached[1] < RENDER_REUSE:
+            return await asyncio.shield(cached[2])
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._rendered = (mark, time.monotonic(), future)
+        try:
+            view = await self.render(now)
+        except BaseException as exc:
+            self._rendered = None
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning for the others
+            raise
+        future.set_result(view)
+        return view
 
     async def refresh(self, now: datetime | None = None) -> int:
         """One round: republish for viewers behind the timeline. Returns how many."""
@@ -146,7 +172,7 @@ class HomePublisher:
         self._seen_mark = mark
         self._stale = waiting > 0  # coalesced: they get one view when their interval ends
         if users:
-            await self._publish(users, await self.render(now))
+            await self._publish(users, await self._view_for(mark, now))
         return len(users)
 
     async def render(self, now: datetime | None = None) -> dict[str, Any]:
@@ -182,43 +208,77 @@ class HomePublisher:
     # --- parts of the view -------------------------------------------------------
 
     async def _insight_lines(self, session: AsyncSession) -> list[str]:
+        """Insights change slowly and cost a few grouped queries over the whole
+        period: a view shows the last ones computed, recomputed in the background
+        once older than ``INSIGHTS_TTL`` (the first view waits for them)."""
         cached = self._insights
-        if cached is not None and time.monotonic() - cached[0] < INSIGHTS_TTL:
-            return cached[1]
+        if cached is None:
+            return await self._compute_insights(session)
+        if time.monotonic() - cached[0] >= INSIGHTS_TTL and self._insights_task is None:
+            self._insights_task = asyncio.create_task(self._recompute_insights())
+        return cached[1]
+
+    async def _recompute_insights(self) -> None:
+        try:
+            async with self._sessions() as session:
+                await self._compute_insights(session)
+        finally:
+            self._insights_task = None
+
+    async def _compute_insights(self, session: AsyncSession) -> list[str]:
         try:
             stats = await compute_stats(session, self._library, days=self._insights_days)
-            lines = insight_lines(stats)
         except Exception:
             log.exception("home: insights failed; shown without them")
-            return cached[1] if cached else []
+            return self._insights[1] if self._insights else []
+        lines = insight_lines(stats)
         self._insights = (time.monotonic(), lines)
         return lines
 
     async def _with_permalinks(self, incidents: Sequence[OpenIncident]) -> list[OpenIncident]:
-        """Each thread's link, asked of Slack once per thread (permalinks never change)."""
-        wanted = {
-            (i.channel_id, i.thread_ts)
+        """Each thread's link, asked of Slack once per thread (permalinks never
+        change; a thread Slack does not know stays without a link)."""
+        loop = asyncio.get_running_loop()
+        for i in incidents:
+            key = (i.channel_id, i.thread_ts or "")
+            if i.thread_ts and key not in self._permalinks:
+                future: asyncio.Future[str | None] = loop.create_future()
+                self._permalinks[key] = future
+                task = loop.create_task(self._fetch_permalink(key, future))
+                self._fetches.add(task)
+                task.add_done_callback(self._fetches.discard)
+        pending = [
+            f
             for i in incidents
-            if i.thread_ts and (i.channel_id, i.thread_ts) not in self._permalinks
-        }
-
-        async def fetch(channel: str, ts: str) -> None:
-            try:
-                response = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
-                self._on_call("chat.getPermalink", True)
-                link = response.get("permalink")
-                if isinstance(link, str) and link.startswith("https://"):
-                    self._permalinks[(channel, ts)] = link
-            except Exception as exc:
-                self._on_call("chat.getPermalink", False)
-                log.info("chat.getPermalink failed: %r", exc)
-
-        if wanted:
-            await asyncio.gather(*(fetch(c, t) for c, t in wanted))
-        return [
-            replace(i, permalink=self._permalinks.get((i.channel_id, i.thread_ts or "")))
-            for i in incidents
+            if (f := self._permalinks.get((i.channel_id, i.thread_ts or ""))) and not f.done()
         ]
+        if pending:
+            await asyncio.wait(pending, timeout=PERMALINK_WAIT)
+        return [replace(i, permalink=self._link(i)) for i in incidents]
+
+    def _link(self, incident: OpenIncident) -> str | None:
+        future = self._permalinks.get((incident.channel_id, incident.thread_ts or ""))
+        return future.result() if future is not None and future.done() else None
+
+    async def _fetch_permalink(
+        self, key: tuple[str, str], future: asyncio.Future[str | None]
+    ) -> None:
+        link: str | None = None
+        try:
+            response = await self._client.chat_getPermalink(channel=key[0], message_ts=key[1])
+            self._on_call("chat.getPermalink", True)
+            found = response.get("permalink")
+            link = found if isinstance(found, str) and found.startswith("https://") else None
+        except SlackApiError as exc:
+            self._on_call("chat.getPermalink", False)
+            if exc.response.get("error") not in ("message_not_found", "channel_not_found"):
+                del self._permalinks[key]  # e.g. rate limited: ask again next time
+            log.info("chat.getPermalink failed: %r", exc)
+        except Exception as exc:
+            self._on_call("chat.getPermalink", False)
+            del self._permalinks[key]
+            log.info("chat.getPermalink failed: %r", exc)
+        future.set_result(link)
 
 
 async def _newest_event(session: AsyncSession) -> int:
