@@ -210,6 +210,7 @@ def build_web_app(ctx: AppContext, bolt: AsyncApp, *, worker: bool = True) -> we
 
     async def on_startup(_: web.Application) -> None:
         await start_background(ctx, worker=worker)
+        ctx.background.spawn(ctx.home.warm())
 
     async def on_cleanup(_: web.Application) -> None:
         await stop_background(ctx)

@@ -73,14 +73,17 @@ async def test_home_shows_incidents_runs_and_drills_due(
     assert "Drills due (12)" in view and "no passing drill yet" in view
     # Last runs: the drill's failure and the running RB-04.
     assert "❌ fail" in view and "▶️ running" in view
-    assert "Insights, last 90 days" in view and "RB-04" in view
     assert len(slack.home_views["UALICE"]["blocks"]) <= 100
     print(f"\napp_home_opened → views.publish: {(publish - sent) * 1000:.1f} ms")
     # Permalinks are asked once per thread, then cached.
     links = len(slack.calls_to("chat.getPermalink"))
+    await asyncio.sleep(0.5)  # insights are computed off the publish path
     await open_home(bot)
     await wait_for_count(slack, "UALICE", 2)
     assert len(slack.calls_to("chat.getPermalink")) == links == 2
+    # Insights (drills excluded): the RB-04 run, not the RB-11 drill.
+    insights = home_text(slack).split("Insights, last 90 days")[1]
+    assert "RB-04" in insights and "1 run(s)" in insights and "RB-11" not in insights
 
 
 async def wait_for_count(slack: SlackStandIn, user: str, count: int, timeout: float = 10.0) -> None:

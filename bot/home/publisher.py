@@ -42,7 +42,7 @@ from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-PERMALINK_WAIT = 2.0  # seconds a view waits for thread links before going without
+PERMALINK_WAIT = 0.5  # seconds a view waits for thread links before going without
 VIEWER_TTL = timedelta(days=7)  # who has not opened the tab for a week is not refreshed
 BATCH = 500
 PARALLEL = 8  # views.publish calls in flight at once
@@ -96,6 +96,17 @@ class HomePublisher:
             if task is not None:
                 await cancel_and_wait(task)
         self._task = self._insights_task = None
+
+    async def warm(self) -> None:
+        """At start-up: one render, so the first tab opened finds the statements
+        compiled, the thread links cached and the insights computed."""
+        try:
+            async with self._sessions() as session:
+                mark = await _newest_event(session)
+                await self._compute_insights(session)
+            await self._view_for(mark, utcnow())
+        except Exception:
+            log.warning("home: warm-up render failed (database down?)", exc_info=True)
 
     async def _loop(self) -> None:
         while True:
@@ -210,13 +221,13 @@ class HomePublisher:
     async def _insight_lines(self, session: AsyncSession) -> list[str]:
         """Insights change slowly and cost a few grouped queries over the whole
         period: a view shows the last ones computed, recomputed in the background
-        once older than ``INSIGHTS_TTL`` (the first view waits for them)."""
+        once older than ``INSIGHTS_TTL`` — never in front of a publish (the very
+        first views go without them until they are ready)."""
         cached = self._insights
-        if cached is None:
-            return await self._compute_insights(session)
-        if time.monotonic() - cached[0] >= INSIGHTS_TTL and self._insights_task is None:
+        stale = cached is None or time.monotonic() - cached[0] >= INSIGHTS_TTL
+        if stale and self._insights_task is None:
             self._insights_task = asyncio.create_task(self._recompute_insights())
-        return cached[1]
+        return cached[1] if cached is not None else []
 
     async def _recompute_insights(self) -> None:
         try:
@@ -233,6 +244,7 @@ class HomePublisher:
             return self._insights[1] if self._insights else []
         lines = insight_lines(stats)
         self._insights = (time.monotonic(), lines)
+        self._rendered = None  # the next view shows them
         return lines
 
     async def _with_permalinks(self, incidents: Sequence[OpenIncident]) -> list[OpenIncident]:
