@@ -1,4 +1,5 @@
-"""Runbook files: model, parser, lint, --fix and library loading (SPEC §4)."""
+"""Runbook files: model, parser, lint, --fix and library loading (SPEC §4, §11),
+and the `[approval: …]` step tag (SPEC §7)."""
 
 from bot.runbook.approval import parse_approval
 from bot.runbook.fix import fix_text
