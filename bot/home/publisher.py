@@ -99,12 +99,11 @@ class HomePublisher:
 
     async def warm(self) -> None:
         """At start-up: one render, so the first tab opened finds the statements
-        compiled, the thread links cached and the insights computed."""
+        compiled and the thread links cached."""
         try:
-            async with self._sessions() as session:
-                mark = await _newest_event(session)
-                await self._compute_insights(session)
-            await self._view_for(mark, utcnow())
+            # Without insights: those are computed when a tab is first opened,
+            # over the data there is then.
+            await self.render(utcnow(), insights=False)
         except Exception:
             log.warning("home: warm-up render failed (database down?)", exc_info=True)
 
@@ -186,16 +185,16 @@ class HomePublisher:
             await self._publish(users, await self._view_for(mark, now))
         return len(users)
 
-    async def render(self, now: datetime | None = None) -> dict[str, Any]:
+    async def render(self, now: datetime | None = None, *, insights: bool = True) -> dict[str, Any]:
         now = now or utcnow()
         async with self._sessions() as session:
-            insights = await self._insight_lines(session)
+            lines = await self._insight_lines(session) if insights else []
             data = await load_home(
                 session,
                 self._library,
                 interval_seconds=self._validation_interval,
                 now=now,
-                insights=insights,
+                insights=lines,
                 insights_days=self._insights_days,
             )
         incidents = await self._with_permalinks(data.incidents)
