@@ -3,9 +3,10 @@
     .venv/bin/python bench/stats_bench.py [--incidents 10000] [--repeat 5] [--sqlite]
 
 A fresh PostgreSQL database is bulk-loaded with COPY: N incidents over the
-last 90 days (one in ten a drill, which the figures leave out), each with one
-runbook run and ten timeline events (opened, run started, six step decisions —
-some skipped —, a status update, completed or aborted, resolved), the step
+last 90 days (one in ten a drill, which the figures leave out; four priority
+levels), each with one runbook run and eleven timeline events (opened, run
+started, acknowledged, six step decisions — some skipped —, a status update,
+completed or aborted, resolved; 110,000 for 10,000 incidents), the step
 decisions and the runs. Two measurements:
 
 - ``compute``: ``bot.drills.stats.compute_stats`` in this process (best and
@@ -59,7 +60,7 @@ def rows(incidents: int, *, seed: int = 7) -> dict[str, list[tuple]]:
         aborted = rnd.random() < 0.1
         out["incidents"].append(
             (i, "C_INC", f"Incident {i}", "resolved", "U1", opened, "U1", resolved, None, None,
-             None, drill, "staging" if drill else None, priority)
+             None, drill, "staging" if drill else None, priority, ack, "U2")
         )  # fmt: skip
         runbook = RUNBOOKS[i % len(RUNBOOKS)]
         snapshot = json.dumps({"steps": [{}] * STEPS, "meta": {"rto_seconds": 3600}})
@@ -67,7 +68,11 @@ def rows(incidents: int, *, seed: int = 7) -> dict[str, list[tuple]]:
             (i, i, runbook, runbook, "0" * 64, snapshot, "C_INC", None, "U1", opened, end,
              "aborted" if aborted else "completed", "none")
         )  # fmt: skip
-        events = [("incident_opened", opened, "{}"), ("runbook_started", opened, "{}")]
+        events = [
+            ("incident_opened", opened, "{}"),
+            ("runbook_started", opened, "{}"),
+            ("incident_acknowledged", ack, "{}"),
+        ]
         span = (end - ack) / STEPS
         for k in range(STEPS):
             skipped = rnd.random() < (0.3 if k == 2 else 0.05)
@@ -91,7 +96,7 @@ COLUMNS = {
     "incidents": (
         "id", "channel_id", "title", "state", "opened_by", "opened_at", "resolved_by",
         "resolved_at", "last_update_at", "next_reminder_at", "thread_ts", "drill",
-        "drill_environment", "priority",
+        "drill_environment", "priority", "acknowledged_at", "acknowledged_by",
     ),
     "runs": (
         "id", "incident_id", "runbook_id", "runbook_title", "content_hash", "snapshot",
@@ -107,10 +112,6 @@ async def seed_postgres(url: str, data: dict[str, list[tuple]]) -> float:
     started = time.perf_counter()
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        has_priority = await conn.fetchval(
-            "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_name = 'incidents' AND column_name = 'priority'"
-        )
         for table, key in (
             ("incidents", "incidents"),
             ("runs", "runs"),
@@ -119,8 +120,6 @@ async def seed_postgres(url: str, data: dict[str, list[tuple]]) -> float:
         ):
             columns = COLUMNS[table]
             records = data[key]
-            if table == "incidents" and not has_priority:
-                columns, records = columns[:-1], [r[:-1] for r in records]
             await conn.copy_records_to_table(table, records=records, columns=list(columns))
         await conn.execute("ANALYZE")
     finally:

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.context import AppContext
 from bot.home.channel import ChannelResolver
 from bot.home.publisher import HomePublisher
+from bot.incidents.deadlines import Deadlines
 from bot.incidents.reminders import Reminders
 from bot.intake.actions import Actions
 from bot.intake.wakeup import Wake, WakeListener, asyncpg_dsn
@@ -32,6 +33,7 @@ from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.delivery import OutboxWorker
 from bot.store.db import is_sqlite, make_engine, make_sessionmaker
+from bot.store.models import utcnow
 from bot.store.retention import Retention
 from bot.web import add_routes
 from commands import register
@@ -83,21 +85,30 @@ def build_context(
         on_hand_off=metrics.outbox_handed_off.inc,
         lease_seconds=settings.outbox_lease_seconds,
     )
+    policy = settings.priorities
+    intervals = [policy.interval_for(name) for name in policy.names]
     reminders = Reminders(
         sessions,
         outbox=outbox,
         interval_seconds=settings.status_update_interval,
         postgres=postgres,
         metrics=metrics,
+        max_sleep=min(30.0, settings.status_update_interval, *intervals),
+        interval_for=policy.interval_for,
+    )
+    deadlines = Deadlines(
+        sessions, outbox=outbox, policy=policy, postgres=postgres, metrics=metrics
     )
     approvers = Approvers(settings.approvers, client)
     actions = Actions(
         library=library,
-        interval_seconds=settings.status_update_interval,
+        policy=policy,
         postgres=postgres,
         metrics=metrics,
         notify_outbox=outbox.notify,
         nudge_reminders=reminders.nudge,
+        group_members=approvers.members,
+        nudge_deadlines=deadlines.nudge,
     )
     intake_worker = IntakeWorker(
         sessions, actions.handlers(), postgres=postgres, on_failed=outbox.notify, hand_off=outbox
@@ -120,6 +131,7 @@ def build_context(
         refresh_interval=settings.home_refresh_interval,
         validation_interval=settings.validation_interval,
         on_call=metrics.slack_call,
+        levels=settings.priorities.names,
     )
     return AppContext(
         settings,
@@ -135,6 +147,7 @@ def build_context(
         intake_worker,
         home,
         ChannelResolver(client, settings.incident_channels),
+        deadlines,
     )
 
 
@@ -174,6 +187,7 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
     ctx.intake_worker.start()
     await ctx.reminders.start()
     ctx.home.start()
+    await ctx.deadlines.start()
     ctx.retention = Retention(ctx.sessions)
     ctx.retention.start()
     if ctx.postgres:
@@ -185,6 +199,9 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
                 ctx.outbox.notify()
             if wake.reminders:
                 ctx.reminders.nudge(wake.due)
+            if wake.deadlines:
+                # A due time came with it (migration 0006), or look now.
+                ctx.deadlines.nudge(wake.due or utcnow())
 
         ctx.listener = WakeListener(asyncpg_dsn(ctx.settings.database_url), on_wake)
         ctx.listener.start()
@@ -197,6 +214,7 @@ async def stop_background(ctx: AppContext) -> None:
         await ctx.retention.stop()
     await ctx.reminders.stop()
     await ctx.home.stop()
+    await ctx.deadlines.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
     await ctx.background.drain()

@@ -200,6 +200,7 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
             load_library(settings.runbooks_dir),
             days=args.days,
             fmt=args.format,
+            levels=settings.priorities.names,
         )
     finally:
         await engine.dispose()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.home.channel import ChannelResolver
 from bot.home.publisher import HomePublisher
+from bot.incidents.deadlines import Deadlines
 from bot.incidents.reminders import Reminders
 from bot.intake.wakeup import WakeListener
 from bot.intake.worker import IntakeWorker
@@ -72,6 +73,7 @@ class AppContext:
     intake_worker: IntakeWorker
     home: HomePublisher
     declare_channel: ChannelResolver
+    deadlines: Deadlines
     background: Background = field(default_factory=Background)
     listener: WakeListener | None = None
     retention: Retention | None = None

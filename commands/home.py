@@ -17,9 +17,8 @@ from commands.common import UNAVAILABLE, clean_text, is_db_down, log
 
 def priority_levels(ctx: AppContext) -> tuple[list[str], str | None]:
     """The levels a declared incident may take (``PRIORITY_LEVELS``), and the default."""
-    levels = getattr(ctx.settings, "priority_levels", None) or []
-    names = [getattr(level, "name", str(level)) for level in levels]
-    return names, getattr(ctx.settings, "default_priority", None)
+    policy = ctx.settings.priorities
+    return list(policy.names), policy.default
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
@@ -71,15 +70,10 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             await ack(response_action="errors", errors={"title": problem})
             return
         request = Request(channel=channel, user=user, request_key=f"view:{view.get('id')}")
-        # The text as `/incident declare` reads it: a leading level is the priority.
-        text = f"{priority} {title}" if priority else title
         try:
             await ctx.intake_worker.drain_channel(channel)
             outcome = await flows.declare(
-                ctx.sessions,
-                request,
-                text,
-                interval_seconds=ctx.settings.status_update_interval,
+                ctx.sessions, request, title, policy=ctx.settings.priorities, priority=priority
             )
         except Exception as exc:
             if not is_db_down(exc):
@@ -91,3 +85,5 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             ctx.outbox.notify()
         if outcome.due is not None:
             ctx.reminders.nudge(outcome.due)
+        if outcome.deadline is not None:
+            ctx.deadlines.nudge(outcome.deadline)

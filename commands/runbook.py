@@ -13,6 +13,7 @@ from bot.context import AppContext
 from bot.drills import blocks as drill_blocks
 from bot.drills.history import recent_runs
 from bot.drills.log import due_runbooks
+from bot.incidents.priority import split_level_word
 from bot.incidents.service import open_incidents, parse_incident_key
 from bot.intake.actions import start_payload
 from bot.runs import catalog_blocks
@@ -70,7 +71,7 @@ def _not_incident_channel(ctx: AppContext, command: dict[str, Any]) -> dict | No
 async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
     tokens = rest.split()
     if not tokens:
-        return {"text": "Which runbook? `/runbook start RB-04 [INC-<n>] [summary]`"}
+        return {"text": "Which runbook? `/runbook start RB-04 [INC-<n>] [<level>] [summary]`"}
     runbook = ctx.library.get(tokens[0])
     if runbook is None:
         return {"text": catalog_blocks.unknown_runbook(tokens[0], ctx.library)}
@@ -79,7 +80,16 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     if refusal is not None:
         return refusal
     incident_id = parse_incident_key(tokens[1]) if len(tokens) > 1 else None
-    summary = " ".join(tokens[2:] if incident_id is not None else tokens[1:]).strip() or None
+    rest_text = " ".join(tokens[2:] if incident_id is not None else tokens[1:])
+    # SPEC §7: a first word naming a level is the new incident's priority.
+    level, rest_text = split_level_word(rest_text, ctx.settings.priorities.names)
+    summary = rest_text.strip() or None
+    note = None
+    if level is not None and incident_id is not None:
+        note = (
+            f"INC-{incident_id} keeps its priority (the level only applies to a new incident); "
+            f"change it with `/incident priority INC-{incident_id} {level}`."
+        )
     if runbook.step_count == 0:
         return {"text": f"`{escape(runbook.id)}` has no steps to run."}
     if incident_id is not None:
@@ -99,9 +109,10 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
             summary=summary,
             incident_id=incident_id,
             trigger_id=command.get("trigger_id"),
+            priority=level if incident_id is None else None,
         )
     )
-    return None
+    return {"text": note} if note else None
 
 
 ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

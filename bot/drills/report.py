@@ -57,10 +57,15 @@ async def validations_report(
 
 
 async def stats_report(
-    sessions: async_sessionmaker[AsyncSession], library: Library, *, days: int, fmt: str
+    sessions: async_sessionmaker[AsyncSession],
+    library: Library,
+    *,
+    days: int,
+    fmt: str,
+    levels: tuple[str, ...] = (),
 ) -> Report:
     async with sessions() as session:
-        stats = await compute_stats(session, library, days=days)
+        stats = await compute_stats(session, library, days=days, levels=levels)
     if fmt == "json":
         return Report(stats_render.render_json(stats))
     return Report(stats_render.render_markdown(stats))

@@ -5,7 +5,11 @@ Per runbook: runs, completion rate, median duration of completed runs, RTO met,
 the most skipped steps. PostgreSQL aggregates with ``percentile_cont``;
 SQLite has no percentile function, so there the durations come back sorted,
 one column per group, and are interpolated the same way (``percentile``).
-Nothing loads the timeline into Python: each figure is one grouped query.
+Time to acknowledge and to resolve come from ``incidents.acknowledged_at`` /
+``resolved_at`` (set in the transactions that append ``incident_acknowledged``
+/ ``incident_resolved``); runs from ``runs`` and ``step_decisions``. Nothing
+loads events into Python: each figure is one grouped query over indexed rows
+(``incidents.opened_at``, ``runs.started_at``, migration 0008).
 """
 
 from __future__ import annotations
@@ -14,16 +18,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, select
+from sqlalchemy import Float, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.drills.stats_render import PriorityStats, RunbookStats, Stats, percentile
 from bot.runbook import Library
-from bot.store.models import Incident, Run, StepDecision, TimelineEvent, utcnow
+from bot.store.models import Incident, Run, StepDecision, utcnow
 
-# What acknowledges an incident until it has an explicit acknowledgement.
-ACK_KINDS = ("incident_acknowledged", "step_approved", "step_skipped")
 SKIPPED_SHOWN = 3
 
 
@@ -31,11 +33,6 @@ def _seconds(later: Any, earlier: Any, postgres: bool) -> ColumnElement[float]:
     if postgres:
         return cast(func.extract("epoch", later - earlier), Float)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
-def _priority_column() -> ColumnElement[str]:
-    column = getattr(Incident, "priority", None)
-    return column if column is not None else literal("all")
 
 
 async def _percentiles(
@@ -72,30 +69,26 @@ async def _percentiles(
 
 
 async def compute_stats(
-    session: AsyncSession, library: Library, *, days: int = 90, now: datetime | None = None
+    session: AsyncSession,
+    library: Library,
+    *,
+    days: int = 90,
+    now: datetime | None = None,
+    levels: Sequence[str] = (),
 ) -> Stats:
+    """``levels``: ``PRIORITY_LEVELS`` names, most urgent first (the rows' order)."""
     now = now or utcnow()
     since = now - timedelta(days=days)
     postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
     real = and_(Incident.drill.is_(False), Incident.opened_at >= since)
 
-    # --- per priority --------------------------------------------------------
-    acked = (
-        select(TimelineEvent.incident_id, func.min(TimelineEvent.at).label("at"))
-        .where(TimelineEvent.kind.in_(ACK_KINDS))
-        .group_by(TimelineEvent.incident_id)
-        .subquery()
-    )
-    ack_at = getattr(Incident, "acknowledged_at", None)
-    ack_time = func.coalesce(ack_at, acked.c.at) if ack_at is not None else acked.c.at
+    # --- per priority: acknowledgement and resolution times ---------------------
     per_incident = (
         select(
-            _priority_column().label("priority"),
-            _seconds(ack_time, Incident.opened_at, postgres).label("tta"),
+            Incident.priority.label("priority"),
+            _seconds(Incident.acknowledged_at, Incident.opened_at, postgres).label("tta"),
             _seconds(Incident.resolved_at, Incident.opened_at, postgres).label("ttr"),
         )
-        .select_from(Incident)
-        .outerjoin(acked, acked.c.incident_id == Incident.id)
         .where(real)
         .subquery()
     )
@@ -186,7 +179,8 @@ async def compute_stats(
                 skipped=_label_skips(library, runbook_id, skipped.get(runbook_id, [])),
             )
         )
-    priorities.sort(key=lambda p: _rank(p.priority))
+    order = {name: i for i, name in enumerate(levels)}
+    priorities.sort(key=lambda p: (order.get(p.priority, len(order)), p.priority))
     runbooks.sort(key=lambda r: (-r.runs, r.runbook_id))
     return Stats(days=days, since=since, until=now, priorities=priorities, runbooks=runbooks)
 
@@ -242,11 +236,3 @@ def _label_skips(
         else:
             labels.append((f"step #{index + 1}", n))
     return labels
-
-
-_ORDER = ("critical", "high", "medium", "low")
-
-
-def _rank(priority: str) -> tuple[int, str]:
-    lowered = priority.lower()
-    return (_ORDER.index(lowered) if lowered in _ORDER else len(_ORDER), lowered)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.drills.history import recent_runs
@@ -18,9 +18,15 @@ from bot.store.models import Incident, Run, StepDecision
 
 
 async def open_incidents(
-    session: AsyncSession, *, limit: int = SHOW_INCIDENTS
+    session: AsyncSession, *, levels: Sequence[str] = (), limit: int = SHOW_INCIDENTS
 ) -> tuple[list[OpenIncident], int]:
-    """The open incidents to list (oldest first) and how many are open in all."""
+    """The open incidents to list — most urgent level first (``levels`` in
+    ``PRIORITY_LEVELS`` order), then oldest — and how many are open in all."""
+    rank = (
+        case({name: i for i, name in enumerate(levels)}, value=Incident.priority, else_=len(levels))
+        if levels
+        else None
+    )
     count = (
         await session.execute(select(func.count(Incident.id)).where(Incident.state == "open"))
     ).scalar_one()
@@ -34,9 +40,11 @@ async def open_incidents(
                 Incident.thread_ts,
                 Incident.last_update_at,
                 Incident.drill,
+                Incident.priority,
+                Incident.roles,
             )
             .where(Incident.state == "open")
-            .order_by(Incident.opened_at, Incident.id)
+            .order_by(*([rank] if rank is not None else []), Incident.opened_at, Incident.id)
             .limit(limit)
         )
     ).all()
@@ -77,6 +85,8 @@ async def open_incidents(
                 steps=run[2] if run else 0,
                 drill=bool(r.drill),
                 thread_ts=r.thread_ts,
+                priority=r.priority,
+                commander=(r.roles or {}).get("commander"),
             )
         )
     return shown, int(count)
@@ -90,8 +100,9 @@ async def load_home(
     now: datetime,
     insights: Sequence[str] = (),
     insights_days: int = 90,
+    levels: Sequence[str] = (),
 ) -> HomeData:
-    incidents, count = await open_incidents(session)
+    incidents, count = await open_incidents(session, levels=levels)
     catalog = [(rb.id, rb.title) for rb in library.runbooks.values()]
     due = await due_runbooks(session, catalog, interval_seconds=interval_seconds, now=now)
     runs = await recent_runs(session, limit=SHOW_RUNS)

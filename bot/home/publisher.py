@@ -64,6 +64,7 @@ class HomePublisher:
         validation_interval: float,
         on_call: Callable[[str, bool], None] | None = None,
         insights_days: int = 90,
+        levels: Sequence[str] = (),
         poll_seconds: float = 1.0,
     ) -> None:
         self._sessions = sessions
@@ -74,6 +75,7 @@ class HomePublisher:
         self._validation_interval = validation_interval
         self._on_call = on_call or (lambda method, ok: None)
         self._insights_days = insights_days
+        self._levels = tuple(levels)
         self._insights: tuple[float, list[str]] | None = None
         self._insights_task: asyncio.Task[None] | None = None
         self._poll = min(poll_seconds, refresh_interval)
@@ -196,6 +198,7 @@ class HomePublisher:
                 now=now,
                 insights=lines,
                 insights_days=self._insights_days,
+                levels=self._levels,
             )
         incidents = await self._with_permalinks(data.incidents)
         return home_view(replace(data, incidents=incidents))
@@ -237,7 +240,9 @@ class HomePublisher:
 
     async def _compute_insights(self, session: AsyncSession) -> list[str]:
         try:
-            stats = await compute_stats(session, self._library, days=self._insights_days)
+            stats = await compute_stats(
+                session, self._library, days=self._insights_days, levels=self._levels
+            )
         except Exception:
             log.exception("home: insights failed; shown without them")
             return self._insights[1] if self._insights else []

@@ -4,10 +4,11 @@ the resolve summary and the timeline. Pure functions over plain data
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.incidents.priority import span
 from bot.slack.blockkit import (
     MAX_BLOCKS,
     Payload,
@@ -50,12 +51,21 @@ class IncidentView:
     last_update_at: datetime | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    priority: str | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
     drill: bool = False
     drill_environment: str | None = None
 
     @property
     def key(self) -> str:
         return f"INC-{self.id}"
+
+    @property
+    def key_and_level(self) -> str:
+        """``INC-4 (critical)``, or ``INC-4`` without a priority."""
+        return f"{self.key} ({escape(self.priority)})" if self.priority else self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +109,8 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
     since = incident.last_update_at or incident.opened_at
     what = "the last status update" if incident.last_update_at else "the incident opened"
     line = (
-        f"⏰ *{incident.key}* — time for a status update: {ago(now - since)} since {what}.\n"
+        f"⏰ *{incident.key_and_level}* — time for a status update: "
+        f"{ago(now - since)} since {what}.\n"
         f"_{escape(truncate(incident.title, 300))}_"
     )
     options = [
@@ -122,7 +133,7 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
             ],
         },
     ]
-    text = f"{incident.key}: time for a status update ({ago(now - since)} since {what})"
+    text = f"{incident.key_and_level}: time for a status update ({ago(now - since)} since {what})"
     return {"text": drilled(text, incident.drill), "blocks": blocks}
 
 
@@ -171,23 +182,84 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
     ttfd = format_duration(first - incident.opened_at) if first else "no step decided"
     lines = [
         drilled(
-            f"✅ *{incident.key} resolved* by <@{escape(user_id)}> after {duration}.",
+            f"✅ *{incident.key} resolved*{_level(incident)} by <@{escape(user_id)}> "
+            f"after {duration}.",
             incident.drill,
         ),
+        f"• {ack_summary(incident, stats.get('target_seconds'))}",
         f"• Time to first step decision: {ttfd}",
         f"• Steps: {stats['approved']} approved, {stats['skipped']} skipped"
         f" across {stats['runs']} runbook run(s)",
+    ]
+    for run in stats.get("rto_runs", []):
+        lines.append(f"• {escape(run['runbook_id'])}: {run_rto_line(run)}")
+    lines += [
         f"• Status updates posted: {stats['updates']}",
         f"• Reminder windows without an update: {stats.get('missed_windows', 0)}"
         f" ({stats['reminders']} reminder(s) sent)",
     ]
+    if incident.roles:
+        lines.append(f"• Roles: {roles_line(incident.roles)}")
     text = (
-        f"{incident.key} resolved after {duration}: {stats['approved']} approved, "
+        f"{incident.key} resolved after {duration}{_level(incident)}: "
+        f"{stats['approved']} approved, "
         f"{stats['skipped']} skipped, {stats['updates']} status updates, "
         f"{stats.get('missed_windows', 0)} reminder windows missed"
     )
-    blocks = [section("\n".join(lines)), context(f"Export: `runbook-bot timeline {incident.key}`")]
+    blocks = [
+        section(truncate("\n".join(lines), 2900)),
+        context(f"Export: `runbook-bot timeline {incident.key}`"),
+    ]
     return {"text": drilled(text, incident.drill), "blocks": blocks}
+
+
+def _level(incident: IncidentView) -> str:
+    return f" ({escape(incident.priority)})" if incident.priority else ""
+
+
+def ack_summary(incident: IncidentView, target_seconds: float | None) -> str:
+    """``Acknowledged by <@U1> after 4m 05s — within the 15 min target``."""
+    target = f"{span(target_seconds)} target" if target_seconds is not None else None
+    if incident.acknowledged_at is None:
+        return "Never acknowledged" + (f" — missed the {target}" if target else "")
+    took = incident.acknowledged_at - incident.opened_at
+    line = (
+        f"Acknowledged by <@{escape(incident.acknowledged_by or '')}> after {format_duration(took)}"
+    )
+    if target_seconds is not None:
+        met = took.total_seconds() <= target_seconds
+        line += f" — {'within' if met else 'missed'} the {target}"
+    return line
+
+
+def run_rto_line(run: dict[str, Any]) -> str:
+    """One run's RTO result: finished within it, missed it, or still going."""
+    rto = float(run["rto_seconds"])
+    if run["state"] == "completed" and run.get("ended_at") is not None:
+        return rto_verdict(run["ended_at"] - run["started_at"], rto)
+    if run["state"] == "aborted":
+        return f"aborted (RTO {span(rto)})"
+    return f"still running (RTO {span(rto)})"
+
+
+def rto_verdict(elapsed: timedelta, rto_seconds: float) -> str:
+    """``within RTO (42 of 60 min)`` / ``RTO missed by 12 min``."""
+    seconds = elapsed.total_seconds()
+    minutes = rto_seconds >= 120
+    unit = "min" if minutes else "s"
+    scale = 60 if minutes else 1
+    if seconds <= rto_seconds:
+        used = min(-(-seconds // scale), rto_seconds // scale)  # rounded up, never past the RTO
+        return f"within RTO ({int(used)} of {round(rto_seconds / scale)} {unit})"
+    over = -(-(seconds - rto_seconds) // scale)
+    return f"RTO missed by {int(over)} {unit}"
+
+
+def roles_line(roles: dict[str, str]) -> str:
+    """``Commander <@U1> · Comms <@U2>`` (empty when none)."""
+    return " · ".join(
+        f"{escape(role.capitalize())} <@{escape(user)}>" for role, user in sorted(roles.items())
+    )
 
 
 KIND_ICONS = {
@@ -203,6 +275,13 @@ KIND_ICONS = {
     "note": "📝",
     "incident_resolved": "✔️",
     "validation_recorded": "🧪",
+    "incident_acknowledged": "👀",
+    "response_target_missed": "🚨",
+    "priority_changed": "🔺",
+    "role_assigned": "🧑‍✈️",
+    "step_approval_partial": "☑️",
+    "rto_warning": "⏳",
+    "rto_breached": "🔥",
 }
 
 
@@ -219,7 +298,7 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
     chunks = split_mrkdwn("\n".join(lines), 2900) if lines else ["_No events._"]
     head = section(
         drilled(
-            f"*Timeline of {incident.key}* — {escape(truncate(incident.title, 200))}",
+            f"*Timeline of {incident.key_and_level}* — {escape(truncate(incident.title, 200))}",
             incident.drill,
         )
     )
@@ -241,13 +320,16 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
 
 def declared_message(incident: IncidentView, user_id: str) -> Payload:
     line = (
-        f"🚨 *{incident.key} declared* by <@{escape(user_id)}>: {escape(incident.title)}\n"
+        f"🚨 *{incident.key_and_level} declared* by <@{escape(user_id)}>: "
+        f"{escape(incident.title)}\n"
         "Run a runbook with `/runbook start <ID> "
-        f"{incident.key}`, post updates with `/incident update`."
+        f"{incident.key}`, post updates with `/incident update`, "
+        "acknowledge with `/incident ack`."
     )
     return {
         "text": drilled(
-            f"{incident.key} declared: {escape(truncate(incident.title, 2000))}", incident.drill
+            f"{incident.key_and_level} declared: {escape(truncate(incident.title, 2000))}",
+            incident.drill,
         ),
         "blocks": [section(truncate(drilled(line, incident.drill), 2900))],
     }

@@ -9,8 +9,10 @@ from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 RUNBOOK_HELP = """*`/runbook` — run a Markdown runbook step by step*
 • `/runbook list` — every runbook
 • `/runbook show RB-04` — its phases and steps
-• `/runbook start RB-04 [INC-<n>] [summary]` — open an incident (or join INC-<n>) and walk \
-the steps with *Approve* / *Skip*
+• `/runbook start RB-04 [INC-<n>] [<level>] [summary]` — open an incident (or join INC-<n>) \
+and walk the steps with *Approve* / *Skip*; a new incident gets `<level>` (e.g. `critical`), \
+else the runbook's severity, else the default level. Steps tagged `[approval: …]` can only be \
+decided by the people they name; a runbook's `rto` starts a clock
 • `/runbook abort [INC-<n>]` — stop the running runbook and offer its Rollback steps
 • `/runbook drill RB-11 [environment] [summary]` — rehearse a runbook (default \
 environment `staging`): a run on its own incident marked DRILL, recorded in the validation log
@@ -19,7 +21,11 @@ environment `staging`): a run on its own incident marked DRILL, recorded in the 
 Incident commands: `/incident help`."""
 
 INCIDENT_HELP = """*`/incident` — the incident around your runbooks*
-• `/incident declare <title>` — open an incident without a runbook
+• `/incident declare [<level>] <title>` — open an incident without a runbook \
+(`/incident declare critical Payments down`)
+• `/incident ack [INC-<n>]` — acknowledge it (stops the response-target clock)
+• `/incident priority [INC-<n>] <level>` — change its priority level
+• `/incident role [INC-<n>] <role> <@user>` — assign a role (`commander`, `comms`, …)
 • `/incident update [INC-<n>] <text>` — post a status update (restarts the reminder clock)
 • `/incident note [INC-<n>] <text>` — add a note to the timeline
 • `/incident timeline [INC-<n>]` — show the timeline

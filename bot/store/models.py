@@ -4,7 +4,7 @@ create exactly these; ``tests/test_migrations.py`` checks they agree.
 Invariants the database enforces rather than process memory:
 - one decision per step: ``step_decisions`` is unique on (run_id, step_index);
 - one open claim per reminder: reminders are claimed with ``FOR UPDATE SKIP LOCKED``
-  on ``incidents.next_reminder_at``;
+  on ``incidents.next_reminder_at``, deadlines likewise on ``deadlines``;
 - the timeline is append-only (a PostgreSQL trigger rejects UPDATE/DELETE);
 - so is the validation log, one row per drill run (unique on ``run_id``).
 """
@@ -29,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -91,6 +92,11 @@ class Incident(Base):
     # A rehearsal (``/runbook drill``): shown as DRILL everywhere, never in insights.
     drill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     drill_environment: Mapped[str | None] = mapped_column(String(64))
+    # SPEC §7: a PRIORITY_LEVELS name; who acknowledged first and when; role → user ID.
+    priority: Mapped[str] = mapped_column(String(32), default="medium", server_default="medium")
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    roles: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     __table_args__ = (
         Index("ix_incidents_channel_state", "channel_id", "state"),
@@ -159,11 +165,7 @@ class TimelineEvent(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (
-        Index("ix_timeline_incident_id", "incident_id", "id"),
-        # Insights: the first event of a kind per incident (acknowledged, resolved).
-        Index("ix_timeline_kind_incident", "kind", "incident_id", "at"),
-    )
+    __table_args__ = (Index("ix_timeline_incident_id", "incident_id", "id"),)
 
 
 class Validation(Base):
@@ -201,6 +203,36 @@ class HomeViewer(Base):
     published_at: Mapped[datetime | None]
     # The newest timeline event id the published view reflects.
     published_mark: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Deadline(Base):
+    """A clock that fires once: a response target, an RTO warning or breach.
+
+    Claimed with ``FOR UPDATE SKIP LOCKED`` when due (``bot/incidents/deadlines.py``)
+    and marked ``fired_at`` in the transaction that records what it caused, so
+    several processes fire each once and a restart loses none. Pending rows of
+    an incident or run that no longer needs them are deleted.
+    """
+
+    __tablename__ = "deadlines"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # response_target | rto_warning | rto_breach
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # The scheduler's earliest-due and claim queries read only pending rows.
+        Index(
+            "ix_deadlines_pending_due",
+            "due_at",
+            postgresql_where=text("fired_at IS NULL"),
+            sqlite_where=text("fired_at IS NULL"),
+        ),
+        Index("ix_deadlines_incident", "incident_id"),
+    )
 
 
 class OutboxMessage(Base):

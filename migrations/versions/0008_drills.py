@@ -1,7 +1,7 @@
 """Drills, the validation log, App Home viewers, indexes for insights.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-14
 
 - ``incidents.drill`` / ``drill_environment``: an incident opened by
@@ -11,8 +11,8 @@ Create Date: 2026-12-14
   on PostgreSQL a trigger rejects UPDATE and DELETE (TRUNCATE stays allowed).
 - ``home_viewers``: who opened the App Home and which timeline event the view
   they were last sent reflects, so a change republishes it (debounced).
-- Indexes for ``runbook-bot stats`` and App Home: incidents by open time, runs
-  by start time (and per runbook), timeline events by kind per incident.
+- Indexes for ``runbook-bot stats``, history and App Home: incidents by open
+  time, runs by start time (and per runbook).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -59,9 +59,6 @@ def upgrade() -> None:
     op.create_index("ix_incidents_opened_at", "incidents", ["opened_at"])
     op.create_index("ix_runs_started_at", "runs", ["started_at"])
     op.create_index("ix_runs_runbook_started", "runs", ["runbook_id", "started_at"])
-    op.create_index(
-        "ix_timeline_kind_incident", "timeline_events", ["kind", "incident_id", "at"]
-    )
     op.create_table(
         "validations",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -96,7 +93,6 @@ def downgrade() -> None:
     op.drop_table("home_viewers")
     op.drop_index("ix_validations_runbook_at", table_name="validations")
     op.drop_table("validations")
-    op.drop_index("ix_timeline_kind_incident", table_name="timeline_events")
     op.drop_index("ix_runs_runbook_started", table_name="runs")
     op.drop_index("ix_runs_started_at", table_name="runs")
     op.drop_index("ix_incidents_opened_at", table_name="incidents")

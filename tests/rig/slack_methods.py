@@ -31,6 +31,7 @@ class SlackMethods:
     channel_names: dict[str, str]
     users: dict[str, dict[str, Any]]
     usergroups: dict[str, list[str]]
+    usergroup_handles: dict[str, str]
     _last_ts_us: int
     _ids: itertools.count[int]
     socket_url: str
@@ -246,6 +247,18 @@ class SlackMethods:
         return {"ok": True, "users": list(self.usergroups[group])}
 
 
+def _usergroups_list(self: SlackMethods, args: dict[str, Any]) -> dict[str, Any]:
+    include = str(args.get("include_users", "")).lower() in ("1", "true")
+    groups = []
+    for group_id, users in self.usergroups.items():
+        handle = self.usergroup_handles.get(group_id, group_id.lower())
+        group: dict[str, Any] = {"id": group_id, "team_id": "T1", "handle": handle, "name": handle}
+        if include:
+            group["users"] = list(users)
+        groups.append(group)
+    return {"ok": True, "usergroups": groups}
+
+
 _HANDLERS: dict[str, Callable[[SlackMethods, dict[str, Any]], dict[str, Any]]] = {
     "chat.postMessage": SlackMethods._post_message,
     "chat.update": SlackMethods._update,
@@ -261,5 +274,6 @@ _HANDLERS: dict[str, Callable[[SlackMethods, dict[str, Any]], dict[str, Any]]] =
     "conversations.info": SlackMethods._conversations_info,
     "users.info": SlackMethods._users_info,
     "usergroups.users.list": SlackMethods._usergroups_users_list,
+    "usergroups.list": _usergroups_list,
     "apps.connections.open": SlackMethods._apps_connections_open,
 }
