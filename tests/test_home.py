@@ -29,6 +29,11 @@ async def open_home(bot: BotServer, user: str = "UALICE") -> float:
     return sent
 
 
+async def incidents(bot: BotServer) -> list[Incident]:
+    async with bot.ctx.sessions() as session:
+        return list((await session.execute(select(Incident).order_by(Incident.id))).scalars())
+
+
 def home_text(slack: SlackStandIn, user: str = "UALICE") -> str:
     return str(slack.home_views[user]["blocks"])
 
@@ -56,6 +61,8 @@ async def test_home_shows_incidents_runs_and_drills_due(
     await slack.wait_for("chat.postMessage", is_step, count=2)
     await drill(bot, slack, "RB-11 staging")
     await walk(bot, slack, skip=(1,))
+    role = await bot.command("/incident", "role INC-1 commander <@UCAROL>", user_id="UALICE")
+    assert role.status == 200
     await bot.settle()
 
     sent = await open_home(bot)
@@ -68,6 +75,9 @@ async def test_home_shows_incidents_runs_and_drills_due(
     assert "Share link for Acme leaked" in view and f"RB-04 step 2 of {n}" in view
     assert "https://example.slack.com/archives/C_INC/p" in view
     assert "🧪 DRILL" in view and "no status update yet" in view
+    assert "commander <@UCAROL>" in view and "no commander" in view  # INC-1, the drill
+    levels = {i.id: i.priority for i in await incidents(bot)}
+    assert "*<https://example.slack.com/archives/C_INC/p" in view and f"`{levels[1]}`" in view
     assert "home_declare" in view  # the Declare incident button
     # Drills due: RB-11 just failed (a skipped step), so it is still due, as are the others.
     assert "Drills due (12)" in view and "no passing drill yet" in view
@@ -113,21 +123,28 @@ async def test_declare_button_opens_modal_and_submission_declares(
     [opened] = await slack.wait_for("views.open")
     modal = opened.args["view"]
     assert modal["type"] == "modal" and modal["callback_id"] == "home_declare_modal"
+    [picker] = [b["element"] for b in modal["blocks"] if b["block_id"] == "priority"]
+    assert [o["value"] for o in picker["options"]] == ["critical", "high", "medium", "low"]
+    assert picker["initial_option"]["value"] == "medium"  # DEFAULT_PRIORITY
 
     empty = bot.signer.view_submission("home_declare_modal", {"title": {"title": "  "}})
     refused = await bot.send(empty, "view")
     assert refused.body["response_action"] == "errors" and "title" in refused.body["errors"]
 
+    chosen = {"type": "static_select", "selected_option": {"value": "high"}}
     body = bot.signer.view_submission(
-        "home_declare_modal", {"title": {"title": "Checkout <errors> spiking"}}, user_id="UALICE"
+        "home_declare_modal",
+        {"title": {"title": "Checkout <errors> spiking"}, "priority": {"priority": chosen}},
+        user_id="UALICE",
     )
     assert (await bot.send(body, "view")).status == 200
     await bot.settle()
-    await bot.command("/incident", "declare Second one, by command", user_id="UALICE")
+    await bot.command("/incident", "declare high Second one, by command", user_id="UALICE")
     await bot.settle()
     declared = [c for c in slack.calls_to("chat.postMessage") if "declared" in c.args["text"]]
     assert [c.args["channel"] for c in declared] == ["C_INC", "C_INC"]
-    assert declared[0].args["text"] == "INC-1 declared: Checkout &lt;errors&gt; spiking"
+    assert declared[0].args["text"] == "INC-1 (high) declared: Checkout &lt;errors&gt; spiking"
+    assert declared[1].args["text"] == "INC-2 (high) declared: Second one, by command"
     # Same message shape and same events as the slash command's.
     assert [b["type"] for b in declared[0].args["blocks"]] == [
         b["type"] for b in declared[1].args["blocks"]
@@ -140,9 +157,9 @@ async def test_declare_button_opens_modal_and_submission_declares(
             .scalars()
             .all()
         ]
-    assert [(i.channel_id, i.opened_by, i.title) for i in incidents] == [
-        ("C_INC", "UALICE", "Checkout <errors> spiking"),
-        ("C_INC", "UALICE", "Second one, by command"),
+    assert [(i.channel_id, i.opened_by, i.title, i.priority) for i in incidents] == [
+        ("C_INC", "UALICE", "Checkout <errors> spiking", "high"),
+        ("C_INC", "UALICE", "Second one, by command", "high"),
     ]
     assert kinds == [(1, "incident_opened", "UALICE"), (2, "incident_opened", "UALICE")]
     # The declared incident is an ordinary one: /incident update in the channel finds it.
