@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-alerts clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-reminders: $(STAMP)
 
 bench-export: $(STAMP)
 	$(PY) bench/timeline_export.py $(ARGS)
+
+bench-alerts: $(STAMP)
+	$(PY) bench/alert_burst.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runbook-bot.db*

@@ -54,6 +54,12 @@ class Metrics:
             "Slack messages delivered right after their commit, without a claim",
             registry=r,
         )
+        self.alerts = Counter(
+            "runbook_bot_alerts",
+            "Alert notifications acted on, by what they did (posted, repeat, resolved, unmatched)",
+            ["outcome"],
+            registry=r,
+        )
         self.db_errors = Counter(
             "runbook_bot_database_errors", "Requests refused: database unavailable", registry=r
         )

@@ -35,6 +35,10 @@ PURE = (
     "bot.drills.blocks",
     "bot.drills.stats_render",
     "bot.home.view",
+    "bot.alerts.payload",
+    "bot.alerts.lookup",
+    "bot.alerts.priority",
+    "bot.alerts.blocks",
 )
 # What each domain package may import of ours, besides itself and the root helpers.
 ALLOWED = {
@@ -46,6 +50,15 @@ ALLOWED = {
     "bot.home": {"bot.drills", "bot.incidents", "bot.runbook", "bot.slack", "bot.store"},
     "bot.runs": {"bot.runbook", "bot.incidents", "bot.slack", "bot.store", "bot.drills"},
     "bot.intake": {"bot.runs", "bot.incidents", "bot.slack", "bot.store", "bot.runbook"},
+    "bot.alerts": {
+        "bot.runs",
+        "bot.incidents",
+        "bot.intake",
+        "bot.slack",
+        "bot.store",
+        "bot.runbook",
+        "bot.context",  # the webhook route reads the app's parts, as listeners do
+    },
 }
 ROOT_HELPERS = {"bot", "bot.tasks", "bot.timefmt", "bot.settings", "bot.metrics"}
 

@@ -282,6 +282,9 @@ KIND_ICONS = {
     "step_approval_partial": "☑️",
     "rto_warning": "⏳",
     "rto_breached": "🔥",
+    "alert_fired": "🔥",
+    "alert_acknowledged": "👀",
+    "alert_resolved": "🟢",
 }
 
 

@@ -303,7 +303,16 @@ class OutboxWorker:
         claim: a key's next message becomes its head once this one is sent)."""
         batch, self._sent = self._sent, []
         if batch:
-            await session.execute(rows_.MARK_SENT, batch)
+            alerts = [m for m in batch if "a_id" in m]
+            if alerts:  # an alert message's ts and channel ID ride along
+                sent = [{k: m[k] for k in ("b_id", "b_ts", "b_at")} for m in batch]
+                await session.execute(rows_.MARK_SENT, sent)
+                await session.execute(
+                    rows_.MARK_ALERT,
+                    [{k: m[k] for k in ("a_id", "a_ts", "a_channel")} for m in alerts],
+                )
+            else:
+                await session.execute(rows_.MARK_SENT, batch)
         return batch
 
     async def _flush_sent(self) -> None:
@@ -355,7 +364,14 @@ class OutboxWorker:
             return False
         raw_ts = response.get("ts") or response.get("message_ts")
         ts = str(raw_ts) if raw_ts else None
-        if row.on_delivered and ts:
+        alert_id = rows_.alert_target(row.on_delivered)
+        if alert_id is not None and ts:
+            channel = response.get("channel")
+            self._mark_sent(row.id, ts)
+            self._sent[-1].update(
+                {"a_id": alert_id, "a_ts": ts, "a_channel": str(channel) if channel else None}
+            )
+        elif row.on_delivered and ts:
             await rows_.mark_delivered_with_ts(self._sessions, row.id, row.on_delivered, ts)
         else:
             self._mark_sent(row.id, ts)

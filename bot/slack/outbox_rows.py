@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import String, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack.outbox import claim_heads
-from bot.store.models import Incident, OutboxMessage, Run, utcnow
+from bot.store.models import Alert, Incident, OutboxMessage, Run, utcnow
 
 # The worker's log: operators follow one logger for delivery (docs/operations.md).
 log = logging.getLogger("bot.slack.delivery")
@@ -136,6 +136,27 @@ async def parent(sessions: Sessions, row_id: int) -> tuple[str, str | None] | No
             )
         ).first()
     return (found.state, found.result_ts) if found is not None else None
+
+
+# An alert message's ts and the channel ID Slack answered with (chat.update
+# needs the ID; ALERT_CHANNEL may be a name), recorded with the batch of "sent"
+# marks (``OutboxWorker._record_sent``), not in a transaction per message: an
+# alert burst posts hundreds at once, and nothing threads under them.
+_ALERTS = Alert.__table__
+MARK_ALERT = (
+    update(_ALERTS)
+    .where(_ALERTS.c.id == bindparam("a_id"))
+    .values(
+        message_ts=bindparam("a_ts"),
+        channel_id=func.coalesce(bindparam("a_channel", type_=String()), _ALERTS.c.channel_id),
+    )
+)
+
+
+def alert_target(target: str | None) -> int | None:
+    """``"alert:<id>"`` → id (recorded in the batch, not in a transaction of its own)."""
+    kind, _, raw_id = (target or "").partition(":")
+    return int(raw_id) if kind == "alert" and raw_id.isdigit() else None
 
 
 async def mark_delivered_with_ts(sessions: Sessions, row_id: int, target: str, ts: str) -> None:

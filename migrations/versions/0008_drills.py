@@ -1,7 +1,7 @@
 """Drills, the validation log, App Home viewers, indexes for insights.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-14
 
 - ``incidents.drill`` / ``drill_environment``: an incident opened by
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
