@@ -20,6 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.actions import AlertActions, level_names
 from bot.context import AppContext
+from bot.home.channel import ChannelResolver
+from bot.home.publisher import HomePublisher
 from bot.incidents.deadlines import Deadlines
 from bot.incidents.reminders import Reminders
 from bot.intake.actions import Actions
@@ -136,6 +138,16 @@ def build_context(
         intake_worker.notify()
 
     intake = Intake(sink, on_written=written)
+    home = HomePublisher(
+        sessions,
+        client,
+        library,
+        postgres=postgres,
+        refresh_interval=settings.home_refresh_interval,
+        validation_interval=settings.validation_interval,
+        on_call=metrics.slack_call,
+        levels=settings.priorities.names,
+    )
     return AppContext(
         settings,
         engine,
@@ -148,6 +160,8 @@ def build_context(
         approvers,
         intake,
         intake_worker,
+        home,
+        ChannelResolver(client, settings.incident_channels),
         deadlines,
     )
 
@@ -187,6 +201,7 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
     ctx.outbox.start()
     ctx.intake_worker.start()
     await ctx.reminders.start()
+    ctx.home.start()
     await ctx.deadlines.start()
     ctx.retention = Retention(ctx.sessions)
     ctx.retention.start()
@@ -213,6 +228,7 @@ async def stop_background(ctx: AppContext) -> None:
     if ctx.retention is not None:
         await ctx.retention.stop()
     await ctx.reminders.stop()
+    await ctx.home.stop()
     await ctx.deadlines.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
@@ -227,6 +243,7 @@ def build_web_app(ctx: AppContext, bolt: AsyncApp, *, worker: bool = True) -> we
 
     async def on_startup(_: web.Application) -> None:
         await start_background(ctx, worker=worker)
+        ctx.background.spawn(ctx.home.warm())
 
     async def on_cleanup(_: web.Application) -> None:
         await stop_background(ctx)

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     # "process" in a child process `serve` supervises, "external" when you run
     # `runbook-bot worker` yourself; "auto" = process on PostgreSQL, else embedded.
     worker: Literal["auto", "embedded", "process", "external"] = "auto"
+    # Drills (SPEC §8): a runbook whose last passing validation is older than
+    # this (or that has none) is due. A duration: 90d, 12h, HH:MM:SS, seconds.
+    validation_interval: float = 90 * 86400.0
+    # App Home: at most one views.publish per viewer per this many seconds;
+    # changes in between are coalesced into the next one.
+    home_refresh_interval: float = 10.0
     # Alertmanager webhook (docs/alerts.md): the route answers 404 while the
     # token is unset; alerts are posted in ALERT_CHANNEL (default: the first
     # incident channel).
@@ -93,6 +99,11 @@ class Settings(BaseSettings):
     @classmethod
     def _interval(cls, value: object) -> float:
         return parse_interval(value)
+
+    @field_validator("validation_interval", "home_refresh_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
 
     @field_validator("priority_levels", mode="before")
     @classmethod

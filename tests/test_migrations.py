@@ -29,7 +29,7 @@ from tests.rig.pg import resolve_admin_url
 
 # The server the rest of the suite uses (TEST_DATABASE_ADMIN_URL overrides it).
 PG_ADMIN_DSN = resolve_admin_url()
-HEAD = "0006"  # the newest revision in migrations/versions (chained after 0007 here)
+HEAD = "0008"  # the newest revision in migrations/versions
 
 REPO_ROOT = Path(bot.__file__).resolve().parent.parent
 

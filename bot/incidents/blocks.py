@@ -26,6 +26,17 @@ REMINDER_UPDATE = "reminder_update"
 REMINDER_SNOOZE = "reminder_snooze"
 UPDATE_MODAL = "status_update_modal"
 SNOOZE_MINUTES = (15, 30, 60)
+DRILL = "🧪 DRILL"
+
+
+def drilled(text: str, drill: bool) -> str:
+    """``text`` marked as being about a drill (every message's ``text`` says so)."""
+    return f"{DRILL} · {text}" if drill else text
+
+
+def drill_banner(environment: str | None) -> str:
+    env = escape(environment or "staging")
+    return f"{DRILL} in `{env}` — a rehearsal, not a real incident"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,8 @@ class IncidentView:
     roles: dict[str, str] = field(default_factory=dict)
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
+    drill: bool = False
+    drill_environment: str | None = None
 
     @property
     def key(self) -> str:
@@ -84,10 +97,11 @@ def user_text_sections(text: str, limit_blocks: int = 10) -> list[dict]:
 
 
 def status_update_message(incident: IncidentView, user_id: str, text: str, at: datetime) -> Payload:
-    blocks = [section(f"📣 *Status update — {incident.key}* by <@{escape(user_id)}>")]
+    head = f"📣 *Status update — {incident.key}* by <@{escape(user_id)}>"
+    blocks = [section(drilled(head, incident.drill))]
     blocks += user_text_sections(text, MAX_BLOCKS - 2)
     blocks.append(context(f"Posted {slack_date(at)} · next reminder resets"))
-    plain = f"Status update for {incident.key}: {escape(text)}"
+    plain = drilled(f"Status update for {incident.key}: {escape(text)}", incident.drill)
     return {"text": truncate(plain, 3000), "blocks": cap_blocks(blocks)}
 
 
@@ -105,7 +119,7 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
         for m in SNOOZE_MINUTES
     ]
     blocks: list[dict[str, Any]] = [
-        section(line),
+        section(drilled(line, incident.drill)),
         {
             "type": "actions",
             "block_id": f"reminder:{incident.id}",
@@ -123,7 +137,7 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
     text = f"{incident.key}: time for a status update ({ago(now - since)} since {what})"
     if incident.priority:
         text += f" · priority {incident.priority}"
-    return {"text": text, "blocks": blocks}
+    return {"text": drilled(text, incident.drill), "blocks": blocks}
 
 
 def snoozed_message(incident: IncidentView, user_id: str, minutes: int, until: datetime) -> Payload:
@@ -131,7 +145,8 @@ def snoozed_message(incident: IncidentView, user_id: str, minutes: int, until: d
         f"😴 Reminders for *{incident.key}* snoozed {minutes} min by <@{escape(user_id)}> "
         f"— next {slack_date(until, '{time}')}."
     )
-    return {"text": f"{incident.key} reminders snoozed {minutes} min", "blocks": [section(line)]}
+    text = drilled(f"{incident.key} reminders snoozed {minutes} min", incident.drill)
+    return {"text": text, "blocks": [section(drilled(line, incident.drill))]}
 
 
 def update_modal(incident: IncidentView) -> dict[str, Any]:
@@ -169,7 +184,11 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
     first = stats.get("first_decision_at")
     ttfd = format_duration(first - incident.opened_at) if first else "no step decided"
     lines = [
-        f"✅ *{incident.key} resolved*{_level(incident)} by <@{escape(user_id)}> after {duration}.",
+        drilled(
+            f"✅ *{incident.key} resolved*{_level(incident)} by <@{escape(user_id)}> "
+            f"after {duration}.",
+            incident.drill,
+        ),
         f"• {ack_summary(incident, stats.get('target_seconds'))}",
         f"• Time to first step decision: {ttfd}",
         f"• Steps: {stats['approved']} approved, {stats['skipped']} skipped"
@@ -194,7 +213,7 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
         section(truncate("\n".join(lines), 2900)),
         context(f"Export: `runbook-bot timeline {incident.key}`"),
     ]
-    return {"text": text, "blocks": blocks}
+    return {"text": drilled(text, incident.drill), "blocks": blocks}
 
 
 def _level(incident: IncidentView) -> str:
@@ -258,6 +277,7 @@ KIND_ICONS = {
     "reminder_snoozed": "😴",
     "note": "📝",
     "incident_resolved": "✔️",
+    "validation_recorded": "🧪",
     "incident_acknowledged": "👀",
     "response_target_missed": "🚨",
     "priority_changed": "🔺",
@@ -283,7 +303,10 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
         )
     chunks = split_mrkdwn("\n".join(lines), 2900) if lines else ["_No events._"]
     head = section(
-        f"*Timeline of {incident.key_and_level}* — {escape(truncate(incident.title, 200))}"
+        drilled(
+            f"*Timeline of {incident.key_and_level}* — {escape(truncate(incident.title, 200))}",
+            incident.drill,
+        )
     )
     budget = MAX_BLOCKS - 2
     cut = len(chunks) > budget
@@ -297,7 +320,8 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
         )
         chunks = chunks[-(budget - 1) :]
     blocks += [section(c) for c in chunks]
-    return {"text": f"Timeline of {incident.key} ({len(events)} events)", "blocks": blocks}
+    text = drilled(f"Timeline of {incident.key} ({len(events)} events)", incident.drill)
+    return {"text": text, "blocks": blocks}
 
 
 def declared_message(incident: IncidentView, user_id: str) -> Payload:
@@ -309,6 +333,9 @@ def declared_message(incident: IncidentView, user_id: str) -> Payload:
         "acknowledge with `/incident ack`."
     )
     return {
-        "text": f"{incident.key_and_level} declared: {escape(truncate(incident.title, 2000))}",
-        "blocks": [section(truncate(line, 2900))],
+        "text": drilled(
+            f"{incident.key_and_level} declared: {escape(truncate(incident.title, 2000))}",
+            incident.drill,
+        ),
+        "blocks": [section(truncate(drilled(line, incident.drill), 2900))],
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.incidents.blocks import IncidentView, roles_line, rto_verdict
+from bot.incidents.blocks import IncidentView, drilled, roles_line, rto_verdict
 from bot.incidents.priority import mention, span
 from bot.slack.blockkit import Payload, context, section, slack_date, truncate
 from bot.slack.mrkdwn import escape
@@ -45,11 +45,20 @@ def response_target_message(
         f"{incident.key} ({incident.priority}) missed its response target of "
         f"{span(target_seconds)}: not acknowledged" + (f" {who}" if who else "")
     )
-    return {"text": text, "blocks": [section(line), context(hint)]}
+    return {
+        "text": drilled(text, incident.drill),
+        "blocks": [section(drilled(line, incident.drill)), context(hint)],
+    }
 
 
 def rto_warning_message(
-    incident_key: str, runbook_id: str, rto_seconds: float, deadline: datetime, now: datetime
+    incident_key: str,
+    runbook_id: str,
+    rto_seconds: float,
+    deadline: datetime,
+    now: datetime,
+    *,
+    drill: bool = False,
 ) -> Payload:
     left = format_duration(deadline - now)
     line = (
@@ -57,7 +66,7 @@ def rto_warning_message(
         f"{span(rto_seconds)} RTO is used; {left} left (deadline {slack_date(deadline)})."
     )
     text = f"RTO warning for {incident_key} {runbook_id}: {left} left of {span(rto_seconds)}"
-    return {"text": text, "blocks": [section(line)]}
+    return {"text": drilled(text, drill), "blocks": [section(drilled(line, drill))]}
 
 
 def rto_breach_message(
@@ -67,6 +76,8 @@ def rto_breach_message(
     rto_seconds: float,
     started_at: datetime,
     contact: str | None,
+    *,
+    drill: bool = False,
 ) -> Payload:
     who = mention(contact)
     line = (
@@ -77,7 +88,7 @@ def rto_breach_message(
     text = f"RTO breached for {incident_key}: {runbook_id} still running after {span(rto_seconds)}"
     if who:
         text += f" {who}"
-    return {"text": text, "blocks": [section(line)]}
+    return {"text": drilled(text, drill), "blocks": [section(drilled(line, drill))]}
 
 
 def acknowledged_line(incident: IncidentView) -> str:
@@ -111,11 +122,14 @@ def priority_changed_message(incident: IncidentView, by: str, old: str) -> Paylo
         f"*{escape(incident.priority or '')}* by <@{escape(by)}>."
     )
     return {
-        "text": f"{incident.key} priority changed from {old} to {incident.priority}",
-        "blocks": [section(line)],
+        "text": drilled(
+            f"{incident.key} priority changed from {old} to {incident.priority}", incident.drill
+        ),
+        "blocks": [section(drilled(line, incident.drill))],
     }
 
 
 def role_assigned_message(incident: IncidentView, by: str, role: str, user: str) -> Payload:
     line = f"🧑‍✈️ <@{escape(user)}> is now the *{escape(role)}* of {incident.key} (set by <@{by}>)."
-    return {"text": f"{incident.key}: <@{user}> is now the {role}", "blocks": [section(line)]}
+    text = drilled(f"{incident.key}: <@{user}> is now the {role}", incident.drill)
+    return {"text": text, "blocks": [section(drilled(line, incident.drill))]}

@@ -61,6 +61,8 @@ _INCIDENT_COLUMNS = (
     Incident.roles,
     Incident.acknowledged_at,
     Incident.acknowledged_by,
+    Incident.drill,
+    Incident.drill_environment,
 )
 _RUN_COLUMNS = (
     Run.id,
@@ -192,7 +194,12 @@ class Deadlines(DueJob):
                 data=data,
             )
             payload = clock_blocks.rto_warning_message(
-                f"INC-{incident.id}", run.runbook_id, rto, breach_at, now
+                f"INC-{incident.id}",
+                run.runbook_id,
+                rto,
+                breach_at,
+                now,
+                drill=bool(incident.drill),
             )
             thread, parent = await _run_thread(session, run)
             enqueue(
@@ -220,6 +227,7 @@ class Deadlines(DueJob):
             rto,
             run.started_at,
             self._policy.escalation_contact,
+            drill=bool(incident.drill),
         )
         enqueue(
             session, f"run:{run.id}", "chat.postMessage", {"channel": run.channel_id, **payload}

@@ -41,6 +41,8 @@ def incident_view(incident: Incident) -> IncidentView:
         last_update_at=incident.last_update_at,
         resolved_at=incident.resolved_at,
         resolved_by=incident.resolved_by,
+        drill=bool(incident.drill),
+        drill_environment=incident.drill_environment,
         priority=incident.priority,
         roles=dict(incident.roles or {}),
         acknowledged_at=incident.acknowledged_at,
@@ -101,11 +103,14 @@ async def create_incident(
     at: datetime,
     policy: PriorityPolicy,
     priority: str | None = None,
+    drill_environment: str | None = None,
 ) -> Incident:
     """Open an incident at ``priority`` (the policy's default when None) and
-    start its response-target clock."""
+    start its response-target clock. ``drill_environment``: a drill
+    (``/runbook drill``) in that environment."""
     level = policy.level(priority) or policy.level(policy.default)
     assert level is not None  # settings check DEFAULT_PRIORITY names a level
+    drill = drill_environment is not None
     incident = Incident(
         channel_id=channel_id,
         title=title[:2000],
@@ -115,17 +120,24 @@ async def create_incident(
         next_reminder_at=reminder_due_after(at, policy.interval_for(level.name)),
         priority=level.name,
         roles={},
+        drill=drill,
+        drill_environment=drill_environment,
     )
     session.add(incident)
     await session.flush()
+    what = f"drill in {drill_environment}" if drill else "opened"
     add_event(
         session,
         incident.id,
         "incident_opened",
         user_id,
-        f"{incident.key} opened ({level.name}): {title[:2000]}",
+        f"{incident.key} {what} ({level.name}): {title[:2000]}",
         at=at,
-        data={"priority": level.name, "title": title[:2000]},
+        data={
+            "priority": level.name,
+            "title": title[:2000],
+            **({"drill": True, "environment": drill_environment} if drill else {}),
+        },
     )
     arm_response_target(session, incident, level.target_seconds)
     return incident

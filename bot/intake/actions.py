@@ -66,20 +66,20 @@ def start_payload(
     incident_id: int | None,
     trigger_id: str | None,
     priority: str | None = None,
+    drill_environment: str | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
-    """(kind, ordering key, payload) of ``/runbook start``."""
-    return (
-        START,
-        channel_key(channel),
-        {
-            "runbook_id": runbook_id,
-            "summary": summary,
-            "incident_id": incident_id,
-            "priority": priority,
-            "trigger_id": trigger_id,
-            "reply_to": {"channel": channel, "user": user},
-        },
-    )
+    """(kind, ordering key, payload) of ``/runbook start`` (and ``drill``)."""
+    payload: dict[str, Any] = {
+        "runbook_id": runbook_id,
+        "summary": summary,
+        "incident_id": incident_id,
+        "priority": priority,
+        "trigger_id": trigger_id,
+        "reply_to": {"channel": channel, "user": user},
+    }
+    if drill_environment is not None:
+        payload["drill_environment"] = drill_environment
+    return START, channel_key(channel), payload
 
 
 class Actions:
@@ -169,6 +169,7 @@ class Actions:
                     priority=p.get("priority"),
                     request_key=f"trigger:{trigger}" if trigger else None,
                     at=item.received_at,
+                    drill_environment=p.get("drill_environment"),
                 )
         except DuplicateRequest:
             return self._notify  # Slack retried a start already handled: say nothing

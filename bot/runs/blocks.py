@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.incidents.blocks import roles_line, rto_verdict
+from bot.incidents.blocks import drill_banner, drilled, roles_line, rto_verdict
 from bot.incidents.priority import span
 from bot.runs import gates
 from bot.runs.engine import Decision, DecisionRecord, FlowStep, Refusal, Refused, RunState
@@ -61,6 +61,10 @@ class RunInfo:
         if not self.rto_seconds:
             return None
         return self.started_at + timedelta(seconds=self.rto_seconds)
+
+    # A drill (``/runbook drill``): every message says DRILL, with the environment.
+    drill: bool = False
+    drill_environment: str | None = None
 
 
 def decision_line(record: DecisionRecord) -> str:
@@ -111,6 +115,8 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
     if ended_at is not None:
         progress += f" · took {format_duration(ended_at - info.started_at)}"
     blocks: list[dict] = [header(title), context(_run_meta(info))]
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
     if info.summary:
         blocks.append(section(f"*Summary:* {escape(info.summary)}"))
     blocks.append(section(progress + "\n_Steps follow in this thread._"))
@@ -134,16 +140,16 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
         )
     level = f" ({info.priority})" if info.priority else ""
     text = f"{info.incident_key}{level}: runbook {info.runbook_id} {info.runbook_title} — {status}"
-    return {"text": truncate(text, TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+    return {"text": truncate(drilled(text, info.drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 
 # --- step messages -------------------------------------------------------------
 
 
-def _step_body(step: FlowStep, budget: int) -> list[dict]:
+def _step_body(step: FlowStep, budget: int, drill: bool = False) -> list[dict]:
     label = f"{step.label} — " if step.label else ""
     where = "Rollback" if step.rollback else step.phase
-    head = f"{where} · step {step.position} of {step.total}"
+    head = drilled(f"{where} · step {step.position} of {step.total}", drill)
     blocks: list[dict] = [header(head)]
     if step.phase_intro:
         blocks += [
@@ -185,11 +191,13 @@ def step_message(
     roles: Mapping[str, str] | None = None,
     partial: Sequence[str] = (),
     decision: str = "approved",
+    *,
+    drill: bool = False,
 ) -> Payload:
     """A step waiting for its decision: Approve (primary) and Skip; a gated
     step says who must decide it (and, once partly approved, how far it is)."""
     gate = gate_lines(step, roles or {}, partial, decision)
-    blocks = _step_body(step, MAX_BLOCKS - 1 - len(gate)) + gate
+    blocks = _step_body(step, MAX_BLOCKS - 1 - len(gate), drill) + gate
     value = f"{run_id}:{step.index}"
     blocks.append(
         {
@@ -204,14 +212,18 @@ def step_message(
     text = f"Step {step.position} of {step.total}: {truncate(md_to_mrkdwn(step.text), 300)}"
     if partial and step.approval is not None:
         text += f" ({len(partial)} of {step.approval.people} approvals)"
-    return {"text": truncate(text, TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+    return {"text": truncate(drilled(text, drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 
 def decided_step_message(
-    step: FlowStep, record: DecisionRecord, approvers: Sequence[str] = ()
+    step: FlowStep,
+    record: DecisionRecord,
+    approvers: Sequence[str] = (),
+    *,
+    drill: bool = False,
 ) -> Payload:
     """The same step after its decision: who, when, and no buttons left."""
-    blocks = _step_body(step, MAX_BLOCKS - 1)
+    blocks = _step_body(step, MAX_BLOCKS - 1, drill)
     line = decision_line(record)
     others = [u for u in approvers if u != record.by]
     if others:
@@ -220,10 +232,13 @@ def decided_step_message(
     verb = "approved" if record.decision is Decision.APPROVED else "skipped"
     names = " and ".join(f"<@{u}>" for u in [*others, record.by])
     text = f"Step {step.position} of {step.total} {verb} by {names}"
-    return {"text": text, "blocks": cap_blocks(blocks)}
+    return {"text": drilled(text, drill), "blocks": cap_blocks(blocks)}
 
 
-def completion_message(info: RunInfo, state: RunState, ended_at: datetime) -> Payload:
+def completion_message(
+    info: RunInfo, state: RunState, ended_at: datetime, *, verdict: str | None = None
+) -> Payload:
+    """``verdict``: a drill's validation result, shown under the summary."""
     counts = state.counts()
     duration = format_duration(ended_at - info.started_at)
     line = (
@@ -237,13 +252,20 @@ def completion_message(info: RunInfo, state: RunState, ended_at: datetime) -> Pa
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped in {duration}"
     )
     if info.rto_seconds:
-        verdict = rto_verdict(ended_at - info.started_at, info.rto_seconds)
-        line += f" {verdict[0].upper()}{verdict[1:]}."
-        text += f", {verdict}"
-    return {"text": text, "blocks": [section(line), context(follow)]}
+        verdict_rto = rto_verdict(ended_at - info.started_at, info.rto_seconds)
+        line += f" {verdict_rto[0].upper()}{verdict_rto[1:]}."
+        text += f", {verdict_rto}"
+    blocks = [section(line), context(follow)]
+    if verdict:
+        blocks.insert(1, section(verdict))
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
+    return {"text": drilled(text, info.drill), "blocks": blocks}
 
 
-def aborted_message(info: RunInfo, state: RunState, by: str, at: datetime) -> Payload:
+def aborted_message(
+    info: RunInfo, state: RunState, by: str, at: datetime, *, verdict: str | None = None
+) -> Payload:
     counts = state.counts()
     pending = state.normal_count - counts[Decision.APPROVED] - counts[Decision.SKIPPED]
     line = (
@@ -261,8 +283,12 @@ def aborted_message(info: RunInfo, state: RunState, by: str, at: datetime) -> Pa
         blocks += markdown_sections(list(state.rollback_note), MAX_BLOCKS - len(blocks))
     else:
         blocks.append(context("This runbook has no Rollback section."))
+    if verdict:
+        blocks.insert(1, section(verdict))
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
     text = f"{info.runbook_id} aborted for {info.incident_key} by <@{by}>"
-    return {"text": text, "blocks": cap_blocks(blocks)}
+    return {"text": drilled(text, info.drill), "blocks": cap_blocks(blocks)}
 
 
 def rollback_done_message(info: RunInfo, state: RunState) -> Payload:
@@ -271,7 +297,8 @@ def rollback_done_message(info: RunInfo, state: RunState) -> Payload:
         f"↩️ Rollback of *{escape(info.runbook_id)}* finished: "
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped."
     )
-    return {"text": f"Rollback of {info.runbook_id} finished", "blocks": [section(line)]}
+    text = drilled(f"Rollback of {info.runbook_id} finished", info.drill)
+    return {"text": text, "blocks": [section(drilled(line, info.drill))]}
 
 
 def refusal_text(refused: Refused) -> str:

@@ -20,10 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.drills.validation import Verdict
 from bot.incidents.clocks import RTO_KINDS, disarm
 from bot.incidents.response import acknowledge
 from bot.incidents.service import add_event
 from bot.runs import blocks, engine, gates
+from bot.runs.drills import validate_drill, verdict_line
 from bot.runs.engine import Decision, DecisionRecord, FlowStep
 from bot.runs.queries import (
     enqueue_run_update,
@@ -168,14 +170,17 @@ async def decide_step(
         {
             "channel": message_channel,
             "ts": message_ts,
-            **blocks.decided_step_message(step, outcome.record, approvers),
+            **blocks.decided_step_message(step, outcome.record, approvers, drill=info.drill),
         },
     )
     thread, run_row = await run_message_ref(session, run)
+    drill: Verdict | None = None
     if outcome.run_completed:
         run.state = new_state.status.value
         run.ended_at = now
         await disarm(session, incident_id, RTO_KINDS, run.id)
+        if info.drill:
+            drill = await validate_drill(session, run, info, new_state, now, completed=True)
         add_event(
             session,
             incident_id,
@@ -197,24 +202,17 @@ async def decide_step(
             session,
             key,
             "chat.postMessage",
-            {**thread, **blocks.step_message(run.id, outcome.next_step, incident.roles)},
+            {
+                **thread,
+                **blocks.step_message(run.id, outcome.next_step, incident.roles, drill=info.drill),
+            },
             thread_from=run_row,
         )
     if outcome.run_completed:
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {**thread, **blocks.completion_message(info, new_state, now)},
-            thread_from=run_row,
-        )
+        summary = blocks.completion_message(info, new_state, now, verdict=verdict_line(drill))
+        enqueue(session, key, "chat.postMessage", {**thread, **summary}, thread_from=run_row)
         # Also say it in the channel, where people look.
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {"channel": run.channel_id, **blocks.completion_message(info, new_state, now)},
-        )
+        enqueue(session, key, "chat.postMessage", {"channel": run.channel_id, **summary})
     if outcome.rollback_completed:
         enqueue(
             session,
@@ -264,6 +262,13 @@ async def _record_partial(
         "chat.update",
         {
             **message,
-            **blocks.step_message(run.id, step, incident.roles, verdict.approvers, decision.value),
+            **blocks.step_message(
+                run.id,
+                step,
+                incident.roles,
+                verdict.approvers,
+                decision.value,
+                drill=bool(incident.drill),
+            ),
         },
     )

@@ -13,12 +13,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.drills.validation import Verdict
 from bot.incidents.clocks import RTO_KINDS, WARN_AT, arm_rto, disarm
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, claim_request, create_incident
 from bot.runbook import Runbook
 from bot.runs import blocks, engine
 from bot.runs.decide import DecideResult, decide_step
+from bot.runs.drills import validate_drill, verdict_line
 from bot.runs.engine import Decision
 from bot.runs.queries import (
     enqueue_run_update,
@@ -42,6 +44,11 @@ __all__ = [
     "decide_step",
     "start_run",
 ]
+
+DRILL_ON_INCIDENT = (
+    "A drill is never attached to a real incident: `/runbook drill <ID> [environment] "
+    "[summary]` opens its own."
+)
 
 
 class FlowError(Exception):
@@ -81,6 +88,7 @@ async def start_run(
     priority: str | None = None,
     request_key: str | None = None,
     at: datetime | None = None,
+    drill_environment: str | None = None,
 ) -> Started:
     """Open (or attach to) an incident, record the run, enqueue run message + step 1,
     start the RTO clock when the runbook has one.
@@ -88,13 +96,19 @@ async def start_run(
     ``priority``: the level of a new incident (default: the runbook's
     ``severity`` when it names a level, else ``DEFAULT_PRIORITY``).
     ``at``: when the request was received (defaults to now).
+    ``drill_environment``: a drill (``/runbook drill``) in that environment — it
+    always opens its own incident, marked as a drill.
     """
     now = at or utcnow()
+    if drill_environment is not None and incident_id is not None:
+        raise FlowError(DRILL_ON_INCIDENT)
     if request_key and not await claim_request(session, request_key):
         raise DuplicateRequest("This command was already handled.")
     created = incident_id is None
     if incident_id is None:
         title = summary or f"{runbook.id} {runbook.title}"
+        if drill_environment is not None and not summary:
+            title = f"Drill of {runbook.id} {runbook.title} in {drill_environment}"
         incident = await create_incident(
             session,
             channel_id=channel_id,
@@ -103,6 +117,7 @@ async def start_run(
             at=now,
             policy=policy,
             priority=priority or policy.for_runbook(runbook.severity),
+            drill_environment=drill_environment,
         )
     else:
         found = await session.get(Incident, incident_id)
@@ -119,6 +134,7 @@ async def start_run(
         "rto": runbook.rto,
         "rto_seconds": runbook.rto_seconds,
         "path": runbook.path,
+        "drill": drill_environment,
     }
     run = Run(
         incident_id=incident.id,
@@ -146,7 +162,12 @@ async def start_run(
         f"Runbook {runbook.id} {runbook.title} started ({runbook.step_count} steps)",
         run_id=run.id,
         at=now,
-        data={"runbook_id": runbook.id, "content_hash": runbook.content_hash, "summary": summary},
+        data={
+            "runbook_id": runbook.id,
+            "content_hash": runbook.content_hash,
+            "summary": summary,
+            **({"drill": True} if drill_environment is not None else {}),
+        },
     )
     # A run just created has no decisions yet: no need to query them.
     state = engine.state_from_snapshot(
@@ -167,7 +188,10 @@ async def start_run(
             session,
             run_key(run.id),
             "chat.postMessage",
-            {"channel": channel_id, **blocks.step_message(run.id, first, incident.roles)},
+            {
+                "channel": channel_id,
+                **blocks.step_message(run.id, first, incident.roles, drill=info.drill),
+            },
             thread_from=run_msg,
         )
     return Started(incident, run, created, warning)
@@ -212,15 +236,15 @@ async def abort_run(
     )
     key = run_key(run.id)
     info = run_info(run, incident)
+    verdict: Verdict | None = None
+    if info.drill:
+        verdict = await validate_drill(session, run, info, outcome.state, now, completed=False)
     thread, run_row = await run_message_ref(session, run)
     enqueue_run_update(session, run, info, outcome.state, run_row)
-    enqueue(
-        session,
-        key,
-        "chat.postMessage",
-        {**thread, **blocks.aborted_message(info, outcome.state, user_id, now)},
-        thread_from=run_row,
+    aborted = blocks.aborted_message(
+        info, outcome.state, user_id, now, verdict=verdict_line(verdict)
     )
+    enqueue(session, key, "chat.postMessage", {**thread, **aborted}, thread_from=run_row)
     if outcome.first_rollback_step is not None:
         enqueue(
             session,
@@ -228,7 +252,9 @@ async def abort_run(
             "chat.postMessage",
             {
                 **thread,
-                **blocks.step_message(run.id, outcome.first_rollback_step, incident.roles),
+                **blocks.step_message(
+                    run.id, outcome.first_rollback_step, incident.roles, drill=info.drill
+                ),
             },
             thread_from=run_row,
         )

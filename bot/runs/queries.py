@@ -39,6 +39,8 @@ def run_info(run: Run, incident: Incident) -> blocks.RunInfo:
         severity=meta.get("severity"),
         rto=meta.get("rto"),
         content_hash=run.content_hash,
+        drill=meta.get("drill") is not None,
+        drill_environment=meta.get("drill"),
     )
 
 

@@ -27,6 +27,7 @@ class SlackMethods:
     messages: dict[tuple[str, str], dict[str, Any]]
     ephemerals: list[dict[str, Any]]
     views: dict[str, dict[str, Any]]
+    home_views: dict[str, dict[str, Any]]
     channel_names: dict[str, str]
     users: dict[str, dict[str, Any]]
     usergroups: dict[str, list[str]]
@@ -161,6 +162,32 @@ class SlackMethods:
             return {"ok": False, "error": "not_found"}
         return self._view(args, str(view_id))
 
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        # One Home tab per user: publishing replaces it (and must name the user).
+        user = str(args.get("user_id", ""))
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        if args["view"].get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        current = self.home_views.get(user)
+        answer = self._view(args, current["id"] if current else None)
+        self.home_views[user] = answer["view"]
+        return answer
+
+    def _get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("message_ts", ""))
+        if (channel, ts) not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        link = f"https://example.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
+
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        channels = [
+            {"id": cid, "name": name, "is_channel": True, "is_archived": False, "is_member": True}
+            for cid, name in sorted(self.channel_names.items())
+        ]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
             "ok": True,
@@ -239,7 +266,9 @@ _HANDLERS: dict[str, Callable[[SlackMethods, dict[str, Any]], dict[str, Any]]] =
     "chat.delete": SlackMethods._delete,
     "views.open": SlackMethods._views_open,
     "views.push": SlackMethods._views_open,
-    "views.publish": SlackMethods._views_open,
+    "views.publish": SlackMethods._views_publish,
+    "chat.getPermalink": SlackMethods._get_permalink,
+    "conversations.list": SlackMethods._conversations_list,
     "views.update": SlackMethods._views_update,
     "auth.test": SlackMethods._auth_test,
     "conversations.info": SlackMethods._conversations_info,

@@ -66,6 +66,7 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}  # views.publish, by user
         self.channel_names: dict[str, str] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
