@@ -8,11 +8,10 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from bot.settings import Settings, SettingsError, load_settings
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger("runbook_bot")
 
@@ -253,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Each command imports what it uses, here and in its function: the
+    # read-only ones (stats, validations, timeline, lint) never load Bolt,
+    # aiohttp, APScheduler or the Slack SDK, and --help loads no pydantic.
+    from bot.settings import SettingsError, load_settings
+
     try:
         settings = load_settings()
         if args.command == "serve":
@@ -272,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         paths = args.paths or [str(settings.runbooks_dir)]
         return run_lint(paths, fix=args.fix, out=sys.stdout, err=sys.stderr)
+    # Imported here, not at the top: `lint` (above) never touches a database,
+    # and SQLAlchemy is a third of every other command's start-up.
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.store.db import missing_sqlite_folder
 
     folder = missing_sqlite_folder(settings.database_url)
