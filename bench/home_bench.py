@@ -23,6 +23,7 @@ import json
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -128,6 +129,7 @@ async def main() -> None:
     parser.add_argument("--history", type=int, default=5000)
     parser.add_argument("--opens", type=int, default=200)
     parser.add_argument("--warm", type=float, default=2.0, help="seconds after start-up")
+    parser.add_argument("--log", action="store_true", help="print the end of the bot's log")
     args = parser.parse_args()
     print_header(f"App Home: {args.open} open incidents, {args.opens} app_home_opened events")
     async with fresh_database() as url, StandIn() as slack:
@@ -152,12 +154,20 @@ async def main() -> None:
                     await asyncio.sleep(0.02)
             await slack.quiesce(quiet=0.5)
         finally:
+            if args.log:
+                print(bot.log_tail(40))
             await bot.stop()
         calls = slack.calls[before:]
-    published = {c.args["user_id"]: c for c in calls if c.method == "views.publish"}
+    published: dict[str, Any] = {}  # each user's first view (an owed one may follow)
+    for c in calls:
+        if c.method == "views.publish":
+            published.setdefault(c.args["user_id"], c)
     assert len(published) == args.opens, f"{len(published)} of {args.opens} published"
     latencies = [published[u].at - t for u, t in sent.items()]
+    with_insights = sum(1 for c in published.values() if "Insights, last" in str(c.args["view"]))
     cold, warm = latencies[0], latencies[1:]
+    if args.log:
+        print("latencies ms:", " ".join(f"{1000 * x:.0f}" for x in latencies))
     view = (
         json.loads(published["U000000"].args["view"])
         if isinstance(published["U000000"].args["view"], str)
@@ -184,6 +194,7 @@ async def main() -> None:
         "max_ms": ms(max(latencies)),
         "p99_under_200ms": "yes" if percentile(latencies, 99) < 0.2 else "no",
         "permalink_calls": permalinks,
+        "first_views_with_insights": with_insights,
     }
     print(bench_line("home", values))
 

@@ -11,9 +11,11 @@ import uuid
 
 from sqlalchemy import select
 
+from bot.app import build_context, start_background, stop_background
+from bot.settings import load_settings
 from bot.store.models import Incident, TimelineEvent
 from tests.rig import SlackStandIn
-from tests.rig.botserver import BotServer
+from tests.rig.botserver import SIGNING_SECRET, BotServer
 from tests.test_drills import drill, walk
 from tests.test_e2e_runbook import is_step
 
@@ -190,3 +192,46 @@ async def test_home_refresh_is_debounced_and_coalesced(make_bot, slack: SlackSta
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert all(g >= interval * 0.9 for g in gaps), gaps
     assert len(slack.calls_to("views.publish")) < 2 * 8
+
+
+async def test_views_carry_insights_with_the_worker_in_its_own_process(
+    make_bot, slack: SlackStandIn, clean_db: str
+) -> None:
+    """As `runbook-bot serve` under WORKER=process (bench/home_bench.py): the
+    serving process publishes when the tab is opened, a worker — its own
+    process, its own insights cache — when incidents change. Each computes its
+    insights at start-up, and a view sent before they were ready is followed,
+    an interval later, by one with them: no viewer is left without insights."""
+    interval = 1.0
+    settings = load_settings(
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.url,
+        database_url=clean_db,
+        home_refresh_interval=interval,
+        log_level="WARNING",
+    )
+    worker = build_context(settings, worker_process=True)  # as `runbook-bot worker`
+    await start_background(worker)
+    try:
+        serving = await make_bot(worker=False, home_refresh_interval=interval)
+        await serving.command("/incident", "declare Checkout errors")
+        await slack.wait_for("chat.postMessage", lambda c: "Checkout errors" in str(c.args))
+        await serving.settle()
+        await open_home(serving)
+        opened = await wait_home(slack, "UALICE", lambda t: "Insights, last 90 days" in t)
+        assert "Open incidents (1)" in opened
+        assert serving.ctx.home.published >= 1  # the tab was published by the serving process
+        before = worker.home.published
+        # A change: the worker republishes, with the insights it computed itself.
+        await serving.command("/incident", "declare Queue stuck")
+        changed = await wait_home(
+            slack, "UALICE", lambda t: "Open incidents (2)" in t and "Insights, last 90" in t
+        )
+        assert "Queue stuck" in changed and worker.home.published > before
+        await asyncio.sleep(interval * 1.5)  # nothing further is owed
+        assert "Insights, last 90 days" in home_text(slack)
+        gaps = [b - a for a, b in itertools.pairwise(publishes(slack, "UALICE"))]
+        assert all(g >= interval * 0.9 for g in gaps), gaps  # still one view per interval
+    finally:
+        await stop_background(worker)

@@ -12,6 +12,13 @@ less than an interval ago waits for the interval to pass and then gets one
 view with everything that changed meanwhile: a busy incident costs each
 viewer one ``views.publish`` per interval, not one per click.
 
+Insights are computed off the publish path by each process that publishes
+(serving: on open; worker: on changes), each with its own cache: once at
+start-up (stale at once, so the first view shows them and has them computed
+again), then in the background when older than ``INSIGHTS_TTL``. A view sent
+without them (none yet) leaves its viewer *owed* one more, sent once they are
+there and the interval has passed (claimed like a refresh).
+
 A publish that fails is not retried until the next change (the tab shows the
 last view Slack has; opening it again republishes).
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -47,6 +55,7 @@ VIEWER_TTL = timedelta(days=7)  # who has not opened the tab for a week is not r
 BATCH = 500
 PARALLEL = 8  # views.publish calls in flight at once
 INSIGHTS_TTL = 60.0  # seconds an insights section is reused across publishes
+INSIGHTS_SHOWN = 600.0  # older than this (nobody looked meanwhile): not shown, recomputed
 # The view is the same for everyone: tabs opened while nothing changed share
 # one render for this long (ages in it are then up to this much stale).
 RENDER_REUSE = 5.0
@@ -81,7 +90,10 @@ class HomePublisher:
         self._poll = min(poll_seconds, refresh_interval)
         self._permalinks: dict[tuple[str, str], asyncio.Future[str | None]] = {}
         self._fetches: set[asyncio.Task[None]] = set()
-        self._rendered: tuple[int, float, asyncio.Future[dict[str, Any]]] | None = None
+        # (mark, when, the view and whether it has the insights)
+        self._rendered: tuple[int, float, asyncio.Future[tuple[dict[str, Any], bool]]] | None = None
+        self._owed: dict[str, float] = {}  # viewer → when (monotonic) their full view is due
+        self._owed_task: asyncio.Task[None] | None = None
         self._seen_mark = -1
         self._stale = False  # viewers left behind by the interval at the last round
         self._task: asyncio.Task[None] | None = None
@@ -92,20 +104,21 @@ class HomePublisher:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop())
+            self._insights_soon(start_up=True)  # this process's first refresh shows them
 
     async def stop(self) -> None:
-        for task in (self._task, self._insights_task):
+        for task in (self._task, self._insights_task, self._owed_task):
             if task is not None:
                 await cancel_and_wait(task)
-        self._task = self._insights_task = None
+        self._task = self._insights_task = self._owed_task = None
 
     async def warm(self) -> None:
-        """At start-up: one render, so the first tab opened finds the statements
-        compiled and the thread links cached."""
+        """At start-up: the insights, and one render, so the first tab opened
+        finds them ready, the statements compiled and the thread links cached."""
         try:
-            # Without insights: those are computed when a tab is first opened,
-            # over the data there is then.
+            task = self._insights_soon(start_up=True)
             await self.render(utcnow(), insights=False)
+            await asyncio.shield(task)
         except Exception:
             log.warning("home: warm-up render failed (database down?)", exc_info=True)
 
@@ -133,24 +146,32 @@ class HomePublisher:
                 .values(user_id=user_id, **values)
                 .on_conflict_do_update(index_elements=[HomeViewer.user_id], set_=values)
             )
-        await self._publish([user_id], await self._view_for(mark, now))
+        await self._send([user_id], mark, now)
 
-    async def _view_for(self, mark: int, now: datetime) -> dict[str, Any]:
+    async def _send(self, users: Sequence[str], mark: int, now: datetime) -> None:
+        """Publish the view at ``mark``; owe a full one to whoever it lacked insights for."""
+        view, complete = await self._view_for(mark, now)
+        await self._publish(users, view)
+        if not complete:
+            self._owe(users)
+
+    async def _view_for(self, mark: int, now: datetime) -> tuple[dict[str, Any], bool]:
         """A view reflecting timeline event ``mark``: shared with concurrent opens."""
         cached = self._rendered
         if cached is not None and cached[0] >= mark and time.monotonic() - cached[1] < RENDER_REUSE:
             return await asyncio.shield(cached[2])
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[dict[str, Any], bool]] = loop.create_future()
         self._rendered = (mark, time.monotonic(), future)
         try:
-            view = await self.render(now)
+            rendered = await self._render(now)
         except BaseException as exc:
             self._rendered = None
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning for the others
             raise
-        future.set_result(view)
-        return view
+        future.set_result(rendered)
+        return rendered
 
     async def refresh(self, now: datetime | None = None) -> int:
         """One round: republish for viewers behind the timeline. Returns how many."""
@@ -184,10 +205,16 @@ class HomePublisher:
         self._seen_mark = mark
         self._stale = waiting > 0  # coalesced: they get one view when their interval ends
         if users:
-            await self._publish(users, await self._view_for(mark, now))
+            await self._send(users, mark, now)
         return len(users)
 
     async def render(self, now: datetime | None = None, *, insights: bool = True) -> dict[str, Any]:
+        return (await self._render(now, insights=insights))[0]
+
+    async def _render(
+        self, now: datetime | None = None, *, insights: bool = True
+    ) -> tuple[dict[str, Any], bool]:
+        """The view, and whether it has the insights (False: not computed yet)."""
         now = now or utcnow()
         async with self._sessions() as session:
             lines = await self._insight_lines(session) if insights else []
@@ -201,7 +228,7 @@ class HomePublisher:
                 levels=self._levels,
             )
         incidents = await self._with_permalinks(data.incidents)
-        return home_view(replace(data, incidents=incidents))
+        return home_view(replace(data, incidents=incidents)), bool(lines)
 
     async def _publish(self, users: Sequence[str], view: dict[str, Any]) -> None:
         gate = asyncio.Semaphore(PARALLEL)
@@ -226,19 +253,31 @@ class HomePublisher:
         once older than ``INSIGHTS_TTL`` — never in front of a publish (the very
         first views go without them until they are ready)."""
         cached = self._insights
-        stale = cached is None or time.monotonic() - cached[0] >= INSIGHTS_TTL
-        if stale and self._insights_task is None:
-            self._insights_task = asyncio.create_task(self._recompute_insights())
-        return cached[1] if cached is not None else []
+        age = time.monotonic() - cached[0] if cached is not None else math.inf
+        if age >= INSIGHTS_TTL:
+            self._insights_soon()
+        return cached[1] if cached is not None and age < INSIGHTS_SHOWN else []
 
-    async def _recompute_insights(self) -> None:
+    def _showable(self) -> bool:
+        cached = self._insights
+        return cached is not None and time.monotonic() - cached[0] < INSIGHTS_SHOWN
+
+    def _insights_soon(self, *, start_up: bool = False) -> asyncio.Task[None]:
+        """Start computing the insights in the background unless that is under way."""
+        if self._insights_task is None:
+            self._insights_task = asyncio.create_task(self._recompute_insights(start_up))
+        return self._insights_task
+
+    async def _recompute_insights(self, start_up: bool = False) -> None:
         try:
             async with self._sessions() as session:
-                await self._compute_insights(session)
+                await self._compute_insights(session, start_up=start_up)
         finally:
             self._insights_task = None
 
-    async def _compute_insights(self, session: AsyncSession) -> list[str]:
+    async def _compute_insights(
+        self, session: AsyncSession, *, start_up: bool = False
+    ) -> list[str]:
         try:
             stats = await compute_stats(
                 session, self._library, days=self._insights_days, levels=self._levels
@@ -247,9 +286,67 @@ class HomePublisher:
             log.exception("home: insights failed; shown without them")
             return self._insights[1] if self._insights else []
         lines = insight_lines(stats)
-        self._insights = (time.monotonic(), lines)
+        # Computed at start-up, over whatever data there was then: stale at once.
+        self._insights = (time.monotonic() - (INSIGHTS_TTL if start_up else 0.0), lines)
         self._rendered = None  # the next view shows them
         return lines
+
+    # --- views owed: sent before the insights were ready ------------------------
+
+    def _owe(self, users: Sequence[str]) -> None:
+        due = time.monotonic() + self.refresh_interval  # one publish per interval, still
+        for user in users:
+            self._owed.setdefault(user, due)
+        if self._owed_task is None:
+            self._owed_task = asyncio.create_task(self._pay_owed())
+
+    async def _pay_owed(self) -> None:
+        try:
+            while self._owed:
+                wait = min(self._owed.values()) - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                if not self._showable():  # still computing, or it failed: try again
+                    await asyncio.wait([self._insights_soon()])  # a cancel leaves it running
+                    if not self._showable():
+                        await asyncio.sleep(max(self.refresh_interval, 5.0))
+                    continue
+                due = [u for u, at in self._owed.items() if at <= time.monotonic()]
+                for user in due:
+                    del self._owed[user]
+                try:
+                    await self._republish(due)
+                except Exception:
+                    log.exception("home: publishing owed views failed")
+        finally:
+            self._owed_task = None
+
+    async def _republish(self, users: Sequence[str]) -> None:
+        """Claimed like a refresh: who was sent a view within the interval (by
+        either process) is not sent another now."""
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            mark = await _newest_event(session)
+            claimed = list(
+                (
+                    await session.execute(
+                        update(HomeViewer)
+                        .where(
+                            HomeViewer.user_id.in_(users),
+                            or_(
+                                HomeViewer.published_at.is_(None),
+                                HomeViewer.published_at
+                                <= now - timedelta(seconds=self.refresh_interval * 0.9),
+                            ),
+                        )
+                        .values(published_at=now, published_mark=mark)
+                        .returning(HomeViewer.user_id)
+                    )
+                ).scalars()
+            )
+        if claimed:
+            await self._send(claimed, mark, now)
 
     async def _with_permalinks(self, incidents: Sequence[OpenIncident]) -> list[OpenIncident]:
         """Each thread's link, asked of Slack once per thread (permalinks never
