@@ -12,7 +12,7 @@ decisions and the runs. Two measurements:
 - ``compute``: ``bot.drills.stats.compute_stats`` in this process (best and
   median of ``--repeat`` runs after one warm-up);
 - ``cli``: the whole ``runbook-bot stats`` command as a user runs it,
-  interpreter start-up and imports included.
+  interpreter start-up and imports included (median and best of three).
 
 ``--sqlite`` runs ``compute`` against a SQLite copy of the same rows too.
 The last line is ``BENCH stats ...``.
@@ -208,7 +208,10 @@ async def main() -> None:
         seeded = await seed_postgres(url, data)
         print(f"seeded with COPY in {seeded:.2f} s")
         compute = await time_compute(url, args.repeat)
-        cli, output = run_cli(url)
+        # The command as a user runs it, three times (one sample is at the
+        # mercy of whatever else the machine is doing): the median counts.
+        runs = [run_cli(url) for _ in range(3)]
+        cli, output = statistics.median(t for t, _ in runs), runs[-1][1]
         print(output)
         line: dict[str, object] = {
             "incidents": args.incidents,
@@ -217,6 +220,7 @@ async def main() -> None:
             "compute_median_ms": ms(statistics.median(compute)),
             "compute_max_ms": ms(max(compute)),
             "cli_s": cli,
+            "cli_best_s": min(t for t, _ in runs),
             "under_1s": "yes" if max(compute) < 1.0 and cli < 1.0 else "no",
         }
     if args.sqlite:
