@@ -39,6 +39,34 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_SLACK_ENTITY = re.compile(
+    r"<([@#!])([^<>|\s]*)(?:\|([^<>]*))?>|<([a-z][a-z0-9+.-]*:[^<>|\s]*)(?:\|([^<>]*))?>"
+)
+
+
+def readable(text: str) -> str:
+    """Free text as the person typed it, from Slack's escaped form.
+
+    With escaping on (``should_escape: true``, which ``/incident role … @ann``
+    needs), Slack sends ``<@U1|ann>``, ``<#C1|ops>``, ``<!subteam^S1|@sre>``,
+    ``<https://x|x>``. The bot escapes user text before posting it, so those
+    would show as raw markup; this turns them back into ``@ann``, ``#ops``,
+    ``@sre``, ``https://x``.
+    """
+
+    def plain(match: re.Match[str]) -> str:
+        sigil, ref, label, url, url_label = match.groups()
+        if url is not None:
+            return url if not url_label or url_label == url else f"{url_label} ({url})"
+        if sigil == "!":  # <!here>, <!subteam^S1>, <!date^…|fallback>
+            kind, _, rest = ref.partition("^")
+            return label or "@" + (rest.split("^", 1)[0] if rest else kind)
+        name = (label or ref).lstrip("@#")
+        return f"{sigil}{name}"
+
+    return _SLACK_ENTITY.sub(plain, text)
+
+
 # Runbook steps are rendered again at every click of every run: cache them.
 @lru_cache(maxsize=4096)
 def md_to_mrkdwn(markdown: str) -> str:
