@@ -126,17 +126,14 @@ def test_split_very_long_line() -> None:
 @pytest.mark.parametrize(
     ("escaped", "typed"),
     [
-        ("ping <@U123|ann> and <@U9>", "ping @ann and @U9"),
+        ("ping <@U123|ann> and <@W9|bob>", "ping @ann and @bob"),
         ("see <#C1|ops-war-room>", "see #ops-war-room"),
-        ("cc <!subteam^S1|@sre> <!here>", "cc @sre @here"),
-        ("<!subteam^S77>", "@S77"),
-        (
-            "dash <https://grafana.example/d/1|https://grafana.example/d/1>",
-            "dash https://grafana.example/d/1",
-        ),
-        ("<https://x.example/a|the graph>", "the graph (https://x.example/a)"),
+        # Not what escaping writes for a typed name: left for escape(), so no one is pinged.
+        ("<@U999> <!channel> <!subteam^S1|@sre>", "<@U999> <!channel> <!subteam^S1|@sre>"),
+        ("<https://x.example/a|the graph>", "<https://x.example/a|the graph>"),
         ("a < b && c > d", "a < b && c > d"),
     ],
 )
 def test_readable_turns_slack_escaping_back_into_what_was_typed(escaped: str, typed: str) -> None:
     assert readable(escaped) == typed
+    assert "&lt;@U999&gt;" in escape(readable("<@U999>"))

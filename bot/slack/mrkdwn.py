@@ -39,32 +39,20 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_SLACK_ENTITY = re.compile(
-    r"<([@#!])([^<>|\s]*)(?:\|([^<>]*))?>|<([a-z][a-z0-9+.-]*:[^<>|\s]*)(?:\|([^<>]*))?>"
-)
+# A mention as Slack's escaping writes it: ``<@U1|ann>``, ``<#C1|ops>`` (always labelled).
+_LABELLED_MENTION = re.compile(r"<([@#])[UWC][A-Z0-9]+\|([^<>|]+)>")
 
 
 def readable(text: str) -> str:
     """Free text as the person typed it, from Slack's escaped form.
 
     With escaping on (``should_escape: true``, which ``/incident role … @ann``
-    needs), Slack sends ``<@U1|ann>``, ``<#C1|ops>``, ``<!subteam^S1|@sre>``,
-    ``<https://x|x>``. The bot escapes user text before posting it, so those
-    would show as raw markup; this turns them back into ``@ann``, ``#ops``,
-    ``@sre``, ``https://x``.
+    needs), Slack turns a typed ``@ann`` into ``<@U1|ann>`` and ``#ops`` into
+    ``<#C1|ops>``. Those go back to ``@ann`` / ``#ops`` here, so a status
+    update reads as typed; anything else (``<!channel>``, a bare ``<@U1>``,
+    links) is left for :func:`escape`, so user text still mentions no one.
     """
-
-    def plain(match: re.Match[str]) -> str:
-        sigil, ref, label, url, url_label = match.groups()
-        if url is not None:
-            return url if not url_label or url_label == url else f"{url_label} ({url})"
-        if sigil == "!":  # <!here>, <!subteam^S1>, <!date^…|fallback>
-            kind, _, rest = ref.partition("^")
-            return label or "@" + (rest.split("^", 1)[0] if rest else kind)
-        name = (label or ref).lstrip("@#")
-        return f"{sigil}{name}"
-
-    return _SLACK_ENTITY.sub(plain, text)
+    return _LABELLED_MENTION.sub(lambda m: m.group(1) + m.group(2).lstrip("@#"), text)
 
 
 # Runbook steps are rendered again at every click of every run: cache them.
