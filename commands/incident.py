@@ -20,7 +20,7 @@ from bot.incidents.response import ROLE, parse_user
 from bot.incidents.service import split_incident_arg
 from bot.runs import catalog_blocks
 from bot.runs.queries import refresh_run_messages
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, readable
 from commands.common import slash_command
 
 MAX_TEXT = 40_000
@@ -65,6 +65,7 @@ async def declare(ctx: AppContext, request: Request, rest: str, command: dict) -
             f"Incidents can only be declared in an incident channel ({escape(allowed)}). "
             "Nothing was recorded."
         )
+    title = readable(title)
     return await flows.declare(ctx.sessions, request, title, policy=policy, priority=level)
 
 
@@ -112,7 +113,7 @@ async def update(ctx: AppContext, request: Request, rest: str, command: dict) ->
     incident_id, text = split_incident_arg(rest)
     if not text.strip():
         return Outcome.say("Nothing to record: `/incident update [INC-<n>] <text>`")
-    action = flows.post_update(request.user, text, policy=ctx.settings.priorities)
+    action = flows.post_update(request.user, readable(text), policy=ctx.settings.priorities)
     return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
 
 
@@ -120,7 +121,7 @@ async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> O
     incident_id, text = split_incident_arg(rest)
     if not text.strip():
         return Outcome.say("Nothing to record: `/incident note [INC-<n>] <text>`")
-    action = flows.add_note(request.user, text)
+    action = flows.add_note(request.user, readable(text))
     return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
 
 

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 BIN = Path(sys.executable).with_name("runbook-bot")
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 LAUNCH_ARGS = ["--disable-gpu", "--disable-dev-shm-usage"]
+# Settings a newcomer has not made (the playground picks its own).
+UNSET = ("DATABASE_URL", "STATUS_UPDATE_INTERVAL", "HOME_REFRESH_INTERVAL", "RUNBOOKS_DIR", "PORT")
 URL_LINE = re.compile(r"open (http://127\.0\.0\.1:\d+/)")
 
 
@@ -40,9 +42,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("SLACK_")
-        and k not in ("DATABASE_URL", "STATUS_UPDATE_INTERVAL", "PORT")
-        and "proxy" not in k.lower()
+        if not k.startswith("SLACK_") and k not in UNSET and "proxy" not in k.lower()
     }
     env.update(extra)
     return env

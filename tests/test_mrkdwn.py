@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
+import pytest
+
+from bot.slack.mrkdwn import escape, md_to_mrkdwn, readable, split_mrkdwn
 
 
 def test_escape() -> None:
@@ -119,3 +121,19 @@ def test_split_very_long_line() -> None:
     pieces = split_mrkdwn("word " * 2000, limit=2900)
     assert len(pieces) == 4 and all(len(p) <= 2900 for p in pieces)
     assert split_mrkdwn("y" * 7000, limit=2900) == ["y" * 2892, "y" * 2892, "y" * 1216]
+
+
+@pytest.mark.parametrize(
+    ("escaped", "typed"),
+    [
+        ("ping <@U123|ann> and <@W9|bob>", "ping @ann and @bob"),
+        ("see <#C1|ops-war-room>", "see #ops-war-room"),
+        # Not what escaping writes for a typed name: left for escape(), so no one is pinged.
+        ("<@U999> <!channel> <!subteam^S1|@sre>", "<@U999> <!channel> <!subteam^S1|@sre>"),
+        ("<https://x.example/a|the graph>", "<https://x.example/a|the graph>"),
+        ("a < b && c > d", "a < b && c > d"),
+    ],
+)
+def test_readable_turns_slack_escaping_back_into_what_was_typed(escaped: str, typed: str) -> None:
+    assert readable(escaped) == typed
+    assert "&lt;@U999&gt;" in escape(readable("<@U999>"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from bot.playground.workspace import Workspace
 from tests.playground_support import (
     LAUNCH_ARGS,
     Playground,
@@ -40,7 +42,16 @@ REMINDER_SECONDS = "4"  # short, so the reminder's modal can be tried within a t
 @pytest.fixture(scope="module")
 async def playground(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Playground]:
     workdir = tmp_path_factory.mktemp("playground")
-    async with run_playground(workdir, STATUS_UPDATE_INTERVAL=REMINDER_SECONDS) as pg:
+    # The bundled runbooks plus RB-90, a `2 people` step none of them has.
+    runbooks = workdir / "runbooks"
+    runbooks.mkdir()
+    for source in [*REPO.glob("runbooks/RB-*.md"), REPO / "tests/fixtures/playground/RB-90.md"]:
+        shutil.copy(source, runbooks)
+    async with run_playground(
+        workdir,
+        STATUS_UPDATE_INTERVAL=REMINDER_SECONDS,
+        RUNBOOKS_DIR=str(runbooks),
+    ) as pg:
         yield pg
 
 
@@ -180,6 +191,116 @@ async def test_reminder_post_update_modal_round_trip(page: Any) -> None:
     await expect(update).to_contain_text("Share links revoked; <watching> the & logs")
 
 
+def step_in(thread: Any, text: str) -> Any:
+    return thread.locator("[data-key]", has_text=text)
+
+
+async def switch_to(page: Any, user: str, name: str) -> None:
+    await page.select_option("#user-switch", user)
+    await expect(page.locator("#you-title")).to_contain_text(name)
+
+
+async def test_two_people_step_approved_by_two_users(page: Any) -> None:
+    run = await start_run(page, "/runbook start RB-90 Key leaked in a log")
+    # RB-90's RTO (30m): its deadline in the viewer's zone, not the UTC fallback.
+    meta = run.locator("xpath=ancestor::div[@data-key]")
+    await expect(meta).to_contain_text("RTO 30 min — deadline")
+    assert not any("UTC" in t for t in await meta.locator("time").all_inner_texts())
+    thread = page.locator("#thread-messages")
+    step = step_in(thread, "Generate the new key")
+    await expect(step).to_contain_text("🔒 Needs 2 different people")
+    approve = step.locator("button.bk-button", has_text="Approve")
+
+    await approve.click()  # alice: one of two
+    await expect(step).to_contain_text("1 of 2 approvals — @alice")
+    await expect(approve).to_have_count(1)  # still waiting: the buttons stay
+    await approve.click()  # alice again: told privately, nothing changes
+    told = thread.locator(".msg.ephemeral", has_text="someone else has to confirm it")
+    await expect(told).to_contain_text("Only visible to you")
+    await expect(step).to_contain_text("1 of 2 approvals")
+    await page.shots("one-of-two")
+
+    await switch_to(page, "U02BOB", "Bob")
+    await expect(told).to_have_count(0)  # alice's ephemeral is hers alone
+    await approve.click()
+    await expect(step).to_contain_text("Approved")
+    await expect(step).to_contain_text("@alice")
+    await expect(step).to_contain_text("@bob")
+    await expect(approve).to_have_count(0)
+    await expect(step_in(thread, "Post a status update")).to_contain_text("step 2 of 2")
+
+
+async def test_commander_gate_refuses_others_until_the_role_is_given(page: Any) -> None:
+    run = await start_run(page, "/runbook start RB-08")
+    key = re.search(r"INC-\d+", await run.locator("xpath=ancestor::div[@data-key]").inner_text())
+    assert key is not None
+    thread = page.locator("#thread-messages")
+    await thread.locator("button.bk-button", has_text="Approve").last.click()
+    gated = step_in(thread, "Incident Commander approves the restore")
+    await expect(gated).to_contain_text("🔒 Needs the commander (nobody holds that role yet")
+    approve = gated.locator("button.bk-button", has_text="Approve")
+
+    await approve.click()  # alice is not the commander
+    refusal = thread.locator(".msg.ephemeral", has_text="This step needs the commander")
+    await expect(refusal).to_contain_text("Only visible to you")
+    await expect(refusal).to_contain_text("Nothing changed")
+    await expect(approve).to_have_count(1)
+
+    # "@dana" typed in the composer reaches the bot as Slack sends a mention.
+    await command(page, f"/incident role {key.group(0)} commander @dana")
+    await expect(gated).to_contain_text("🔒 Needs the commander — @dana")
+    await switch_to(page, "U04DANA", "Dana")
+    await approve.click()
+    await expect(gated).to_contain_text("Approved")
+    await expect(gated).to_contain_text("by @dana")
+    await expect(approve).to_have_count(0)
+
+
+async def test_app_home_shows_incidents_and_declares_one(page: Any) -> None:
+    await start_run(page, "/runbook drill RB-90 staging")
+    drill_run = page.locator("#messages [data-key]", has_text="RB-90").last
+    await expect(drill_run).to_contain_text("🧪 DRILL in staging")
+    key = re.search(r"INC-\d+", await drill_run.inner_text())
+    assert key is not None
+
+    await page.locator("#home-link").click()
+    home = page.locator("#home")
+    # Published by the bot itself (views.publish) when the tab opened.
+    await expect(home).to_contain_text("Open incidents")
+    # "INC-3 · high · 🧪 DRILL — …": key, priority (RB-90 is SEV2), the drill mark.
+    incident = home.locator(".bk-section", has_text=f"{key.group(0)} · high")
+    await expect(incident).to_contain_text("opened")
+    await expect(incident).to_contain_text("🧪 DRILL")
+    await expect(incident).to_contain_text("RB-90 step 1 of 2")
+    await page.shots("home")
+
+    # The incident's link (chat.getPermalink) opens its thread here, not slack.com.
+    await incident.get_by_role("link", name=key.group(0)).click()
+    await expect(page.locator("#channel-view")).to_be_visible()
+    await expect(page.locator("#thread-messages")).to_contain_text("Generate the new key")
+
+    await page.locator("#home-link").click()
+    await home.get_by_role("button", name="Declare incident").click()
+    modal = page.get_by_role("dialog")
+    await expect(modal).to_contain_text("Declare incident")
+    await modal.get_by_role("button", name="Declare").click()  # no title: told so, stays
+    await expect(modal).to_contain_text("Give the incident a title.")
+    await modal.locator("input").fill("Checkout page blank")
+    await modal.locator("select").select_option("high")
+    await modal.get_by_role("button", name="Declare").click()
+    await expect(modal).to_have_count(0)
+    # The Home tab refreshes on its own (the playground's HOME_REFRESH_INTERVAL: 2 s)...
+    declared = home.locator(".bk-section", has_text="Checkout page blank")
+    await expect(declared).to_contain_text("high", timeout=10_000)
+    await expect(declared).to_contain_text("no commander")
+    # ...and the declaration is in #incidents.
+    await page.locator("[data-nav='C01INCIDENTS']").click()
+    await expect(page.locator("#messages")).to_contain_text("Checkout page blank")
+    announced = page.locator("#messages [data-key]", has_text="Checkout page blank").last
+    await expect(announced).to_contain_text("declared")
+    await expect(announced).to_contain_text("(high)")
+
+
 async def test_message_text_is_never_html(page: Any) -> None:
     hostile = '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> *hi*'
     await command(page, hostile)
@@ -202,6 +323,13 @@ MRKDWN_CASES = [
     ("• one\n• two", "<li>one</li><li>two</li>"),
     ("1. first\n2. second", '<li value="2">second</li>'),
     ('<@U1|"><img src=x>>', "@&quot;</span>img src=x&gt;"),
+    # This workspace's permalinks (chat.getPermalink) open the thread in the page...
+    (
+        "<https://playground.slack.com/archives/C01INCIDENTS/p1700000000123456|INC-1>",
+        'href="#C01INCIDENTS/1700000000.123456" data-permalink="C01INCIDENTS|1700000000.123456|"',
+    ),
+    # ...another workspace's stay links out.
+    ("<https://other.slack.com/archives/C1/p1700000000123456|x>", 'target="_blank"'),
 ]
 
 
@@ -221,6 +349,17 @@ async def test_mrkdwn_renders_what_the_bot_sends_and_escapes_the_rest(page: Any)
     await page.select_option("#user-switch", "U02BOB")
     html = await page.evaluate("(s) => RB.mrkdwn(s, RB.ctx())", f"<!date^{ts}^{{time}}|f>")
     assert "5:13 PM" in html, html
+
+
+def test_mentions_typed_reach_the_bot_as_slack_sends_them() -> None:
+    ws = Workspace()
+    assert ws.encode_mentions("role commander @dana") == "role commander <@U04DANA|dana>"
+    assert ws.encode_mentions("@security in #incidents.") == (
+        "<!subteam^S01SECURITY|@security> in <#C01INCIDENTS|incidents>."
+    )
+    # Unknown names, e-mail addresses and mentions already encoded stay as they are.
+    for text in ("@nobody", "mail bob@example.com", "<@U02BOB|bob>", "#nowhere"):
+        assert ws.encode_mentions(text) == text
 
 
 def test_make_run_without_slack_token_starts_the_playground(tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ from bot.settings import Settings, load_settings
 log = logging.getLogger("runbook_bot.playground")
 
 REMINDER_INTERVAL = 60.0  # seconds, unless STATUS_UPDATE_INTERVAL is set
+# One person watching: the Home tab may follow changes closely (unless set).
+HOME_REFRESH = 2.0
 SLACK_HINT = (
     "To connect a real Slack workspace instead: set SLACK_BOT_TOKEN and "
     "SLACK_SIGNING_SECRET (see docs/slack-setup.md) and run `make run` again."
@@ -55,6 +57,8 @@ def playground_settings(port: int, db_dir: Path) -> Settings:
         overrides["database_url"] = f"sqlite+aiosqlite:///{db_dir / 'playground.db'}"
     if "status_update_interval" not in chosen.model_fields_set:
         overrides["status_update_interval"] = REMINDER_INTERVAL
+    if "home_refresh_interval" not in chosen.model_fields_set:
+        overrides["home_refresh_interval"] = HOME_REFRESH
     return load_settings(**overrides)
 
 
@@ -148,7 +152,8 @@ class Playground:
             text = str(action.get("text") or "")
             if channel not in self.ws.channels or not text.strip():
                 return web.json_response({"ok": False, "error": "bad_action"}, status=400)
-            fields = {"text": _escape(text), "thread_ts": action.get("thread_ts")}
+            text = self.ws.encode_mentions(_escape(text))
+            fields = {"text": text, "thread_ts": action.get("thread_ts")}
             self.ws.post(channel, fields, user=user.id)
             return web.json_response({"ok": True})
         if kind == "block_action":
@@ -169,7 +174,8 @@ class Playground:
         command, _, text = str(action.get("text") or "").strip().partition(" ")
         if channel is None or not command.startswith("/"):
             return web.json_response({"ok": False, "error": "bad_action"}, status=400)
-        body = sr.slash_command(user, channel.id, channel.name, command, text.strip(), trigger)
+        text = self.ws.encode_mentions(text.strip())
+        body = sr.slash_command(user, channel.id, channel.name, command, text, trigger)
         status, answer = await self._to_slack_events(body)
         if status != 200:
             # What Slack itself shows when an app fails to answer a command.
@@ -272,7 +278,7 @@ async def run_playground(port: int) -> None:
         workspace = Workspace()
         bot = build_app(settings)
         url = f"http://127.0.0.1:{port}/"
-        WebApi(workspace, base_url=url).add_routes(bot.web)
+        WebApi(workspace).add_routes(bot.web)
         Playground(workspace, settings).add_routes(bot.web)
         runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
         await runner.setup()

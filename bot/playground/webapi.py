@@ -15,7 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.playground.workspace import APP_ID, BOT_ID, BOT_USER, TEAM_DOMAIN, TEAM_ID, Workspace
+from bot.playground.workspace import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    Channel,
+    Workspace,
+)
 
 Args = dict[str, Any]
 Answer = dict[str, Any]
@@ -31,9 +39,8 @@ def _truthy(value: Any) -> bool:
 class WebApi:
     """``/api/{method}`` routes over one workspace."""
 
-    def __init__(self, workspace: Workspace, base_url: str = "") -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
-        self.base_url = base_url  # for chat.getPermalink
         self.methods: dict[str, Callable[[Args], Answer]] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.chat_post_message,
@@ -42,6 +49,7 @@ class WebApi:
             "chat.postEphemeral": self.chat_post_ephemeral,
             "chat.getPermalink": self.chat_get_permalink,
             "conversations.info": self.conversations_info,
+            "conversations.list": self.conversations_list,
             "conversations.history": self.conversations_history,
             "conversations.replies": self.conversations_replies,
             "users.info": self.users_info,
@@ -147,30 +155,18 @@ class WebApi:
         channel, ts = self._channel(args) or "", str(args.get("message_ts") or "")
         if (channel, ts) not in self.ws.messages:
             return {"ok": False, "error": "message_not_found"}
-        return {
-            "ok": True,
-            "channel": channel,
-            "permalink": f"{self.base_url}#{channel}/p{ts.replace('.', '')}",
-        }
+        return {"ok": True, "channel": channel, "permalink": self.ws.permalink(channel, ts)}
 
     def conversations_info(self, args: Args) -> Answer:
         channel = self._channel(args)
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
-        c = self.ws.channels[channel]
-        return {
-            "ok": True,
-            "channel": {
-                "id": c.id,
-                "name": c.name,
-                "is_channel": True,
-                "is_private": False,
-                "is_archived": False,
-                "is_member": True,
-                "created": 1700000000,
-                "topic": {"value": c.topic},
-            },
-        }
+        return {"ok": True, "channel": _conversation(self.ws.channels[channel])}
+
+    def conversations_list(self, args: Args) -> Answer:
+        """Every channel on one page (the playground has a handful)."""
+        channels = [_conversation(c) for c in self.ws.channels.values()]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
 
     def _listing(self, args: Args, messages: list[dict[str, Any]]) -> Answer:
         with_metadata = _truthy(args.get("include_all_metadata", False))
@@ -266,6 +262,19 @@ class WebApi:
         if not isinstance(args.get("view"), dict) or args["view"].get("type") != "home":
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True, "view": _view(self.ws.publish_home(user, args["view"]))}
+
+
+def _conversation(c: Channel) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "is_channel": True,
+        "is_private": False,
+        "is_archived": False,
+        "is_member": True,
+        "created": 1700000000,
+        "topic": {"value": c.topic},
+    }
 
 
 def _public(message: dict[str, Any], *, with_metadata: bool = True) -> dict[str, Any]:

@@ -9,6 +9,7 @@ every change is pushed to ``subscribers`` as one JSON-ready event.
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ BOT_ID = "BPLAY0001"
 APP_ID = "APLAY0001"
 TEAM_ID = "TPLAY0001"
 TEAM_DOMAIN = "playground"
+MENTION = re.compile(r"(?<![\w<|@#])([@#])([a-z0-9][a-z0-9._-]*)\b")
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,35 @@ class Workspace:
 
     def channel_by_name(self, name: str) -> Channel | None:
         return next((c for c in self.channels.values() if c.name == name.lstrip("#")), None)
+
+    def permalink(self, channel: str, ts: str) -> str:
+        """Shaped like Slack's (the bot keeps only ``https://`` links); the page
+        recognises this workspace's links and opens the thread in place."""
+        link = f"https://{TEAM_DOMAIN}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        message = self.messages.get((channel, ts)) or {}
+        parent = message.get("thread_ts")
+        if parent and parent != ts:
+            link += f"?thread_ts={parent}&cid={channel}"
+        return link
+
+    def encode_mentions(self, text: str) -> str:
+        """``@dana``, ``@security``, ``#incidents`` as Slack sends a mention picked
+        in its composer: ``<@U04DANA|dana>``, ``<!subteam^S…|@security>``, ``<#C…|incidents>``."""
+        users = {u.name: u.id for u in self.users.values()}
+        groups = {g.handle: g.id for g in self.usergroups.values()}
+        channels = {c.name: c.id for c in self.channels.values()}
+
+        def one(match: re.Match[str]) -> str:
+            sigil, name = match.group(1), match.group(2)
+            if sigil == "#" and name in channels:
+                return f"<#{channels[name]}|{name}>"
+            if sigil == "@" and name in users:
+                return f"<@{users[name]}|{name}>"
+            if sigil == "@" and name in groups:
+                return f"<!subteam^{groups[name]}|@{name}>"
+            return match.group(0)
+
+        return MENTION.sub(one, text)
 
     # -- messages --------------------------------------------------------------
 

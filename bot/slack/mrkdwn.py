@@ -39,6 +39,22 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# A mention as Slack's escaping writes it: ``<@U1|ann>``, ``<#C1|ops>`` (always labelled).
+_LABELLED_MENTION = re.compile(r"<([@#])[UWC][A-Z0-9]+\|([^<>|]+)>")
+
+
+def readable(text: str) -> str:
+    """Free text as the person typed it, from Slack's escaped form.
+
+    With escaping on (``should_escape: true``, which ``/incident role … @ann``
+    needs), Slack turns a typed ``@ann`` into ``<@U1|ann>`` and ``#ops`` into
+    ``<#C1|ops>``. Those go back to ``@ann`` / ``#ops`` here, so a status
+    update reads as typed; anything else (``<!channel>``, a bare ``<@U1>``,
+    links) is left for :func:`escape`, so user text still mentions no one.
+    """
+    return _LABELLED_MENTION.sub(lambda m: m.group(1) + m.group(2).lstrip("@#"), text)
+
+
 # Runbook steps are rendered again at every click of every run: cache them.
 @lru_cache(maxsize=4096)
 def md_to_mrkdwn(markdown: str) -> str:

@@ -5,7 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const esc = RB.esc;
   const S = {
-    users: new Map(), channels: new Map(), usergroups: new Map(), bot: null,
+    users: new Map(), channels: new Map(), usergroups: new Map(), bot: null, team: null,
     messages: new Map(), ephemerals: [], views: new Map(), dismissed: new Set(),
     me: null, channel: null, thread: null, tab: "channel", ready: false,
   };
@@ -25,7 +25,7 @@
   ];
   const tsNum = (ts) => Number(ts);
   const key = (m) => `${m.channel}|${m.ts}`;
-  const ctx = () => ({ users: S.users, channels: S.channels, usergroups: S.usergroups, tz: me().tz });
+  const ctx = () => ({ users: S.users, channels: S.channels, usergroups: S.usergroups, team: S.team, tz: me().tz });
   RB.ctx = ctx;
   const me = () => S.users.get(S.me) || { id: "", name: "?", tz: "UTC" };
 
@@ -46,7 +46,7 @@
         S.users = new Map(ev.users.map((u) => [u.id, u]));
         S.channels = new Map(ev.channels.map((c) => [c.id, c]));
         S.usergroups = new Map(ev.usergroups.map((g) => [g.id, g]));
-        S.bot = ev.bot;
+        S.bot = ev.bot; S.team = ev.team;
         S.messages = new Map(ev.messages.map((m) => [key(m), m]));
         S.ephemerals = ev.ephemerals;
         S.views = new Map(ev.views.map((v) => [v.user, v]));
@@ -176,7 +176,7 @@
       : '<div class="home-empty">runbook-bot has not published a Home tab for you yet.</div>';
     const el = $("home");
     if (el._html !== html) { el.innerHTML = html; el._html = html; }
-    el.dataset.view = home ? home.id : "";
+    el.dataset.homeView = home ? home.id : "";
   }
 
   function renderModal() {
@@ -308,6 +308,16 @@
 
   // -- wiring ---------------------------------------------------------------------------
   function openThread(ts) { S.thread = ts; renderThread(); }
+  // A permalink (e.g. an incident on the Home tab): its channel, with its thread open.
+  function openPermalink(channel, ts, thread) {
+    if (!S.channels.has(channel)) return;
+    const m = S.messages.get(`${channel}|${ts}`);
+    S.tab = "channel"; S.channel = channel;
+    S.thread = thread || (m && (m.thread_ts || (m.reply_count ? m.ts : null))) || null;
+    renderChrome(); renderMessages();
+    const node = $(S.thread ? "thread-messages" : "messages").querySelector(`[data-key="${CSS.escape(`${channel}|${ts}`)}"]`);
+    if (node) node.scrollIntoView({ block: "center" });
+  }
 
   document.addEventListener("click", (e) => {
     const t = e.target;
@@ -317,6 +327,8 @@
       else { S.tab = "channel"; S.channel = nav.dataset.nav; S.thread = null; renderChrome(); renderMessages(); }
       return;
     }
+    const link = t.closest("[data-permalink]");
+    if (link) { e.preventDefault(); openPermalink(...link.dataset.permalink.split("|")); return; }
     const replies = t.closest("[data-thread]");
     if (replies) { openThread(replies.dataset.thread); return; }
     const dismiss = t.closest("[data-dismiss]");

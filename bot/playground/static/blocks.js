@@ -11,9 +11,9 @@
     return esc(obj.emoji === false ? obj.text || "" : RB.emoji(obj.text || ""));
   }
   const plain = (obj) => esc(RB.emoji((obj && obj.text) || ""));
-  const link = (url, label) => {
+  const link = (url, label, ctx) => {
     const safe = /^https?:/i.test(url || "") ? url : null;
-    return safe ? `<a href="${esc(safe)}" target="_blank" rel="noopener noreferrer">${esc(label || safe)}</a>` : esc(label || "");
+    return safe ? RB.anchor(safe, esc(label || safe), ctx) : esc(label || "");
   };
 
   function options(el) {
@@ -28,8 +28,9 @@
   function element(el, path, ctx, inInput) {
     switch (el.type) {
       case "button": {
-        if (el.url) return `<a class="bk-button" href="${esc(/^https?:/i.test(el.url) ? el.url : "#")}" target="_blank" rel="noopener noreferrer">${plain(el.text)}</a>`;
         const style = el.style === "primary" || el.style === "danger" ? " " + el.style : "";
+        // A link button: opened (in place for this workspace's permalinks), nothing sent.
+        if (el.url) return /^https?:/i.test(el.url) ? RB.anchor(el.url, plain(el.text), ctx, `bk-button${style}`) : `<span class="bk-button${style}">${plain(el.text)}</span>`;
         return `<button type="button" class="bk-button${style}" data-path="${path}">${plain(el.text)}</button>`;
       }
       case "static_select":
@@ -48,7 +49,7 @@
           : `<input data-path="${path}" data-input="1"${ph}${max} value="${val}">`;
       }
       case "image":
-        return `<span class="bk-image">${link(el.image_url, el.alt_text || "image")}</span>`;
+        return `<span class="bk-image">${link(el.image_url, el.alt_text || "image", ctx)}</span>`;
       default:
         return `<span class="bk-unknown">[${esc(el.type || "element")}]</span>`;
     }
@@ -59,7 +60,7 @@
       let h;
       switch (e.type) {
         case "text": h = esc(e.text || ""); break;
-        case "link": h = link(e.url, e.text || e.url); break;
+        case "link": h = link(e.url, e.text || e.url, ctx); break;
         case "user": h = RB.mrkdwn(`<@${e.user_id}>`, ctx); break;
         case "channel": h = RB.mrkdwn(`<#${e.channel_id}>`, ctx); break;
         case "usergroup": h = RB.mrkdwn(`<!subteam^${e.usergroup_id}>`, ctx); break;
@@ -105,7 +106,7 @@
       }
       case "context": return `<div class="bk-context">${(b.elements || []).map((e) => e.type === "image" ? element(e, "", ctx) : `<span>${text(e, ctx)}</span>`).join("")}</div>`;
       case "actions": return `<div class="bk-actions">${(b.elements || []).map((e, j) => element(e, `${i}.${j}`, ctx)).join("")}</div>`;
-      case "image": return `<div class="bk-image">${link(b.image_url, (b.title && b.title.text) || b.alt_text || "image")}</div>`;
+      case "image": return `<div class="bk-image">${link(b.image_url, (b.title && b.title.text) || b.alt_text || "image", ctx)}</div>`;
       case "rich_text": return `<div class="bk-rich">${richText(b, ctx)}</div>`;
       case "input": {
         const id = esc(b.block_id || `b${i}`);

@@ -64,6 +64,24 @@
   function safeUrl(url) {
     return /^(https?:|mailto:)/i.test(url) ? url : null;
   }
+  // A permalink into this workspace (chat.getPermalink's shape) -> {channel, ts},
+  // so the page opens the message's thread instead of leaving for slack.com.
+  function permalink(url, ctx) {
+    const domain = ctx && ctx.team && ctx.team.domain;
+    const m = domain && /^https:\/\/([a-z0-9-]+)\.slack\.com\/archives\/([A-Z0-9]+)\/p(\d{10})(\d{6})(?:\?(.*))?$/.exec(String(url));
+    if (!m || m[1] !== domain) return null;
+    const thread = new URLSearchParams(m[5] || "").get("thread_ts");
+    return { channel: m[2], ts: `${m[3]}.${m[4]}`, thread: thread || null };
+  }
+  // An <a> for url: in-page for this workspace's permalinks, else a new tab.
+  function anchor(url, inner, ctx, cls) {
+    const c = cls ? ` class="${cls}"` : "";
+    const p = permalink(url, ctx);
+    if (p) {
+      return `<a${c} href="#${esc(p.channel)}/${esc(p.ts)}" data-permalink="${esc(p.channel)}|${esc(p.ts)}|${esc(p.thread || "")}">${inner}</a>`;
+    }
+    return `<a${c} href="${esc(url)}" target="_blank" rel="noopener noreferrer">${inner}</a>`;
+  }
   function token(inner, ctx) {
     const bar = inner.indexOf("|");
     const target = bar >= 0 ? inner.slice(0, bar) : inner;
@@ -90,7 +108,7 @@
       const title = esc(unent(label || ""));
       const url = link && safeUrl(unent(link));
       const shown = `<time datetime="${new Date(seconds * 1000).toISOString()}" title="${title}">${text}</time>`;
-      return url ? `<a href="${esc(url)}" target="_blank" rel="noopener noreferrer">${shown}</a>` : shown;
+      return url ? anchor(url, shown, ctx) : shown;
     }
     if (target.startsWith("!")) {
       const word = target.slice(1).split("^")[0];
@@ -98,7 +116,7 @@
     }
     const url = safeUrl(unent(target));
     const text = esc(unent(label !== null ? label : target));
-    return url ? `<a href="${esc(url)}" target="_blank" rel="noopener noreferrer">${text}</a>` : text;
+    return url ? anchor(url, text, ctx) : text;
   }
 
   // -- inline formatting --------------------------------------------------------
@@ -169,4 +187,6 @@
   RB.emoji = emoji;
   RB.formatDate = formatDate;
   RB.mrkdwn = mrkdwn;
+  RB.permalink = permalink;
+  RB.anchor = anchor;
 })(window.RB = window.RB || {});
