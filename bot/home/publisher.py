@@ -13,9 +13,9 @@ view with everything that changed meanwhile: a busy incident costs each
 viewer one ``views.publish`` per interval, not one per click.
 
 Insights are computed off the publish path by each process that publishes
-(serving: on open; worker: on changes), each with its own cache: once at
-start-up (stale at once, so the first view shows them and has them computed
-again), then in the background when older than ``INSIGHTS_TTL``. A view sent
+(serving: on open; worker: on changes), each with its own cache: just after
+start-up (stale at once: the first view shows them and has them recomputed),
+then in the background when older than ``INSIGHTS_TTL``. A view sent
 without them (none yet) leaves its viewer *owed* one more, sent once they are
 there and the interval has passed (claimed like a refresh).
 
@@ -56,6 +56,7 @@ BATCH = 500
 PARALLEL = 8  # views.publish calls in flight at once
 INSIGHTS_TTL = 60.0  # seconds an insights section is reused across publishes
 INSIGHTS_SHOWN = 600.0  # older than this (nobody looked meanwhile): not shown, recomputed
+START_UP_DELAY = 1.5  # start-up insights wait: catch-up reminders and deadlines go first
 # The view is the same for everyone: tabs opened while nothing changed share
 # one render for this long (ages in it are then up to this much stale).
 RENDER_REUSE = 5.0
@@ -116,9 +117,8 @@ class HomePublisher:
         """At start-up: the insights, and one render, so the first tab opened
         finds them ready, the statements compiled and the thread links cached."""
         try:
-            task = self._insights_soon(start_up=True)
             await self.render(utcnow(), insights=False)
-            await asyncio.shield(task)
+            await asyncio.shield(self._insights_soon(start_up=True))
         except Exception:
             log.warning("home: warm-up render failed (database down?)", exc_info=True)
 
@@ -270,6 +270,8 @@ class HomePublisher:
 
     async def _recompute_insights(self, start_up: bool = False) -> None:
         try:
+            if start_up:
+                await asyncio.sleep(START_UP_DELAY)
             async with self._sessions() as session:
                 await self._compute_insights(session, start_up=start_up)
         finally:
