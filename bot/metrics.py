@@ -48,6 +48,14 @@ class Metrics:
             "Slack messages delivered right after their commit, without a claim",
             registry=r,
         )
+        # After a crash: messages in doubt looked up at Slack before re-posting.
+        self.outbox_lookups = Counter(
+            "runbook_bot_outbox_lookups",
+            "Slack lookups of messages whose delivery was in doubt, by result "
+            "(found: not posted again; absent: posted; failed: Slack refused, retried)",
+            ["result"],
+            registry=r,
+        )
         self.db_errors = Counter(
             "runbook_bot_database_errors", "Requests refused: database unavailable", registry=r
         )
@@ -64,6 +72,11 @@ class Metrics:
         self.outbox_oldest_pending = Gauge(
             "runbook_bot_outbox_oldest_pending_seconds",
             "Age of the oldest Slack message still owed",
+            registry=r,
+        )
+        self.outbox_in_doubt = Gauge(
+            "runbook_bot_outbox_in_doubt",
+            "Slack messages owed whose delivery is in doubt (to be looked up before posting)",
             registry=r,
         )
         self.intake_pending = Gauge(
@@ -87,6 +100,9 @@ class Metrics:
             "Open incidents whose reminder is more than a minute overdue",
             registry=r,
         )
+
+    def outbox_lookup(self, result: str) -> None:
+        self.outbox_lookups.labels(result).inc()
 
     def slack_call(self, method: str, ok: bool) -> None:
         self.slack_calls.labels(method).inc()
