@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-reminders: $(STAMP)
 
 bench-export: $(STAMP)
 	$(PY) bench/timeline_export.py $(ARGS)
+
+bench-chaos: $(STAMP)
+	$(PY) bench/crash_chaos.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runbook-bot.db*
