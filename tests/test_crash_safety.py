@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.store.models import OutboxMessage, Run, StepDecision, TimelineEvent
 from tests import process_support
@@ -278,3 +278,43 @@ async def test_a_stalled_worker_keeps_its_leases(
         )
         == (held.response["ts"])
     )
+
+
+async def test_on_sqlite_a_restart_owns_every_lease_and_looks_up_the_message_in_doubt(
+    make_process: Any, slack: SlackStandIn, tmp_path: Any
+) -> None:
+    """One process on SQLite: the leases of the run before the kill are void
+    at start-up (no 15 s wait), and the message in doubt is looked up."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+    engine = create_async_engine(url)
+    try:
+        bot = make_process(DATABASE_URL=url, OUTBOX_LEASE_SECONDS="15")
+        await bot.start()
+        _, step1 = await start_run(bot, slack, engine)
+        held = slack.hold("chat.postMessage", lambda args: "Step 2 of" in args.get("text", ""))
+        assert (await bot.click(step1, "step_approve", "UBOB")).status == 200
+        await held.wait()
+        await bot.kill()
+        held.release()
+
+        await bot.start()
+        step2 = posts_with(slack, "Step 2 of")
+        assert len(step2) == 1
+        assert (await bot.click(step2[0], "step_approve", "UCAROL")).status == 200
+        update = await slack.wait_for(
+            "chat.update", lambda c: c.args["ts"] == step2[0].ts, timeout=10
+        )
+        assert update[0].at - bot.healthy_at <= 2.0
+        await slack.wait_for("chat.postMessage", is_step, count=3, timeout=10)
+        await drained(engine)
+        assert step_indexes(slack) == [0, 1, 2], slack.summary()
+        assert with_metadata(slack, "conversations.replies")
+        assert (
+            await scalar(
+                engine,
+                select(OutboxMessage.result_ts).where(OutboxMessage.id == outbox_id(held.args)),
+            )
+            == (held.response["ts"])
+        )
+    finally:
+        await engine.dispose()
