@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# With Slack settings (environment or .env) it serves Slack; without, the playground.
 run: $(STAMP)
-	$(VENV)/bin/runbook-bot serve
+	@if [ -n "$$SLACK_BOT_TOKEN" ] || grep -qs '^SLACK_BOT_TOKEN=.' .env; then \
+	  exec $(VENV)/bin/runbook-bot serve; \
+	else \
+	  exec $(VENV)/bin/runbook-bot playground; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="check runbook files (default: RUNBOOKS_DIR)")
     lint.add_argument("--fix", action="store_true", help="number plain-bullet steps in place")
     lint.add_argument("paths", nargs="*", help="files or folders")
+    playground = sub.add_parser("playground", help="try the bot in a browser, no Slack needed")
+    playground.add_argument("--port", type=int, default=None, help="HTTP port (default: PORT)")
     timeline = sub.add_parser("timeline", help="print an incident's timeline")
     timeline.add_argument("incident", help="INC-<n>")
     timeline.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -204,6 +206,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         paths = args.paths or [str(settings.runbooks_dir)]
         return run_lint(paths, fix=args.fix, out=sys.stdout, err=sys.stderr)
+    from bot.store.db import missing_sqlite_folder
+
+    folder = missing_sqlite_folder(settings.database_url)
+    if folder is not None:
+        print(
+            f"runbook-bot: DATABASE_URL: cannot use the database: folder {folder} does not exist",
+            file=sys.stderr,
+        )
+        return 1
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))
@@ -215,6 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.worker import run_worker
 
             asyncio.run(run_worker(settings, parent_pid=args.parent_pid))
+            return 0
+        if args.command == "playground":
+            from bot.playground.server import run_playground
+
+            asyncio.run(run_playground(settings.port if args.port is None else args.port))
             return 0
         if args.command == "timeline":
             return asyncio.run(_timeline(settings, args.incident, args.format))

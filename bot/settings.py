@@ -6,12 +6,13 @@ A missing or invalid value stops start-up with one line naming the variable:
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.timefmt import parse_duration
 
 
 def bundled_runbooks_dir() -> Path:
@@ -21,30 +22,9 @@ def bundled_runbooks_dir() -> Path:
     return bundled if bundled.is_dir() else here.parent / "runbooks"
 
 
-_HMS = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d)$")
-_MAX_INTERVAL = 366 * 24 * 3600
-
-
 def parse_interval(value: object) -> float:
     """``1800``, ``1.5`` or ``HH:MM:SS`` → seconds (> 0)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        text = str(value).strip()
-        match = _HMS.match(text)
-        if match:
-            h, m, s = (int(g) for g in match.groups())
-            seconds = float(h * 3600 + m * 60 + s)
-        else:
-            try:
-                seconds = float(text)
-            except ValueError:
-                raise ValueError(f"expected seconds (1800) or HH:MM:SS, got {text!r}") from None
-    if not seconds > 0:
-        raise ValueError(f"must be more than 0 seconds, got {value!r}")
-    if not seconds <= _MAX_INTERVAL:  # also rejects inf: reminder times must stay datetimes
-        raise ValueError(f"must be at most {_MAX_INTERVAL} seconds (366 days), got {value!r}")
-    return seconds
+    return parse_duration(value, units=False)
 
 
 def _split_csv(value: object) -> list[str]:

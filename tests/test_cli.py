@@ -220,7 +220,7 @@ async def serve_and_check(tmp_path: Path, slack: SlackStandIn, database_url: str
 
 
 async def test_serve_on_sqlite(tmp_path: Path, standin: SlackStandIn) -> None:
-    db = tmp_path / "bot.store.db"
+    db = tmp_path / "bot.db"
     await serve_and_check(tmp_path, standin, f"sqlite+aiosqlite:///{db}")
     assert db.is_file()
 
@@ -238,7 +238,7 @@ async def test_serve_on_postgresql(tmp_path: Path, standin: SlackStandIn) -> Non
 
 
 def test_migrate_twice_from_another_directory(tmp_path: Path) -> None:
-    db = tmp_path / "data" / "bot.store.db"
+    db = tmp_path / "data" / "bot.db"
     db.parent.mkdir()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -259,7 +259,7 @@ def test_migrate_twice_from_another_directory(tmp_path: Path) -> None:
 
 
 def test_timeline_of_missing_incident(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.store.db'}"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     assert run(["migrate"], tmp_path, DATABASE_URL=url).returncode == 0
     missing = run(["timeline", "INC-1", "--format", "json"], tmp_path, DATABASE_URL=url)
     assert missing.returncode == 1
@@ -286,7 +286,7 @@ GOOD = """\
 BROKEN = """\
 # Broken
 
-## Mitigation
+## Background
 
 - restart the service
 - check the logs
@@ -318,7 +318,7 @@ def test_lint_broken_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "url",
     [
-        "sqlite+aiosqlite:///{tmp}/missing/folder/bot.store.db",
+        "sqlite+aiosqlite:///{tmp}/missing/folder/bot.db",
         "postgresql+asyncpg://no_such_role_xyz:pw@127.0.0.1:5432/no_such_db_xyz",
     ],
     ids=["sqlite-missing-folder", "postgres-bad-role"],

@@ -244,7 +244,7 @@ async def test_embedded_sqlite_runs_a_runbook(make_bot, slack: SlackStandIn, tmp
     """The default embedded database runs the same flow (migrations included)."""
     from bot.store.migrate import upgrade
 
-    url = f"sqlite+aiosqlite:///{tmp_path}/bot.store.db"
+    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
     await upgrade(url)
     bot = await make_bot(database_url=url)
     step1 = await start(bot, slack, "RB-01")

@@ -175,7 +175,7 @@ async def test_broken_runbook_file_is_reported_and_others_load(
     )
     nosteps = tmp_path / "sub" / "nosteps.md"
     nosteps.parent.mkdir()
-    nosteps.write_text("# Notes\n\n## Steps\n\n- just\n- bullets\n", encoding="utf-8")
+    nosteps.write_text("# Notes\n\n## Background\n\n- just\n- bullets\n", encoding="utf-8")
     (tmp_path / "binary.md").write_bytes(b"\xff\xfe\x00garbage\x00\x81")
     with caplog.at_level(logging.WARNING, logger="runbook_bot"):
         bot = await make_bot(runbooks_dir=tmp_path)

@@ -67,7 +67,7 @@ async def pg_url(new_pg_database: NewDatabase) -> str:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'bot.store.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

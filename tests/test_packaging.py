@@ -42,6 +42,9 @@ def test_wheel_bundles_runbooks_and_migrations(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "bot/_bundled/runbooks/RB-04.md" in names
     assert "bot/_bundled/migrations/env.py" in names
+    # The playground's page is package data: the installed bot serves it itself.
+    for name in ("index.html", "app.js", "blocks.js", "mrkdwn.js", "style.css"):
+        assert f"bot/playground/static/{name}" in names
     assert any(re.match(r"bot/_bundled/migrations/versions/\w+\.py$", n) for n in names)
     for i in range(1, 13):
         assert f"bot/_bundled/runbooks/RB-{i:02d}.md" in names

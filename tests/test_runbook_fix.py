@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from textwrap import dedent
 
-from bot.runbook import fix_text, parse_runbook
+from bot.runbook import Severity, fix_text, parse_runbook
 from bot.runbook.lint import run_lint
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runbooks"
@@ -78,9 +78,16 @@ def test_bullets_become_numbered_and_the_rest_is_byte_identical() -> None:
 
 
 def test_fixed_file_has_steps_and_no_more_errors() -> None:
+    # As written, Mitigation runs as one whole-phase step, with a warning that
+    # points at --fix (SPEC §11); after the fix, one step per bullet and no warning.
     before, problems = parse_runbook(BULLETS, "rb.md")
-    assert before is None and any("--fix" in p.message for p in problems)
+    assert before is not None and [s.whole_phase for _, s in before.steps] == [True]
+    assert [p.severity for p in problems] == [Severity.WARNING] * len(problems)
+    assert any("lint --fix" in p.message for p in problems)
     assert [name for name, _, _ in steps(fix_text(BULLETS, "rb.md"))] == ["Mitigation"] * 3
+    after, after_problems = parse_runbook(fix_text(BULLETS, "rb.md"), "rb.md")
+    assert after is not None and not any(s.whole_phase for _, s in after.steps)
+    assert not any("lint --fix" in p.message for p in after_problems)
 
 
 def test_paragraph_plus_fence_pairs_become_steps() -> None:

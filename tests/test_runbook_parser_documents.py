@@ -17,7 +17,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "runbooks"
 def seed() -> Runbook:
     source = (FIXTURES / "seed-template.md").read_bytes()
     runbook, problems = parse_runbook(source, "seed-template.md")
-    assert problems == []
+    # Diagnosis has no list steps: its ### checks run as written, one step each (SPEC §11).
+    assert [(p.line, p.severity) for p in problems] == [(38, Severity.WARNING)]
+    assert problems[0].message.startswith("runs each action phase as one step:")
     assert runbook is not None
     return runbook
 
@@ -89,20 +91,29 @@ def test_seed_template_checkbox_and_numbered_steps() -> None:
     assert [s.line for s in verification.steps] == [75, 76, 77, 78]
     assert verification.intro == ("After applying fix, verify:",)
     assert len(post.steps) == 4
-    assert runbook.step_count == 3 + 5 + 4 + 4
+    assert runbook.step_count == 3 + 2 + 5 + 4 + 4
 
 
 def test_seed_template_context_only_phases() -> None:
     runbook = seed()
-    symptoms, diagnosis = runbook.phases[0], runbook.phases[2]
-    assert symptoms.steps == () and diagnosis.steps == ()
-    assert diagnosis.intro[:3] == (
-        "### Check 1: [Diagnostic name]",
+    symptoms, contacts, log = runbook.phases[0], runbook.phases[7], runbook.phases[8]
+    assert symptoms.steps == () and contacts.steps == () and log.steps == ()
+    assert log.intro[0].startswith("| Date | Validator |")  # a record, not an action
+
+
+def test_seed_template_diagnosis_checks_are_whole_phase_steps() -> None:
+    diagnosis = seed().phases[2]
+    assert diagnosis.intro == ()
+    assert [(s.number, s.line, s.text, s.whole_phase) for s in diagnosis.steps] == [
+        (1, 40, "Check 1: [Diagnostic name]", True),
+        (2, 48, "Check 2: [Another diagnostic]", True),
+    ]
+    assert diagnosis.steps[0].context == (
         "```bash\n# Commands to run\n```",
         "**Expected Output:** [What healthy state looks like]\n"
         "**If Failed:** [Next steps or alternate check]",
     )
-    assert runbook.phases[8].intro[0].startswith("| Date | Validator |")
+    assert diagnosis.steps[1].context == ("...",)
 
 
 # --- front matter ------------------------------------------------------------

@@ -161,7 +161,7 @@ def test_rollback_phases_leave_the_normal_flow() -> None:
 
 def test_flat_checklist_without_sections_is_one_phase() -> None:
     runbook = ok("# Quick fix\n\n- [ ] one\n- [ ] two\n")
-    assert [(p.name, len(p.steps)) for p in runbook.phases] == [("Steps", 2)]
+    assert [(p.name, len(p.steps)) for p in runbook.phases] == [("Quick fix", 2)]  # SPEC §11
 
 
 def test_hr_between_sections_is_not_context() -> None:

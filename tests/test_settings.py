@@ -149,8 +149,8 @@ def test_database_url_driver_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().database_url == "postgresql+asyncpg://u:p@db:5432/rb"
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@db/rb")
     assert load_settings().database_url == "postgresql+asyncpg://u@db/rb"
-    monkeypatch.setenv("DATABASE_URL", "sqlite:////var/lib/bot.store.db")
-    assert load_settings().database_url == "sqlite+aiosqlite:////var/lib/bot.store.db"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////var/lib/bot.db")
+    assert load_settings().database_url == "sqlite+aiosqlite:////var/lib/bot.db"
 
 
 def test_dotenv_file_in_the_working_directory(

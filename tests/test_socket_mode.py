@@ -36,7 +36,7 @@ async def standin() -> AsyncIterator[SlackStandIn]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.store.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
         return
     await ensure_postgres_up()
     url = await create_database()
@@ -163,9 +163,7 @@ async def test_serve_in_socket_mode(
 
 async def test_rejected_app_token_is_one_line(tmp_path: Path, standin: SlackStandIn) -> None:
     standin.fail("apps.connections.open", status=200, error="invalid_auth", times=100)
-    proc, _ = await start_serve(
-        tmp_path, standin, f"sqlite+aiosqlite:///{tmp_path / 'bot.store.db'}"
-    )
+    proc, _ = await start_serve(tmp_path, standin, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     try:
         _, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
     finally:

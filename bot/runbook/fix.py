@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from bot.runbook.lint import is_action_phase
 from bot.runbook.parser import Block, Doc, Item, Section, analyze
+from bot.runbook.phases import is_action_phase
 
 __all__ = ["fix_text"]
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot.runbook.model import Phase, Problem, Severity, Step
+from bot.runbook.phases import is_action_phase
+from bot.runbook.whole import MAX_PIECE_CHARS, MAX_STEP_CHARS
 from bot.slack.mrkdwn import md_to_mrkdwn
 
 if TYPE_CHECKING:
@@ -20,25 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["document_problems", "is_action_phase", "lint_paths", "run_lint"]
 
-_ACTION_RE = re.compile(
-    r"\b(steps?|procedures?|instructions|resolution|resolve|mitigat\w*|remediat\w*|recover\w*"
-    r"|diagnos\w*|immediate|actions?|verif\w*|validat\w*|contain\w*|triage|investigat\w*"
-    r"|restor\w*|fail[- ]?over|execut\w*|workaround|fix(es)?)\b",
-    re.IGNORECASE,
-)
-
 FIX_HINT = "number them, or run `runbook-bot lint --fix`"
-MAX_STEP_CHARS = 12_000  # a step may span a few section blocks, not a whole message
-MAX_PIECE_CHARS = 3_000  # Block Kit section text limit
+WHOLE_PHASE_HINT = (
+    "runs each action phase as one step: "
+    "number the steps to run them one at a time, or run lint --fix"
+)
 _TABLE_RE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*\|", re.MULTILINE)  # a GFM delimiter row
-
-
-def is_action_phase(name: str) -> bool:
-    """Phases whose bullets are really steps (Steps, Mitigation, Verification, ...)."""
-    lowered = name.strip().lower()
-    if lowered.startswith(("rollback", "roll back")):
-        return False
-    return _ACTION_RE.search(name) is not None
 
 
 def document_problems(
@@ -50,21 +39,11 @@ def document_problems(
     if not any(phase.steps for phase in normal):
         problems.append(_no_steps(doc, path, normal, rollbacks))
     else:
-        for phase in normal:
-            section = sections.get(phase.line)
-            if phase.steps or section is None or not is_action_phase(phase.name):
-                continue
-            if section.plain_bullets:
-                count = _plural(section.plain_bullets, "plain bullet")
-                verb = "is not a step" if section.plain_bullets == 1 else "are not steps"
-                message = f"{count} under {phase.name} {verb}: {FIX_HINT}"
-                problems.append(Problem(path, phase.line, message, Severity.WARNING))
-            elif section.command_pairs:
-                pairs = len(section.command_pairs)
-                count = _plural(pairs, "paragraph")
-                verb = "is not a step" if pairs == 1 else "are not steps"
-                message = f"{count} with commands under {phase.name} {verb}: {FIX_HINT}"
-                problems.append(Problem(path, phase.line, message, Severity.WARNING))
+        whole = [p for p in normal if p.steps and p.steps[0].whole_phase]
+        if whole:
+            details = ", ".join(_whole_detail(p, sections.get(p.line)) for p in whole)
+            message = f"{WHOLE_PHASE_HINT} — {details}"
+            problems.append(Problem(path, whole[0].line, message, Severity.WARNING))
     for extra in rollbacks[1:]:
         message = (
             f"a second rollback section '{extra.name}' is ignored "
@@ -79,6 +58,20 @@ def document_problems(
     return problems
 
 
+def _whole_detail(phase: Phase, section: Section | None) -> str:
+    """What one whole-phase action phase holds, so the author knows what --fix would do."""
+    count = len(phase.steps)
+    if phase.steps[0].line != phase.line:
+        what = [_plural(count, "### subsection")]
+    else:
+        what = ["the whole section" + (f" in {count} parts" if count > 1 else "")]
+    if section is not None and section.plain_bullets:
+        what.append(_plural(section.plain_bullets, "plain bullet"))
+    if section is not None and section.command_pairs:
+        what.append(_plural(len(section.command_pairs), "paragraph") + " with commands")
+    return f"{phase.name} ({', '.join(what)})"
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -88,25 +81,9 @@ def _no_steps(doc: Doc, path: str, normal: tuple[Phase, ...], rollbacks: list[Ph
     if not doc.has_headings:
         return Problem(path, 1, f"no steps: the file has no ## sections and {what}")
     by_line = {s.line: s for s in doc.sections}
+    # Only phases that are not action phases (or are bare headings) get here:
+    # an action phase with any content runs as one step (SPEC §11).
     sections: list[Section] = [by_line[p.line] for p in normal if p.line in by_line]
-    action = [s for s in sections if is_action_phase(s.name)]
-    bullets = sorted((s for s in action if s.plain_bullets), key=lambda s: -s.plain_bullets)
-    if bullets:
-        first, *rest = bullets
-        parts = [f"{_plural(first.plain_bullets, 'plain bullet')} under {first.name}"]
-        parts += [f"{s.plain_bullets} under {s.name}" for s in rest]
-        verb = (
-            "looks like a step" if len(bullets) == 1 == first.plain_bullets else "look like steps"
-        )
-        message = f"no steps: {', '.join(parts)} {verb}: {FIX_HINT}"
-        return Problem(path, first.line, message)
-    pairs = [s for s in action if s.command_pairs]
-    if pairs:
-        first = pairs[0]
-        count = _plural(len(first.command_pairs), "paragraph")
-        verb = "looks like a step" if len(first.command_pairs) == 1 else "look like steps"
-        message = f"no steps: {count} with commands under {first.name} {verb}: {FIX_HINT}"
-        return Problem(path, first.line, message)
     for section in sections:
         for block in section.blocks:
             nested = next((i.nested_step_line for i in block.items if i.nested_step_line), None)
@@ -123,15 +100,19 @@ def _no_steps(doc: Doc, path: str, normal: tuple[Phase, ...], rollbacks: list[Ph
     if plain:
         names = ", ".join(dict.fromkeys(s.name for s in sections if s.plain_bullets))
         message = (
-            f"no steps: {_plural(plain, 'plain bullet')} (under {names}) but {what}; "
-            "number the ones that are steps"
+            f"no steps: {_plural(plain, 'plain bullet')} (under {names}) but {what}, "
+            "and no action phase (Steps, Mitigation, ...); number the ones that are steps"
         )
         return Problem(path, 1, message)
     if not sections:
         return Problem(path, 1, f"no steps: the file has only a rollback section and {what}")
     names = ", ".join(s.name for s in sections[:6]) + (", ..." if len(sections) > 6 else "")
     count = _plural(len(sections), "section")
-    return Problem(path, 1, f"no steps: {count} ({names}) but {what}")
+    message = (
+        f"no steps: {count} ({names}) but {what}, and no action phase with text "
+        "(Steps, Procedure, Diagnosis, Mitigation, Verification, ...)"
+    )
+    return Problem(path, 1, message)
 
 
 def _step_problem(path: str, phase: Phase, step: Step) -> Problem | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.timefmt import parse_duration
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -32,8 +34,24 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class Approval:
+    """Who must decide a step: every listed requirement applies."""
+
+    roles: tuple[str, ...] = ()  # lowercased role names, e.g. ("commander",)
+    groups: tuple[str, ...] = ()  # user-group handles (lowercased, no "@") or S… IDs
+    users: tuple[str, ...] = ()  # Slack user IDs, U…/W…
+    people: int = 1  # distinct approvers needed ("2 people" → 2)
+    source: str = ""  # the tag's inner text as written, for display
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
-    """One actionable item: an ordered list item or a task item."""
+    """One actionable item: an ordered list item or a task item.
+
+    Or, for runbooks as written (SPEC §11), a whole action phase that has no
+    steps, or one ``###`` subsection of it: ``whole_phase`` is True, ``text`` is
+    the phase's (or subsection's) heading and ``context`` holds its content.
+    """
 
     number: int  # 1-based position within its phase
     text: str  # the item's own first paragraph, Markdown source
@@ -41,6 +59,8 @@ class Step:
     line: int = 0  # 1-based source line of the item
     label: str | None = None  # nearest ###+ heading above the step inside the phase
     checked: bool = False  # a `- [x]` task item
+    approval: Approval | None = None  # from a trailing `[approval: …]` tag (removed from text)
+    whole_phase: bool = False  # made from a whole phase or ### subsection, not a list item
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +92,16 @@ class Runbook:
     rto: str | None = None
     tags: tuple[str, ...] = ()
     extra: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def rto_seconds(self) -> float | None:
+        """``rto`` in seconds; None when there is none or it is not a duration."""
+        if self.rto is None:
+            return None
+        try:
+            return parse_duration(self.rto)
+        except ValueError:
+            return None
 
     @property
     def steps(self) -> tuple[tuple[Phase, Step], ...]:

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from bot.runbook.approval import parse_approval, split_tag
 from bot.runbook.frontmatter import KNOWN_KEYS as _KNOWN
 from bot.runbook.frontmatter import LABEL_FIELDS, as_tags, as_text, label_metadata
-from bot.runbook.model import Phase, Problem, Runbook, Severity, Step
+from bot.runbook.model import Approval, Phase, Problem, Runbook, Severity, Step
+from bot.runbook.phases import is_action_phase
 from bot.runbook.structure import Block, Doc, Item, Section, analyze, block_source
+from bot.runbook.whole import whole_phase_steps
+from bot.timefmt import DURATION_FORMS, parse_duration
 
 __all__ = ["Block", "Doc", "Item", "Section", "analyze", "parse_runbook"]
 
 
-def _phase(doc: Doc, section: Section) -> Phase:
+def _phase(doc: Doc, section: Section, path: str, problems: list[Problem]) -> Phase:
     intro: list[str] = []
     steps: list[tuple[Item, str | None, list[str]]] = []
 
@@ -58,22 +62,53 @@ def _phase(doc: Doc, section: Section) -> Phase:
                     steps.append((item, label, list(item.context)))
         else:
             attach(block_source(doc, block))
-    return Phase(
-        name=section.name,
-        intro=tuple(intro),
-        steps=tuple(
+    if not steps and is_action_phase(section.name):
+        # SPEC §11: the phase runs as written, as one step (or one per ### subsection).
+        whole_intro, whole = whole_phase_steps(doc, section)
+        return Phase(
+            name=section.name,
+            intro=whole_intro,
+            steps=tuple(
+                Step(n, w.text, w.context, w.line, whole_phase=True)
+                for n, w in enumerate(whole, start=1)
+            ),
+            line=section.line,
+        )
+    built: list[Step] = []
+    for n, (item, lbl, ctx) in enumerate(steps, start=1):
+        text, approval = _approval(item, path, problems)
+        built.append(
             Step(
                 number=n,
-                text=item.text,
+                text=text,
                 context=tuple(ctx),
                 line=item.start + 1,
                 label=lbl,
                 checked=item.checked,
+                approval=approval,
             )
-            for n, (item, lbl, ctx) in enumerate(steps, start=1)
-        ),
-        line=section.line,
-    )
+        )
+    return Phase(name=section.name, intro=tuple(intro), steps=tuple(built), line=section.line)
+
+
+def _approval(item: Item, path: str, problems: list[Problem]) -> tuple[str, Approval | None]:
+    """The step's text without its `[approval: …]` tag, and the tag as data."""
+    try:
+        text, inner, offset = split_tag(item.text)
+    except ValueError as exc:
+        problems.append(Problem(path, _tag_line(item, item.text.rfind("[")), str(exc)))
+        return item.text, None
+    if inner is None:
+        return text, None
+    try:
+        return text, parse_approval(inner)
+    except ValueError as exc:
+        problems.append(Problem(path, _tag_line(item, offset), str(exc)))
+        return text, None
+
+
+def _tag_line(item: Item, offset: int) -> int:
+    return item.start + 1 + item.text[: max(0, offset)].count("\n")
 
 
 # lint.document_problems, injected to avoid an import cycle (lint imports us).
@@ -118,6 +153,33 @@ def parse_file(source: str | bytes, path: str) -> Parsed:
         return Parsed(None, [Problem(path, 1, f"cannot parse this file: {exc!r}")])
 
 
+def _rto_problems(doc: Doc, path: str) -> list[Problem]:
+    """Front-matter `rto` must be a duration: the run's RTO clock is set from it."""
+    value = doc.front.data.get("rto")
+    if value is None:
+        return []
+    try:
+        parse_duration(value if isinstance(value, int | float | str) else repr(value))
+    except ValueError as exc:
+        line = doc.front.key_lines.get("rto", 1)
+        return [Problem(path, line, f"unreadable front matter rto: {exc}")]
+    return []
+
+
+def _label_rto_problems(doc: Doc, path: str, value: str) -> list[Problem]:
+    """A `**RTO:** …` line in the text is prose; an unreadable one only warns."""
+    try:
+        parse_duration(value)
+    except ValueError:
+        line = next((n for n, text in enumerate(doc.lines, 1) if value in text), 1)
+        message = (
+            f"RTO '{value}' is not a duration ({DURATION_FORMS}): runs get no RTO clock; "
+            "set `rto:` in the front matter"
+        )
+        return [Problem(path, line, message, Severity.WARNING)]
+    return []
+
+
 def _build(text: str, path: str, digest: str, checks: Checks) -> Parsed:
     stem = path.replace("\\", "/").rsplit("/", 1)[-1]
     stem = stem.rsplit(".", 1)[0] if "." in stem else stem
@@ -132,6 +194,7 @@ def _build(text: str, path: str, digest: str, checks: Checks) -> Parsed:
             problems.append(
                 Problem(path, line, f"unknown front matter key '{key}' (ignored)", Severity.WARNING)
             )
+    problems.extend(_rto_problems(doc, path))
     runbook_id = as_text(front.get("id")) or stem
     id_line = doc.front.key_lines.get("id", 1) if "id" in front else 1
     if any(ch.isspace() for ch in runbook_id):
@@ -144,7 +207,13 @@ def _build(text: str, path: str, digest: str, checks: Checks) -> Parsed:
         key = LABEL_FIELDS.get(label)
         if key:
             fields.setdefault(key, value)
-    phases = [_phase(doc, section) for section in doc.sections]
+    if "rto" in fields and "rto" not in front:
+        problems.extend(_label_rto_problems(doc, path, fields["rto"]))
+    phases = [_phase(doc, section, path, problems) for section in doc.sections]
+    if not doc.has_headings and phases:
+        # A phase-less checklist runs as one implicit phase named after its title.
+        name = as_text(front.get("title")) or doc.title or phases[0].name
+        phases = [replace(phases[0], name=name)]
     normal = tuple(p for p in phases if not p.is_rollback)
     rollbacks = [p for p in phases if p.is_rollback]
     problems.extend(checks(doc, path, normal, rollbacks))

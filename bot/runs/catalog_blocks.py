@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.runbook import Library, Runbook
+from bot.runbook import Library, Phase, Runbook
 from bot.slack.blockkit import MAX_BLOCKS, Payload, cap_blocks, context, header, section, truncate
 from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 
@@ -66,25 +66,46 @@ def show_message(runbook: Runbook) -> Payload:
         blocks.append(context(meta))
     phases = [*runbook.phases, *([runbook.rollback] if runbook.rollback else [])]
     for phase in phases:
-        lines = [
-            f"*{escape(phase.name)}*"
-            + (" _(offered when a run is aborted)_" if phase.is_rollback else "")
-        ]
+        lines = [f"*{escape(phase.name)}*" + _phase_note(phase)]
         for step in phase.steps:
             first_line = md_to_mrkdwn(step.text).split("\n", 1)[0]
-            lines.append(f"{step.number}. {truncate(first_line, 280)}")
+            line = f"{step.number}. {truncate(first_line, 280)}"
+            if step.whole_phase:
+                line += " _(whole section)_" if step.line == phase.line else " _(whole subsection)_"
+            if step.approval is not None:
+                line += f" · _approval: {escape(truncate(step.approval.source, 120))}_"
+            lines.append(line)
         if not phase.steps:
             lines.append("_no steps — context only_")
         for chunk in split_mrkdwn("\n".join(lines), 2900):
             blocks.append(section(chunk))
+    whole = sum(step.whole_phase for _, step in runbook.steps)
+    as_written = (
+        f" · {whole} run as written, a whole section each — `runbook-bot lint --fix` "
+        "numbers their steps"
+        if whole
+        else ""
+    )
     blocks.append(
         context(
-            f"{runbook.step_count} steps · `{runbook.path}` · rev `{runbook.content_hash[:12]}`"
-            f" · start with `/runbook start {runbook.id}`"
+            f"{runbook.step_count} steps{as_written} · `{runbook.path}` · "
+            f"rev `{runbook.content_hash[:12]}` · start with `/runbook start {runbook.id}`"
         )
     )
     text = f"{runbook.id} {runbook.title}: {runbook.step_count} steps"
     return {"text": text, "blocks": cap_blocks(blocks)}
+
+
+def _phase_note(phase: Phase) -> str:
+    if phase.is_rollback:
+        return " _(offered when a run is aborted)_"
+    if not phase.steps or not phase.steps[0].whole_phase:
+        return ""
+    if phase.steps[0].line != phase.line:
+        return " _(no numbered steps: runs one step per ### subsection)_"
+    if len(phase.steps) > 1:  # too long for one message, cut at block boundaries
+        return f" _(no numbered steps: runs as written, in {len(phase.steps)} parts)_"
+    return " _(no numbered steps: runs as one step)_"
 
 
 def unknown_runbook(token: str, library: Library) -> str:
