@@ -96,6 +96,7 @@ class OutboxWorker:
                 self._http = aiohttp.ClientSession()
                 self._client = pooled_client(self._base_client, self._http)
             self._task = asyncio.create_task(self._loop(), name="slack-outbox")
+            self._marks.start()
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -115,11 +116,6 @@ class OutboxWorker:
             self._client = self._base_client
 
     async def _loop(self) -> None:
-        try:  # take the owner lock and open the sent marks' pool before the first delivery
-            await self._owner.ensure()
-            await self._marks.open()
-        except Exception as exc:  # the database is down: the rounds below retry
-            log.warning("outbox: could not start delivery yet: %r", exc)
         while True:
             if self._handed:
                 # Woken by a commit whose messages were handed off: let those

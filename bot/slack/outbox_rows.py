@@ -7,9 +7,10 @@ Each is one or two statements; the worker decides when to run them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -277,13 +278,16 @@ class SentMarks:
         self._sessions = sessions
         self._dsn = dsn
         self._pool: Any = None
-        self._failed_at = 0.0
+        self._opening: asyncio.Task[None] | None = None
 
-    async def _get_pool(self) -> Any:
-        if self._dsn is None or self._pool is not None:
-            return self._pool
-        if time.monotonic() - self._failed_at < 5:
-            return None
+    def start(self) -> None:
+        """Open the pool in the background: until it is there (or if it
+        cannot be opened), marks go through ``sessions``, so the first
+        deliveries after a start never wait for a connection."""
+        if self._dsn is not None and self._pool is None and self._opening is None:
+            self._opening = asyncio.create_task(self._open(), name="outbox-sent-marks")
+
+    async def _open(self) -> None:
         import asyncpg  # only on PostgreSQL
 
         try:
@@ -297,22 +301,23 @@ class SentMarks:
                 server_settings={"synchronous_commit": "off", "runbook_bot.wake": "off"},
             )
         except Exception as exc:
-            self._failed_at = time.monotonic()
-            log.warning("outbox: no connection for sent marks (%r); using the pool", exc)
-        return self._pool
-
-    async def open(self) -> None:
-        await self._get_pool()
+            log.warning("outbox: no connections for sent marks (%r); using the pool", exc)
+        finally:
+            self._opening = None
 
     async def mark(self, row_id: int, ts: str | None) -> None:
-        pool = await self._get_pool()
-        if pool is not None:
-            await pool.execute(self.SQL, row_id, utcnow(), ts)
+        if self._pool is not None:
+            await self._pool.execute(self.SQL, row_id, utcnow(), ts)
             return
+        self.start()  # again, if opening failed before
         async with self._sessions() as session, session.begin():
             await session.execute(MARK_SENT, [{"b_id": row_id, "b_ts": ts, "b_at": utcnow()}])
 
     async def close(self) -> None:
+        if self._opening is not None:
+            self._opening.cancel()
+            with contextlib.suppress(BaseException):
+                await self._opening
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
