@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-export: $(STAMP)
 
 bench-chaos: $(STAMP)
 	$(PY) bench/crash_chaos.py $(ARGS)
+
+bench-alerts: $(STAMP)
+	$(PY) bench/alert_burst.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runbook-bot.db*

@@ -32,6 +32,7 @@ SCRIPTS = [
     ["click_to_update.py"],
     ["reminder_scale.py"],
     ["timeline_export.py"],
+    ["alert_burst.py"],
 ]
 LIMIT = 300  # seconds per script
 

@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alerts.actions import AlertActions, level_names
 from bot.context import AppContext
 from bot.incidents.reminders import Reminders
 from bot.intake.actions import Actions
@@ -104,8 +105,22 @@ def build_context(
         notify_outbox=outbox.notify,
         nudge_reminders=reminders.nudge,
     )
+    alerts = AlertActions(
+        library=library,
+        channel=settings.alerts_channel,
+        levels=level_names(settings),
+        interval_seconds=settings.status_update_interval,
+        postgres=postgres,
+        metrics=metrics,
+        notify_outbox=outbox.notify,
+        nudge_reminders=reminders.nudge,
+    )
     intake_worker = IntakeWorker(
-        sessions, actions.handlers(), postgres=postgres, on_failed=outbox.notify, hand_off=outbox
+        sessions,
+        {**actions.handlers(), **alerts.handlers()},
+        postgres=postgres,
+        on_failed=outbox.notify,
+        hand_off=outbox,
     )
     # In one process the writer wakes the worker directly; across processes
     # the intake table's trigger does (migration 0003).

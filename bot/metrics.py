@@ -52,8 +52,15 @@ class Metrics:
         self.outbox_lookups = Counter(
             "runbook_bot_outbox_lookups",
             "Slack lookups of messages whose delivery was in doubt, by result "
-            "(found: not posted again; absent: posted; failed: Slack refused, retried)",
+            "(found: not posted again; absent: posted; failed: Slack refused, retried; "
+            "skipped: channel given by name, posted)",
             ["result"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "runbook_bot_alerts",
+            "Alert notifications acted on, by what they did (posted, repeat, resolved, unmatched)",
+            ["outcome"],
             registry=r,
         )
         self.db_errors = Counter(

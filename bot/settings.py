@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # "process" in a child process `serve` supervises, "external" when you run
     # `runbook-bot worker` yourself; "auto" = process on PostgreSQL, else embedded.
     worker: Literal["auto", "embedded", "process", "external"] = "auto"
+    # Alertmanager webhook (docs/alerts.md): the route answers 404 while the
+    # token is unset; alerts are posted in ALERT_CHANNEL (default: the first
+    # incident channel).
+    alert_webhook_token: str | None = None
+    alert_channel: str | None = None
 
     @field_validator("incident_channels", "approvers", mode="before")
     @classmethod
@@ -102,6 +107,33 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("name at least one channel (name or ID)")
         return value
+
+    @field_validator("alert_webhook_token", mode="before")
+    @classmethod
+    def _alert_token(cls, value: object) -> str | None:
+        if value is None or str(value).strip() == "":
+            return None  # unset: the webhook route answers 404
+        token = str(value).strip()
+        if len(token) < 16:
+            raise ValueError("use at least 16 characters (e.g. `openssl rand -hex 32`)")
+        if any(c.isspace() or not c.isprintable() for c in token):
+            raise ValueError("must be printable characters without spaces")
+        return token
+
+    @field_validator("alert_channel", mode="before")
+    @classmethod
+    def _alert_channel(cls, value: object) -> str | None:
+        if value is None or str(value).strip() == "":
+            return None  # the first incident channel
+        channel = str(value).strip().lstrip("#")
+        if not channel or any(c.isspace() or c == "," for c in channel):
+            raise ValueError("name one channel (name or ID), e.g. alerts or C0123ABCD")
+        return channel
+
+    @property
+    def alerts_channel(self) -> str:
+        """Where alert messages are posted."""
+        return self.alert_channel or self.incident_channels[0]
 
     def require_slack(self) -> None:
         """``serve`` needs both Slack secrets; the other commands don't."""

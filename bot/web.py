@@ -1,4 +1,4 @@
-"""HTTP routes: Slack's single request URL, health and metrics."""
+"""HTTP routes: Slack's single request URL, Alertmanager's webhook, health and metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import func, select, text
 
+from bot.alerts import webhook
 from bot.context import AppContext
 from bot.store.models import Incident, IntakeItem, OutboxMessage, utcnow
 
@@ -110,5 +111,6 @@ def add_routes(app: web.Application, ctx: AppContext, bolt: AsyncApp) -> None:
         return web.Response(body=ctx.metrics.render(), content_type="text/plain", charset="utf-8")
 
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_post(webhook.PATH, webhook.alertmanager_route(ctx))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -184,6 +184,9 @@ KIND_ICONS = {
     "reminder_snoozed": "😴",
     "note": "📝",
     "incident_resolved": "✔️",
+    "alert_fired": "🔥",
+    "alert_acknowledged": "👀",
+    "alert_resolved": "🟢",
 }
 
 

@@ -272,13 +272,16 @@ class OutboxWorker:
         if len(self._delivered_ts) > self._TS_CACHE:
             self._delivered_ts.popitem(last=False)
 
-    async def _mark_sent(self, row: Claimed, ts: str | None) -> None:
+    async def _mark_sent(self, row: Claimed, ts: str | None, channel: str | None) -> None:
         """Commit "sent" now, before the key's next message goes: a crash
         leaves at most this one in doubt (and it is looked up, not re-posted).
         If the database will not take it, the key stops here."""
         self._sent_ids.add(row.id)
         try:
-            if row.on_delivered and ts:
+            alert_id = rows_.alert_target(row.on_delivered)
+            if alert_id is not None and ts:
+                await self._marks.mark(row.id, ts, (alert_id, channel))
+            elif row.on_delivered and ts:
                 await rows_.mark_delivered_with_ts(self._sessions, row.id, row.on_delivered, ts)
             else:
                 await self._marks.mark(row.id, ts)
@@ -321,7 +324,7 @@ class OutboxWorker:
                 if not answered:
                     return False
                 if found_ts:
-                    await self._delivered(row, found_ts)
+                    await self._delivered(row, found_ts, payload.get("channel"))
                     return True
         try:
             response = await self._client.api_call(row.method, json=payload)
@@ -342,11 +345,12 @@ class OutboxWorker:
             await self._retry_later(row.id, f"{row.method}: {exc!r}", doubt=True)
             return False
         raw_ts = response.get("ts") or response.get("message_ts")
-        await self._delivered(row, str(raw_ts) if raw_ts else None)
+        channel = response.get("channel")
+        await self._delivered(row, str(raw_ts) if raw_ts else None, channel)
         return True
 
-    async def _delivered(self, row: Claimed, ts: str | None) -> None:
-        await self._mark_sent(row, ts)
+    async def _delivered(self, row: Claimed, ts: str | None, channel: Any = None) -> None:
+        await self._mark_sent(row, ts, str(channel) if channel else None)
         if ts:
             self._remember_ts(row.id, ts)
         self.delivered += 1
@@ -355,6 +359,15 @@ class OutboxWorker:
         """A message in doubt: (True, its ts) if Slack has it, (True, None) if
         not, (False, None) if Slack would not say — then it is retried later,
         never posted blind."""
+        if not lookup.can_look_up(payload):
+            self._on_lookup("skipped")
+            log.warning(
+                "outbox: message %d is in doubt but its channel %r is a name, not an ID: "
+                "cannot look it up; posting it (it may appear twice)",
+                row.id,
+                payload.get("channel"),
+            )
+            return True, None
         try:
             ts = await lookup.find_posted(self._client, payload, row.id, row.created_at)
         except lookup.LookupFailed as exc:

@@ -13,6 +13,7 @@ it is posted. Found: its ``ts`` is recorded as if just delivered. Needs the
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 EVENT_TYPE = "runbook_bot_message"
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 # Slack's clock and the database's may disagree; look a little further back.
 CLOCK_MARGIN_SECONDS = 600
 PAGE = 200
@@ -32,6 +34,12 @@ class LookupFailed(Exception):
     def __init__(self, error: str) -> None:
         super().__init__(error)
         self.error = error
+
+
+def can_look_up(payload: dict[str, Any]) -> bool:
+    """The history methods take a channel ID only (a post may name the
+    channel, e.g. ``ALERT_CHANNEL=alerts``)."""
+    return bool(_CHANNEL_ID.fullmatch(str(payload.get("channel", ""))))
 
 
 def metadata(row_id: int) -> dict[str, Any]:

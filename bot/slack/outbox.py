@@ -31,7 +31,8 @@ def enqueue(
     ``thread_from``: another outbox row whose delivered ``ts`` this call needs —
     as ``thread_ts`` for ``chat.postMessage``, as ``ts`` for ``chat.update``.
     ``on_delivered``: ``"run:<id>"`` / ``"incident:<id>"`` — record the returned
-    ``ts`` as that run's message (and the incident's thread).
+    ``ts`` as that run's message (and the incident's thread); ``"alert:<id>"``
+    — as that alert's message (with the channel ID Slack answered with).
     """
     append_row(
         session,

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, select, text, update
+from sqlalchemy import BigInteger, String, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack.outbox import claim_heads
 from bot.slack.owner import LIVE_OWNERS_SQL
-from bot.store.models import Incident, OutboxMessage, Run, utcnow
+from bot.store.models import Alert, Incident, OutboxMessage, Run, utcnow
 
 # The worker's log: operators follow one logger for delivery (docs/operations.md).
 log = logging.getLogger("bot.slack.delivery")
@@ -187,6 +187,27 @@ async def parent(sessions: Sessions, row_id: int) -> tuple[str, str | None] | No
     return (found.state, found.result_ts) if found is not None else None
 
 
+# An alert message's ts and the channel ID Slack answered with (chat.update
+# needs the ID; ALERT_CHANNEL may be a name), recorded with its "sent" mark
+# (``SentMarks``: one autocommit statement, not a transaction per message: an
+# alert burst posts hundreds at once, and nothing threads under them).
+_ALERTS = Alert.__table__
+MARK_ALERT = (
+    update(_ALERTS)
+    .where(_ALERTS.c.id == bindparam("a_id"))
+    .values(
+        message_ts=bindparam("a_ts"),
+        channel_id=func.coalesce(bindparam("a_channel", type_=String()), _ALERTS.c.channel_id),
+    )
+)
+
+
+def alert_target(target: str | None) -> int | None:
+    """``"alert:<id>"`` → id (recorded with the sent mark, ``SentMarks``)."""
+    kind, _, raw_id = (target or "").partition(":")
+    return int(raw_id) if kind == "alert" and raw_id.isdigit() else None
+
+
 async def mark_delivered_with_ts(sessions: Sessions, row_id: int, target: str, ts: str) -> None:
     """A run or incident message: its ``ts`` and its sent mark commit together."""
     async with sessions() as session, session.begin():
@@ -273,6 +294,11 @@ class SentMarks:
         "UPDATE slack_outbox SET state = 'sent', sent_at = $2, result_ts = $3, "
         "locked_until = NULL WHERE id = $1"
     )
+    # With an alert message's ts and channel ID, still one statement.
+    ALERT_SQL = (
+        f"WITH sent AS ({SQL}) UPDATE alerts SET message_ts = $3, "
+        "channel_id = coalesce($5::text, channel_id) WHERE id = $4"
+    )
 
     def __init__(self, sessions: Sessions, dsn: str | None) -> None:
         self._sessions = sessions
@@ -305,13 +331,22 @@ class SentMarks:
         finally:
             self._opening = None
 
-    async def mark(self, row_id: int, ts: str | None) -> None:
+    async def mark(
+        self, row_id: int, ts: str | None, alert: tuple[int, str | None] | None = None
+    ) -> None:
+        """``alert``: (alert id, channel ID) of an alert message, recorded with it."""
         if self._pool is not None:
-            await self._pool.execute(self.SQL, row_id, utcnow(), ts)
+            if alert is None:
+                await self._pool.execute(self.SQL, row_id, utcnow(), ts)
+            else:
+                await self._pool.execute(self.ALERT_SQL, row_id, utcnow(), ts, *alert)
             return
         self.start()  # again, if opening failed before
         async with self._sessions() as session, session.begin():
             await session.execute(MARK_SENT, [{"b_id": row_id, "b_ts": ts, "b_at": utcnow()}])
+            if alert is not None:
+                values = {"a_id": alert[0], "a_ts": ts, "a_channel": alert[1]}
+                await session.execute(MARK_ALERT, [values])
 
     async def close(self) -> None:
         if self._opening is not None:

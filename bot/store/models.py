@@ -220,3 +220,39 @@ class IntakeItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_intake_key_state_id", "ordering_key", "state", "id"),)
+
+
+class Alert(Base):
+    """One firing of a Prometheus alert, as Alertmanager sent it (``bot/alerts/``).
+
+    A repeated or retried notification of the same firing (same fingerprint
+    and ``startsAt``) finds its row and posts nothing; the row holds the Slack
+    message (recorded when delivered), who acknowledged it and the incident
+    opened from it.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    alertname: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="firing")  # firing | resolved
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    annotations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    generator_url: Mapped[str | None] = mapped_column(Text)
+    runbook_id: Mapped[str | None] = mapped_column(String(200))
+    # As configured until the message is delivered; then the ID Slack answered with.
+    channel_id: Mapped[str] = mapped_column(String(64))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("fingerprint", "starts_at", name="uq_alert_firing"),
+        Index("ix_alerts_fingerprint_id", "fingerprint", "id"),
+    )

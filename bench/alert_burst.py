@@ -1,0 +1,316 @@
+"""Alert burst: Alertmanager delivering 1,000 distinct firing alerts at once.
+
+    .venv/bin/python bench/alert_burst.py [--calls 100] [--per-call 10] [--rate 50]
+
+``runbook-bot serve`` runs on a fresh PostgreSQL database with
+``ALERT_WEBHOOK_TOKEN`` set; the Slack stand-in runs in its own process and
+stamps each call's arrival with time.monotonic() (one clock for every process
+on the machine). The load generator sends ``--calls`` webhook deliveries of
+``--per-call`` distinct firing alerts each, at ``--rate`` calls per second
+(open loop: a call leaves on schedule whatever the previous answers), as
+Alertmanager would POST them. Measured: each delivery's ack (the HTTP 200),
+and for each alert the time from sending its delivery to its message's
+``chat.postMessage`` arriving at Slack. Then the very same deliveries again
+(Alertmanager's repeat_interval, or its retries): nothing new may be posted.
+A quarter of the alerts name a bundled runbook by ``runbook_url`` slug, a
+quarter by alert name, the rest match none (Declare incident).
+The last line is ``BENCH alert_burst ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import aiohttp
+from _common import (
+    Process,
+    StandIn,
+    bench_line,
+    fresh_database,
+    ms,
+    percentile,
+    pg_version,
+    postgres_cpu_seconds,
+    print_header,
+    start_bot,
+    table,
+    worker_mode,
+)
+
+TOKEN = "bench-alert-webhook-token-0123456789"
+CHANNEL = "C_ALERTS"
+RUNBOOKS = [f"RB-{n:02d}" for n in range(1, 13)]
+
+
+def alert(n: int, nonce: str) -> dict[str, Any]:
+    """Alert ``n``: distinct fingerprint; a runbook by slug, by name, or none."""
+    runbook = RUNBOOKS[n % len(RUNBOOKS)]
+    kind = n % 4
+    name = runbook.replace("-", "_") if kind == 1 else f"BenchAlert{n}"
+    annotations = {"summary": f"bench alert {n}", "description": f"instance {n} is unhappy"}
+    if kind == 0:
+        annotations["runbook_url"] = f"https://runbooks.example.com/runbooks/{runbook.lower()}/"
+    return {
+        "status": "firing",
+        "labels": {
+            "alertname": name,
+            "severity": ("critical", "warning", "info")[n % 3],
+            "instance": f"10.0.{n // 250}.{n % 250}:9100",
+            "job": "node",
+        },
+        "annotations": annotations,
+        "startsAt": "2026-12-01T10:00:00.123456789Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.example:9090/graph?g0.expr=up",
+        "fingerprint": f"{nonce}{n:08x}",
+    }
+
+
+def delivery(alerts: list[dict[str, Any]], group: int) -> bytes:
+    # 100 deliveries within two seconds are 100 groups: Alertmanager sends a
+    # group's alerts together, one delivery per group at a time.
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": f'{{}}:{{job="node", rack="{group}"}}',
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "runbook-bot",
+            "groupLabels": {"job": "node", "rack": str(group)},
+            "commonLabels": {"job": "node"},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager.example:9093",
+            "alerts": alerts,
+        }
+    ).encode()
+
+
+class Posts:
+    """Polls the stand-in: alert messages by fingerprint (arrival times)."""
+
+    def __init__(self, slack: StandIn) -> None:
+        self.slack = slack
+        self.first: dict[str, float] = {}
+        self.count: Counter[str] = Counter()
+        self.updates = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _poll(self) -> None:
+        while True:
+            for call in await self.slack.refresh():
+                if call.method == "chat.update":
+                    self.updates += 1
+                if call.method != "chat.postMessage":
+                    continue
+                meta = call.args.get("metadata") or {}
+                fingerprint = (meta.get("event_payload") or {}).get("fingerprint")
+                if fingerprint:
+                    self.count[fingerprint] += 1
+                    self.first.setdefault(fingerprint, call.at)
+            await asyncio.sleep(0.005)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def wait(self, fingerprints: list[str], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(f in self.first for f in fingerprints):
+            if time.monotonic() > deadline:
+                missing = sum(1 for f in fingerprints if f not in self.first)
+                raise RuntimeError(f"{missing} alerts were never posted")
+            await asyncio.sleep(0.01)
+
+
+def cpu_reading(bot: Process) -> tuple[float, float, float]:
+    """CPU seconds so far: serving process, its worker child, PostgreSQL."""
+    serve = bot.cpu_seconds()
+    return serve, bot.tree_cpu_seconds() - serve, postgres_cpu_seconds()
+
+
+def per_alert(before: tuple[float, ...], after: tuple[float, ...], alerts: int) -> list[float]:
+    return [ms(max(0.0, (b - a) / alerts)) for a, b in zip(before, after, strict=True)]
+
+
+async def burst(
+    http: aiohttp.ClientSession, url: str, bodies: list[bytes], rate: float
+) -> tuple[list[float], list[float]]:
+    """Send every body on an open-loop schedule; (send time, ack seconds) per body."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    sent = [0.0] * len(bodies)
+    acks = [0.0] * len(bodies)
+
+    async def one(i: int, at: float) -> None:
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        sent[i] = time.monotonic()
+        async with http.post(url + "/alerts/alertmanager", data=bodies[i], headers=headers) as r:
+            await r.read()
+            acks[i] = time.monotonic() - sent[i]
+            if r.status != 200:
+                raise RuntimeError(f"webhook answered {r.status}")
+
+    start = time.monotonic() + 0.05
+    await asyncio.gather(*(one(i, start + i / rate) for i in range(len(bodies))))
+    return sent, acks
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=100, help="webhook deliveries")
+    parser.add_argument("--per-call", type=int, default=10, help="distinct alerts per delivery")
+    parser.add_argument("--rate", type=float, default=50.0, help="deliveries per second")
+    args = parser.parse_args()
+    total = args.calls * args.per_call
+    print_header(
+        f"alert burst: {total} firing alerts in {args.calls} webhook calls at "
+        f"{args.rate:g}/s, WORKER={worker_mode()}"
+    )
+    nonce = uuid.uuid4().hex[:8]
+    alerts = [alert(n, nonce) for n in range(total)]
+    groups = [alerts[i : i + args.per_call] for i in range(0, total, args.per_call)]
+    bodies = [delivery(g, i) for i, g in enumerate(groups)]
+    warm = [alert(total + n, nonce) for n in range(args.per_call)]
+    async with StandIn() as slack, fresh_database(migrate=False) as db_url:
+        print(f"   PostgreSQL {await pg_version(db_url)}; bot, Slack stand-in and load generator")
+        print("   in separate processes")
+        bot = await start_bot(db_url, slack.url, ALERT_WEBHOOK_TOKEN=TOKEN, ALERT_CHANNEL=CHANNEL)
+        posts = Posts(slack)
+        posts.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                # Warm-up (not measured): one delivery of other alerts.
+                await burst(http, bot.url, [delivery(warm, -1)], args.rate)
+                await posts.wait([a["fingerprint"] for a in warm])
+                await slack.quiesce()
+                await bot.settle()
+                before = cpu_reading(bot)
+                sent, acks = await burst(http, bot.url, bodies, args.rate)
+                await posts.wait([a["fingerprint"] for a in alerts])
+                await slack.quiesce()
+                await bot.settle()
+                cpu = per_alert(before, cpu_reading(bot), total)
+                to_message = [
+                    posts.first[a["fingerprint"]] - sent[i]
+                    for i, group in enumerate(groups)
+                    for a in group
+                ]
+                first_posts = sum(posts.count[a["fingerprint"]] for a in alerts)
+                before_updates = posts.updates
+                # The same deliveries again: repeats and retries post nothing.
+                before = cpu_reading(bot)
+                _, replay_acks = await burst(http, bot.url, bodies, args.rate)
+                await asyncio.sleep(1.0)
+                await slack.quiesce(quiet=1.0)
+                await bot.settle()
+                replay_cpu = per_alert(before, cpu_reading(bot), total)
+                replay_posts = sum(posts.count[a["fingerprint"]] for a in alerts) - first_posts
+                replay_updates = posts.updates - before_updates
+        finally:
+            await posts.stop()
+            # Delivery retries explain a long tail: show them.
+            log = bot.log_tail(2000).splitlines()
+            await bot.stop()
+    retried = [line for line in log if "retry in" in line or "giving up" in line]
+    if retried:
+        print(f"\n{len(retried)} Slack deliveries were retried; the first few:")
+        print("\n".join(retried[:5]))
+
+    duplicates = sum(1 for a in alerts if posts.count[a["fingerprint"]] > 1)
+    rows = [
+        [
+            "first burst",
+            len(acks),
+            ms(percentile(acks, 50)),
+            ms(percentile(acks, 99)),
+            ms(max(acks)),
+            ms(percentile(to_message, 50)),
+            ms(percentile(to_message, 99)),
+            ms(max(to_message)),
+            first_posts,
+            *cpu,
+        ],
+        [
+            "same calls again",
+            len(replay_acks),
+            ms(percentile(replay_acks, 50)),
+            ms(percentile(replay_acks, 99)),
+            ms(max(replay_acks)),
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            replay_posts,
+            *replay_cpu,
+        ],
+    ]
+    print()
+    print(
+        table(
+            [
+                "deliveries",
+                "n",
+                "ack p50",
+                "ack p99",
+                "ack max",
+                "to message p50",
+                "to message p99",
+                "to message max",
+                "posted",
+                "serve cpu",
+                "worker cpu",
+                "pg cpu",
+            ],
+            rows,
+        )
+    )
+    print("\nms; ack = the webhook's HTTP 200 (every alert committed); to message = from sending")
+    print(
+        "the delivery to the alert's chat.postMessage arriving at Slack; posted = alert messages;"
+    )
+    print("cpu = ms per alert of the serving process, its worker child and PostgreSQL (/proc)")
+    ack_p99, msg_p99 = rows[0][3], rows[0][6]
+    every_once = first_posts == total and duplicates == 0
+    met = every_once and ack_p99 < 50 and msg_p99 < 1000 and replay_posts == 0
+    print(
+        bench_line(
+            "alert_burst",
+            {
+                "worker": worker_mode(),
+                "alerts": total,
+                "calls": args.calls,
+                "rate": args.rate,
+                "posted": first_posts,
+                "duplicates": duplicates,
+                "ack_p50_ms": rows[0][2],
+                "ack_p99_ms": ack_p99,
+                "to_message_p50_ms": rows[0][5],
+                "to_message_p99_ms": msg_p99,
+                "to_message_max_ms": rows[0][7],
+                "replay_ack_p99_ms": rows[1][3],
+                "replay_new_posts": replay_posts,
+                "replay_updates": replay_updates,
+                "serve_cpu_ms": rows[0][9],
+                "worker_cpu_ms": rows[0][10],
+                "pg_cpu_ms": rows[0][11],
+                "target_ack_p99_ms": 50,
+                "target_to_message_p99_ms": 1000,
+                "met": "yes" if met else "no",
+            },
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
