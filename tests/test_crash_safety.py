@@ -50,7 +50,7 @@ def posts_with(slack: SlackStandIn, text: str) -> list[Call]:
 def outbox_id(args: dict[str, Any]) -> int:
     """The outbox row a posted message names in its metadata."""
     meta = args["metadata"]
-    assert meta["event_type"] == "runbook_bot_message"
+    assert meta["event_type"].startswith("runbook_bot_")
     return int(meta["event_payload"]["outbox_id"])
 
 

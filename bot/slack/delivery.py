@@ -318,7 +318,7 @@ class OutboxWorker:
                 await self._give_up(row.id, "parent message was never delivered")
                 return True
         if row.method == "chat.postMessage":
-            payload["metadata"] = lookup.metadata(row.id)  # what a lookup finds it by
+            payload = lookup.with_metadata(payload, row.id)  # what a lookup finds it by
             if row.in_doubt:
                 answered, found_ts = await self._look_up(row, payload)
                 if not answered:

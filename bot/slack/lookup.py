@@ -21,7 +21,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 EVENT_TYPE = "runbook_bot_message"
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+# Slack's IDs are upper case (C…, G…, D…); channel names never are.
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9_]+")
 # Slack's clock and the database's may disagree; look a little further back.
 CLOCK_MARGIN_SECONDS = 600
 PAGE = 200
@@ -47,10 +48,23 @@ def metadata(row_id: int) -> dict[str, Any]:
     return {"event_type": EVENT_TYPE, "event_payload": {"outbox_id": row_id}}
 
 
+def with_metadata(payload: dict[str, Any], row_id: int) -> dict[str, Any]:
+    """``payload`` with the metadata naming its row: ours, or the metadata the
+    message already carries (an alert's ``runbook_bot_alert``) with the row added."""
+    own = payload.get("metadata")
+    if isinstance(own, dict) and isinstance(own.get("event_payload"), dict):
+        meta = {**own, "event_payload": {**own["event_payload"], "outbox_id": row_id}}
+    else:
+        meta = metadata(row_id)
+    return {**payload, "metadata": meta}
+
+
 def is_ours(message: dict[str, Any], row_id: int) -> bool:
     meta = message.get("metadata") or {}
     payload = meta.get("event_payload") or {}
-    return meta.get("event_type") == EVENT_TYPE and str(payload.get("outbox_id")) == str(row_id)
+    return str(meta.get("event_type", "")).startswith("runbook_bot_") and str(
+        payload.get("outbox_id")
+    ) == str(row_id)
 
 
 async def find_posted(
