@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts bench-deadlines bench-gates clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -55,6 +55,12 @@ bench-chaos: $(STAMP)
 
 bench-alerts: $(STAMP)
 	$(PY) bench/alert_burst.py $(ARGS)
+
+bench-deadlines: $(STAMP)
+	$(PY) bench/deadline_scale.py $(ARGS)
+
+bench-gates: $(STAMP)
+	$(PY) bench/gate_click.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runbook-bot.db*

@@ -31,6 +31,8 @@ SCRIPTS = [
     ["ack_latency.py", "--concurrency", "10", "--rate", "50"],
     ["click_to_update.py"],
     ["reminder_scale.py"],
+    ["deadline_scale.py"],
+    ["gate_click.py"],
     ["timeline_export.py"],
     ["alert_burst.py"],
 ]

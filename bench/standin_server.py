@@ -46,6 +46,13 @@ def _call_json(call: Any) -> dict[str, Any]:
 
 async def main() -> None:
     slack = SlackStandIn()
+    # BENCH_USERGROUPS="S0ONCALL01:oncall=U1,U2;…": user groups with their handles.
+    for spec in filter(None, os.environ.get("BENCH_USERGROUPS", "").split(";")):
+        head, _, users = spec.partition("=")
+        group, _, handle = head.partition(":")
+        slack.usergroups[group] = [u for u in users.split(",") if u]
+        if handle:
+            slack.usergroup_handles[group] = handle
     if os.environ.get("BENCH_VALIDATE") != "1":
         slack._validate = lambda method, args: ([], "")  # type: ignore[method-assign]
 

@@ -20,6 +20,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.actions import AlertActions, level_names
 from bot.context import AppContext
+from bot.home.channel import ChannelResolver
+from bot.home.publisher import HomePublisher
+from bot.incidents.deadlines import Deadlines
 from bot.incidents.reminders import Reminders
 from bot.intake.actions import Actions
 from bot.intake.wakeup import Wake, WakeListener, asyncpg_dsn
@@ -33,6 +36,7 @@ from bot.slack.delivery import OutboxWorker
 from bot.slack.outbox_rows import SentMarks
 from bot.slack.owner import LeaseOwner
 from bot.store.db import is_sqlite, make_engine, make_sessionmaker
+from bot.store.models import utcnow
 from bot.store.retention import Retention
 from bot.web import add_routes
 from commands import register
@@ -89,27 +93,36 @@ def build_context(
         owner=LeaseOwner(dsn),
         marks=SentMarks(sessions, dsn),
     )
+    policy = settings.priorities
+    intervals = [policy.interval_for(name) for name in policy.names]
     reminders = Reminders(
         sessions,
         outbox=outbox,
         interval_seconds=settings.status_update_interval,
         postgres=postgres,
         metrics=metrics,
+        max_sleep=min(30.0, settings.status_update_interval, *intervals),
+        interval_for=policy.interval_for,
+    )
+    deadlines = Deadlines(
+        sessions, outbox=outbox, policy=policy, postgres=postgres, metrics=metrics
     )
     approvers = Approvers(settings.approvers, client)
     actions = Actions(
         library=library,
-        interval_seconds=settings.status_update_interval,
+        policy=policy,
         postgres=postgres,
         metrics=metrics,
         notify_outbox=outbox.notify,
         nudge_reminders=reminders.nudge,
+        group_members=approvers.members,
+        nudge_deadlines=deadlines.nudge,
     )
     alerts = AlertActions(
         library=library,
         channel=settings.alerts_channel,
         levels=level_names(settings),
-        interval_seconds=settings.status_update_interval,
+        policy=policy,
         postgres=postgres,
         metrics=metrics,
         notify_outbox=outbox.notify,
@@ -132,6 +145,16 @@ def build_context(
         intake_worker.notify()
 
     intake = Intake(sink, on_written=written)
+    home = HomePublisher(
+        sessions,
+        client,
+        library,
+        postgres=postgres,
+        refresh_interval=settings.home_refresh_interval,
+        validation_interval=settings.validation_interval,
+        on_call=metrics.slack_call,
+        levels=settings.priorities.names,
+    )
     return AppContext(
         settings,
         engine,
@@ -144,6 +167,9 @@ def build_context(
         approvers,
         intake,
         intake_worker,
+        home,
+        ChannelResolver(client, settings.incident_channels),
+        deadlines,
     )
 
 
@@ -182,6 +208,8 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
     ctx.outbox.start()
     ctx.intake_worker.start()
     await ctx.reminders.start()
+    ctx.home.start()
+    await ctx.deadlines.start()
     ctx.retention = Retention(ctx.sessions)
     ctx.retention.start()
     if ctx.postgres:
@@ -193,6 +221,9 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
                 ctx.outbox.notify()
             if wake.reminders:
                 ctx.reminders.nudge(wake.due)
+            if wake.deadlines:
+                # A due time came with it (migration 0006), or look now.
+                ctx.deadlines.nudge(wake.due or utcnow())
 
         ctx.listener = WakeListener(asyncpg_dsn(ctx.settings.database_url), on_wake)
         ctx.listener.start()
@@ -204,6 +235,8 @@ async def stop_background(ctx: AppContext) -> None:
     if ctx.retention is not None:
         await ctx.retention.stop()
     await ctx.reminders.stop()
+    await ctx.home.stop()
+    await ctx.deadlines.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
     await ctx.background.drain()
@@ -217,6 +250,7 @@ def build_web_app(ctx: AppContext, bolt: AsyncApp, *, worker: bool = True) -> we
 
     async def on_startup(_: web.Application) -> None:
         await start_background(ctx, worker=worker)
+        ctx.background.spawn(ctx.home.warm())
 
     async def on_cleanup(_: web.Application) -> None:
         await stop_background(ctx)

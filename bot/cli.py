@@ -1,4 +1,4 @@
-"""``runbook-bot serve | migrate | lint | timeline`` (SPEC §3)."""
+"""``runbook-bot serve | migrate | lint | timeline | validations | stats`` (SPEC §3, §8)."""
 
 from __future__ import annotations
 
@@ -165,6 +165,59 @@ async def _timeline(settings: Settings, key: str, fmt: str) -> int:
     return 0
 
 
+async def _validations(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.drills.report import validations_report
+    from bot.runbook import load_library
+    from bot.store.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        report = await validations_report(
+            make_sessionmaker(engine),
+            load_library(settings.runbooks_dir),
+            runbook_id=args.runbook,
+            fmt=args.format,
+            due=args.due,
+            interval_seconds=settings.validation_interval,
+        )
+    finally:
+        await engine.dispose()
+    if report.error:
+        print(f"error: {report.error}", file=sys.stderr)
+    sys.stdout.write(report.text)
+    return report.status
+
+
+async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.drills.report import stats_report
+    from bot.runbook import load_library
+    from bot.store.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        report = await stats_report(
+            make_sessionmaker(engine),
+            load_library(settings.runbooks_dir),
+            days=args.days,
+            fmt=args.format,
+            levels=settings.priorities.names,
+        )
+    finally:
+        await engine.dispose()
+    sys.stdout.write(report.text)
+    return report.status
+
+
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+    if not 1 <= days <= 3660:
+        raise argparse.ArgumentTypeError(f"must be 1 to 3660 days, got {days}")
+    return days
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runbook-bot", description="Run Markdown incident runbooks step by step in Slack."
@@ -182,6 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="print an incident's timeline")
     timeline.add_argument("incident", help="INC-<n>")
     timeline.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    validations = sub.add_parser(
+        "validations", help="print the validation log (drills), newest first"
+    )
+    validations.add_argument("runbook", nargs="?", help="one runbook's, e.g. RB-11")
+    validations.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    validations.add_argument(
+        "--due",
+        action="store_true",
+        help="list the runbooks due for a drill (VALIDATION_INTERVAL); exit 1 if any",
+    )
+    stats = sub.add_parser("stats", help="insights over the last N days (drills excluded)")
+    stats.add_argument("--days", type=_positive_days, default=90, help="default 90")
+    stats.add_argument("--format", choices=("markdown", "json"), default="markdown")
     return parser
 
 
@@ -234,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "timeline":
             return asyncio.run(_timeline(settings, args.incident, args.format))
+        if args.command == "validations":
+            return asyncio.run(_validations(settings, args))
+        if args.command == "stats":
+            return asyncio.run(_stats(settings, args))
     except KeyboardInterrupt:
         return 130
     except AppTokenRejected as exc:

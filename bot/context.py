@@ -16,6 +16,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.home.channel import ChannelResolver
+from bot.home.publisher import HomePublisher
+from bot.incidents.deadlines import Deadlines
 from bot.incidents.reminders import Reminders
 from bot.intake.wakeup import WakeListener
 from bot.intake.worker import IntakeWorker
@@ -68,6 +71,9 @@ class AppContext:
     approvers: Approvers
     intake: Intake
     intake_worker: IntakeWorker
+    home: HomePublisher
+    declare_channel: ChannelResolver
+    deadlines: Deadlines
     background: Background = field(default_factory=Background)
     listener: WakeListener | None = None
     retention: Retention | None = None

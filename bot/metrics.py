@@ -33,6 +33,12 @@ class Metrics:
             "runbook_bot_step_decisions", "Step decisions", ["decision"], registry=r
         )
         self.reminders = Counter("runbook_bot_reminders_sent", "Reminders posted", registry=r)
+        self.deadlines = Counter(
+            "runbook_bot_deadlines_fired",
+            "Response targets missed and RTO warnings/breaches posted",
+            ["kind"],
+            registry=r,
+        )
         # items / commits = how many acks share a commit (group commit).
         self.intake_items = Counter(
             "runbook_bot_intake_items",

@@ -9,9 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.incidents.priority import (
+    DEFAULT_LEVELS,
+    PriorityLevel,
+    PriorityPolicy,
+    parse_contact,
+    parse_priority_levels,
+)
 from bot.timefmt import parse_duration
 
 
@@ -53,6 +60,13 @@ class Settings(BaseSettings):
     incident_channels: Annotated[list[str], NoDecode] = ["incidents"]
     status_update_interval: float = 1800.0
     port: int = Field(default=3000, ge=1, le=65535)
+    # SPEC §7: most urgent first; validated before DEFAULT_PRIORITY, which must name one.
+    priority_levels: Annotated[list[PriorityLevel], NoDecode] = Field(
+        default_factory=lambda: parse_priority_levels(DEFAULT_LEVELS)
+    )
+    # Checked against the levels even when unset (levels without "medium").
+    default_priority: str = Field(default="medium", validate_default=True)
+    escalation_contact: str | None = None  # U… or S…, mentioned when a target or RTO passes
     # Extensions beyond the contract.
     approvers: Annotated[list[str], NoDecode] = []  # user (U…/W…) or user-group (S…) IDs
     log_level: str = "INFO"
@@ -65,6 +79,12 @@ class Settings(BaseSettings):
     # "process" in a child process `serve` supervises, "external" when you run
     # `runbook-bot worker` yourself; "auto" = process on PostgreSQL, else embedded.
     worker: Literal["auto", "embedded", "process", "external"] = "auto"
+    # Drills (SPEC §8): a runbook whose last passing validation is older than
+    # this (or that has none) is due. A duration: 90d, 12h, HH:MM:SS, seconds.
+    validation_interval: float = 90 * 86400.0
+    # App Home: at most one views.publish per viewer per this many seconds;
+    # changes in between are coalesced into the next one.
+    home_refresh_interval: float = 10.0
     # Alertmanager webhook (docs/alerts.md): the route answers 404 while the
     # token is unset; alerts are posted in ALERT_CHANNEL (default: the first
     # incident channel).
@@ -80,6 +100,33 @@ class Settings(BaseSettings):
     @classmethod
     def _interval(cls, value: object) -> float:
         return parse_interval(value)
+
+    @field_validator("validation_interval", "home_refresh_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @field_validator("priority_levels", mode="before")
+    @classmethod
+    def _levels(cls, value: object) -> list[PriorityLevel]:
+        return parse_priority_levels(value)
+
+    @field_validator("default_priority", mode="before")
+    @classmethod
+    def _default_level(cls, value: object, info: ValidationInfo) -> str:
+        name = str(value or "").strip().lower()
+        levels = info.data.get("priority_levels")
+        if levels is None:  # PRIORITY_LEVELS itself is invalid: that error is reported
+            return name
+        names = [level.name for level in levels]
+        if name not in names:
+            raise ValueError(f"{name!r} is not one of the PRIORITY_LEVELS ({', '.join(names)})")
+        return name
+
+    @field_validator("escalation_contact", mode="before")
+    @classmethod
+    def _contact(cls, value: object) -> str | None:
+        return parse_contact(value)
 
     @field_validator("slack_api_url")
     @classmethod
@@ -154,6 +201,23 @@ class Settings(BaseSettings):
         if self.worker != "auto":
             return self.worker
         return "embedded" if self.database_url.startswith("sqlite") else "process"
+
+    @property
+    def priorities(self) -> PriorityPolicy:
+        return PriorityPolicy(
+            tuple(self.priority_levels),
+            self.default_priority,
+            self.status_update_interval,
+            self.escalation_contact,
+        )
+
+    def level(self, name: str | None) -> PriorityLevel | None:
+        """The level called ``name`` (any case), or None."""
+        return self.priorities.level(name)
+
+    def update_interval_for(self, level_name: str | None) -> float:
+        """Seconds between status-update reminders for incidents of this level."""
+        return self.priorities.interval_for(level_name)
 
     def is_incident_channel(self, channel_id: str, channel_name: str | None) -> bool:
         wanted = {c.lower() for c in self.incident_channels}

@@ -17,10 +17,11 @@ if TYPE_CHECKING:
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
-    from commands import alerts, incident, reminder_actions, runbook, steps
+    from commands import alerts, home, incident, reminder_actions, runbook, steps
 
     runbook.register(bolt, ctx)
     incident.register(bolt, ctx)
     steps.register(bolt, ctx)
     reminder_actions.register(bolt, ctx)
+    home.register(bolt, ctx)
     alerts.register(bolt, ctx)

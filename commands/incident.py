@@ -1,4 +1,4 @@
-"""``/incident declare | update | note | resolve | timeline``.
+"""``/incident declare | ack | priority | role | update | note | resolve | timeline``.
 
 One small handler per verb (``VERBS``): parse, call a flow in
 ``bot/incidents/flows.py``, return the private reply. Adding a verb is one
@@ -15,8 +15,11 @@ from slack_bolt.async_app import AsyncApp
 from bot.context import AppContext
 from bot.incidents import flows
 from bot.incidents.flows import Outcome, Request
+from bot.incidents.priority import split_level_word
+from bot.incidents.response import ROLE, parse_user
 from bot.incidents.service import split_incident_arg
 from bot.runs import catalog_blocks
+from bot.runs.queries import refresh_run_messages
 from bot.slack.mrkdwn import escape
 from commands.common import slash_command
 
@@ -31,7 +34,8 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
 
 async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any]) -> dict | None:
     if verb in ("", "help"):
-        return catalog_blocks.help_message(catalog_blocks.INCIDENT_HELP)
+        levels = f"\nPriority levels, most urgent first: {ctx.settings.priorities.describe()}."
+        return catalog_blocks.help_message(catalog_blocks.INCIDENT_HELP + levels)
     handler = VERBS.get(verb)
     if handler is None:
         return {"text": f"Unknown subcommand `{escape(verb)}`. Try `/incident help`."}
@@ -45,28 +49,70 @@ async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any
         ctx.outbox.notify()
     if outcome.due is not None:
         ctx.reminders.nudge(outcome.due)
+    if outcome.deadline is not None:
+        ctx.deadlines.nudge(outcome.deadline)
     return outcome.reply
 
 
 async def declare(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
-    if not rest:
-        return Outcome.say("Give the incident a title: `/incident declare <title>`")
+    policy = ctx.settings.priorities
+    level, title = split_level_word(rest, policy.names)
+    if not title:
+        return Outcome.say("Give the incident a title: `/incident declare [<level>] <title>`")
     if not ctx.settings.is_incident_channel(request.channel, command.get("channel_name")):
         allowed = ", ".join(f"#{c}" for c in ctx.settings.incident_channels)
         return Outcome.say(
             f"Incidents can only be declared in an incident channel ({escape(allowed)}). "
             "Nothing was recorded."
         )
-    interval = ctx.settings.status_update_interval
-    return await flows.declare(ctx.sessions, request, rest, interval_seconds=interval)
+    return await flows.declare(ctx.sessions, request, title, policy=policy, priority=level)
+
+
+async def ack(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
+    incident_id, extra = split_incident_arg(rest)
+    if extra:
+        return Outcome.say("Usage: `/incident ack [INC-<n>]`")
+    action = flows.acknowledge(request.user, policy=ctx.settings.priorities)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+
+
+async def priority(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
+    policy = ctx.settings.priorities
+    incident_id, word = split_incident_arg(rest)
+    if not word or len(word.split()) != 1:
+        return Outcome.say(f"Usage: `/incident priority [INC-<n>] <level>` — {policy.describe()}")
+    level = policy.level(word)
+    if level is None:
+        return Outcome.say(
+            f"`{escape(word)}` is not a priority level. Levels: {policy.describe()}. "
+            "Nothing changed."
+        )
+    action = flows.then(
+        flows.set_priority(request.user, level, policy=policy), refresh_run_messages
+    )
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+
+
+async def role(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
+    incident_id, args = split_incident_arg(rest)
+    parts = args.split()
+    usage = "Usage: `/incident role [INC-<n>] <role> <@user>`, e.g. `/incident role commander @ana`"
+    if len(parts) != 2:
+        return Outcome.say(usage)
+    name, holder = parts[0].lower(), parse_user(parts[1])
+    if not ROLE.match(name):
+        return Outcome.say(f"`{escape(parts[0])}` is not a role name (one word). {usage}")
+    if holder is None:
+        return Outcome.say(f"`{escape(parts[1])}` is not a user: mention them. {usage}")
+    action = flows.then(flows.assign_role(request.user, name, holder), refresh_run_messages)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
 
 
 async def update(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, text = split_incident_arg(rest)
     if not text.strip():
         return Outcome.say("Nothing to record: `/incident update [INC-<n>] <text>`")
-    interval = ctx.settings.status_update_interval
-    action = flows.post_update(request.user, text, interval_seconds=interval)
+    action = flows.post_update(request.user, text, policy=ctx.settings.priorities)
     return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
 
 
@@ -80,7 +126,7 @@ async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> O
 
 async def resolve(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, _ = split_incident_arg(rest)
-    action = flows.resolve(request.user)
+    action = flows.resolve(request.user, policy=ctx.settings.priorities)
     return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
 
 
@@ -92,6 +138,10 @@ async def timeline(ctx: AppContext, request: Request, rest: str, command: dict) 
 VERBS: dict[str, Handler] = {
     "declare": declare,
     "open": declare,
+    "ack": ack,
+    "acknowledge": ack,
+    "priority": priority,
+    "role": role,
     "update": update,
     "note": note,
     "resolve": resolve,

@@ -68,7 +68,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
                     incident,
                     user_id=user,
                     text=text,
-                    interval_seconds=ctx.settings.status_update_interval,
+                    policy=ctx.settings.priorities,
                     via="modal",
                 )
         except Exception as exc:

@@ -1,20 +1,26 @@
-"""``/runbook help | list | show | start | abort``: one handler per verb (``VERBS``)."""
+"""``/runbook help | list | show | start | drill | history | abort``: one handler
+per verb (``VERBS``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.context import AppContext
+from bot.drills import blocks as drill_blocks
+from bot.drills.history import recent_runs
+from bot.drills.log import due_runbooks
+from bot.incidents.priority import split_level_word
 from bot.incidents.service import open_incidents, parse_incident_key
 from bot.intake.actions import start_payload
 from bot.runs import catalog_blocks
-from bot.runs.flows import abort_run, cannot_attach
+from bot.runs.flows import DRILL_ON_INCIDENT, abort_run, cannot_attach
 from bot.runs.queries import current_run_in_channel
 from bot.slack.mrkdwn import escape
-from bot.store.models import Incident
+from bot.store.models import Incident, utcnow
 from commands.common import slash_command
 
 
@@ -34,7 +40,12 @@ async def usage(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
 
 
 async def list_runbooks(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
-    return catalog_blocks.list_message(ctx.library)
+    catalog = [(rb.id, rb.title) for rb in ctx.library.runbooks.values()]
+    async with ctx.sessions() as session:
+        due = await due_runbooks(
+            session, catalog, interval_seconds=ctx.settings.validation_interval, now=utcnow()
+        )
+    return catalog_blocks.list_message(ctx.library, frozenset(d.runbook_id for d in due))
 
 
 async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
@@ -47,22 +58,38 @@ async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | No
     return catalog_blocks.show_message(runbook)
 
 
+def _not_incident_channel(ctx: AppContext, command: dict[str, Any]) -> dict | None:
+    if ctx.settings.is_incident_channel(command.get("channel_id", ""), command.get("channel_name")):
+        return None
+    allowed = ", ".join(f"#{c}" for c in ctx.settings.incident_channels)
+    return {
+        "text": f"Runbooks can only be started in an incident channel ({escape(allowed)}). "
+        "Nothing was started."
+    }
+
+
 async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
     tokens = rest.split()
     if not tokens:
-        return {"text": "Which runbook? `/runbook start RB-04 [INC-<n>] [summary]`"}
+        return {"text": "Which runbook? `/runbook start RB-04 [INC-<n>] [<level>] [summary]`"}
     runbook = ctx.library.get(tokens[0])
     if runbook is None:
         return {"text": catalog_blocks.unknown_runbook(tokens[0], ctx.library)}
     channel_id = command.get("channel_id", "")
-    if not ctx.settings.is_incident_channel(channel_id, command.get("channel_name")):
-        allowed = ", ".join(f"#{c}" for c in ctx.settings.incident_channels)
-        return {
-            "text": f"Runbooks can only be started in an incident channel ({escape(allowed)}). "
-            "Nothing was started."
-        }
+    refusal = _not_incident_channel(ctx, command)
+    if refusal is not None:
+        return refusal
     incident_id = parse_incident_key(tokens[1]) if len(tokens) > 1 else None
-    summary = " ".join(tokens[2:] if incident_id is not None else tokens[1:]).strip() or None
+    rest_text = " ".join(tokens[2:] if incident_id is not None else tokens[1:])
+    # SPEC §7: a first word naming a level is the new incident's priority.
+    level, rest_text = split_level_word(rest_text, ctx.settings.priorities.names)
+    summary = rest_text.strip() or None
+    note = None
+    if level is not None and incident_id is not None:
+        note = (
+            f"INC-{incident_id} keeps its priority (the level only applies to a new incident); "
+            f"change it with `/incident priority INC-{incident_id} {level}`."
+        )
     if runbook.step_count == 0:
         return {"text": f"`{escape(runbook.id)}` has no steps to run."}
     if incident_id is not None:
@@ -82,9 +109,60 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
             summary=summary,
             incident_id=incident_id,
             trigger_id=command.get("trigger_id"),
+            priority=level if incident_id is None else None,
+        )
+    )
+    return {"text": note} if note else None
+
+
+ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+async def drill(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    """``/runbook drill RB-11 [environment] [summary]``: a rehearsal on its own incident."""
+    tokens = rest.split()
+    if not tokens:
+        return {"text": "Which runbook? `/runbook drill RB-11 [environment] [summary]`"}
+    runbook = ctx.library.get(tokens[0])
+    if runbook is None:
+        return {"text": catalog_blocks.unknown_runbook(tokens[0], ctx.library)}
+    if any(parse_incident_key(t) is not None for t in tokens[1:2]):
+        return {"text": f"{DRILL_ON_INCIDENT} Nothing was started."}
+    refusal = _not_incident_channel(ctx, command)
+    if refusal is not None:
+        return refusal
+    environment = tokens[1] if len(tokens) > 1 else "staging"
+    if not ENVIRONMENT.match(environment):
+        return {
+            "text": f"`{escape(environment[:80])}` is not an environment name (one word: "
+            "letters, digits, `-`, `_`, `.`). Nothing was started."
+        }
+    if runbook.step_count == 0:
+        return {"text": f"`{escape(runbook.id)}` has no steps to run."}
+    await ctx.intake.submit(
+        *start_payload(
+            runbook_id=runbook.id,
+            channel=command.get("channel_id", ""),
+            user=command.get("user_id", ""),
+            summary=" ".join(tokens[2:]).strip() or None,
+            incident_id=None,
+            trigger_id=command.get("trigger_id"),
+            drill_environment=environment.lower(),
         )
     )
     return None
+
+
+async def history(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    if not rest:
+        return {"text": "Which runbook? `/runbook history RB-04`"}
+    token = rest.split()[0]
+    runbook = ctx.library.get(token)
+    if runbook is None:
+        return {"text": catalog_blocks.unknown_runbook(token, ctx.library)}
+    async with ctx.sessions() as session:
+        rows = await recent_runs(session, runbook.id, limit=15)
+    return drill_blocks.history_message(runbook.id, runbook.title, rows)
 
 
 async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
@@ -126,6 +204,8 @@ VERBS: dict[str, Handler] = {
     "list": list_runbooks,
     "show": show,
     "start": start,
+    "drill": drill,
+    "history": history,
     "abort": abort,
     "stop": abort,
     "cancel": abort,

@@ -100,12 +100,15 @@ def test_serve_without_signing_secret_names_it(tmp_path: Path) -> None:
         ("STATUS_UPDATE_INTERVAL", "-5"),
         ("STATUS_UPDATE_INTERVAL", "half an hour"),
         ("DATABASE_URL", "mysql://db/x"),
+        ("PRIORITY_LEVELS", "critical=soon"),
+        ("DEFAULT_PRIORITY", "urgent"),
+        ("ESCALATION_CONTACT", "bob"),
     ],
 )
 def test_invalid_setting_is_one_line_naming_it(tmp_path: Path, name: str, value: str) -> None:
     env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": SECRET, name: value}
     proc = run(["serve"], tmp_path, timeout=60, **env)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     lines = output_lines(proc)
     assert len(lines) == 1, lines
     assert name in lines[0]

@@ -141,6 +141,7 @@ async def test_update_threads_under_run_message(bot: BotServer, slack: SlackStan
         "incident_opened",
         "runbook_started",
         "step_approved",
+        "incident_acknowledged",  # the first decision acknowledges (SPEC §7)
         "step_skipped",
         "status_update",
         "incident_resolved",

@@ -42,6 +42,7 @@ async def test_prose_alert_runbook_runs_one_step_per_action_phase(
         "incident_opened",
         "runbook_started",
         "step_approved",
+        "incident_acknowledged",  # by the first decision (SPEC §7)
         "step_approved",
         "runbook_completed",
     ]

@@ -174,7 +174,7 @@ async def test_concurrent_clicks_one_decision(bot: BotServer, slack: SlackStandI
     async with bot.ctx.sessions() as session:
         assert (await session.execute(select(func.count(StepDecision.id)))).scalar() == 1
     assert len([c for c in slack.calls_to("chat.postMessage") if is_step(c)]) == 2
-    assert len(await kinds(bot)) == 3  # opened, started, one approval
+    assert len(await kinds(bot)) == 4  # opened, started, one approval, acknowledged
 
 
 async def test_abort_offers_rollback_steps(bot: BotServer, slack: SlackStandIn) -> None:
@@ -259,5 +259,6 @@ async def test_embedded_sqlite_runs_a_runbook(make_bot, slack: SlackStandIn, tmp
         "incident_opened",
         "runbook_started",
         "step_skipped",
+        "incident_acknowledged",
         "step_approved",
     ]

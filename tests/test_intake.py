@@ -102,6 +102,7 @@ async def test_command_after_a_click_lands_after_its_decision(
         "incident_opened",
         "runbook_started",
         "step_skipped",
+        "incident_acknowledged",
         "status_update",
     ]
 

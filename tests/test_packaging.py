@@ -66,17 +66,21 @@ def test_manifest_declares_both_commands(mode: str) -> None:
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == SCOPES
     settings = manifest["settings"]
     assert settings["interactivity"]["is_enabled"] is True
-    assert "event_subscriptions" not in settings
+    # The App Home tab and the one event it needs (SPEC §8).
+    assert features["app_home"]["home_tab_enabled"] is True
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert len(manifest["display_information"]["description"]) <= 140
     if mode == "http":
         assert settings["socket_mode_enabled"] is False
         assert all(c["url"] == EVENTS_URL for c in commands.values())
         assert settings["interactivity"]["request_url"] == EVENTS_URL
+        assert settings["event_subscriptions"]["request_url"] == EVENTS_URL
     else:
         assert settings["socket_mode_enabled"] is True
         assert "YOUR-HOST" not in MANIFESTS[mode].read_text()
         assert all("url" not in c for c in commands.values())
         assert "request_url" not in settings["interactivity"]
+        assert "request_url" not in settings["event_subscriptions"]
 
 
 def test_dockerfile_runs_serve_as_non_root() -> None:

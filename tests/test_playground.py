@@ -159,7 +159,10 @@ async def test_reminder_post_update_modal_round_trip(page: Any) -> None:
     declared = page.locator("#messages [data-key]", has_text="declared").last
     key = re.search(r"INC-\d+", await declared.inner_text())
     assert key is not None
-    reminder = page.locator("#messages [data-key]", has_text=f"{key.group(0)} — time for a status")
+    # "INC-3 (medium) — time for a status update": the level follows the key (SPEC §7).
+    reminder = page.locator(
+        "#messages [data-key]", has_text=re.compile(rf"{key.group(0)}\b.* — time for a status")
+    )
     post_update = reminder.last.locator("button.bk-button", has_text="Post update")
     await expect(post_update).to_be_visible(timeout=15_000)
     await post_update.click()

@@ -111,6 +111,7 @@ async def test_sigkill_mid_run_loses_nothing_and_posts_nothing_twice(
         "incident_opened",
         "runbook_started",
         "step_approved",
+        "incident_acknowledged",  # by the first decision (SPEC §7)
         "step_skipped",
         "status_update",
         "step_approved",

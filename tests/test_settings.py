@@ -217,3 +217,68 @@ def test_settings_are_immutable() -> None:
     assert isinstance(settings, Settings)
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen instance error
         settings.port = 1  # type: ignore[misc]
+
+
+# --- SPEC §7: priority levels, default level, escalation contact ---------------
+
+
+def test_priority_defaults() -> None:
+    settings = load_settings()
+    assert [(lv.name, lv.target_seconds) for lv in settings.priority_levels] == [
+        ("critical", 900),
+        ("high", 3600),
+        ("medium", 14400),
+        ("low", 86400),
+    ]
+    assert settings.default_priority == "medium"
+    assert settings.escalation_contact is None
+    assert settings.level("Critical") == settings.priority_levels[0]
+    assert settings.level("urgent") is None
+    assert settings.update_interval_for("critical") == 1800  # STATUS_UPDATE_INTERVAL
+
+
+def test_priority_levels_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRIORITY_LEVELS", "sev-a=5m/5m, sev-b=1h")
+    monkeypatch.setenv("DEFAULT_PRIORITY", "SEV-B")
+    monkeypatch.setenv("ESCALATION_CONTACT", "<!subteam^S0ONCALL1|@oncall>")
+    monkeypatch.setenv("STATUS_UPDATE_INTERVAL", "600")
+    settings = load_settings()
+    assert [lv.name for lv in settings.priority_levels] == ["sev-a", "sev-b"]
+    assert settings.default_priority == "sev-b"
+    assert settings.escalation_contact == "S0ONCALL1"
+    assert settings.update_interval_for("sev-a") == 300  # the level's own interval
+    assert settings.update_interval_for("sev-b") == 600  # else STATUS_UPDATE_INTERVAL
+    assert settings.priorities.default == "sev-b"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("PRIORITY_LEVELS", "critical=soon", "duration"),
+        ("PRIORITY_LEVELS", "critical", "name=response target"),
+        ("PRIORITY_LEVELS", "a=1m,a=2m", "twice"),
+        ("PRIORITY_LEVELS", "", "at least one level"),
+        ("DEFAULT_PRIORITY", "urgent", "not one of the PRIORITY_LEVELS"),
+        ("ESCALATION_CONTACT", "#oncall", "user ID"),
+    ],
+)
+def test_bad_priority_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    assert says in error_for(monkeypatch, name, value)
+
+
+def test_default_priority_must_be_one_of_the_configured_levels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRIORITY_LEVELS", "p-high=1h,p-low=1d")
+    message = error_for(monkeypatch, "DEFAULT_PRIORITY", "medium")
+    assert "p-high, p-low" in message
+
+
+def test_levels_without_the_default_need_default_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DEFAULT_PRIORITY left at "medium", which these levels lack: it is named.
+    message = error_for(monkeypatch, "PRIORITY_LEVELS", "p-high=1h,p-low=1d")
+    assert message.startswith("DEFAULT_PRIORITY is invalid: 'medium' is not one of"), message

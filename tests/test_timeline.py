@@ -80,11 +80,23 @@ async def test_cli_json_and_markdown(
         "incident_opened",
         "runbook_started",
         "step_approved",
+        "incident_acknowledged",  # by the first decision (SPEC §7)
         "step_skipped",
         "status_update",
         "note",
     ]
-    assert [e["actor"] for e in data] == ["UALICE", "UALICE", "UBOB", "UCAROL", "UALICE", "UBOB"]
+    assert [e["actor"] for e in data] == [
+        "UALICE",
+        "UALICE",
+        "UBOB",
+        "UBOB",
+        "UCAROL",
+        "UALICE",
+        "UBOB",
+    ]
+    # RB-04's severity SEV1 is the first level; the title is the summary.
+    assert data[0]["data"] == {"priority": "critical", "title": "Share link | leaked"}
+    assert data[3]["data"]["via"] == "step_decision"
     assert all({"at", "kind", "actor", "text"} <= set(e) for e in data)
     times = []
     for event in data:
@@ -93,8 +105,8 @@ async def test_cli_json_and_markdown(
         times.append(at)
     assert times == sorted(times)  # oldest first
     assert abs((times[0] - stored[0].at).total_seconds()) < 0.001
-    assert data[4]["text"] == "Link revoked;\ncustomer told"  # JSON keeps the text as typed
-    assert data[5]["text"] == "Root cause: <public> bucket | ACL"
+    assert data[5]["text"] == "Link revoked;\ncustomer told"  # JSON keeps the text as typed
+    assert data[6]["text"] == "Root cause: <public> bucket | ACL"
     assert data[2]["text"] == step_text and "RB-04" in step_text
 
     code, md, err = await run_cli(clean_db, tmp_path, "timeline", "INC-1", "--format", "markdown")
@@ -102,16 +114,19 @@ async def test_cli_json_and_markdown(
     assert md.startswith("# INC-1: Share link \\| leaked\n")
     assert "## Timeline (UTC)" in md and "| Time | Event | Who | Details |" in md
     assert "- **State:** open" in md
+    assert "- **Priority:** critical" in md
+    assert "- **Acknowledged:** by <@UBOB> after " in md
     assert "1 approved, 1 skipped" in md and "**Status updates:** 1" in md
     rows = [line for line in md.splitlines() if line.startswith("| 20")]
-    assert len(rows) == 6  # one table row per event, multi-line text kept on one row
+    assert len(rows) == 7  # one table row per event, multi-line text kept on one row
     for row, event, at in zip(rows, data, times, strict=True):
         assert row.startswith(f"| {at.strftime('%Y-%m-%d %H:%M:%S')} |")  # UTC time
         assert f"<@{event['actor']}>" in row
     assert "Step approved" in rows[2] and step_text[:40] in rows[2]
-    assert "Step skipped" in rows[3] and "<@UCAROL>" in rows[3]
-    assert "Status update" in rows[4] and "Link revoked; customer told" in rows[4]
-    assert "Note" in rows[5] and "&lt;public&gt; bucket \\| ACL" in rows[5]
+    assert "Acknowledged" in rows[3] and "<@UBOB>" in rows[3]
+    assert "Step skipped" in rows[4] and "<@UCAROL>" in rows[4]
+    assert "Status update" in rows[5] and "Link revoked; customer told" in rows[5]
+    assert "Note" in rows[6] and "&lt;public&gt; bucket \\| ACL" in rows[6]
     assert all(row.count(" | ") == 3 for row in rows)  # pipes in text don't add columns
 
     # The default format is Markdown.

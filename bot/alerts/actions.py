@@ -23,6 +23,7 @@ from bot.alerts.lookup import RunbookIndex
 from bot.alerts.payload import AlertNotice, Notification
 from bot.alerts.priority import DEFAULT_LEVELS, priority_for_severity
 from bot.incidents import blocks as incident_blocks
+from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, claim_request, create_incident, incident_view
 from bot.intake.worker import AfterCommit, Handler, Item, reply
 from bot.metrics import Metrics
@@ -40,12 +41,8 @@ DECLARE = "alert_declare"
 
 
 def level_names(settings: Settings) -> list[str]:
-    """The incident priority levels' names, most urgent first.
-
-    SEAM(incident): ``Settings.priority_levels`` (issue 13) replaces this
-    default: ``return [level.name for level in settings.priority_levels]``.
-    """
-    return list(DEFAULT_LEVELS)
+    """The incident priority levels' names, most urgent first (``PRIORITY_LEVELS``)."""
+    return [level.name for level in settings.priority_levels] or list(DEFAULT_LEVELS)
 
 
 def ordering_key(fingerprint: str) -> str:
@@ -110,7 +107,7 @@ class AlertActions:
         library: Library,
         channel: str,
         levels: Sequence[str],
-        interval_seconds: float,
+        policy: PriorityPolicy,
         postgres: bool,
         metrics: Metrics,
         notify_outbox: Callable[[], None],
@@ -120,7 +117,7 @@ class AlertActions:
         self._index = RunbookIndex(library.runbooks.values())
         self._channel = channel
         self._levels = list(levels)
-        self._interval = interval_seconds
+        self._policy = policy
         self._postgres = postgres
         self._metrics = metrics
         self._notify = notify_outbox
@@ -246,10 +243,10 @@ class AlertActions:
                     user_id=user,
                     summary=self._title(alert),
                     incident_id=None,
-                    interval_seconds=self._interval,
+                    policy=self._policy,
+                    priority=priority,
                     request_key=f"trigger:{trigger}" if trigger else None,
                     at=item.received_at,
-                    # SEAM(incident): priority=priority, once start_run takes it (issue 13).
                 )
         except DuplicateRequest:
             return self._notify  # Slack retried this click: already handled
@@ -283,7 +280,8 @@ class AlertActions:
             title=self._title(alert),
             user_id=user,
             at=item.received_at,
-            interval_seconds=self._interval,
+            policy=self._policy,
+            priority=self._priority(alert),
         )
         # As /incident declare: the declaration becomes the incident's thread.
         enqueue(

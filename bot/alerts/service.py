@@ -224,7 +224,7 @@ def link_incident(
             "alertname": alert.alertname,
             "labels": alert.labels,
             "starts_at": alert.starts_at.isoformat(),
-            # Until incidents carry a priority of their own (SPEC §7), it is recorded here.
+            # The level the alert's severity gave the incident (SPEC §7, §10).
             "priority": priority,
         },
     )

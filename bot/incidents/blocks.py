@@ -4,10 +4,11 @@ the resolve summary and the timeline. Pure functions over plain data
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.incidents.priority import span
 from bot.slack.blockkit import (
     MAX_BLOCKS,
     Payload,
@@ -25,6 +26,17 @@ REMINDER_UPDATE = "reminder_update"
 REMINDER_SNOOZE = "reminder_snooze"
 UPDATE_MODAL = "status_update_modal"
 SNOOZE_MINUTES = (15, 30, 60)
+DRILL = "🧪 DRILL"
+
+
+def drilled(text: str, drill: bool) -> str:
+    """``text`` marked as being about a drill (every message's ``text`` says so)."""
+    return f"{DRILL} · {text}" if drill else text
+
+
+def drill_banner(environment: str | None) -> str:
+    env = escape(environment or "staging")
+    return f"{DRILL} in `{env}` — a rehearsal, not a real incident"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +51,21 @@ class IncidentView:
     last_update_at: datetime | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    priority: str | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    drill: bool = False
+    drill_environment: str | None = None
 
     @property
     def key(self) -> str:
         return f"INC-{self.id}"
+
+    @property
+    def key_and_level(self) -> str:
+        """``INC-4 (critical)``, or ``INC-4`` without a priority."""
+        return f"{self.key} ({escape(self.priority)})" if self.priority else self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +97,21 @@ def user_text_sections(text: str, limit_blocks: int = 10) -> list[dict]:
 
 
 def status_update_message(incident: IncidentView, user_id: str, text: str, at: datetime) -> Payload:
-    blocks = [section(f"📣 *Status update — {incident.key}* by <@{escape(user_id)}>")]
+    head = f"📣 *Status update — {incident.key}* by <@{escape(user_id)}>"
+    blocks = [section(drilled(head, incident.drill))]
     blocks += user_text_sections(text, MAX_BLOCKS - 2)
     blocks.append(context(f"Posted {slack_date(at)} · next reminder resets"))
-    plain = f"Status update for {incident.key}: {escape(text)}"
+    plain = drilled(f"Status update for {incident.key}: {escape(text)}", incident.drill)
     return {"text": truncate(plain, 3000), "blocks": cap_blocks(blocks)}
 
 
 def reminder_message(incident: IncidentView, now: datetime) -> Payload:
     since = incident.last_update_at or incident.opened_at
     what = "the last status update" if incident.last_update_at else "the incident opened"
+    level = f" · priority *{escape(incident.priority)}*" if incident.priority else ""
     line = (
-        f"⏰ *{incident.key}* — time for a status update: {ago(now - since)} since {what}.\n"
+        f"⏰ *{incident.key}* — time for a status update: "
+        f"{ago(now - since)} since {what}{level}.\n"
         f"_{escape(truncate(incident.title, 300))}_"
     )
     options = [
@@ -93,7 +119,7 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
         for m in SNOOZE_MINUTES
     ]
     blocks: list[dict[str, Any]] = [
-        section(line),
+        section(drilled(line, incident.drill)),
         {
             "type": "actions",
             "block_id": f"reminder:{incident.id}",
@@ -109,7 +135,9 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
         },
     ]
     text = f"{incident.key}: time for a status update ({ago(now - since)} since {what})"
-    return {"text": text, "blocks": blocks}
+    if incident.priority:
+        text += f" · priority {incident.priority}"
+    return {"text": drilled(text, incident.drill), "blocks": blocks}
 
 
 def snoozed_message(incident: IncidentView, user_id: str, minutes: int, until: datetime) -> Payload:
@@ -117,7 +145,8 @@ def snoozed_message(incident: IncidentView, user_id: str, minutes: int, until: d
         f"😴 Reminders for *{incident.key}* snoozed {minutes} min by <@{escape(user_id)}> "
         f"— next {slack_date(until, '{time}')}."
     )
-    return {"text": f"{incident.key} reminders snoozed {minutes} min", "blocks": [section(line)]}
+    text = drilled(f"{incident.key} reminders snoozed {minutes} min", incident.drill)
+    return {"text": text, "blocks": [section(drilled(line, incident.drill))]}
 
 
 def update_modal(incident: IncidentView) -> dict[str, Any]:
@@ -155,21 +184,85 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
     first = stats.get("first_decision_at")
     ttfd = format_duration(first - incident.opened_at) if first else "no step decided"
     lines = [
-        f"✅ *{incident.key} resolved* by <@{escape(user_id)}> after {duration}.",
+        drilled(
+            f"✅ *{incident.key} resolved*{_level(incident)} by <@{escape(user_id)}> "
+            f"after {duration}.",
+            incident.drill,
+        ),
+        f"• {ack_summary(incident, stats.get('target_seconds'))}",
         f"• Time to first step decision: {ttfd}",
         f"• Steps: {stats['approved']} approved, {stats['skipped']} skipped"
         f" across {stats['runs']} runbook run(s)",
+    ]
+    for run in stats.get("rto_runs", []):
+        lines.append(f"• {escape(run['runbook_id'])}: {run_rto_line(run)}")
+    lines += [
         f"• Status updates posted: {stats['updates']}",
         f"• Reminder windows without an update: {stats.get('missed_windows', 0)}"
         f" ({stats['reminders']} reminder(s) sent)",
     ]
+    if incident.roles:
+        lines.append(f"• Roles: {roles_line(incident.roles)}")
     text = (
-        f"{incident.key} resolved after {duration}: {stats['approved']} approved, "
+        f"{incident.key} resolved after {duration}{_level(incident)}: "
+        f"{stats['approved']} approved, "
         f"{stats['skipped']} skipped, {stats['updates']} status updates, "
         f"{stats.get('missed_windows', 0)} reminder windows missed"
     )
-    blocks = [section("\n".join(lines)), context(f"Export: `runbook-bot timeline {incident.key}`")]
-    return {"text": text, "blocks": blocks}
+    blocks = [
+        section(truncate("\n".join(lines), 2900)),
+        context(f"Export: `runbook-bot timeline {incident.key}`"),
+    ]
+    return {"text": drilled(text, incident.drill), "blocks": blocks}
+
+
+def _level(incident: IncidentView) -> str:
+    return f" ({escape(incident.priority)})" if incident.priority else ""
+
+
+def ack_summary(incident: IncidentView, target_seconds: float | None) -> str:
+    """``Acknowledged by <@U1> after 4m 05s — within the 15 min target``."""
+    target = f"{span(target_seconds)} target" if target_seconds is not None else None
+    if incident.acknowledged_at is None:
+        return "Never acknowledged" + (f" — missed the {target}" if target else "")
+    took = incident.acknowledged_at - incident.opened_at
+    line = (
+        f"Acknowledged by <@{escape(incident.acknowledged_by or '')}> after {format_duration(took)}"
+    )
+    if target_seconds is not None:
+        met = took.total_seconds() <= target_seconds
+        line += f" — {'within' if met else 'missed'} the {target}"
+    return line
+
+
+def run_rto_line(run: dict[str, Any]) -> str:
+    """One run's RTO result: finished within it, missed it, or still going."""
+    rto = float(run["rto_seconds"])
+    if run["state"] == "completed" and run.get("ended_at") is not None:
+        return rto_verdict(run["ended_at"] - run["started_at"], rto)
+    if run["state"] == "aborted":
+        return f"aborted (RTO {span(rto)})"
+    return f"still running (RTO {span(rto)})"
+
+
+def rto_verdict(elapsed: timedelta, rto_seconds: float) -> str:
+    """``within RTO (42 of 60 min)`` / ``RTO missed by 12 min``."""
+    seconds = elapsed.total_seconds()
+    minutes = rto_seconds >= 120
+    unit = "min" if minutes else "s"
+    scale = 60 if minutes else 1
+    if seconds <= rto_seconds:
+        used = min(-(-seconds // scale), rto_seconds // scale)  # rounded up, never past the RTO
+        return f"within RTO ({int(used)} of {round(rto_seconds / scale)} {unit})"
+    over = -(-(seconds - rto_seconds) // scale)
+    return f"RTO missed by {int(over)} {unit}"
+
+
+def roles_line(roles: dict[str, str]) -> str:
+    """``Commander <@U1> · Comms <@U2>`` (empty when none)."""
+    return " · ".join(
+        f"{escape(role.capitalize())} <@{escape(user)}>" for role, user in sorted(roles.items())
+    )
 
 
 KIND_ICONS = {
@@ -184,6 +277,14 @@ KIND_ICONS = {
     "reminder_snoozed": "😴",
     "note": "📝",
     "incident_resolved": "✔️",
+    "validation_recorded": "🧪",
+    "incident_acknowledged": "👀",
+    "response_target_missed": "🚨",
+    "priority_changed": "🔺",
+    "role_assigned": "🧑‍✈️",
+    "step_approval_partial": "☑️",
+    "rto_warning": "⏳",
+    "rto_breached": "🔥",
     "alert_fired": "🔥",
     "alert_acknowledged": "👀",
     "alert_resolved": "🟢",
@@ -201,7 +302,12 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
             f"`{event.kind}` {escape(truncate(event.text, 500))}"
         )
     chunks = split_mrkdwn("\n".join(lines), 2900) if lines else ["_No events._"]
-    head = section(f"*Timeline of {incident.key}* — {escape(truncate(incident.title, 200))}")
+    head = section(
+        drilled(
+            f"*Timeline of {incident.key_and_level}* — {escape(truncate(incident.title, 200))}",
+            incident.drill,
+        )
+    )
     budget = MAX_BLOCKS - 2
     cut = len(chunks) > budget
     blocks = [head]
@@ -214,16 +320,22 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
         )
         chunks = chunks[-(budget - 1) :]
     blocks += [section(c) for c in chunks]
-    return {"text": f"Timeline of {incident.key} ({len(events)} events)", "blocks": blocks}
+    text = drilled(f"Timeline of {incident.key} ({len(events)} events)", incident.drill)
+    return {"text": text, "blocks": blocks}
 
 
 def declared_message(incident: IncidentView, user_id: str) -> Payload:
     line = (
-        f"🚨 *{incident.key} declared* by <@{escape(user_id)}>: {escape(incident.title)}\n"
+        f"🚨 *{incident.key_and_level} declared* by <@{escape(user_id)}>: "
+        f"{escape(incident.title)}\n"
         "Run a runbook with `/runbook start <ID> "
-        f"{incident.key}`, post updates with `/incident update`."
+        f"{incident.key}`, post updates with `/incident update`, "
+        "acknowledge with `/incident ack`."
     )
     return {
-        "text": f"{incident.key} declared: {escape(truncate(incident.title, 2000))}",
-        "blocks": [section(truncate(line, 2900))],
+        "text": drilled(
+            f"{incident.key_and_level} declared: {escape(truncate(incident.title, 2000))}",
+            incident.drill,
+        ),
+        "blocks": [section(truncate(drilled(line, incident.drill), 2900))],
     }

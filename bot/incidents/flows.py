@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.incidents import blocks as incident_blocks
+from bot.incidents import clock_blocks, response
+from bot.incidents.priority import PriorityLevel, PriorityPolicy
 from bot.incidents.service import (
     add_event,
     claim_request,
@@ -58,6 +60,7 @@ class Outcome:
     reply: dict[str, Any] | None = None
     delivered: bool = False  # the outbox has rows to send
     due: datetime | None = None
+    deadline: datetime | None = None  # a response target was set or moved
 
     @classmethod
     def say(cls, text: str) -> Outcome:
@@ -69,7 +72,12 @@ Action = Callable[[AsyncSession, Incident], Awaitable[Outcome]]
 
 
 async def declare(
-    sessions: Sessions, request: Request, title: str, *, interval_seconds: float
+    sessions: Sessions,
+    request: Request,
+    title: str,
+    *,
+    policy: PriorityPolicy,
+    priority: str | None = None,
 ) -> Outcome:
     async with sessions() as session, session.begin():
         if request.request_key and not await claim_request(session, request.request_key):
@@ -80,7 +88,8 @@ async def declare(
             title=title,
             user_id=request.user,
             at=utcnow(),
-            interval_seconds=interval_seconds,
+            policy=policy,
+            priority=priority,
         )
         payload = incident_blocks.declared_message(incident_view(incident), request.user)
         enqueue(
@@ -90,7 +99,9 @@ async def declare(
             {"channel": request.channel, **payload},
             on_delivered=f"incident:{incident.id}",
         )
-    return Outcome(delivered=True, due=incident.next_reminder_at)
+    target = policy.target_for(incident.priority) or 0.0
+    deadline = incident.opened_at + timedelta(seconds=target)
+    return Outcome(delivered=True, due=incident.next_reminder_at, deadline=deadline)
 
 
 async def act_on_open(
@@ -134,11 +145,9 @@ async def show_timeline(sessions: Sessions, channel: str, incident_id: int | Non
 # --- actions on an open incident ----------------------------------------------
 
 
-def post_update(user: str, text: str, *, interval_seconds: float) -> Action:
+def post_update(user: str, text: str, *, policy: PriorityPolicy) -> Action:
     async def act(session: AsyncSession, incident: Incident) -> Outcome:
-        due = await record_status_update(
-            session, incident, user_id=user, text=text, interval_seconds=interval_seconds
-        )
+        due = await record_status_update(session, incident, user_id=user, text=text, policy=policy)
         return Outcome(delivered=True, due=due)
 
     return act
@@ -152,9 +161,55 @@ def add_note(user: str, text: str) -> Action:
     return act
 
 
-def resolve(user: str) -> Action:
+def resolve(user: str, *, policy: PriorityPolicy) -> Action:
     async def act(session: AsyncSession, incident: Incident) -> Outcome:
-        await resolve_incident(session, incident, user_id=user)
+        await resolve_incident(session, incident, user_id=user, policy=policy)
         return Outcome(delivered=True)
+
+    return act
+
+
+def acknowledge(user: str, *, policy: PriorityPolicy) -> Action:
+    async def act(session: AsyncSession, incident: Incident) -> Outcome:
+        if not await response.acknowledge(session, incident, user_id=user, via="command"):
+            return Outcome.say(clock_blocks.already_acknowledged(incident_view(incident)))
+        view = incident_view(incident)
+        return Outcome.say(clock_blocks.ack_reply(view, policy.target_for(incident.priority)))
+
+    return act
+
+
+def set_priority(user: str, level: PriorityLevel, *, policy: PriorityPolicy) -> Action:
+    async def act(session: AsyncSession, incident: Incident) -> Outcome:
+        if incident.priority == level.name:
+            return Outcome.say(f"{incident.key} is already {level.name}. Nothing changed.")
+        due = await response.change_priority(
+            session, incident, user_id=user, level=level, policy=policy
+        )
+        deadline = incident.opened_at + timedelta(seconds=level.target_seconds)
+        return Outcome(delivered=True, due=due, deadline=deadline)
+
+    return act
+
+
+def assign_role(user: str, role: str, holder: str) -> Action:
+    async def act(session: AsyncSession, incident: Incident) -> Outcome:
+        if (incident.roles or {}).get(role) == holder:
+            return Outcome.say(f"<@{holder}> is already the {role} of {incident.key}.")
+        await response.assign_role(session, incident, by=user, role=role, user=holder)
+        return Outcome(delivered=True)
+
+    return act
+
+
+def then(action: Action, hook: Callable[[AsyncSession, Incident], Awaitable[None]]) -> Action:
+    """``action``, then ``hook`` in the same transaction when it changed something
+    (e.g. re-render the incident's run messages, which ``bot/runs`` owns)."""
+
+    async def act(session: AsyncSession, incident: Incident) -> Outcome:
+        outcome = await action(session, incident)
+        if outcome.delivered:
+            await hook(session, incident)
+        return outcome
 
     return act

@@ -1,29 +1,29 @@
 """Status-update reminders: the database is the source of truth.
 
-Each open incident stores ``next_reminder_at``. One APScheduler job wakes the
-process at the earliest due time (rebuilt from the database at start: one
-indexed ``MIN`` query, whatever the number of incidents). At each wake the due
-incidents are *claimed* in the database — ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL — and in the same transaction get their ``reminder_sent`` event, the
-reminder message in the outbox, and their next due time. So several bot
-processes sharing a database post each reminder once, and a bot that was down
-past a due time posts one catch-up reminder, then resumes the normal rhythm.
-
-The wake also happens at least every ``max_sleep`` seconds, so incidents opened
-or updated by another process are picked up without cross-process signalling.
+Each open incident stores ``next_reminder_at``. One APScheduler job
+(``bot/incidents/due.py``, shared with deadlines) wakes the process at the
+earliest due time (one indexed ``MIN`` query, whatever the number of
+incidents). At each wake the due incidents are *claimed* in the database —
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL — and in the same transaction get
+their ``reminder_sent`` event, the reminder message in the outbox, and their
+next due time. So several bot processes sharing a database post each reminder
+once, and a bot that was down past a due time posts one catch-up reminder,
+then resumes the normal rhythm. The interval is the incident's priority
+level's, or ``STATUS_UPDATE_INTERVAL`` (SPEC §7).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.incidents import blocks as incident_blocks
+from bot.incidents.due import DueJob
 from bot.incidents.service import add_event, incident_view
 from bot.slack.delivery import OutboxWorker
 from bot.slack.outbox import enqueue
@@ -35,11 +35,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB_ID = "status-update-reminders"
-RETRY_SOON = 0.05  # seconds
-MAX_OVERLAP = 8
 
 
-class Reminders:
+class Reminders(DueJob):
+    job_id = JOB_ID
+    name = "reminders"
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -50,93 +51,24 @@ class Reminders:
         metrics: Metrics | None = None,
         max_sleep: float | None = None,
         batch: int = 200,
+        interval_for: Callable[[str | None], float] | None = None,
     ) -> None:
-        self._sessions = sessions
+        # Poll for other processes' incidents at least this often.
+        super().__init__(
+            sessions,
+            postgres=postgres,
+            max_sleep=max_sleep if max_sleep is not None else min(30.0, interval_seconds),
+            batch=batch,
+        )
         self._outbox = outbox
         self.interval = interval_seconds
-        self._postgres = postgres
+        self._interval_for = interval_for or (lambda _level: interval_seconds)
         self._metrics = metrics
-        # Poll for other processes' incidents at least this often.
-        self._max_sleep = max_sleep if max_sleep is not None else min(30.0, interval_seconds)
-        self._batch = batch
-        self._scheduler: AsyncIOScheduler | None = None
         self.sent = 0
 
-    # --- lifecycle -------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._scheduler.start()
-        try:
-            await self.rebuild()
-        except Exception:  # database down at start: the wake retries later
-            log.exception("reminders: could not read due times; retrying")
-            self._schedule(utcnow() + timedelta(seconds=min(self._max_sleep, 5.0)))
-
-    async def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
-
-    async def rebuild(self) -> datetime | None:
-        """Schedule the next wake from the earliest due time in the database."""
-        async with self._sessions() as session:
-            earliest = (
-                await session.execute(
-                    select(func.min(Incident.next_reminder_at)).where(Incident.state == "open")
-                )
-            ).scalar()
-        if earliest is not None and earliest.tzinfo is None:
-            earliest = earliest.replace(tzinfo=UTC)
-        now = utcnow()
-        at = now + timedelta(seconds=self._max_sleep)
-        if earliest is not None:
-            # Due already but not claimed here: another process holds it; look
-            # again shortly rather than spinning.
-            at = max(min(earliest, at), now + timedelta(seconds=RETRY_SOON))
-        planned = self.next_wake()
-        if planned is not None and planned <= at:
-            # E.g. a nudge during this round already asked for an earlier wake.
-            return earliest
-        self._schedule(at)
-        return earliest
-
-    def nudge(self, due: datetime | None) -> None:
-        """A due time changed in this process: wake earlier if needed."""
-        planned = self.next_wake()
-        if due is not None and (planned is None or due < planned):
-            self._schedule(due)
-
-    def next_wake(self) -> datetime | None:
-        """When the scheduler will wake next (None: no wake planned)."""
-        job = self._scheduler.get_job(JOB_ID) if self._scheduler is not None else None
-        return job.next_run_time if job is not None else None
-
-    def _schedule(self, at: datetime) -> None:
-        if self._scheduler is None:
-            return
-        self._scheduler.add_job(
-            self._wake,
-            "date",
-            run_date=at,
-            id=JOB_ID,
-            replace_existing=True,
-            misfire_grace_time=None,  # late is better than never
-            coalesce=True,
-            # The next wake is often scheduled from inside the running one (and
-            # may be due at once): a second instance must run, not be skipped —
-            # a skipped date job is gone and the reminders would stop.
-            max_instances=MAX_OVERLAP,
-        )
-
-    async def _wake(self) -> None:
-        try:
-            while await self.send_due() >= self._batch:
-                pass  # a full batch: more may be due
-            await self.rebuild()
-        except Exception:
-            log.exception("reminders: round failed (database unavailable?); retrying")
-            self._schedule(utcnow() + timedelta(seconds=min(self._max_sleep, 2.0)))
+    async def earliest(self, session: AsyncSession) -> datetime | None:
+        query = select(func.min(Incident.next_reminder_at)).where(Incident.state == "open")
+        return (await session.execute(query)).scalar()
 
     # --- the claim ---------------------------------------------------------------
 
@@ -166,9 +98,10 @@ class Reminders:
         since = incident.last_update_at or incident.opened_at
         due = incident.next_reminder_at
         late = max(0.0, (now - due).total_seconds()) if due else 0.0
+        interval = self._interval_for(incident.priority)
         # A bot that was down sends one catch-up reminder; it still counts every
         # window that passed without an update (for the resolve summary).
-        windows = 1 + int(late // self.interval) if self.interval > 0 else 1
+        windows = 1 + int(late // interval) if interval > 0 else 1
         add_event(
             session,
             incident.id,
@@ -192,4 +125,4 @@ class Reminders:
             },
         )
         # From now, not from the old due time: one catch-up, never a burst.
-        incident.next_reminder_at = now + timedelta(seconds=self.interval)
+        incident.next_reminder_at = now + timedelta(seconds=interval)

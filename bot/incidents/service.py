@@ -8,19 +8,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy import String, cast, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.blocks import EventView, IncidentView
+from bot.incidents.clocks import arm_response_target, disarm
+from bot.incidents.priority import PriorityPolicy
+from bot.incidents.summary import incident_stats, resolved_data
 from bot.slack.outbox import enqueue
 from bot.store.models import (
     HandledRequest,
     Incident,
     OutboxMessage,
     Run,
-    StepDecision,
     TimelineEvent,
     parse_incident_key,
     utcnow,
@@ -39,6 +41,12 @@ def incident_view(incident: Incident) -> IncidentView:
         last_update_at=incident.last_update_at,
         resolved_at=incident.resolved_at,
         resolved_by=incident.resolved_by,
+        drill=bool(incident.drill),
+        drill_environment=incident.drill_environment,
+        priority=incident.priority,
+        roles=dict(incident.roles or {}),
+        acknowledged_at=incident.acknowledged_at,
+        acknowledged_by=incident.acknowledged_by,
     )
 
 
@@ -93,26 +101,45 @@ async def create_incident(
     title: str,
     user_id: str,
     at: datetime,
-    interval_seconds: float,
+    policy: PriorityPolicy,
+    priority: str | None = None,
+    drill_environment: str | None = None,
 ) -> Incident:
+    """Open an incident at ``priority`` (the policy's default when None) and
+    start its response-target clock. ``drill_environment``: a drill
+    (``/runbook drill``) in that environment."""
+    level = policy.level(priority) or policy.level(policy.default)
+    assert level is not None  # settings check DEFAULT_PRIORITY names a level
+    drill = drill_environment is not None
     incident = Incident(
         channel_id=channel_id,
         title=title[:2000],
         state="open",
         opened_by=user_id,
         opened_at=at,
-        next_reminder_at=reminder_due_after(at, interval_seconds),
+        next_reminder_at=reminder_due_after(at, policy.interval_for(level.name)),
+        priority=level.name,
+        roles={},
+        drill=drill,
+        drill_environment=drill_environment,
     )
     session.add(incident)
     await session.flush()
+    what = f"drill in {drill_environment}" if drill else "opened"
     add_event(
         session,
         incident.id,
         "incident_opened",
         user_id,
-        f"{incident.key} opened: {title[:2000]}",
+        f"{incident.key} {what} ({level.name}): {title[:2000]}",
         at=at,
+        data={
+            "priority": level.name,
+            "title": title[:2000],
+            **({"drill": True, "environment": drill_environment} if drill else {}),
+        },
     )
+    arm_response_target(session, incident, level.target_seconds)
     return incident
 
 
@@ -132,44 +159,6 @@ async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEven
         .order_by(TimelineEvent.at, TimelineEvent.id)
     )
     return list((await session.execute(query)).scalars())
-
-
-async def incident_stats(session: AsyncSession, incident: Incident) -> dict[str, Any]:
-    """Figures for the resolve summary."""
-    counts = dict(
-        (
-            await session.execute(
-                select(TimelineEvent.kind, func.count())
-                .where(TimelineEvent.incident_id == incident.id)
-                .group_by(TimelineEvent.kind)
-            )
-        ).all()
-    )
-    first_decision = (
-        await session.execute(
-            select(func.min(StepDecision.decided_at))
-            .join(Run, Run.id == StepDecision.run_id)
-            .where(Run.incident_id == incident.id)
-        )
-    ).scalar()
-    reminder_data = (
-        await session.execute(
-            select(TimelineEvent.data).where(
-                TimelineEvent.incident_id == incident.id, TimelineEvent.kind == "reminder_sent"
-            )
-        )
-    ).scalars()
-    missed = sum(int((data or {}).get("windows", 1)) for data in reminder_data)
-    return {
-        "missed_windows": missed,
-        "approved": int(counts.get("step_approved", 0)),
-        "skipped": int(counts.get("step_skipped", 0)),
-        "updates": int(counts.get("status_update", 0)),
-        "reminders": int(counts.get("reminder_sent", 0)),
-        "notes": int(counts.get("note", 0)),
-        "runs": int(counts.get("runbook_started", 0)),
-        "first_decision_at": first_decision,
-    }
 
 
 # --- flows behind /incident --------------------------------------------------
@@ -211,18 +200,26 @@ async def record_status_update(
     *,
     user_id: str,
     text: str,
-    interval_seconds: float,
+    policy: PriorityPolicy,
     via: str = "command",
 ) -> datetime:
-    """Record the update and restart the reminder clock. Returns the next due time."""
+    """Record the update and restart the reminder clock (the incident's level's
+    interval). Returns the next due time."""
     now = utcnow()
     add_event(session, incident.id, "status_update", user_id, text, at=now, data={"via": via})
     incident.last_update_at = now
-    incident.next_reminder_at = now + timedelta(seconds=interval_seconds)
-    payload = {
-        "channel": incident.channel_id,
-        **incident_blocks.status_update_message(incident_view(incident), user_id, text, now),
-    }
+    incident.next_reminder_at = now + timedelta(seconds=policy.interval_for(incident.priority))
+    message = incident_blocks.status_update_message(incident_view(incident), user_id, text, now)
+    await post_in_thread(session, incident, message)
+    return incident.next_reminder_at
+
+
+async def post_in_thread(
+    session: AsyncSession, incident: Incident, message: dict[str, Any], *, broadcast: bool = True
+) -> None:
+    """Post in the incident's thread (also shown in the channel: ``broadcast``),
+    or in the channel when it has no thread yet."""
+    payload = {"channel": incident.channel_id, **message}
     parent = None
     if incident.thread_ts:
         payload["thread_ts"] = incident.thread_ts
@@ -230,10 +227,9 @@ async def record_status_update(
         # The run (or declaration) message may still be in the outbox: thread
         # under it once it is delivered.
         parent = await thread_parent(session, incident)
-    if incident.thread_ts or parent is not None:
+    if broadcast and (incident.thread_ts or parent is not None):
         payload["reply_broadcast"] = True  # in the thread and visible in the channel
     enqueue(session, f"incident:{incident.id}", "chat.postMessage", payload, thread_from=parent)
-    return incident.next_reminder_at
 
 
 async def thread_parent(session: AsyncSession, incident: Incident) -> OutboxMessage | None:
@@ -254,13 +250,16 @@ async def thread_parent(session: AsyncSession, incident: Incident) -> OutboxMess
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def resolve_incident(session: AsyncSession, incident: Incident, *, user_id: str) -> None:
+async def resolve_incident(
+    session: AsyncSession, incident: Incident, *, user_id: str, policy: PriorityPolicy
+) -> None:
     now = utcnow()
     incident.state = "resolved"
     incident.resolved_at = now
     incident.resolved_by = user_id
     incident.next_reminder_at = None  # no more reminders
-    stats = await incident_stats(session, incident)
+    await disarm(session, incident.id)  # nor response-target or RTO clocks
+    stats = await incident_stats(session, incident, policy.target_for(incident.priority))
     add_event(
         session,
         incident.id,
@@ -268,7 +267,7 @@ async def resolve_incident(session: AsyncSession, incident: Incident, *, user_id
         user_id,
         f"{incident.key} resolved",
         at=now,
-        data={k: v for k, v in stats.items() if k != "first_decision_at"},
+        data=resolved_data(incident, stats),
     )
     enqueue(
         session,

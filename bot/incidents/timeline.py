@@ -37,6 +37,10 @@ class IncidentRow:
     state: str
     opened_at: datetime
     resolved_at: datetime | None
+    priority: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    roles: dict[str, str] | None = None
 
 
 def iso(at: datetime) -> str:
@@ -78,6 +82,13 @@ LABELS = {
     "reminder_snoozed": "Reminders snoozed",
     "note": "Note",
     "incident_resolved": "Incident resolved",
+    "incident_acknowledged": "Acknowledged",
+    "response_target_missed": "Response target missed",
+    "priority_changed": "Priority changed",
+    "role_assigned": "Role assigned",
+    "step_approval_partial": "Step partly approved",
+    "rto_warning": "RTO warning",
+    "rto_breached": "RTO breached",
 }
 
 
@@ -91,6 +102,16 @@ def _cell(text: str) -> str:
 def render_markdown(incident: IncidentRow, events: Sequence[EventRow]) -> str:
     lines = [f"# {incident.key}: {_cell(incident.title)}", ""]
     lines.append(f"- **Channel:** {incident.channel_id}")
+    if incident.priority:
+        lines.append(f"- **Priority:** {_cell(incident.priority)}")
+    if incident.acknowledged_at is not None:
+        lines.append(
+            f"- **Acknowledged:** by <@{incident.acknowledged_by}> after "
+            f"{format_duration(incident.acknowledged_at - incident.opened_at)}"
+        )
+    if incident.roles:
+        roles = ", ".join(f"{_cell(r)} <@{u}>" for r, u in sorted(incident.roles.items()))
+        lines.append(f"- **Roles:** {roles}")
     lines.append(f"- **Opened:** {incident.opened_at.strftime('%Y-%m-%d %H:%M:%S')} UTC")
     if incident.resolved_at:
         lines.append(
@@ -147,6 +168,10 @@ async def load_rows(
         incident.state,
         incident.opened_at,
         incident.resolved_at,
+        incident.priority,
+        incident.acknowledged_by,
+        incident.acknowledged_at,
+        dict(incident.roles or {}),
     )
     return head, events
 

@@ -8,19 +8,22 @@ is closed) is told to the sender as an ephemeral message via the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.incidents.priority import PriorityPolicy
 from bot.intake.worker import AfterCommit, Handler, Item, reply
 from bot.metrics import Metrics
 from bot.runbook import Library
 from bot.runs import blocks
 from bot.runs.engine import Decision
 from bot.runs.flows import DuplicateRequest, FlowError, decide_step, start_run
-from bot.runs.queries import run_key
+from bot.runs.queries import GateGroups, run_key
+
+GroupMembers = Callable[[Iterable[str]], Awaitable[dict[str, frozenset[str] | None]]]
 
 DECIDE = "decide"
 START = "start"
@@ -62,19 +65,21 @@ def start_payload(
     summary: str | None,
     incident_id: int | None,
     trigger_id: str | None,
+    priority: str | None = None,
+    drill_environment: str | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
-    """(kind, ordering key, payload) of ``/runbook start``."""
-    return (
-        START,
-        channel_key(channel),
-        {
-            "runbook_id": runbook_id,
-            "summary": summary,
-            "incident_id": incident_id,
-            "trigger_id": trigger_id,
-            "reply_to": {"channel": channel, "user": user},
-        },
-    )
+    """(kind, ordering key, payload) of ``/runbook start`` (and ``drill``)."""
+    payload: dict[str, Any] = {
+        "runbook_id": runbook_id,
+        "summary": summary,
+        "incident_id": incident_id,
+        "priority": priority,
+        "trigger_id": trigger_id,
+        "reply_to": {"channel": channel, "user": user},
+    }
+    if drill_environment is not None:
+        payload["drill_environment"] = drill_environment
+    return START, channel_key(channel), payload
 
 
 class Actions:
@@ -84,15 +89,20 @@ class Actions:
         self,
         *,
         library: Library,
-        interval_seconds: float,
+        policy: PriorityPolicy,
         postgres: bool,
         metrics: Metrics,
         notify_outbox: Callable[[], None],
         nudge_reminders: Callable[[datetime | None], None],
+        group_members: GroupMembers | None = None,
+        nudge_deadlines: Callable[[datetime | None], None] | None = None,
     ) -> None:
+        self._nudge_deadlines = nudge_deadlines or (lambda _due: None)
         self._library = library
-        self._interval = interval_seconds
+        self._policy = policy
         self._postgres = postgres
+        self._group_members = group_members
+        self._gate_groups = GateGroups()
         self._metrics = metrics
         self._notify = notify_outbox
         self._nudge = nudge_reminders
@@ -103,10 +113,16 @@ class Actions:
     async def decide(self, session: AsyncSession, item: Item) -> AfterCommit:
         p = item.payload
         decision = Decision(p["decision"])
+        run_id, step_index = int(p["run_id"]), int(p["step_index"])
+        members: dict[str, frozenset[str] | None] = {}
+        groups = await self._gate_groups.for_step(session, run_id, step_index)
+        if groups and self._group_members is not None:
+            # Slack is asked here, before the run is locked (usually from the cache).
+            members = await self._group_members(groups)
         result = await decide_step(
             session,
-            run_id=int(p["run_id"]),
-            step_index=int(p["step_index"]),
+            run_id=run_id,
+            step_index=step_index,
             decision=decision,
             user_id=p["reply_to"]["user"],
             message_channel=p["message"]["channel"],
@@ -114,9 +130,12 @@ class Actions:
             postgres=self._postgres,
             # The decision is timed when the person clicked, not when it was processed.
             at=item.received_at,
+            group_members=members,
         )
         if result.refused is not None:
             reply(session, item, blocks.refusal_text(result.refused))
+            return self._notify
+        if result.partial is not None:
             return self._notify
         completed = result.accepted is not None and result.accepted.run_completed
 
@@ -146,9 +165,11 @@ class Actions:
                     user_id=p["reply_to"]["user"],
                     summary=p.get("summary"),
                     incident_id=p.get("incident_id"),
-                    interval_seconds=self._interval,
+                    policy=self._policy,
+                    priority=p.get("priority"),
                     request_key=f"trigger:{trigger}" if trigger else None,
                     at=item.received_at,
+                    drill_environment=p.get("drill_environment"),
                 )
         except DuplicateRequest:
             return self._notify  # Slack retried a start already handled: say nothing
@@ -156,10 +177,18 @@ class Actions:
             reply(session, item, f"{exc} Nothing was started.")
             return self._notify
         due = started.incident.next_reminder_at
+        # A new incident's response target, or the run's RTO warning: the earlier.
+        clocks = [started.deadline] if started.deadline is not None else []
+        if started.created_incident:
+            target = self._policy.target_for(started.incident.priority)
+            if target is not None:
+                clocks.append(started.incident.opened_at + timedelta(seconds=target))
 
         def after() -> None:
             self._notify()
             self._nudge(due)
+            if clocks:
+                self._nudge_deadlines(min(clocks))
             self._metrics.runs_started.inc()
 
         return after

@@ -1,6 +1,7 @@
 """Waking the worker in another process: PostgreSQL LISTEN / NOTIFY.
 
-Triggers on ``intake``, ``slack_outbox`` and ``incidents`` (migrations 0002–0004)
+Triggers on ``intake``, ``slack_outbox``, ``incidents`` (migrations 0002–0004)
+and ``deadlines`` (0006)
 notify inside the transaction that adds the work, so workers hear about it
 exactly when it becomes visible — never before the commit, never for a
 rolled-back one — and the bot spends no extra round trip on it. The payload
@@ -25,7 +26,7 @@ from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-# Notified by triggers on intake, slack_outbox and incidents (migrations 0002–0004).
+# Notified by triggers on intake, slack_outbox, incidents and deadlines (0002–0006).
 CHANNEL = "runbook_bot_wake"
 
 
@@ -36,12 +37,15 @@ class Wake:
     intake: bool = False
     outbox: bool = False
     reminders: bool = False
-    due: datetime | None = None  # a new incident's first reminder
+    due: datetime | None = None  # a new incident's first reminder, or a deadline
+    deadlines: bool = False
 
 
 # Reconnected (anything may have been missed), or a database still at
 # migration 0003 (empty payload): wake everything.
-EVERYTHING = Wake(intake=True, outbox=True, reminders=True)
+EVERYTHING = Wake(intake=True, outbox=True, reminders=True, deadlines=True)
+
+DEADLINE = "deadline:"
 
 
 def parse_wake(payload: str) -> Wake:
@@ -49,6 +53,11 @@ def parse_wake(payload: str) -> Wake:
         return Wake(intake=True)
     if payload == "outbox":
         return Wake(outbox=True)
+    if payload.startswith(DEADLINE):
+        try:
+            return Wake(deadlines=True, due=datetime.fromisoformat(payload[len(DEADLINE) :]))
+        except ValueError:
+            return Wake(deadlines=True)
     if payload:
         try:
             return Wake(reminders=True, due=datetime.fromisoformat(payload))

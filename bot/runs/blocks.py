@@ -8,9 +8,13 @@ cut with a pointer to the runbook file rather than rejected by Slack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from bot.incidents.blocks import drill_banner, drilled, roles_line, rto_verdict
+from bot.incidents.priority import span
+from bot.runs import gates
 from bot.runs.engine import Decision, DecisionRecord, FlowStep, Refusal, Refused, RunState
 from bot.slack.blockkit import (
     MAX_BLOCKS,
@@ -48,6 +52,19 @@ class RunInfo:
     severity: str | None = None
     rto: str | None = None
     content_hash: str = ""
+    priority: str | None = None  # the incident's
+    roles: Mapping[str, str] = field(default_factory=dict)  # the incident's
+    rto_seconds: float | None = None
+
+    @property
+    def rto_deadline(self) -> datetime | None:
+        if not self.rto_seconds:
+            return None
+        return self.started_at + timedelta(seconds=self.rto_seconds)
+
+    # A drill (``/runbook drill``): every message says DRILL, with the environment.
+    drill: bool = False
+    drill_environment: str | None = None
 
 
 def decision_line(record: DecisionRecord) -> str:
@@ -60,10 +77,20 @@ def decision_line(record: DecisionRecord) -> str:
 
 
 def _run_meta(info: RunInfo) -> str:
-    bits = [f"Started by <@{escape(info.started_by)}> {slack_date(info.started_at)}"]
-    for label, value in (("Owner", info.owner), ("Severity", info.severity), ("RTO", info.rto)):
+    bits = []
+    if info.priority:
+        bits.append(f"Priority: *{escape(info.priority)}*")
+    bits.append(f"Started by <@{escape(info.started_by)}> {slack_date(info.started_at)}")
+    for label, value in (("Owner", info.owner), ("Severity", info.severity)):
         if value:
             bits.append(f"{label}: {escape(value)}")
+    deadline = info.rto_deadline
+    if deadline is not None and info.rto_seconds:
+        bits.append(f"RTO {span(info.rto_seconds)} — deadline {slack_date(deadline)}")
+    elif info.rto:
+        bits.append(f"RTO: {escape(info.rto)}")
+    if info.roles:
+        bits.append(roles_line(dict(info.roles)))
     return " · ".join(bits)
 
 
@@ -88,6 +115,8 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
     if ended_at is not None:
         progress += f" · took {format_duration(ended_at - info.started_at)}"
     blocks: list[dict] = [header(title), context(_run_meta(info))]
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
     if info.summary:
         blocks.append(section(f"*Summary:* {escape(info.summary)}"))
     blocks.append(section(progress + "\n_Steps follow in this thread._"))
@@ -109,17 +138,18 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
                 "elements": [button("Abort run", ABORT, str(info.run_id), "danger", confirm)],
             }
         )
-    text = f"{info.incident_key}: runbook {info.runbook_id} {info.runbook_title} — {status}"
-    return {"text": truncate(text, TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+    level = f" ({info.priority})" if info.priority else ""
+    text = f"{info.incident_key}{level}: runbook {info.runbook_id} {info.runbook_title} — {status}"
+    return {"text": truncate(drilled(text, info.drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 
 # --- step messages -------------------------------------------------------------
 
 
-def _step_body(step: FlowStep, budget: int) -> list[dict]:
+def _step_body(step: FlowStep, budget: int, drill: bool = False) -> list[dict]:
     label = f"{step.label} — " if step.label else ""
     where = "Rollback" if step.rollback else step.phase
-    head = f"{where} · step {step.position} of {step.total}"
+    head = drilled(f"{where} · step {step.position} of {step.total}", drill)
     blocks: list[dict] = [header(head)]
     if step.phase_intro:
         blocks += [
@@ -140,9 +170,34 @@ def _step_body(step: FlowStep, budget: int) -> list[dict]:
     return blocks
 
 
-def step_message(run_id: int, step: FlowStep) -> Payload:
-    """A step waiting for its decision: Approve (primary) and Skip."""
-    blocks = _step_body(step, MAX_BLOCKS - 1)
+def gate_lines(
+    step: FlowStep,
+    roles: Mapping[str, str],
+    partial: Sequence[str] = (),
+    decision: str = "approved",
+) -> list[dict]:
+    """What a gated step needs, and how far its approvals have come."""
+    if step.approval is None:
+        return []
+    lines = [gates.describe(step.approval, roles)]
+    if partial:
+        lines.append(gates.progress(partial, step.approval.people, decision))
+    return [context(" · ".join(lines))]
+
+
+def step_message(
+    run_id: int,
+    step: FlowStep,
+    roles: Mapping[str, str] | None = None,
+    partial: Sequence[str] = (),
+    decision: str = "approved",
+    *,
+    drill: bool = False,
+) -> Payload:
+    """A step waiting for its decision: Approve (primary) and Skip; a gated
+    step says who must decide it (and, once partly approved, how far it is)."""
+    gate = gate_lines(step, roles or {}, partial, decision)
+    blocks = _step_body(step, MAX_BLOCKS - 1 - len(gate), drill) + gate
     value = f"{run_id}:{step.index}"
     blocks.append(
         {
@@ -155,19 +210,35 @@ def step_message(run_id: int, step: FlowStep) -> Payload:
         }
     )
     text = f"Step {step.position} of {step.total}: {truncate(md_to_mrkdwn(step.text), 300)}"
-    return {"text": truncate(text, TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+    if partial and step.approval is not None:
+        text += f" ({len(partial)} of {step.approval.people} approvals)"
+    return {"text": truncate(drilled(text, drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 
-def decided_step_message(step: FlowStep, record: DecisionRecord) -> Payload:
+def decided_step_message(
+    step: FlowStep,
+    record: DecisionRecord,
+    approvers: Sequence[str] = (),
+    *,
+    drill: bool = False,
+) -> Payload:
     """The same step after its decision: who, when, and no buttons left."""
-    blocks = _step_body(step, MAX_BLOCKS - 1)
-    blocks.append(context(decision_line(record)))
+    blocks = _step_body(step, MAX_BLOCKS - 1, drill)
+    line = decision_line(record)
+    others = [u for u in approvers if u != record.by]
+    if others:
+        line += " · also " + ", ".join(f"<@{escape(u)}>" for u in others)
+    blocks.append(context(line))
     verb = "approved" if record.decision is Decision.APPROVED else "skipped"
-    text = f"Step {step.position} of {step.total} {verb} by <@{record.by}>"
-    return {"text": text, "blocks": cap_blocks(blocks)}
+    names = " and ".join(f"<@{u}>" for u in [*others, record.by])
+    text = f"Step {step.position} of {step.total} {verb} by {names}"
+    return {"text": drilled(text, drill), "blocks": cap_blocks(blocks)}
 
 
-def completion_message(info: RunInfo, state: RunState, ended_at: datetime) -> Payload:
+def completion_message(
+    info: RunInfo, state: RunState, ended_at: datetime, *, verdict: str | None = None
+) -> Payload:
+    """``verdict``: a drill's validation result, shown under the summary."""
     counts = state.counts()
     duration = format_duration(ended_at - info.started_at)
     line = (
@@ -180,10 +251,21 @@ def completion_message(info: RunInfo, state: RunState, ended_at: datetime) -> Pa
         f"{info.runbook_id} completed for {info.incident_key}: "
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped in {duration}"
     )
-    return {"text": text, "blocks": [section(line), context(follow)]}
+    if info.rto_seconds:
+        verdict_rto = rto_verdict(ended_at - info.started_at, info.rto_seconds)
+        line += f" {verdict_rto[0].upper()}{verdict_rto[1:]}."
+        text += f", {verdict_rto}"
+    blocks = [section(line), context(follow)]
+    if verdict:
+        blocks.insert(1, section(verdict))
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
+    return {"text": drilled(text, info.drill), "blocks": blocks}
 
 
-def aborted_message(info: RunInfo, state: RunState, by: str, at: datetime) -> Payload:
+def aborted_message(
+    info: RunInfo, state: RunState, by: str, at: datetime, *, verdict: str | None = None
+) -> Payload:
     counts = state.counts()
     pending = state.normal_count - counts[Decision.APPROVED] - counts[Decision.SKIPPED]
     line = (
@@ -201,8 +283,12 @@ def aborted_message(info: RunInfo, state: RunState, by: str, at: datetime) -> Pa
         blocks += markdown_sections(list(state.rollback_note), MAX_BLOCKS - len(blocks))
     else:
         blocks.append(context("This runbook has no Rollback section."))
+    if verdict:
+        blocks.insert(1, section(verdict))
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
     text = f"{info.runbook_id} aborted for {info.incident_key} by <@{by}>"
-    return {"text": text, "blocks": cap_blocks(blocks)}
+    return {"text": drilled(text, info.drill), "blocks": cap_blocks(blocks)}
 
 
 def rollback_done_message(info: RunInfo, state: RunState) -> Payload:
@@ -211,7 +297,8 @@ def rollback_done_message(info: RunInfo, state: RunState) -> Payload:
         f"↩️ Rollback of *{escape(info.runbook_id)}* finished: "
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped."
     )
-    return {"text": f"Rollback of {info.runbook_id} finished", "blocks": [section(line)]}
+    text = drilled(f"Rollback of {info.runbook_id} finished", info.drill)
+    return {"text": text, "blocks": [section(drilled(line, info.drill))]}
 
 
 def refusal_text(refused: Refused) -> str:
@@ -224,6 +311,8 @@ def refusal_text(refused: Refused) -> str:
         )
     if refused.reason is Refusal.RUN_ENDED:
         return f"This run has already {refused.status or 'ended'}. Nothing changed."
+    if refused.reason is Refusal.NOT_ALLOWED:
+        return refused.detail or "You cannot decide this step. Nothing changed."
     if refused.reason is Refusal.NOT_CURRENT:
         return "That step is not the current one. Nothing changed."
     return "That run or step no longer exists. Nothing changed."

@@ -9,14 +9,23 @@ from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 RUNBOOK_HELP = """*`/runbook` — run a Markdown runbook step by step*
 • `/runbook list` — every runbook
 • `/runbook show RB-04` — its phases and steps
-• `/runbook start RB-04 [INC-<n>] [summary]` — open an incident (or join INC-<n>) and walk \
-the steps with *Approve* / *Skip*
+• `/runbook start RB-04 [INC-<n>] [<level>] [summary]` — open an incident (or join INC-<n>) \
+and walk the steps with *Approve* / *Skip*; a new incident gets `<level>` (e.g. `critical`), \
+else the runbook's severity, else the default level. Steps tagged `[approval: …]` can only be \
+decided by the people they name; a runbook's `rto` starts a clock
 • `/runbook abort [INC-<n>]` — stop the running runbook and offer its Rollback steps
+• `/runbook drill RB-11 [environment] [summary]` — rehearse a runbook (default \
+environment `staging`): a run on its own incident marked DRILL, recorded in the validation log
+• `/runbook history RB-04` — its recent runs and drills
 • `/runbook help` — this message
 Incident commands: `/incident help`."""
 
 INCIDENT_HELP = """*`/incident` — the incident around your runbooks*
-• `/incident declare <title>` — open an incident without a runbook
+• `/incident declare [<level>] <title>` — open an incident without a runbook \
+(`/incident declare critical Payments down`)
+• `/incident ack [INC-<n>]` — acknowledge it (stops the response-target clock)
+• `/incident priority [INC-<n>] <level>` — change its priority level
+• `/incident role [INC-<n>] <role> <@user>` — assign a role (`commander`, `comms`, …)
 • `/incident update [INC-<n>] <text>` — post a status update (restarts the reminder clock)
 • `/incident note [INC-<n>] <text>` — add a note to the timeline
 • `/incident timeline [INC-<n>]` — show the timeline
@@ -28,7 +37,8 @@ def help_message(text: str) -> Payload:
     return {"text": text, "blocks": [section(text)]}
 
 
-def list_message(library: Library) -> Payload:
+def list_message(library: Library, due: frozenset[str] = frozenset()) -> Payload:
+    """``due``: ids of runbooks due for a drill (``VALIDATION_INTERVAL``), marked."""
     runbooks = list(library.runbooks.values())
     if not runbooks:
         text = "No runbooks are loaded. Check `RUNBOOKS_DIR` and run `runbook-bot lint`."
@@ -41,13 +51,23 @@ def list_message(library: Library) -> Payload:
         lines.append(
             f"• *{escape(rb.id)}* — {escape(rb.title)} ({rb.step_count} steps)"
             + (f" · _{extra}_" if extra else "")
+            + (" · 🧪 *drill due*" if rb.id in due else "")
         )
     chunks = split_mrkdwn("\n".join(lines), 2900)
     blocks = [section(f"*{len(runbooks)} runbooks* — start one with `/runbook start <ID>`")]
     blocks += [section(c) for c in chunks][: MAX_BLOCKS - 2]
+    if due:
+        blocks.append(
+            context(
+                f"🧪 {len(due)} due for a drill (no passing validation within the interval): "
+                "`/runbook drill <ID>`"
+            )
+        )
     if library.problems:
         blocks.append(context(f"{len(library.problems)} file problem(s): run `runbook-bot lint`."))
-    text = "Runbooks: " + ", ".join(f"{rb.id} {rb.title}" for rb in runbooks)
+    text = "Runbooks: " + ", ".join(
+        f"{rb.id} {rb.title}" + (" (drill due)" if rb.id in due else "") for rb in runbooks
+    )
     return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks)}
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.runbook import Runbook, Step
+from bot.runbook import Approval, Runbook, Step
 
 
 class Decision(StrEnum):
@@ -53,9 +53,10 @@ class FlowStep:
     label: str | None = None
     rollback: bool = False
     phase_intro: tuple[str, ...] = ()  # shown with the phase's first step
+    approval: Approval | None = None  # who must decide it (SPEC §7 approval gates)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "index": self.index,
             "phase": self.phase,
             "number": self.number,
@@ -67,6 +68,9 @@ class FlowStep:
             "rollback": self.rollback,
             "phase_intro": list(self.phase_intro),
         }
+        if self.approval is not None:
+            data["approval"] = approval_to_json(self.approval)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FlowStep:
@@ -81,7 +85,31 @@ class FlowStep:
             label=data.get("label"),
             rollback=bool(data.get("rollback")),
             phase_intro=tuple(data.get("phase_intro") or ()),
+            approval=approval_from_json(data.get("approval")),
         )
+
+
+def approval_to_json(approval: Approval) -> dict[str, Any]:
+    return {
+        "roles": list(approval.roles),
+        "groups": list(approval.groups),
+        "users": list(approval.users),
+        "people": approval.people,
+        "source": approval.source,
+    }
+
+
+def approval_from_json(data: dict[str, Any] | None) -> Approval | None:
+    """A snapshot's approval (runs started before gates existed have none)."""
+    if not data:
+        return None
+    return Approval(
+        roles=tuple(str(r) for r in data.get("roles") or ()),
+        groups=tuple(str(g) for g in data.get("groups") or ()),
+        users=tuple(str(u) for u in data.get("users") or ()),
+        people=max(1, int(data.get("people") or 1)),
+        source=str(data.get("source") or ""),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +177,7 @@ def _flow_steps(
                 label=step.label,
                 rollback=rollback,
                 phase_intro=tuple(intro) if first_of_phase else (),
+                approval=step.approval,
             )
         )
     return out
@@ -201,6 +230,7 @@ class Refusal(StrEnum):
     NOT_CURRENT = "not_current"  # a step further on, or of a part not active
     RUN_ENDED = "run_ended"
     UNKNOWN_STEP = "unknown_step"
+    NOT_ALLOWED = "not_allowed"  # the step's approval gate (bot/runs/gates.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +238,7 @@ class Refused:
     reason: Refusal
     existing: DecisionRecord | None = None
     status: RunStatus | None = None
+    detail: str = ""  # NOT_ALLOWED: what the step needs, as the clicker is told
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Run flows: start, decide, abort — each one database transaction that records
 the decision, appends the timeline and enqueues the Slack messages it owes.
 
-Start and decide run in the worker, on requests the listener committed to the
+Start and decide (``decide.py``) run in the worker, on requests the listener committed to the
 intake before acknowledging (``bot/intake/worker.py``); abort runs in the listener
 before its ack. The outbox worker does the Slack calls after the commit.
 """
@@ -9,16 +9,19 @@ before its ack. The outbox worker does the Slack calls after the commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.drills.validation import Verdict
+from bot.incidents.clocks import RTO_KINDS, WARN_AT, arm_rto, disarm
+from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, claim_request, create_incident
 from bot.runbook import Runbook
 from bot.runs import blocks, engine
-from bot.runs.engine import Decision, DecisionRecord
+from bot.runs.decide import DecideResult, decide_step
+from bot.runs.drills import validate_drill, verdict_line
+from bot.runs.engine import Decision
 from bot.runs.queries import (
     enqueue_run_update,
     load_state,
@@ -28,7 +31,24 @@ from bot.runs.queries import (
     run_message_ref,
 )
 from bot.slack.outbox import enqueue, enqueue_now
-from bot.store.models import Incident, Run, StepDecision, utcnow
+from bot.store.models import Incident, Run, utcnow
+
+__all__ = [
+    "AbortResult",
+    "DecideResult",
+    "DuplicateRequest",
+    "FlowError",
+    "Started",
+    "abort_run",
+    "cannot_attach",
+    "decide_step",
+    "start_run",
+]
+
+DRILL_ON_INCIDENT = (
+    "A drill is never attached to a real incident: `/runbook drill <ID> [environment] "
+    "[summary]` opens its own."
+)
 
 
 class FlowError(Exception):
@@ -53,6 +73,7 @@ class Started:
     incident: Incident
     run: Run
     created_incident: bool
+    deadline: datetime | None = None  # the RTO warning's due time, if the runbook has an RTO
 
 
 async def start_run(
@@ -63,27 +84,40 @@ async def start_run(
     user_id: str,
     summary: str | None,
     incident_id: int | None,
-    interval_seconds: float,
+    policy: PriorityPolicy,
+    priority: str | None = None,
     request_key: str | None = None,
     at: datetime | None = None,
+    drill_environment: str | None = None,
 ) -> Started:
-    """Open (or attach to) an incident, record the run, enqueue run message + step 1.
+    """Open (or attach to) an incident, record the run, enqueue run message + step 1,
+    start the RTO clock when the runbook has one.
 
+    ``priority``: the level of a new incident (default: the runbook's
+    ``severity`` when it names a level, else ``DEFAULT_PRIORITY``).
     ``at``: when the request was received (defaults to now).
+    ``drill_environment``: a drill (``/runbook drill``) in that environment — it
+    always opens its own incident, marked as a drill.
     """
     now = at or utcnow()
+    if drill_environment is not None and incident_id is not None:
+        raise FlowError(DRILL_ON_INCIDENT)
     if request_key and not await claim_request(session, request_key):
         raise DuplicateRequest("This command was already handled.")
     created = incident_id is None
     if incident_id is None:
         title = summary or f"{runbook.id} {runbook.title}"
+        if drill_environment is not None and not summary:
+            title = f"Drill of {runbook.id} {runbook.title} in {drill_environment}"
         incident = await create_incident(
             session,
             channel_id=channel_id,
             title=title,
             user_id=user_id,
             at=now,
-            interval_seconds=interval_seconds,
+            policy=policy,
+            priority=priority or policy.for_runbook(runbook.severity),
+            drill_environment=drill_environment,
         )
     else:
         found = await session.get(Incident, incident_id)
@@ -98,7 +132,9 @@ async def start_run(
         "owner": runbook.owner,
         "severity": runbook.severity,
         "rto": runbook.rto,
+        "rto_seconds": runbook.rto_seconds,
         "path": runbook.path,
+        "drill": drill_environment,
     }
     run = Run(
         incident_id=incident.id,
@@ -114,6 +150,10 @@ async def start_run(
     )
     session.add(run)
     await session.flush()
+    warning = None
+    if runbook.rto_seconds:
+        arm_rto(session, incident.id, run.id, now, runbook.rto_seconds)
+        warning = now + timedelta(seconds=WARN_AT * runbook.rto_seconds)
     add_event(
         session,
         incident.id,
@@ -122,13 +162,18 @@ async def start_run(
         f"Runbook {runbook.id} {runbook.title} started ({runbook.step_count} steps)",
         run_id=run.id,
         at=now,
-        data={"runbook_id": runbook.id, "content_hash": runbook.content_hash, "summary": summary},
+        data={
+            "runbook_id": runbook.id,
+            "content_hash": runbook.content_hash,
+            "summary": summary,
+            **({"drill": True} if drill_environment is not None else {}),
+        },
     )
     # A run just created has no decisions yet: no need to query them.
     state = engine.state_from_snapshot(
         run.snapshot, status=run.state, rollback_status=run.rollback_state
     )
-    info = run_info(run, incident.key)
+    info = run_info(run, incident)
     # Inserted at once: the first step threads under it by its id.
     run_msg = await enqueue_now(
         session,
@@ -143,163 +188,13 @@ async def start_run(
             session,
             run_key(run.id),
             "chat.postMessage",
-            {"channel": channel_id, **blocks.step_message(run.id, first)},
+            {
+                "channel": channel_id,
+                **blocks.step_message(run.id, first, incident.roles, drill=info.drill),
+            },
             thread_from=run_msg,
         )
-    return Started(incident, run, created)
-
-
-@dataclass(frozen=True, slots=True)
-class DecideResult:
-    accepted: engine.Accepted | None
-    refused: engine.Refused | None
-    run: Run | None
-    incident_key: str = ""
-
-
-async def decide_step(
-    session: AsyncSession,
-    *,
-    run_id: int,
-    step_index: int,
-    decision: Decision,
-    user_id: str,
-    message_channel: str,
-    message_ts: str,
-    postgres: bool,
-    at: datetime | None = None,
-) -> DecideResult:
-    """Record one decision; ``at`` is when the click arrived (defaults to now)."""
-    now = at or utcnow()
-    run = await lock_run(session, run_id, postgres)
-    if run is None:
-        return DecideResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
-    state = await load_state(session, run)
-    outcome = engine.decide(state, step_index, decision, user_id, now)
-    if isinstance(outcome, engine.Refused):
-        return DecideResult(None, outcome, run)
-    # One INSERT ... ON CONFLICT DO NOTHING instead of SAVEPOINT + INSERT +
-    # RELEASE: the unique (run, step) constraint stays the backstop.
-    insert = postgresql.insert if postgres else sqlite.insert
-    inserted = (
-        await session.execute(
-            insert(StepDecision)
-            .values(
-                run_id=run.id,
-                step_index=step_index,
-                decision=decision.value,
-                decided_by=user_id,
-                decided_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(StepDecision.id)
-        )
-    ).first()
-    if inserted is None:
-        # Another transaction won a race the row lock did not cover: the
-        # unique (run, step) constraint decides; report the winner.
-        existing = (
-            await session.execute(
-                select(StepDecision).where(
-                    StepDecision.run_id == run_id, StepDecision.step_index == step_index
-                )
-            )
-        ).scalar_one()
-        record = DecisionRecord(
-            existing.step_index,
-            Decision(existing.decision),
-            existing.decided_by,
-            existing.decided_at,
-        )
-        return DecideResult(
-            None, engine.Refused(engine.Refusal.ALREADY_DECIDED, existing=record), run
-        )
-    # The incident's id and key are known from the run: no extra SELECT.
-    incident_id = run.incident_id
-    incident_key = f"INC-{incident_id}"  # Incident.key
-    step = outcome.step
-    kind = "step_approved" if decision is Decision.APPROVED else "step_skipped"
-    where = "Rollback" if step.rollback else step.phase
-    add_event(
-        session,
-        incident_id,
-        kind,
-        user_id,
-        f"{run.runbook_id} {where} step {step.position}/{step.total}: {step.text[:500]}",
-        run_id=run.id,
-        at=now,
-        data={
-            "step_index": step.index,
-            "phase": step.phase,
-            "position": step.position,
-            "rollback": step.rollback,
-        },
-    )
-    key = run_key(run.id)
-    info = run_info(run, incident_key)
-    new_state = outcome.state
-    enqueue(
-        session,
-        key,
-        "chat.update",
-        {
-            "channel": message_channel,
-            "ts": message_ts,
-            **blocks.decided_step_message(step, outcome.record),
-        },
-    )
-    thread, run_row = await run_message_ref(session, run)
-    if outcome.run_completed:
-        run.state = new_state.status.value
-        run.ended_at = now
-        add_event(
-            session,
-            incident_id,
-            "runbook_completed",
-            None,
-            f"Runbook {run.runbook_id} completed: "
-            f"{new_state.counts()[Decision.APPROVED]} approved, "
-            f"{new_state.counts()[Decision.SKIPPED]} skipped",
-            run_id=run.id,
-            at=now,
-            data=dict(new_state.counts()),
-        )
-    if outcome.rollback_completed:
-        run.rollback_state = new_state.rollback_status.value
-    if not step.rollback:
-        enqueue_run_update(session, run, info, new_state, run_row)
-    if outcome.next_step is not None:
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {**thread, **blocks.step_message(run.id, outcome.next_step)},
-            thread_from=run_row,
-        )
-    if outcome.run_completed:
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {**thread, **blocks.completion_message(info, new_state, now)},
-            thread_from=run_row,
-        )
-        # Also say it in the channel, where people look.
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {"channel": run.channel_id, **blocks.completion_message(info, new_state, now)},
-        )
-    if outcome.rollback_completed:
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {**thread, **blocks.rollback_done_message(info, new_state)},
-            thread_from=run_row,
-        )
-    return DecideResult(outcome, None, run, incident_key)
+    return Started(incident, run, created, warning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +218,7 @@ async def abort_run(
         return AbortResult(None, outcome, run)
     incident = await session.get(Incident, run.incident_id)
     assert incident is not None
+    await disarm(session, incident.id, RTO_KINDS, run.id)  # the run is no longer going
     run.state = outcome.state.status.value
     run.rollback_state = outcome.state.rollback_status.value
     run.ended_at = now
@@ -339,22 +235,27 @@ async def abort_run(
         data={"rollback_steps": len(outcome.state.rollback_steps)},
     )
     key = run_key(run.id)
-    info = run_info(run, incident.key)
+    info = run_info(run, incident)
+    verdict: Verdict | None = None
+    if info.drill:
+        verdict = await validate_drill(session, run, info, outcome.state, now, completed=False)
     thread, run_row = await run_message_ref(session, run)
     enqueue_run_update(session, run, info, outcome.state, run_row)
-    enqueue(
-        session,
-        key,
-        "chat.postMessage",
-        {**thread, **blocks.aborted_message(info, outcome.state, user_id, now)},
-        thread_from=run_row,
+    aborted = blocks.aborted_message(
+        info, outcome.state, user_id, now, verdict=verdict_line(verdict)
     )
+    enqueue(session, key, "chat.postMessage", {**thread, **aborted}, thread_from=run_row)
     if outcome.first_rollback_step is not None:
         enqueue(
             session,
             key,
             "chat.postMessage",
-            {**thread, **blocks.step_message(run.id, outcome.first_rollback_step)},
+            {
+                **thread,
+                **blocks.step_message(
+                    run.id, outcome.first_rollback_step, incident.roles, drill=info.drill
+                ),
+            },
             thread_from=run_row,
         )
     return AbortResult(outcome, None, run, incident.key)

@@ -4,8 +4,9 @@ create exactly these; ``tests/test_migrations.py`` checks they agree.
 Invariants the database enforces rather than process memory:
 - one decision per step: ``step_decisions`` is unique on (run_id, step_index);
 - one open claim per reminder: reminders are claimed with ``FOR UPDATE SKIP LOCKED``
-  on ``incidents.next_reminder_at``;
-- the timeline is append-only (a PostgreSQL trigger rejects UPDATE/DELETE).
+  on ``incidents.next_reminder_at``, deadlines likewise on ``deadlines``;
+- the timeline is append-only (a PostgreSQL trigger rejects UPDATE/DELETE);
+- so is the validation log, one row per drill run (unique on ``run_id``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -86,10 +89,20 @@ class Incident(Base):
     next_reminder_at: Mapped[datetime | None]
     # Thread for status updates and reminders (the first run message), once known.
     thread_ts: Mapped[str | None] = mapped_column(String(32))
+    # A rehearsal (``/runbook drill``): shown as DRILL everywhere, never in insights.
+    drill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    drill_environment: Mapped[str | None] = mapped_column(String(64))
+    # SPEC §7: a PRIORITY_LEVELS name; who acknowledged first and when; role → user ID.
+    priority: Mapped[str] = mapped_column(String(32), default="medium", server_default="medium")
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    roles: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     __table_args__ = (
         Index("ix_incidents_channel_state", "channel_id", "state"),
         Index("ix_incidents_next_reminder_at", "next_reminder_at"),
+        # Insights and App Home read incidents by when they opened.
+        Index("ix_incidents_opened_at", "opened_at"),
     )
 
     @property
@@ -118,7 +131,12 @@ class Run(Base):
     # Rollback after an abort: none | running | done
     rollback_state: Mapped[str] = mapped_column(String(16), default="none")
 
-    __table_args__ = (Index("ix_runs_incident", "incident_id"),)
+    __table_args__ = (
+        Index("ix_runs_incident", "incident_id"),
+        # Insights, history and App Home's "last runs" read runs by start time.
+        Index("ix_runs_runbook_started", "runbook_id", "started_at"),
+        Index("ix_runs_started_at", "started_at"),
+    )
 
 
 class StepDecision(Base):
@@ -148,6 +166,73 @@ class TimelineEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_timeline_incident_id", "incident_id", "id"),)
+
+
+class Validation(Base):
+    """One drill run's result: the runbook's validation log (``bot/drills``).
+
+    Append-only like the timeline (a PostgreSQL trigger rejects UPDATE/DELETE);
+    written in the transaction that completes or aborts the drill's run.
+    """
+
+    __tablename__ = "validations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    runbook_id: Mapped[str] = mapped_column(String(200))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), unique=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    environment: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(8))  # pass | fail
+    reason: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float] = mapped_column(Float)
+    validators: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    __table_args__ = (Index("ix_validations_runbook_at", "runbook_id", "at"),)
+
+
+class HomeViewer(Base):
+    """Someone who opened the bot's App Home: republished when incidents change,
+    at most once per ``HOME_REFRESH_INTERVAL`` (``bot/home``)."""
+
+    __tablename__ = "home_viewers"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None]
+    # The newest timeline event id the published view reflects.
+    published_mark: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Deadline(Base):
+    """A clock that fires once: a response target, an RTO warning or breach.
+
+    Claimed with ``FOR UPDATE SKIP LOCKED`` when due (``bot/incidents/deadlines.py``)
+    and marked ``fired_at`` in the transaction that records what it caused, so
+    several processes fire each once and a restart loses none. Pending rows of
+    an incident or run that no longer needs them are deleted.
+    """
+
+    __tablename__ = "deadlines"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # response_target | rto_warning | rto_breach
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # The scheduler's earliest-due and claim queries read only pending rows.
+        Index(
+            "ix_deadlines_pending_due",
+            "due_at",
+            postgresql_where=text("fired_at IS NULL"),
+            sqlite_where=text("fired_at IS NULL"),
+        ),
+        Index("ix_deadlines_incident", "incident_id"),
+    )
 
 
 class OutboxMessage(Base):

@@ -1,7 +1,7 @@
 """Alerts from Alertmanager: one row per firing, with its Slack message.
 
 Revision ID: 0007
-Revises: 0005 (re-chained after 0005 when merged with the crash branch)
+Revises: 0006
 Create Date: 2026-12-07
 
 ``POST /alerts/alertmanager`` (``bot/alerts/``) records each firing alert
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -218,6 +218,41 @@ class SlackSigner:
         }
         return _form_payload(payload)
 
+    def view_block_action(
+        self,
+        action_id: str,
+        view: dict[str, Any],
+        *,
+        user_id: str = "U1",
+        user_name: str = "alice",
+        team_id: str = "T1",
+        trigger_id: str | None = None,
+    ) -> bytes:
+        """``payload=`` body of a button click on a view (the App Home tab, a modal)."""
+        element = _find_element(view.get("blocks"), action_id) or {}
+        action = {
+            "type": "button",
+            "action_id": action_id,
+            "block_id": "b",
+            "text": element.get("text") or {"type": "plain_text", "text": action_id},
+            "value": element.get("value", ""),
+            "action_ts": _action_ts(),
+        }
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": _user(user_id, user_name, team_id),
+            "api_app_id": self.api_app_id,
+            "token": self.verification_token,
+            "container": {"type": "view", "view_id": view.get("id", "V1")},
+            "trigger_id": trigger_id or _trigger_id(),
+            "team": {"id": team_id, "domain": self.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "actions": [action],
+        }
+        return _form_payload(payload)
+
     def view_submission(
         self,
         callback_id: str,

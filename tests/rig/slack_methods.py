@@ -28,9 +28,11 @@ class SlackMethods:
     messages: dict[tuple[str, str], dict[str, Any]]
     ephemerals: list[dict[str, Any]]
     views: dict[str, dict[str, Any]]
+    home_views: dict[str, dict[str, Any]]
     channel_names: dict[str, str]
     users: dict[str, dict[str, Any]]
     usergroups: dict[str, list[str]]
+    usergroup_handles: dict[str, str]
     _last_ts_us: int
     _ids: itertools.count[int]
     socket_url: str
@@ -220,6 +222,32 @@ class SlackMethods:
             return {"ok": False, "error": "not_found"}
         return self._view(args, str(view_id))
 
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        # One Home tab per user: publishing replaces it (and must name the user).
+        user = str(args.get("user_id", ""))
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        if args["view"].get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        current = self.home_views.get(user)
+        answer = self._view(args, current["id"] if current else None)
+        self.home_views[user] = answer["view"]
+        return answer
+
+    def _get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("message_ts", ""))
+        if (channel, ts) not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        link = f"https://example.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
+
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        channels = [
+            {"id": cid, "name": name, "is_channel": True, "is_archived": False, "is_member": True}
+            for cid, name in sorted(self.channel_names.items())
+        ]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
             "ok": True,
@@ -313,6 +341,18 @@ def _metadata_problem(value: Any) -> str:
     return ""
 
 
+def _usergroups_list(self: SlackMethods, args: dict[str, Any]) -> dict[str, Any]:
+    include = str(args.get("include_users", "")).lower() in ("1", "true")
+    groups = []
+    for group_id, users in self.usergroups.items():
+        handle = self.usergroup_handles.get(group_id, group_id.lower())
+        group: dict[str, Any] = {"id": group_id, "team_id": "T1", "handle": handle, "name": handle}
+        if include:
+            group["users"] = list(users)
+        groups.append(group)
+    return {"ok": True, "usergroups": groups}
+
+
 _HANDLERS: dict[str, Callable[[SlackMethods, dict[str, Any]], dict[str, Any]]] = {
     "chat.postMessage": SlackMethods._post_message,
     "chat.update": SlackMethods._update,
@@ -320,7 +360,9 @@ _HANDLERS: dict[str, Callable[[SlackMethods, dict[str, Any]], dict[str, Any]]] =
     "chat.delete": SlackMethods._delete,
     "views.open": SlackMethods._views_open,
     "views.push": SlackMethods._views_open,
-    "views.publish": SlackMethods._views_open,
+    "views.publish": SlackMethods._views_publish,
+    "chat.getPermalink": SlackMethods._get_permalink,
+    "conversations.list": SlackMethods._conversations_list,
     "views.update": SlackMethods._views_update,
     "auth.test": SlackMethods._auth_test,
     "conversations.info": SlackMethods._conversations_info,
@@ -328,5 +370,6 @@ _HANDLERS: dict[str, Callable[[SlackMethods, dict[str, Any]], dict[str, Any]]] =
     "conversations.history": SlackMethods._conversations_history,
     "users.info": SlackMethods._users_info,
     "usergroups.users.list": SlackMethods._usergroups_users_list,
+    "usergroups.list": _usergroups_list,
     "apps.connections.open": SlackMethods._apps_connections_open,
 }

@@ -67,9 +67,11 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}  # views.publish, by user
         self.channel_names: dict[str, str] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.usergroup_handles: dict[str, str] = {}  # group ID → handle (usergroups.list)
         self._last_ts_us = 0
         self._ids = itertools.count(1)
         self._changed: asyncio.Condition | None = None

@@ -1,0 +1,301 @@
+"""Publishing the App Home: when someone opens it, and when incidents change.
+
+Why a table of viewers (``home_viewers``) rather than memory: the tab is
+opened in the serving process, the changes happen in whichever process acts
+on them, and several workers may share the database. Each viewer row says
+which timeline event the view they were last sent reflects. Every
+``poll_seconds`` a worker compares that with the newest event id (one
+index-only ``MAX``); viewers behind it whose last publish is older than
+``HOME_REFRESH_INTERVAL`` are claimed (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), marked, and sent one freshly rendered view. A viewer published
+less than an interval ago waits for the interval to pass and then gets one
+view with everything that changed meanwhile: a busy incident costs each
+viewer one ``views.publish`` per interval, not one per click.
+
+A publish that fails is not retried until the next change (the tab shows the
+last view Slack has; opening it again republishes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.drills.stats import compute_stats
+from bot.drills.stats_render import insight_lines
+from bot.home.data import load_home
+from bot.home.view import OpenIncident, home_view
+from bot.runbook import Library
+from bot.store.models import HomeViewer, TimelineEvent, utcnow
+from bot.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+PERMALINK_WAIT = 0.5  # seconds a view waits for thread links before going without
+VIEWER_TTL = timedelta(days=7)  # who has not opened the tab for a week is not refreshed
+BATCH = 500
+PARALLEL = 8  # views.publish calls in flight at once
+INSIGHTS_TTL = 60.0  # seconds an insights section is reused across publishes
+# The view is the same for everyone: tabs opened while nothing changed share
+# one render for this long (ages in it are then up to this much stale).
+RENDER_REUSE = 5.0
+
+
+class HomePublisher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: AsyncWebClient,
+        library: Library,
+        *,
+        postgres: bool,
+        refresh_interval: float,
+        validation_interval: float,
+        on_call: Callable[[str, bool], None] | None = None,
+        insights_days: int = 90,
+        levels: Sequence[str] = (),
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._library = library
+        self._postgres = postgres
+        self.refresh_interval = refresh_interval
+        self._validation_interval = validation_interval
+        self._on_call = on_call or (lambda method, ok: None)
+        self._insights_days = insights_days
+        self._levels = tuple(levels)
+        self._insights: tuple[float, list[str]] | None = None
+        self._insights_task: asyncio.Task[None] | None = None
+        self._poll = min(poll_seconds, refresh_interval)
+        self._permalinks: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+        self._fetches: set[asyncio.Task[None]] = set()
+        self._rendered: tuple[int, float, asyncio.Future[dict[str, Any]]] | None = None
+        self._seen_mark = -1
+        self._stale = False  # viewers left behind by the interval at the last round
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        for task in (self._task, self._insights_task):
+            if task is not None:
+                await cancel_and_wait(task)
+        self._task = self._insights_task = None
+
+    async def warm(self) -> None:
+        """At start-up: one render, so the first tab opened finds the statements
+        compiled and the thread links cached."""
+        try:
+            # Without insights: those are computed when a tab is first opened,
+            # over the data there is then.
+            await self.render(utcnow(), insights=False)
+        except Exception:
+            log.warning("home: warm-up render failed (database down?)", exc_info=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("home: refresh round failed; retrying")
+            await asyncio.sleep(self._poll)
+
+    # --- publishing ------------------------------------------------------------
+
+    async def opened(self, user_id: str) -> None:
+        """``app_home_opened``: remember the viewer, publish their view now."""
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            mark = await _newest_event(session)
+            insert = postgresql.insert if self._postgres else sqlite.insert
+            values = {"opened_at": now, "published_at": now, "published_mark": mark}
+            await session.execute(
+                insert(HomeViewer)
+                .values(user_id=user_id, **values)
+                .on_conflict_do_update(index_elements=[HomeViewer.user_id], set_=values)
+            )
+        await self._publish([user_id], await self._view_for(mark, now))
+
+    async def _view_for(self, mark: int, now: datetime) -> dict[str, Any]:
+        """A view reflecting timeline event ``mark``: shared with concurrent opens."""
+        cached = self._rendered
+        if cached is not None and cached[0] >= mark and time.monotonic() - cached[1] < RENDER_REUSE:
+            return await asyncio.shield(cached[2])
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._rendered = (mark, time.monotonic(), future)
+        try:
+            view = await self.render(now)
+        except BaseException as exc:
+            self._rendered = None
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning for the others
+            raise
+        future.set_result(view)
+        return view
+
+    async def refresh(self, now: datetime | None = None) -> int:
+        """One round: republish for viewers behind the timeline. Returns how many."""
+        async with self._sessions() as session:
+            mark = await _newest_event(session)
+        if mark <= self._seen_mark and not self._stale:
+            return 0
+        now = now or utcnow()
+        behind = (
+            HomeViewer.published_mark < mark,
+            HomeViewer.opened_at >= now - VIEWER_TTL,
+        )
+        ready = or_(
+            HomeViewer.published_at.is_(None),
+            HomeViewer.published_at <= now - timedelta(seconds=self.refresh_interval),
+        )
+        query = select(HomeViewer.user_id).where(*behind, ready).limit(BATCH)
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True)
+        async with self._sessions() as session, session.begin():
+            users = list((await session.execute(query)).scalars())
+            if users:
+                await session.execute(
+                    update(HomeViewer)
+                    .where(HomeViewer.user_id.in_(users))
+                    .values(published_at=now, published_mark=mark)
+                )
+            waiting = (
+                await session.execute(select(func.count()).select_from(HomeViewer).where(*behind))
+            ).scalar_one()
+        self._seen_mark = mark
+        self._stale = waiting > 0  # coalesced: they get one view when their interval ends
+        if users:
+            await self._publish(users, await self._view_for(mark, now))
+        return len(users)
+
+    async def render(self, now: datetime | None = None, *, insights: bool = True) -> dict[str, Any]:
+        now = now or utcnow()
+        async with self._sessions() as session:
+            lines = await self._insight_lines(session) if insights else []
+            data = await load_home(
+                session,
+                self._library,
+                interval_seconds=self._validation_interval,
+                now=now,
+                insights=lines,
+                insights_days=self._insights_days,
+                levels=self._levels,
+            )
+        incidents = await self._with_permalinks(data.incidents)
+        return home_view(replace(data, incidents=incidents))
+
+    async def _publish(self, users: Sequence[str], view: dict[str, Any]) -> None:
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def one(user: str) -> None:
+            async with gate:
+                try:
+                    await self._client.views_publish(user_id=user, view=view)
+                    self._on_call("views.publish", True)
+                    self.published += 1
+                except Exception as exc:
+                    self._on_call("views.publish", False)
+                    log.warning("views.publish for %s failed: %r", user, exc)
+
+        await asyncio.gather(*(one(u) for u in users))
+
+    # --- parts of the view -------------------------------------------------------
+
+    async def _insight_lines(self, session: AsyncSession) -> list[str]:
+        """Insights change slowly and cost a few grouped queries over the whole
+        period: a view shows the last ones computed, recomputed in the background
+        once older than ``INSIGHTS_TTL`` — never in front of a publish (the very
+        first views go without them until they are ready)."""
+        cached = self._insights
+        stale = cached is None or time.monotonic() - cached[0] >= INSIGHTS_TTL
+        if stale and self._insights_task is None:
+            self._insights_task = asyncio.create_task(self._recompute_insights())
+        return cached[1] if cached is not None else []
+
+    async def _recompute_insights(self) -> None:
+        try:
+            async with self._sessions() as session:
+                await self._compute_insights(session)
+        finally:
+            self._insights_task = None
+
+    async def _compute_insights(self, session: AsyncSession) -> list[str]:
+        try:
+            stats = await compute_stats(
+                session, self._library, days=self._insights_days, levels=self._levels
+            )
+        except Exception:
+            log.exception("home: insights failed; shown without them")
+            return self._insights[1] if self._insights else []
+        lines = insight_lines(stats)
+        self._insights = (time.monotonic(), lines)
+        self._rendered = None  # the next view shows them
+        return lines
+
+    async def _with_permalinks(self, incidents: Sequence[OpenIncident]) -> list[OpenIncident]:
+        """Each thread's link, asked of Slack once per thread (permalinks never
+        change; a thread Slack does not know stays without a link)."""
+        loop = asyncio.get_running_loop()
+        for i in incidents:
+            key = (i.channel_id, i.thread_ts or "")
+            if i.thread_ts and key not in self._permalinks:
+                future: asyncio.Future[str | None] = loop.create_future()
+                self._permalinks[key] = future
+                task = loop.create_task(self._fetch_permalink(key, future))
+                self._fetches.add(task)
+                task.add_done_callback(self._fetches.discard)
+        pending = [
+            f
+            for i in incidents
+            if (f := self._permalinks.get((i.channel_id, i.thread_ts or ""))) and not f.done()
+        ]
+        if pending:
+            await asyncio.wait(pending, timeout=PERMALINK_WAIT)
+        return [replace(i, permalink=self._link(i)) for i in incidents]
+
+    def _link(self, incident: OpenIncident) -> str | None:
+        future = self._permalinks.get((incident.channel_id, incident.thread_ts or ""))
+        return future.result() if future is not None and future.done() else None
+
+    async def _fetch_permalink(
+        self, key: tuple[str, str], future: asyncio.Future[str | None]
+    ) -> None:
+        link: str | None = None
+        try:
+            response = await self._client.chat_getPermalink(channel=key[0], message_ts=key[1])
+            self._on_call("chat.getPermalink", True)
+            found = response.get("permalink")
+            link = found if isinstance(found, str) and found.startswith("https://") else None
+        except SlackApiError as exc:
+            self._on_call("chat.getPermalink", False)
+            if exc.response.get("error") not in ("message_not_found", "channel_not_found"):
+                del self._permalinks[key]  # e.g. rate limited: ask again next time
+            log.info("chat.getPermalink failed: %r", exc)
+        except Exception as exc:
+            self._on_call("chat.getPermalink", False)
+            del self._permalinks[key]
+            log.info("chat.getPermalink failed: %r", exc)
+        future.set_result(link)
+
+
+async def _newest_event(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.max(TimelineEvent.id)))).scalar() or 0)

@@ -1,0 +1,186 @@
+"""The App Home view and the Declare incident modal (pure, Block Kit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.drills.blocks import run_result
+from bot.drills.views import DueRunbook, RunRow
+from bot.incidents.blocks import DRILL, ago
+from bot.slack.blockkit import button, context, header, section, slack_date, truncate
+from bot.slack.mrkdwn import escape, split_mrkdwn
+from bot.timefmt import format_duration
+
+DECLARE = "home_declare"
+DECLARE_MODAL = "home_declare_modal"
+MAX_VIEW_BLOCKS = 100
+SHOW_INCIDENTS = 30  # one section each; the rest are counted
+SHOW_DUE = 25
+SHOW_RUNS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    id: int
+    title: str
+    opened_at: datetime
+    channel_id: str
+    priority: str | None = None
+    commander: str | None = None
+    last_update_at: datetime | None = None
+    runbook_id: str | None = None  # the running runbook, if any
+    step: int = 0  # the step it is on (1-based)
+    steps: int = 0
+    permalink: str | None = None  # of the thread, once resolved (``chat.getPermalink``)
+    thread_ts: str | None = None
+    drill: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"INC-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class HomeData:
+    now: datetime
+    incidents: Sequence[OpenIncident]
+    open_count: int
+    due: Sequence[DueRunbook] = ()
+    runs: Sequence[RunRow] = ()
+    insights: Sequence[str] = ()  # mrkdwn lines (``bot/drills/stats_render``)
+    insights_days: int = 90
+    catalog_size: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def incident_line(i: OpenIncident, now: datetime) -> str:
+    key = f"<{i.permalink}|{i.key}>" if i.permalink else i.key
+    prio = f" · `{escape(i.priority)}`" if i.priority else ""
+    drill = f" · {DRILL}" if i.drill else ""
+    title = escape(truncate(i.title, 150))
+    bits = [f"opened {ago(now - i.opened_at)} ago"]
+    bits.append(f"commander <@{escape(i.commander)}>" if i.commander else "no commander")
+    if i.last_update_at is not None:
+        bits.append(f"last update {ago(now - i.last_update_at)} ago")
+    else:
+        bits.append("no status update yet")
+    if i.runbook_id:
+        bits.append(f"▶️ {escape(i.runbook_id)} step {i.step} of {i.steps}")
+    return f"*{key}*{prio}{drill} — {title}\n" + " · ".join(bits)
+
+
+def _lines_blocks(lines: Sequence[str], budget: int) -> list[dict[str, Any]]:
+    return [section(c) for c in split_mrkdwn("\n".join(lines), 2900)][:budget]
+
+
+def home_view(data: HomeData) -> dict[str, Any]:
+    """``views.publish``'s view: never past 100 blocks, whatever ``data`` holds."""
+    blocks: list[dict[str, Any]] = [
+        header(f"🚨 Open incidents ({data.open_count})"),
+        {
+            "type": "actions",
+            "block_id": "home_actions",
+            "elements": [button("🚨 Declare incident", DECLARE, "declare", "primary")],
+        },
+    ]
+    shown = list(data.incidents)[:SHOW_INCIDENTS]
+    if not shown:
+        blocks.append(context("_No incident is open._"))
+    blocks += [section(incident_line(i, data.now)) for i in shown]
+    if data.open_count > len(shown):
+        blocks.append(
+            context(
+                f"_…and {data.open_count - len(shown)} more open incidents (most urgent and "
+                "oldest shown first)._"
+            )
+        )
+    blocks.append({"type": "divider"})
+    blocks.append(header(f"🧪 Drills due ({len(data.due)})"))
+    if data.due:
+        lines = [_due_line(d) for d in list(data.due)[:SHOW_DUE]]
+        blocks += _lines_blocks(lines, 2)
+        if len(data.due) > SHOW_DUE:
+            blocks.append(context(f"_…and {len(data.due) - SHOW_DUE} more._"))
+        blocks.append(context("Rehearse one with `/runbook drill <ID> [environment]`."))
+    else:
+        blocks.append(context("_Every runbook passed a drill within the interval._"))
+    blocks.append({"type": "divider"})
+    blocks.append(header("🏁 Last runs"))
+    if data.runs:
+        blocks += _lines_blocks([_run_line(r) for r in list(data.runs)[:SHOW_RUNS]], 3)
+    else:
+        blocks.append(context("_No runbook has run yet._"))
+    if data.insights:
+        blocks.append({"type": "divider"})
+        blocks.append(header(f"📊 Insights, last {data.insights_days} days (drills excluded)"))
+        blocks += _lines_blocks(list(data.insights), 8)
+    blocks.append(context(f"Updated {slack_date(data.now, '{date_short} {time}')}"))
+    if len(blocks) > MAX_VIEW_BLOCKS:  # cannot happen with the caps above; belt and braces
+        blocks = [*blocks[: MAX_VIEW_BLOCKS - 1], context("_…cut to fit._")]
+    return {"type": "home", "callback_id": "home", "blocks": blocks}
+
+
+def _due_line(d: DueRunbook) -> str:
+    if d.last_pass is None:
+        why = "never validated" if d.last_result is None else "no passing drill yet"
+    else:
+        why = f"last passed {slack_date(d.last_pass, '{date_short}')}"
+    return f"• *{escape(d.runbook_id)}* {escape(truncate(d.title, 80))} — {why}"
+
+
+def _run_line(r: RunRow) -> str:
+    took = format_duration(timedelta(seconds=r.duration_s)) if r.duration_s is not None else "—"
+    kind = " 🧪 drill" if r.drill else ""
+    return (
+        f"• {slack_date(r.started_at, '{date_short} {time}')} *{escape(r.runbook_id)}*{kind} "
+        f"({r.incident_key}) — {run_result(r)} · {took}"
+    )
+
+
+def declare_modal(levels: Sequence[str], default: str | None) -> dict[str, Any]:
+    """Title and priority: submitted, it declares like ``/incident declare``."""
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "input",
+            "block_id": "title",
+            "label": {"type": "plain_text", "text": "Title"},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "title",
+                "max_length": 2000,
+                "placeholder": {"type": "plain_text", "text": "What is broken, for whom"},
+            },
+        }
+    ]
+    if levels:
+        options = [
+            {"text": {"type": "plain_text", "text": truncate(level, 75)}, "value": level[:150]}
+            for level in levels[:100]
+        ]
+        element: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": "priority",
+            "options": options,
+        }
+        chosen = next((o for o in options if o["value"] == default), None)
+        if chosen is not None:
+            element["initial_option"] = chosen
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "priority",
+                "label": {"type": "plain_text", "text": "Priority"},
+                "element": element,
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": DECLARE_MODAL,
+        "title": {"type": "plain_text", "text": "Declare incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
