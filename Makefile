@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-alerts bench-deadlines bench-gates clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts bench-deadlines bench-gates clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-reminders: $(STAMP)
 
 bench-export: $(STAMP)
 	$(PY) bench/timeline_export.py $(ARGS)
+
+bench-chaos: $(STAMP)
+	$(PY) bench/crash_chaos.py $(ARGS)
 
 bench-alerts: $(STAMP)
 	$(PY) bench/alert_burst.py $(ARGS)

@@ -84,7 +84,15 @@ def descendants(pid: int) -> list[int]:
 class Process:
     """A server subprocess with CPU and memory readings from /proc."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], port: int, name: str) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        port: int,
+        name: str,
+        *,
+        new_session: bool = False,
+    ) -> None:
         self.name = name
         self.port = port
         self.expect_children = 0
@@ -92,7 +100,12 @@ class Process:
         self._cwd = tempfile.mkdtemp(prefix="runbook-bench-")  # no stray .env is read
         self._log = open(Path(self._cwd) / "server.log", "w+b")
         self.proc = subprocess.Popen(
-            argv, env=env, cwd=self._cwd, stdout=self._log, stderr=subprocess.STDOUT
+            argv,
+            env=env,
+            cwd=self._cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,  # a process group: serve and its worker
         )
 
     @property

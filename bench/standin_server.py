@@ -8,6 +8,11 @@ URL on the first line of stdout and adds one route for the benchmark:
                                ({method, args, ts, at, wall}; ``at`` is
                                time.monotonic(), comparable across processes)
 
+``BENCH_ANSWER_DELAY_MS=<ms>`` answers ``chat.postMessage`` and ``chat.update``
+that long after carrying them out (the message is posted, the answer is late),
+as Slack's own latency does: the window in which a killed bot has had its
+message posted but not heard back (``bench/crash_chaos.py``).
+
 Block Kit validation (the costliest part of the stand-in: it parses every
 payload with slack_sdk's models) is off unless ``BENCH_VALIDATE=1``: on a
 2-core machine its CPU would compete with the bot it measures, whereas real
@@ -62,6 +67,17 @@ async def main() -> None:
         return web.json_response(body)
 
     slack.app.router.add_get("/bench/calls", calls)
+    answer_delay = float(os.environ.get("BENCH_ANSWER_DELAY_MS") or 0) / 1000
+    if answer_delay > 0:
+
+        @web.middleware
+        async def late_answer(request: web.Request, handler: Any) -> web.StreamResponse:
+            response = await handler(request)  # carried out: recorded, posted
+            if request.match_info.get("method") in ("chat.postMessage", "chat.update"):
+                await asyncio.sleep(answer_delay)
+            return response
+
+        slack.app.middlewares.append(late_answer)
     await slack.start()
     print(slack.url, flush=True)
     stop = asyncio.Event()

@@ -33,6 +33,8 @@ from bot.runbook import Library, load_library
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.delivery import OutboxWorker
+from bot.slack.outbox_rows import SentMarks
+from bot.slack.owner import LeaseOwner
 from bot.store.db import is_sqlite, make_engine, make_sessionmaker
 from bot.store.models import utcnow
 from bot.store.retention import Retention
@@ -78,13 +80,18 @@ def build_context(
     library = library if library is not None else load_runbooks(settings)
     metrics.runbooks_loaded.set(len(library.runbooks))
     postgres = not is_sqlite(settings.database_url)
+    dsn = asyncpg_dsn(settings.database_url) if postgres else None
     outbox = OutboxWorker(
         sessions,
         client,
         postgres=postgres,
         on_call=metrics.slack_call,
         on_hand_off=metrics.outbox_handed_off.inc,
+        on_lookup=metrics.outbox_lookup,
         lease_seconds=settings.outbox_lease_seconds,
+        # Connected on first use: only where delivery runs.
+        owner=LeaseOwner(dsn),
+        marks=SentMarks(sessions, dsn),
     )
     policy = settings.priorities
     intervals = [policy.interval_for(name) for name in policy.names]

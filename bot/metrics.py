@@ -54,6 +54,15 @@ class Metrics:
             "Slack messages delivered right after their commit, without a claim",
             registry=r,
         )
+        # After a crash: messages in doubt looked up at Slack before re-posting.
+        self.outbox_lookups = Counter(
+            "runbook_bot_outbox_lookups",
+            "Slack lookups of messages whose delivery was in doubt, by result "
+            "(found: not posted again; absent: posted; failed: Slack refused, retried; "
+            "skipped: channel given by name, posted)",
+            ["result"],
+            registry=r,
+        )
         self.alerts = Counter(
             "runbook_bot_alerts",
             "Alert notifications acted on, by what they did (posted, repeat, resolved, unmatched)",
@@ -78,6 +87,11 @@ class Metrics:
             "Age of the oldest Slack message still owed",
             registry=r,
         )
+        self.outbox_in_doubt = Gauge(
+            "runbook_bot_outbox_in_doubt",
+            "Slack messages owed whose delivery is in doubt (to be looked up before posting)",
+            registry=r,
+        )
         self.intake_pending = Gauge(
             "runbook_bot_intake_pending",
             "Requests acknowledged but not yet acted on (normally 0 within milliseconds)",
@@ -99,6 +113,9 @@ class Metrics:
             "Open incidents whose reminder is more than a minute overdue",
             registry=r,
         )
+
+    def outbox_lookup(self, result: str) -> None:
+        self.outbox_lookups.labels(result).inc()
 
     def slack_call(self, method: str, ok: bool) -> None:
         self.slack_calls.labels(method).inc()

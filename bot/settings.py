@@ -71,8 +71,9 @@ class Settings(BaseSettings):
     approvers: Annotated[list[str], NoDecode] = []  # user (U…/W…) or user-group (S…) IDs
     log_level: str = "INFO"
     host: str = "0.0.0.0"
-    # How long a claimed outbox row stays leased: after a crash, its delivery
-    # is retried by another (or the restarted) process once the lease ends.
+    # How long a claimed outbox row stays leased to its own worker (which then
+    # retries what it lost track of). Another worker takes a row over only when
+    # its owner is gone (bot/slack/owner.py), at once, whatever the lease says.
     outbox_lease_seconds: float = Field(default=15.0, gt=0)
     # Where Slack delivery and reminders run: "embedded" in the serving process,
     # "process" in a child process `serve` supervises, "external" when you run

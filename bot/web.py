@@ -40,11 +40,14 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
                 )
             ).all()
         )
-        oldest = (
+        oldest, in_doubt = (
             await session.execute(
-                select(func.min(OutboxMessage.created_at)).where(OutboxMessage.state == "pending")
+                select(
+                    func.min(OutboxMessage.created_at),
+                    func.count().filter(OutboxMessage.in_doubt.is_(True)),
+                ).where(OutboxMessage.state == "pending")
             )
-        ).scalar()
+        ).one()
         intake = {
             state: (count, first)
             for state, count, first in (
@@ -67,6 +70,7 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
     m.outbox_pending.set(states.get("pending", 0))
     m.outbox_failed.set(states.get("failed", 0))
     m.outbox_oldest_pending.set((now - oldest).total_seconds() if oldest else 0)
+    m.outbox_in_doubt.set(in_doubt)
     pending, first = intake.get("pending", (0, None))
     m.intake_pending.set(pending)
     m.intake_oldest_pending.set((now - first).total_seconds() if first else 0)

@@ -24,6 +24,8 @@ SCOPES = {
     "usergroups:read",
     "channels:read",
     "groups:read",
+    "channels:history",
+    "groups:history",
 }
 EVENTS_URL = "https://YOUR-HOST/slack/events"
 

@@ -5,184 +5,30 @@ the Slack stand-in. After each restart: nothing the bot acknowledged is
 missing, nothing is posted twice, and buttons on messages posted by the dead
 process still work.
 
-Determinism: a message can only be posted twice if the kill lands after Slack
-accepted a call and before the bot committed "sent" (inherent at-least-once;
-see docs/operations.md). The tests kill while Slack is refusing every write
-(503), so rows are pending and no accepted call is in flight.
+A kill kills the bot's process group (serve and its worker at once), as
+``kill -9`` of the service does. Here the kills land while Slack is refusing
+every write (503), so rows are pending; tests/test_crash_safety.py kills
+between Slack's answer and the bot's record of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import aiohttp
-import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store.models import Incident, OutboxMessage, StepDecision, TimelineEvent
+from bot.store.models import Incident, StepDecision, TimelineEvent
+from tests import process_support
+from tests.process_support import drained, pending, scalar, wait_rejected
 from tests.rig import Call, SlackStandIn
-from tests.rig.botserver import SIGNING_SECRET, Response, button_value
-from tests.rig.signing import SlackSigner, post
 from tests.test_e2e_runbook import is_step
 
-BIN = Path(sys.executable).parent / "runbook-bot"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class BotProcess:
-    """``runbook-bot serve`` in a subprocess, driven over HTTP like Slack drives it."""
-
-    def __init__(
-        self, env: dict[str, str], log_path: Path, http: aiohttp.ClientSession, slack: SlackStandIn
-    ) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.http = http
-        self.slack = slack
-        self.port = int(env["PORT"])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.signer = SlackSigner(SIGNING_SECRET)
-        self.proc: asyncio.subprocess.Process | None = None
-        self.starts = 0
-
-    async def start(self, timeout: float = 30.0) -> None:
-        self.starts += 1
-        log = self.log_path.open("ab")
-        log.write(f"\n===== start {self.starts} =====\n".encode())
-        log.flush()
-        self.proc = await asyncio.create_subprocess_exec(
-            str(BIN),
-            "serve",
-            env=self.env,
-            cwd=str(self.log_path.parent),
-            stdout=log,
-            stderr=log,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.returncode is None, f"bot exited:\n{self.log()}"
-            try:
-                async with self.http.get(self.url + "/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"bot did not become healthy:\n{self.log()}")
-
-    async def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.proc is not None and self.proc.returncode is None
-        self.proc.send_signal(sig)
-        code = await asyncio.wait_for(self.proc.wait(), 15)
-        if sig == signal.SIGKILL:
-            assert code == -signal.SIGKILL
-        self.proc = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-    async def send(self, body: bytes) -> Response:
-        status, parsed, elapsed = await post(
-            self.http, self.url + "/slack/events", body, signer=self.signer
-        )
-        return Response(status, parsed, elapsed)
-
-    async def command(self, command: str, text: str, **kw: Any) -> Response:
-        return await self.send(self.signer.slash_command(command, text, **kw))
-
-    async def click(self, call: Call, action_id: str, user_id: str = "U1") -> Response:
-        channel = call.args["channel"]
-        message = self.slack.message(channel, call.ts)
-        body = self.signer.block_action(
-            action_id,
-            button_value(message.get("blocks", []), action_id),
-            message_ts=call.ts,
-            channel_id=channel,
-            user_id=user_id,
-            message=message,
-        )
-        return await self.send(body)
-
-
-@pytest.fixture
-async def db(clean_db: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(clean_db)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def make_process(clean_db: str, slack: SlackStandIn, tmp_path: Path) -> AsyncIterator[Any]:
-    procs: list[BotProcess] = []
-    async with aiohttp.ClientSession() as http:
-
-        def factory(**extra: str) -> BotProcess:
-            env = {
-                "PATH": os.environ.get("PATH", ""),
-                "HOME": os.environ.get("HOME", str(tmp_path)),
-                "SLACK_BOT_TOKEN": "xoxb-test-token",
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                "SLACK_API_URL": slack.url,
-                "DATABASE_URL": clean_db,
-                "PORT": str(free_port()),
-                "HOST": "127.0.0.1",
-                "INCIDENT_CHANNELS": "incidents",
-                "STATUS_UPDATE_INTERVAL": "1800",
-                "OUTBOX_LEASE_SECONDS": "1",
-                "LOG_LEVEL": "INFO",
-                **extra,
-            }
-            if os.environ.get("PYTHONPATH"):
-                env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-            proc = BotProcess(env, tmp_path / "bot.log", http, slack)
-            procs.append(proc)
-            return proc
-
-        yield factory
-        for proc in procs:
-            if proc.proc is not None and proc.proc.returncode is None:
-                proc.proc.kill()
-                await proc.proc.wait()
-
-
-async def scalar(db: AsyncEngine, query: Any) -> Any:
-    async with db.connect() as conn:
-        return (await conn.execute(query)).scalar()
-
-
-async def pending(db: AsyncEngine) -> int:
-    return await scalar(
-        db, select(func.count(OutboxMessage.id)).where(OutboxMessage.state == "pending")
-    )
-
-
-async def drained(db: AsyncEngine, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while await pending(db):
-        assert time.monotonic() < deadline, "outbox did not drain"
-        await asyncio.sleep(0.1)
-
-
-async def wait_rejected(slack: SlackStandIn, method: str, n: int = 1, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while len([r for r in slack.rejected if r.method == method]) < n:
-        assert time.monotonic() < deadline, f"no attempt to call {method}"
-        await asyncio.sleep(0.05)
+db = process_support.db
+make_process = process_support.make_process
 
 
 def steps_posted(slack: SlackStandIn) -> list[Call]:

@@ -223,7 +223,13 @@ async def test_a_clicks_messages_are_handed_off_only_behind_nothing_pending(
     slack.fail("chat.update", status=503, times=6)
     await bot.click(steps[1], "step_approve", user_id="U2")
     deadline = time.monotonic() + 10
-    while not [r for r in await outbox_rows(bot, "run:1") if r.attempts >= 1]:
+
+    async def failed_and_released() -> bool:
+        # The release is its own transaction right after the failed one's backoff.
+        rows = [r for r in await outbox_rows(bot, "run:1") if r.state == "pending"]
+        return bool(rows) and rows[0].attempts >= 1 and rows[-1].locked_until is None
+
+    while not await failed_and_released():
         assert time.monotonic() < deadline, "step 2's update never failed"
         await asyncio.sleep(0.05)
     handed = outbox.handed_off

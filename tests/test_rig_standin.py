@@ -208,3 +208,71 @@ async def test_wait_for(slack: SlackStandIn, client: AsyncWebClient) -> None:
     # A predicate that raises is a non-match, not a crash.
     with pytest.raises(AssertionError):
         await slack.wait_for("chat.postMessage", lambda c: c.args["nope"], timeout=0.05)
+
+
+# ---------------------------------------------------------------------------
+# message metadata, reading messages back, held answers
+# ---------------------------------------------------------------------------
+
+
+async def test_metadata_is_read_back_only_with_include_all_metadata(
+    slack: SlackStandIn, client: AsyncWebClient
+) -> None:
+    meta = {"event_type": "runbook_bot_message", "event_payload": {"outbox_id": 7}}
+    parent = await client.chat_postMessage(channel="C_INC", text="run", metadata=meta)
+    reply = await client.chat_postMessage(
+        channel="C_INC", text="step", thread_ts=parent["ts"], metadata=meta
+    )
+    await client.chat_postMessage(channel="C_INC", text="later, top level")
+    await client.chat_postMessage(channel="C_OTHER", text="elsewhere")
+
+    plain = await client.conversations_replies(channel="C_INC", ts=parent["ts"])
+    assert [m["ts"] for m in plain["messages"]] == [parent["ts"], reply["ts"]]
+    assert all("metadata" not in m for m in plain["messages"])
+    full = await client.conversations_replies(
+        channel="C_INC", ts=parent["ts"], include_all_metadata=True
+    )
+    assert [m.get("metadata") for m in full["messages"]] == [meta, meta]
+
+    history = await client.conversations_history(channel="C_INC", include_all_metadata=True)
+    # Top-level messages only (no thread replies), newest first.
+    assert [m["text"] for m in history["messages"]] == ["later, top level", "run"]
+    assert history["messages"][1]["metadata"] == meta
+    assert "metadata" not in (await client.conversations_history(channel="C_INC"))["messages"][1]
+    newer = await client.conversations_history(channel="C_INC", oldest=parent["ts"])
+    assert [m["text"] for m in newer["messages"]] == ["later, top level"]
+
+    with pytest.raises(SlackApiError) as err:
+        await client.conversations_replies(channel="C_INC", ts="1.000001")
+    assert err.value.response["error"] == "thread_not_found"
+    with pytest.raises(SlackApiError) as err:
+        await client.chat_postMessage(channel="C_INC", text="x", metadata={"event_type": "x"})
+    assert err.value.response["error"] == "invalid_metadata_format"
+    slack.invalid.clear()
+
+
+async def test_history_pages_with_a_cursor(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    posted = [
+        (await client.chat_postMessage(channel="C_INC", text=f"m{i}"))["ts"] for i in range(5)
+    ]
+    first = await client.conversations_history(channel="C_INC", limit=2)
+    assert first["has_more"] and [m["ts"] for m in first["messages"]] == posted[:2:-1][:2]
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = await client.conversations_history(channel="C_INC", limit=10, cursor=cursor)
+    assert not rest["has_more"] and rest["response_metadata"]["next_cursor"] == ""
+    assert [m["ts"] for m in rest["messages"]] == posted[2::-1]
+
+
+async def test_hold_carries_out_the_call_and_holds_its_answer(
+    slack: SlackStandIn, client: AsyncWebClient
+) -> None:
+    held = slack.hold("chat.postMessage", lambda args: args.get("text") == "second")
+    await client.chat_postMessage(channel="C_INC", text="first")  # not matched: answered
+    call = asyncio.create_task(client.chat_postMessage(channel="C_INC", text="second"))
+    await held.wait()
+    await asyncio.sleep(0.05)
+    assert not call.done()  # posted at Slack, the answer not sent yet
+    assert [c.args["text"] for c in slack.calls] == ["first", "second"]
+    held.release()
+    answer = await call
+    assert answer["ts"] == held.response["ts"] == slack.calls[1].ts

@@ -4,8 +4,11 @@
 - ``blockkit`` — Block Kit limits and building blocks shared by every
   renderer (pure).
 - ``outbox`` — enqueue the Web API writes a transaction owes.
-- ``outbox_rows``, ``delivery`` — the worker that delivers them after the
-  commit, in order per key, retrying 429/5xx.
+- ``outbox_rows``, ``delivery``, ``webapi`` — the worker that delivers them
+  after the commit, in order per key, retrying 429/5xx.
+- ``owner`` — who holds a lease, checkable by the database (an advisory lock
+  per live worker); ``lookup`` — whether a message in doubt after a crash is
+  already in Slack (by the metadata every post carries).
 - ``approvers`` — who may decide steps (``APPROVERS``), user groups resolved
   through ``usergroups.users.list`` and cached.
 

@@ -3,7 +3,11 @@
 The worker delivers pending rows oldest first, one at a time per ordering key
 (a run or an incident) so Slack sees a run's messages in order; different keys
 go in parallel. Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL), so several bot processes deliver each row once. The Web API client
+PostgreSQL) that names its owner (``bot/slack/owner.py``), so several bot
+processes deliver each row once, and a dead process's rows are taken over at
+once. "Sent" is committed as soon as Slack answers, before the key's next
+message; a message whose delivery is in doubt after a crash is looked up at
+Slack before it is posted again (``bot/slack/lookup.py``). The Web API client
 itself retries 429 (honouring Retry-After), 5xx and connection errors; what
 still fails is retried later with backoff, and permanent errors are logged and
 marked ``failed`` so they do not block the run's later messages.
@@ -25,54 +29,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.slack import lookup
 from bot.slack import outbox_rows as rows_
-from bot.slack.outbox_rows import Claimed
+from bot.slack.outbox_rows import Claimed, SentMarks
+from bot.slack.owner import LeaseOwner
+from bot.slack.webapi import PERMANENT_ERRORS, pooled_client
 from bot.store.models import OutboxMessage, utcnow
 from bot.store.writes import appended, inserted
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-# Errors that retrying cannot fix: the payload or the target is wrong.
-PERMANENT_ERRORS = {
-    "channel_not_found",
-    "not_in_channel",
-    "is_archived",
-    "invalid_blocks",
-    "invalid_blocks_format",
-    "msg_too_long",
-    "no_text",
-    "message_not_found",
-    "cant_update_message",
-    "edit_window_closed",
-    "invalid_auth",
-    "account_inactive",
-    "user_not_in_channel",
-    "invalid_arguments",
-}
-
-
 # Longest a claim round waits for hand-offs in flight (seconds).
 HAND_OFF_WAIT = 0.05
-
-
-def _pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> AsyncWebClient:
-    """The same client configuration over one keep-alive HTTP session.
-
-    Without a session the SDK opens (and closes) a new connection per call,
-    which was the largest single cost of delivering a message.
-    """
-    return AsyncWebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=client.timeout,
-        ssl=client.ssl,
-        proxy=client.proxy,
-        session=session,
-        headers=dict(client.headers),
-        retry_handlers=list(client.retry_handlers),
-        logger=client._logger,
-    )
 
 
 class OutboxWorker:
@@ -89,6 +58,9 @@ class OutboxWorker:
         poll_seconds: float = 1.0,
         on_call: Callable[[str, bool], None] | None = None,
         on_hand_off: Callable[[int], None] | None = None,
+        on_lookup: Callable[[str], None] | None = None,
+        owner: LeaseOwner | None = None,
+        marks: SentMarks | None = None,
     ) -> None:
         self._sessions = sessionmaker
         self._base_client = client
@@ -100,11 +72,16 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._on_call = on_call or (lambda method, ok: None)
         self._on_hand_off = on_hand_off or (lambda count: None)
+        self._on_lookup = on_lookup or (lambda result: None)
+        # SQLite (one process) when not given; bot/app.py passes the PostgreSQL one.
+        self._owner = owner or LeaseOwner(None)
+        self._marks = marks or SentMarks(sessionmaker, None)
+        # Rows being delivered here now: never claimed back, even past their lease.
+        self._busy: set[int] = set()
         self.delivered = 0
         self._http: aiohttp.ClientSession | None = None
         self._delivered_ts: OrderedDict[int, str] = OrderedDict()
-        self._sent: list[dict[str, Any]] = []
-        # Ids in _sent until their "sent" commits: delivered, only unrecorded.
+        # Ids answered by Slack whose "sent" is being committed.
         self._sent_ids: set[int] = set()
         self._handed: set[asyncio.Task[None]] = set()
         self.handed_off = 0
@@ -117,8 +94,9 @@ class OutboxWorker:
         if self._task is None:
             if self._base_client.session is None and self._http is None:
                 self._http = aiohttp.ClientSession()
-                self._client = _pooled_client(self._base_client, self._http)
+                self._client = pooled_client(self._base_client, self._http)
             self._task = asyncio.create_task(self._loop(), name="slack-outbox")
+            self._marks.start()
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -128,10 +106,8 @@ class OutboxWorker:
             _, late = await asyncio.wait(list(self._handed), timeout=5)
             for task in late:
                 await cancel_and_wait(task)
-        try:
-            await self._flush_sent()  # deliveries made: record them, or they go again
-        except Exception as exc:
-            log.warning("outbox: could not record %d deliveries at stop: %r", len(self._sent), exc)
+        await self._marks.close()
+        await self._owner.close()  # the lock goes: another worker may take over now
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -143,8 +119,8 @@ class OutboxWorker:
         while True:
             if self._handed:
                 # Woken by a commit whose messages were handed off: let those
-                # deliveries finish (bounded), so that one claim records them
-                # all instead of an empty claim now and another afterwards.
+                # deliveries finish (bounded) rather than claim now (they hold
+                # their keys) and again afterwards.
                 await asyncio.wait(list(self._handed), timeout=HAND_OFF_WAIT)
             self._wake.clear()
             try:
@@ -175,18 +151,20 @@ class OutboxWorker:
         return True
 
     async def _claim(self, limit: int) -> list[Claimed]:
+        owner = await self._owner.ensure()
+        if owner is None:
+            return []
         now = utcnow()
-        batch: list[dict[str, Any]] = []
-        try:
-            async with self._sessions() as session, session.begin():
-                batch = await self._record_sent(session)
-                rows = await rows_.claim(
-                    session, now=now, until=now + self._lease, limit=limit, postgres=self._postgres
-                )
-        except BaseException:
-            self._sent[:0] = batch  # not recorded: the next transaction retries them
-            raise
-        self._recorded(batch)
+        async with self._sessions() as session, session.begin():
+            rows = await rows_.claim(
+                session,
+                now=now,
+                until=now + self._lease,
+                limit=limit,
+                postgres=self._postgres,
+                owner=owner,
+                busy=sorted(self._busy),
+            )
         return rows
 
     # --- hand-off: what this process just committed, delivered without a claim ---
@@ -197,13 +175,16 @@ class OutboxWorker:
         directly (``take_hand_off``) instead of waiting for a claim.
 
         Only the messages of keys whose every pending row has already been
-        delivered by this process (its "sent" not yet recorded): anything
+        delivered by this process (Slack answered, "sent" committing): anything
         else pending — in flight here or elsewhere, in backoff, committed by
         another process — goes first, so those keys take the claim path,
         which keeps each key's order. PostgreSQL only, and only where this
         process delivers.
         """
         if not self._postgres or self._task is None:
+            return
+        owner = self._owner.current()
+        if owner is None:
             return
         rows = appended(session, rows_.OUTBOX)
         now_rows = inserted(session)  # e.g. a start's run message, inserted at once
@@ -223,11 +204,14 @@ class OutboxWorker:
         until = utcnow() + self._lease
         handed_now = [(i, r) for i, r in now_rows if r["ordering_key"] not in blocked]
         if handed_now:
-            await session.execute(rows_.LEASE, {"ids": [i for i, _ in handed_now], "until": until})
+            ids = [i for i, _ in handed_now]
+            await session.execute(rows_.LEASE, {"ids": ids, "until": until, "owner": owner})
             for _, r in handed_now:
                 r["locked_until"] = until  # as written: take_hand_off picks leased rows
-        for r in rows:  # every row gets the column: one executemany
-            r["locked_until"] = None if r["ordering_key"] in blocked else until
+        for r in rows:  # every row gets the columns: one executemany
+            mine = r["ordering_key"] not in blocked
+            r["locked_until"] = until if mine else None
+            r["lease_owner"] = owner if mine else None
 
     def take_hand_off(self, session: AsyncSession) -> None:
         """After that commit: deliver the leased messages, each key's in order."""
@@ -257,78 +241,66 @@ class OutboxWorker:
     def _handed_done(self, task: asyncio.Task[None]) -> None:
         self._handed.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            # As in a claimed round: the lease runs out and the row goes again.
+            # As in a claimed round: once its lease ends it is claimed back (in doubt).
             log.error("outbox: handed-off delivery failed: %r", task.exception())
-        self.notify()  # the loop records "sent" with its next claim
+        self.notify()  # rows of its keys queued behind it go now
 
     async def _deliver_chain(self, rows: list[Claimed], leased_at: float) -> None:
         """One key's leased rows, in order. (A claim leases one row per key; a
         hand-off leases all the rows its transaction added.)"""
-        for i, row in enumerate(rows):
-            try:
-                done = await self._deliver_one(row, leased_at)
-            except BaseException:
-                await rows_.release(self._sessions, rows[i + 1 :])
-                raise
-            if done is None:
-                return  # our lease ran out and another process took over
-            if not done:
-                # This one goes again later: the rest wait behind it, claimed
-                # in order once it is through (not at their lease's end).
-                await rows_.release(self._sessions, rows[i + 1 :])
-                return
+        ids = {row.id for row in rows}
+        self._busy |= ids
+        try:
+            for i, row in enumerate(rows):
+                try:
+                    done = await self._deliver_one(row, leased_at)
+                except BaseException:
+                    await rows_.release(self._sessions, rows[i + 1 :])
+                    raise
+                if done is None:
+                    return  # another process owns it now (our lock was lost)
+                if not done:
+                    # This one goes again later: the rest wait behind it, claimed
+                    # in order once it is through (not at their lease's end).
+                    await rows_.release(self._sessions, rows[i + 1 :])
+                    return
+        finally:
+            self._busy -= ids
 
     def _remember_ts(self, row_id: int, ts: str) -> None:
         self._delivered_ts[row_id] = ts
         if len(self._delivered_ts) > self._TS_CACHE:
             self._delivered_ts.popitem(last=False)
 
-    def _mark_sent(self, row_id: int, ts: str | None) -> None:
-        """Note a delivery; the next claim's transaction records it.
-
-        The loop claims again as soon as a round is delivered, so "sent"
-        commits a few milliseconds after Slack answered, together with every
-        other delivery of the round and the next claim — one transaction
-        instead of one per message. (A crash in between means the message is
-        sent again: the outbox is at-least-once, see docs/operations.md.)
-        """
-        self._sent.append({"b_id": row_id, "b_ts": ts, "b_at": utcnow()})
-        self._sent_ids.add(row_id)
-
-    def _recorded(self, batch: list[dict[str, Any]]) -> None:
-        self._sent_ids.difference_update(m["b_id"] for m in batch)
-
-    async def _record_sent(self, session: AsyncSession) -> list[dict[str, Any]]:
-        """Write the noted deliveries in ``session``'s transaction (before any
-        claim: a key's next message becomes its head once this one is sent)."""
-        batch, self._sent = self._sent, []
-        if batch:
-            alerts = [m for m in batch if "a_id" in m]
-            if alerts:  # an alert message's ts and channel ID ride along
-                sent = [{k: m[k] for k in ("b_id", "b_ts", "b_at")} for m in batch]
-                await session.execute(rows_.MARK_SENT, sent)
-                await session.execute(
-                    rows_.MARK_ALERT,
-                    [{k: m[k] for k in ("a_id", "a_ts", "a_channel")} for m in alerts],
-                )
+    async def _mark_sent(self, row: Claimed, ts: str | None, channel: str | None) -> None:
+        """Commit "sent" now, before the key's next message goes: a crash
+        leaves at most this one in doubt (and it is looked up, not re-posted).
+        If the database will not take it, the key stops here."""
+        self._sent_ids.add(row.id)
+        try:
+            alert_id = rows_.alert_target(row.on_delivered)
+            if alert_id is not None and ts:
+                await self._marks.mark(row.id, ts, (alert_id, channel))
+            elif row.on_delivered and ts:
+                await rows_.mark_delivered_with_ts(self._sessions, row.id, row.on_delivered, ts)
             else:
-                await session.execute(rows_.MARK_SENT, batch)
-        return batch
-
-    async def _flush_sent(self) -> None:
-        if self._sent:
-            async with self._sessions() as session, session.begin():
-                batch = await self._record_sent(session)
-            self._recorded(batch)
+                await self._marks.mark(row.id, ts)
+        except Exception as exc:
+            # Still leased here, unsettled: once its lease ends it is claimed
+            # back in doubt and looked up (found: recorded then).
+            log.warning("outbox: could not record message %d as sent (%r)", row.id, exc)
+            raise
+        finally:
+            self._sent_ids.discard(row.id)
 
     async def _deliver_one(self, row: Claimed, leased_at: float) -> bool | None:
         """Deliver one leased row. True: done (sent, or failed for good) — its
         key's next row may go. False: it will be retried later — the rest of
         its key must wait. None: another process owns it now."""
         # The claim read the row under its lease a moment ago; re-read it only
-        # if the lease may have run out (another process may own it now).
+        # after a while (if our owner lock was lost, another may own it now).
         if time.monotonic() - leased_at > self._lease.total_seconds() / 2:
-            if not await rows_.still_pending(self._sessions, row.id):
+            if not await rows_.still_ours(self._sessions, row.id, self._owner.current()):
                 return None
         payload = dict(row.payload)
         if row.thread_from is not None:
@@ -345,6 +317,15 @@ class OutboxWorker:
             elif row.method == "chat.update":
                 await self._give_up(row.id, "parent message was never delivered")
                 return True
+        if row.method == "chat.postMessage":
+            payload = lookup.with_metadata(payload, row.id)  # what a lookup finds it by
+            if row.in_doubt:
+                answered, found_ts = await self._look_up(row, payload)
+                if not answered:
+                    return False
+                if found_ts:
+                    await self._delivered(row, found_ts, payload.get("channel"))
+                    return True
         try:
             response = await self._client.api_call(row.method, json=payload)
             self._on_call(row.method, True)
@@ -360,28 +341,54 @@ class OutboxWorker:
             return False
         except Exception as exc:  # connection refused, timeout, 5xx after retries
             self._on_call(row.method, False)
-            await self._retry_later(row.id, f"{row.method}: {exc!r}")
+            # A timeout may come after Slack posted it: look before posting again.
+            await self._retry_later(row.id, f"{row.method}: {exc!r}", doubt=True)
             return False
         raw_ts = response.get("ts") or response.get("message_ts")
-        ts = str(raw_ts) if raw_ts else None
-        alert_id = rows_.alert_target(row.on_delivered)
-        if alert_id is not None and ts:
-            channel = response.get("channel")
-            self._mark_sent(row.id, ts)
-            self._sent[-1].update(
-                {"a_id": alert_id, "a_ts": ts, "a_channel": str(channel) if channel else None}
-            )
-        elif row.on_delivered and ts:
-            await rows_.mark_delivered_with_ts(self._sessions, row.id, row.on_delivered, ts)
-        else:
-            self._mark_sent(row.id, ts)
+        channel = response.get("channel")
+        await self._delivered(row, str(raw_ts) if raw_ts else None, channel)
+        return True
+
+    async def _delivered(self, row: Claimed, ts: str | None, channel: Any = None) -> None:
+        await self._mark_sent(row, ts, str(channel) if channel else None)
         if ts:
             self._remember_ts(row.id, ts)
         self.delivered += 1
-        return True
 
-    async def _retry_later(self, row_id: int, error: str, delay: float | None = None) -> None:
-        await rows_.settle(self._sessions, row_id, rows_.reschedule, error, delay)
+    async def _look_up(self, row: Claimed, payload: dict[str, Any]) -> tuple[bool, str | None]:
+        """A message in doubt: (True, its ts) if Slack has it, (True, None) if
+        not, (False, None) if Slack would not say — then it is retried later,
+        never posted blind."""
+        if not lookup.can_look_up(payload):
+            self._on_lookup("skipped")
+            log.warning(
+                "outbox: message %d is in doubt but its channel %r is a name, not an ID: "
+                "cannot look it up; posting it (it may appear twice)",
+                row.id,
+                payload.get("channel"),
+            )
+            return True, None
+        try:
+            ts = await lookup.find_posted(self._client, payload, row.id, row.created_at)
+        except lookup.LookupFailed as exc:
+            self._on_lookup("failed")
+            log.warning(
+                "outbox: could not look up message %d at Slack before posting it again "
+                "(%s); retrying the lookup, not posting blind",
+                row.id,
+                exc.error,
+            )
+            await self._retry_later(row.id, f"lookup: {exc.error}")
+            return False, None
+        self._on_lookup("found" if ts else "absent")
+        if ts:
+            log.info("outbox: message %d already in Slack (ts %s): not posted again", row.id, ts)
+        return True, ts
+
+    async def _retry_later(
+        self, row_id: int, error: str, delay: float | None = None, *, doubt: bool = False
+    ) -> None:
+        await rows_.settle(self._sessions, row_id, rows_.reschedule, error, delay, doubt)
 
     async def _give_up(self, row_id: int, error: str) -> None:
         await rows_.settle(self._sessions, row_id, rows_.fail, error)

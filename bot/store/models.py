@@ -257,6 +257,12 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+    # The worker that leased it (bot/slack/owner.py): a claim takes over a dead
+    # owner's lease at once, never a live one's.
+    lease_owner: Mapped[int | None] = mapped_column(BigInteger)
+    # Slack may already have it (its owner died mid-delivery): look it up
+    # before posting again (bot/slack/lookup.py).
+    in_doubt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     result_ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,7 @@
 """Incident priority, acknowledgement, roles; durable deadlines (SPEC §7).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-07
 
 - ``incidents``: ``priority`` (a ``PRIORITY_LEVELS`` name; existing rows get
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,10 @@ errors and latency, per method (``"*"`` = any method)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -16,12 +19,63 @@ class Fault:
     error: str | None
 
 
+@dataclass
+class Hold:
+    """A call Slack has carried out (the message is posted) whose answer is
+    held back until ``release()`` — the moment to kill the bot between
+    Slack's answer and the bot's record of it."""
+
+    method: str
+    predicate: Callable[[dict[str, Any]], bool]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    args: dict[str, Any] = field(default_factory=dict)
+    response: dict[str, Any] = field(default_factory=dict)
+
+    def release(self) -> None:
+        self.released.set()
+
+    async def wait(self, timeout: float = 10.0) -> None:
+        """Until the held call arrived (AssertionError after ``timeout``)."""
+        try:
+            await asyncio.wait_for(self.arrived.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no {self.method} call to hold within {timeout}s") from None
+
+
 class FaultInjection:
     """Mixed into ``SlackStandIn``: what the next calls to a method should suffer."""
 
     def __init__(self) -> None:
         self._faults: dict[str, list[Fault]] = {}
         self._delays: dict[str, float] = {}
+        self._holds: list[Hold] = []
+
+    def hold(
+        self, method: str, predicate: Callable[[dict[str, Any]], bool] = lambda args: True
+    ) -> Hold:
+        """Carry out the next call to ``method`` whose arguments match, then hold
+        its answer until the returned ``Hold`` is released."""
+        held = Hold(method, predicate)
+        self._holds.append(held)
+        return held
+
+    def _take_hold(self, method: str, args: dict[str, Any]) -> Hold | None:
+        for held in self._holds:
+            if held.method == method and not held.arrived.is_set():
+                try:
+                    matches = held.predicate(args)
+                except Exception:
+                    matches = False
+                if matches:
+                    held.args = args
+                    held.arrived.set()
+                    return held
+        return None
+
+    def release_holds(self) -> None:
+        for held in self._holds:
+            held.release()
 
     def fail(
         self,
@@ -48,9 +102,11 @@ class FaultInjection:
             self._delays[method] = seconds
 
     def reset_faults(self) -> None:
-        """Drop pending injected faults and delays."""
+        """Drop pending injected faults, delays and holds (held answers go out)."""
         self._faults.clear()
         self._delays.clear()
+        self.release_holds()
+        self._holds.clear()
 
     def _delay_for(self, method: str) -> float:
         return self._delays.get(method, self._delays.get("*", 0.0))

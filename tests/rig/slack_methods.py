@@ -8,6 +8,7 @@ calls with Slack-shaped JSON while keeping the state of messages and views.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +59,10 @@ class SlackMethods:
                 return [f"text is {len(text)} chars, max {MAX_MESSAGE_TEXT}"], "msg_too_long"
             if not args.get("channel"):
                 return ["channel is required"], "channel_not_found"
+            if method == "chat.postMessage" and "metadata" in args:
+                problem = _metadata_problem(args["metadata"])
+                if problem:
+                    return [problem], "invalid_metadata_format"
         elif method in _VIEW_METHODS:
             if "view" not in args:
                 return ["view is required"], "invalid_arguments"
@@ -97,8 +102,63 @@ class SlackMethods:
             message["thread_ts"] = str(args["thread_ts"])
         if args.get("attachments"):
             message["attachments"] = args["attachments"]
+        if args.get("metadata"):
+            # Kept with the message; read back only with include_all_metadata.
+            message["metadata"] = _parsed_metadata(args["metadata"])
         self.messages[(channel, ts)] = {"channel": channel, **message}
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    # -- reading messages back (conversations.replies / .history) -----------
+
+    def _readable(self, message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+        out = {k: v for k, v in message.items() if k != "channel"}
+        if not with_metadata:
+            out.pop("metadata", None)  # as Slack: only with include_all_metadata
+        return out
+
+    def _page(
+        self, messages: list[dict[str, Any]], args: dict[str, Any], default_limit: int
+    ) -> dict[str, Any]:
+        """Slack's cursor pagination over an already ordered list."""
+        limit = max(1, min(int(args.get("limit") or default_limit), 1000))
+        cursor = str(args.get("cursor") or "")
+        start = int(cursor.removeprefix("off:")) if cursor.startswith("off:") else 0
+        chunk = messages[start : start + limit]
+        more = start + limit < len(messages)
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        return {
+            "ok": True,
+            "messages": [self._readable(m, with_metadata) for m in chunk],
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"off:{start + limit}" if more else ""},
+        }
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        parent = self.messages.get((channel, ts))
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        replies = [
+            m
+            for (ch, mts), m in self.messages.items()
+            if ch == channel and m.get("thread_ts") == ts and mts != ts and _in_range(mts, args)
+        ]
+        replies.sort(key=lambda m: float(m["ts"]))
+        return self._page([parent, *replies], args, 1000)
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        top = [
+            m
+            for (ch, mts), m in self.messages.items()
+            if ch == channel and m.get("thread_ts", mts) == mts and _in_range(mts, args)
+        ]
+        top.sort(key=lambda m: float(m["ts"]), reverse=True)  # newest first, as Slack
+        return self._page(top, args, 100)
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
@@ -247,6 +307,40 @@ class SlackMethods:
         return {"ok": True, "users": list(self.usergroups[group])}
 
 
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _in_range(ts: str, args: dict[str, Any]) -> bool:
+    inclusive = _truthy(args.get("inclusive"))
+    oldest, latest = args.get("oldest"), args.get("latest")
+    if oldest and (float(ts) < float(oldest) or (float(ts) == float(oldest) and not inclusive)):
+        return False
+    return not (
+        latest and (float(ts) > float(latest) or (float(ts) == float(latest) and not inclusive))
+    )
+
+
+def _parsed_metadata(value: Any) -> Any:
+    if isinstance(value, str):  # form bodies carry it as a JSON string
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _metadata_problem(value: Any) -> str:
+    meta = _parsed_metadata(value)
+    if not isinstance(meta, dict):
+        return "metadata must be an object"
+    if not isinstance(meta.get("event_type"), str) or not meta["event_type"]:
+        return "metadata.event_type must be a non-empty string"
+    if not isinstance(meta.get("event_payload"), dict):
+        return "metadata.event_payload must be an object"
+    return ""
+
+
 def _usergroups_list(self: SlackMethods, args: dict[str, Any]) -> dict[str, Any]:
     include = str(args.get("include_users", "")).lower() in ("1", "true")
     groups = []
@@ -272,6 +366,8 @@ _HANDLERS: dict[str, Callable[[SlackMethods, dict[str, Any]], dict[str, Any]]] =
     "views.update": SlackMethods._views_update,
     "auth.test": SlackMethods._auth_test,
     "conversations.info": SlackMethods._conversations_info,
+    "conversations.replies": SlackMethods._conversations_replies,
+    "conversations.history": SlackMethods._conversations_history,
     "users.info": SlackMethods._users_info,
     "usergroups.users.list": SlackMethods._usergroups_users_list,
     "usergroups.list": _usergroups_list,

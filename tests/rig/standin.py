@@ -31,13 +31,14 @@ from aiohttp import web
 
 from .blockkit import validate_blocks, validate_view
 from .calls import Call, Rejected, short
-from .faults import Fault, FaultInjection, fault_response
+from .faults import Fault, FaultInjection, Hold, fault_response
 from .slack_methods import SlackMethods
 from .socket_mode import SocketModeMixin, socket_envelope
 
 __all__ = [
     "Call",
     "Fault",
+    "Hold",
     "Rejected",
     "SlackStandIn",
     "socket_envelope",
@@ -99,6 +100,7 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
         self._changed = asyncio.Condition()
 
     async def stop(self) -> None:
+        self.release_holds()
         for ws in list(self.sockets):
             await ws.close(code=1001, message=b"stand-in stopping")
         if self._runner is not None:
@@ -289,6 +291,10 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
             # Slack-level errors (message_not_found, ...) are rejections too.
             self.rejected.append(Rejected(method, args, 200, body.get("error"), at, wall))
         await self._notify()
+        held = self._take_hold(method, args) if body.get("ok") else None
+        if held is not None:
+            held.response = body
+            await held.released.wait()  # done at Slack; the answer waits
         return web.json_response(body)
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
