@@ -1,0 +1,141 @@
+"""What the chaos bench watches and counts: Slack's calls and the database after the trials."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import asyncpg
+from _common import RemoteCall, StandIn, asyncpg_dsn, step_button
+
+from bot.runs.blocks import APPROVE
+
+STEPS = 18  # RB-04
+REMINDER = "time for a status update"
+
+
+class Watcher:
+    """Polls the stand-in and indexes what the walk waits for."""
+
+    def __init__(self, slack: StandIn) -> None:
+        self.slack = slack
+        self.updates: dict[str, RemoteCall] = {}  # message ts -> first chat.update
+        self.steps: dict[str, RemoteCall] = {}  # "run:index" -> step message
+        self.step_posts: Counter[str] = Counter()
+        self.reminders: Counter[str] = Counter()  # "INC-n" -> reminder messages
+        self._task: asyncio.Task[None] | None = None
+
+    def _index(self, calls: list[RemoteCall]) -> None:
+        for call in calls:
+            if call.method == "chat.update":
+                self.updates.setdefault(call.args.get("ts", ""), call)
+            elif call.method == "chat.postMessage":
+                value = step_button(call, APPROVE)
+                if value is not None:
+                    self.steps.setdefault(value, call)
+                    self.step_posts[value] += 1
+                text = str(call.args.get("text", ""))
+                if REMINDER in text:
+                    self.reminders[text.split(":", 1)[0]] += 1
+
+    async def _poll(self) -> None:
+        while True:
+            self._index(await self.slack.refresh())
+            await asyncio.sleep(0.003)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def wait(self, table_: dict[str, RemoteCall], key: str, timeout: float = 60.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while key not in table_:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {key}")
+            await asyncio.sleep(0.002)
+        return table_[key]
+
+
+async def audit(db_url: str, watcher: Watcher, runs: list[int]) -> dict[str, int]:
+    """Duplicates, lost decisions and doubled events, from Slack's and the database's view."""
+    await watcher.slack.quiesce(quiet=1.0)
+    calls = watcher.slack.calls
+    posts = Counter(
+        str(((c.args.get("metadata") or {}).get("event_payload") or {}).get("outbox_id"))
+        for c in calls
+        if c.method == "chat.postMessage"
+    )
+    unnamed = posts.pop("None", 0)
+    duplicates = sum(n - 1 for n in posts.values() if n > 1) + unnamed
+    duplicates += sum(n - 1 for n in watcher.step_posts.values() if n > 1)
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        lost = 0
+        doubled = 0
+        for run_id in runs:
+            decided = await conn.fetchval(
+                "SELECT count(DISTINCT step_index) FROM step_decisions WHERE run_id = $1", run_id
+            )
+            lost += STEPS - int(decided)
+            for index in range(STEPS):
+                step = watcher.steps.get(f"{run_id}:{index}")
+                if step is None or step.ts not in watcher.updates:
+                    lost += 1
+            incident_id = await conn.fetchval("SELECT incident_id FROM runs WHERE id = $1", run_id)
+            kinds = dict(
+                await conn.fetch(
+                    "SELECT kind, count(*) FROM timeline_events WHERE incident_id = $1 "
+                    "GROUP BY kind",
+                    incident_id,
+                )
+            )
+            expected = {
+                "incident_opened": 1,
+                "runbook_started": 1,
+                "step_approved": STEPS,
+                "runbook_completed": 1,
+                "incident_resolved": 1,
+            }
+            for kind, count in expected.items():
+                got = int(kinds.get(kind, 0))
+                doubled += max(0, got - count)
+                lost += max(0, count - got)
+            # Each recorded reminder has its one message, and no more.
+            recorded = int(kinds.get("reminder_sent", 0))
+            posted = watcher.reminders.get(f"INC-{incident_id}", 0)
+            doubled += max(0, posted - recorded)
+            lost += max(0, recorded - posted)
+        owed = await conn.fetchval(
+            "SELECT count(*) FROM slack_outbox WHERE state IN ('pending', 'failed')"
+        )
+        unacted = await conn.fetchval("SELECT count(*) FROM intake")
+        looked_up = await conn.fetchval(
+            "SELECT count(*) FROM slack_outbox WHERE in_doubt AND method = 'chat.postMessage'"
+        )
+    finally:
+        await conn.close()
+    lookups = [c for c in calls if c.method in ("conversations.replies", "conversations.history")]
+    return {
+        "duplicates": duplicates,
+        "lost": lost + int(owed) + int(unacted),
+        "doubled": doubled,
+        "in_doubt": int(looked_up),
+        "lookups": len(lookups),
+    }
+
+
+async def incident_of(db_url: str, run_id: int) -> int:
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        return int(await conn.fetchval("SELECT incident_id FROM runs WHERE id = $1", run_id))
+    finally:
+        await conn.close()
