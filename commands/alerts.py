@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.alerts import actions, blocks
 from bot.context import AppContext
-from commands.common import UNAVAILABLE, ephemeral, is_db_down, log, where_clicked
+from commands.common import MALFORMED, ephemeral, submit_click, where_clicked
 
 KINDS = {
     blocks.START: actions.START,
@@ -28,32 +28,20 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         kind = KINDS.get(str(action.get("action_id", "")))
         if parsed is None or kind is None:
             await ack()
-            ephemeral(ctx, channel, user, "That button is malformed. Nothing changed.", thread)
+            ephemeral(ctx, channel, user, MALFORMED, thread)
             return
         alert_id, fingerprint = parsed
-        try:
-            await ctx.intake.submit(
-                *actions.click_payload(
-                    kind,
-                    alert_id=alert_id,
-                    fingerprint=fingerprint,
-                    user=user,
-                    channel=channel,
-                    ts=ts,
-                    thread_ts=thread,
-                    trigger_id=body.get("trigger_id"),
-                )
-            )
-        except Exception as exc:
-            if not is_db_down(exc):
-                raise
-            await ack()
-            ctx.metrics.db_errors.inc()
-            log.warning("alert click: database unavailable: %r", exc)
-            ephemeral(ctx, channel, user, UNAVAILABLE, thread)
-            return
-        await ack()
-        ctx.metrics.acks.labels("interaction").inc()
+        item = actions.click_payload(
+            kind,
+            alert_id=alert_id,
+            fingerprint=fingerprint,
+            user=user,
+            channel=channel,
+            ts=ts,
+            thread_ts=thread,
+            trigger_id=body.get("trigger_id"),
+        )
+        await submit_click(ctx, ack, item, where=(channel, user, thread), what="alert click")
 
     for action_id in KINDS:
         bolt.action(action_id)(on_click)

@@ -18,7 +18,17 @@ UNAVAILABLE = (
     "Nothing was recorded — please try again in a minute."
 )
 
-__all__ = ["UNAVAILABLE", "clean_text", "ephemeral", "is_db_down", "slash_command"]
+MALFORMED = "That button is malformed. Nothing changed."
+
+__all__ = [
+    "MALFORMED",
+    "UNAVAILABLE",
+    "clean_text",
+    "ephemeral",
+    "is_db_down",
+    "slash_command",
+    "submit_click",
+]
 
 
 def ephemeral(
@@ -79,6 +89,35 @@ def slash_command(bolt: Any, ctx: AppContext, name: str, dispatch: Dispatch) -> 
         ctx.metrics.acks.labels("command").inc()
 
     bolt.command(name)(listener)
+
+
+async def submit_click(
+    ctx: AppContext,
+    ack: Any,
+    item: tuple[str, str, dict[str, Any]],
+    *,
+    where: tuple[str, str, str | None],
+    what: str,
+) -> None:
+    """Commit a click's intake ``item`` (kind, ordering key, payload), then ack.
+
+    Committed before the ack, acted on after it (bot/intake/worker.py). A database
+    outage is acked too and answered "try again" to the clicker (``where`` is
+    channel, user, thread ts); ``what`` names the click in the log line.
+    """
+    channel, user, thread = where
+    try:
+        await ctx.intake.submit(*item)
+    except Exception as exc:
+        if not is_db_down(exc):
+            raise
+        await ack()
+        ctx.metrics.db_errors.inc()
+        log.warning("%s: database unavailable: %r", what, exc)
+        ephemeral(ctx, channel, user, UNAVAILABLE, thread)
+        return
+    await ack()
+    ctx.metrics.acks.labels("interaction").inc()
 
 
 def where_clicked(body: dict[str, Any]) -> tuple[str, str, str | None, str]:

@@ -12,7 +12,14 @@ from bot.runs import blocks
 from bot.runs.engine import Decision
 from bot.runs.flows import abort_run
 from bot.runs.queries import run_key
-from commands.common import UNAVAILABLE, ephemeral, is_db_down, log, where_clicked
+from commands.common import (
+    MALFORMED,
+    UNAVAILABLE,
+    ephemeral,
+    is_db_down,
+    submit_click,
+    where_clicked,
+)
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
@@ -25,7 +32,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             run_id, step_index = int(run_raw), int(index_raw)
         except ValueError:
             await ack()
-            ephemeral(ctx, channel, user, "That button is malformed. Nothing changed.", thread)
+            ephemeral(ctx, channel, user, MALFORMED, thread)
             return
         if not await ctx.may_decide(user):
             await ack()
@@ -39,28 +46,16 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             )
             return
         # Committed before the ack; the decision itself follows it (bot/intake/worker.py).
-        try:
-            await ctx.intake.submit(
-                *decide_payload(
-                    run_id=run_id,
-                    step_index=step_index,
-                    decision=decision,
-                    user=user,
-                    channel=channel,
-                    ts=ts,
-                    thread_ts=thread,
-                )
-            )
-        except Exception as exc:
-            if not is_db_down(exc):
-                raise
-            await ack()
-            ctx.metrics.db_errors.inc()
-            log.warning("step click: database unavailable: %r", exc)
-            ephemeral(ctx, channel, user, UNAVAILABLE, thread)
-            return
-        await ack()
-        ctx.metrics.acks.labels("interaction").inc()
+        item = decide_payload(
+            run_id=run_id,
+            step_index=step_index,
+            decision=decision,
+            user=user,
+            channel=channel,
+            ts=ts,
+            thread_ts=thread,
+        )
+        await submit_click(ctx, ack, item, where=(channel, user, thread), what="step click")
 
     @bolt.action(blocks.APPROVE)
     async def approve(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
