@@ -16,6 +16,7 @@ from bot.drills.log import due_runbooks
 from bot.incidents.priority import split_level_word
 from bot.incidents.service import open_incidents, parse_incident_key
 from bot.intake.actions import start_payload
+from bot.runbook.model import Runbook
 from bot.runs import catalog_blocks
 from bot.runs.flows import DRILL_ON_INCIDENT, abort_run, cannot_attach
 from bot.runs.queries import current_run_in_channel
@@ -48,13 +49,20 @@ async def list_runbooks(ctx: AppContext, rest: str, command: dict[str, Any]) -> 
     return catalog_blocks.list_message(ctx.library, frozenset(d.runbook_id for d in due))
 
 
-async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
-    if not rest:
-        return {"text": "Which runbook? `/runbook show RB-04`"}
-    token = rest.split()[0]
-    runbook = ctx.library.get(token)
+def _named_runbook(ctx: AppContext, tokens: list[str], usage: str) -> Runbook | dict:
+    """The runbook the first word names, or the reply saying which is missing or unknown."""
+    if not tokens:
+        return {"text": f"Which runbook? `{usage}`"}
+    runbook = ctx.library.get(tokens[0])
     if runbook is None:
-        return {"text": catalog_blocks.unknown_runbook(token, ctx.library)}
+        return {"text": catalog_blocks.unknown_runbook(tokens[0], ctx.library)}
+    return runbook
+
+
+async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
+    runbook = _named_runbook(ctx, rest.split(), "/runbook show RB-04")
+    if isinstance(runbook, dict):
+        return runbook
     return catalog_blocks.show_message(runbook)
 
 
@@ -70,11 +78,9 @@ def _not_incident_channel(ctx: AppContext, command: dict[str, Any]) -> dict | No
 
 async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
     tokens = rest.split()
-    if not tokens:
-        return {"text": "Which runbook? `/runbook start RB-04 [INC-<n>] [<level>] [summary]`"}
-    runbook = ctx.library.get(tokens[0])
-    if runbook is None:
-        return {"text": catalog_blocks.unknown_runbook(tokens[0], ctx.library)}
+    runbook = _named_runbook(ctx, tokens, "/runbook start RB-04 [INC-<n>] [<level>] [summary]")
+    if isinstance(runbook, dict):
+        return runbook
     channel_id = command.get("channel_id", "")
     refusal = _not_incident_channel(ctx, command)
     if refusal is not None:
@@ -121,11 +127,9 @@ ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 async def drill(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
     """``/runbook drill RB-11 [environment] [summary]``: a rehearsal on its own incident."""
     tokens = rest.split()
-    if not tokens:
-        return {"text": "Which runbook? `/runbook drill RB-11 [environment] [summary]`"}
-    runbook = ctx.library.get(tokens[0])
-    if runbook is None:
-        return {"text": catalog_blocks.unknown_runbook(tokens[0], ctx.library)}
+    runbook = _named_runbook(ctx, tokens, "/runbook drill RB-11 [environment] [summary]")
+    if isinstance(runbook, dict):
+        return runbook
     if any(parse_incident_key(t) is not None for t in tokens[1:2]):
         return {"text": f"{DRILL_ON_INCIDENT} Nothing was started."}
     refusal = _not_incident_channel(ctx, command)
@@ -154,12 +158,9 @@ async def drill(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
 
 
 async def history(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
-    if not rest:
-        return {"text": "Which runbook? `/runbook history RB-04`"}
-    token = rest.split()[0]
-    runbook = ctx.library.get(token)
-    if runbook is None:
-        return {"text": catalog_blocks.unknown_runbook(token, ctx.library)}
+    runbook = _named_runbook(ctx, rest.split(), "/runbook history RB-04")
+    if isinstance(runbook, dict):
+        return runbook
     async with ctx.sessions() as session:
         rows = await recent_runs(session, runbook.id, limit=15)
     return drill_blocks.history_message(runbook.id, runbook.title, rows)
