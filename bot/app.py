@@ -33,8 +33,8 @@ from bot.runbook import Library, load_library
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.delivery import OutboxWorker
-from bot.slack.outbox_rows import SentMarks
 from bot.slack.owner import LeaseOwner
+from bot.slack.sent_marks import SentMarks
 from bot.store.db import is_sqlite, make_engine, make_sessionmaker
 from bot.store.models import utcnow
 from bot.store.retention import Retention

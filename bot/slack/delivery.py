@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack import lookup
 from bot.slack import outbox_rows as rows_
-from bot.slack.outbox_rows import Claimed, SentMarks
+from bot.slack.outbox_rows import Claimed
 from bot.slack.owner import LeaseOwner
+from bot.slack.sent_marks import SentMarks
 from bot.slack.webapi import PERMANENT_ERRORS, pooled_client
 from bot.store.models import OutboxMessage, utcnow
 from bot.store.writes import appended, inserted

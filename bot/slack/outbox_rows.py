@@ -7,8 +7,6 @@ Each is one or two statements; the worker decides when to run them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -274,88 +272,3 @@ async def fail(session: AsyncSession, row: OutboxMessage, error: str) -> None:
     row.locked_until = None
     await session.commit()
     log.error("outbox: giving up on message %d: %s", row.id, error)
-
-
-class SentMarks:
-    """Commit "sent" for one message the moment Slack answered it, before the
-    next message of its key goes (so a crash leaves at most one message of a
-    key in doubt, and that one is looked up: ``bot/slack/lookup.py``).
-
-    On PostgreSQL: one ``UPDATE`` in autocommit over a few connections of
-    its own with ``synchronous_commit = off`` — one round trip, no WAL flush
-    to wait for. A killed bot process loses nothing by that (the commit is in
-    the server); a crash of PostgreSQL itself may forget the last marks of a
-    fraction of a second, and those rows, still leased by an owner that is
-    gone, are looked up before they are posted again. Elsewhere (SQLite, or
-    while the pool cannot be opened): a transaction through ``sessions``.
-    """
-
-    SQL = (
-        "UPDATE slack_outbox SET state = 'sent', sent_at = $2, result_ts = $3, "
-        "locked_until = NULL WHERE id = $1"
-    )
-    # With an alert message's ts and channel ID, still one statement.
-    ALERT_SQL = (
-        f"WITH sent AS ({SQL}) UPDATE alerts SET message_ts = $3, "
-        "channel_id = coalesce($5::text, channel_id) WHERE id = $4"
-    )
-
-    def __init__(self, sessions: Sessions, dsn: str | None) -> None:
-        self._sessions = sessions
-        self._dsn = dsn
-        self._pool: Any = None
-        self._opening: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Open the pool in the background: until it is there (or if it
-        cannot be opened), marks go through ``sessions``, so the first
-        deliveries after a start never wait for a connection."""
-        if self._dsn is not None and self._pool is None and self._opening is None:
-            self._opening = asyncio.create_task(self._open(), name="outbox-sent-marks")
-
-    async def _open(self) -> None:
-        import asyncpg  # only on PostgreSQL
-
-        try:
-            self._pool = await asyncpg.create_pool(
-                self._dsn,
-                min_size=1,
-                max_size=4,
-                timeout=5,
-                command_timeout=10,
-                # No NOTIFY either (migration 0004): nothing waits on a sent mark.
-                server_settings={"synchronous_commit": "off", "runbook_bot.wake": "off"},
-            )
-        except Exception as exc:
-            log.warning("outbox: no connections for sent marks (%r); using the pool", exc)
-        finally:
-            self._opening = None
-
-    async def mark(
-        self, row_id: int, ts: str | None, alert: tuple[int, str | None] | None = None
-    ) -> None:
-        """``alert``: (alert id, channel ID) of an alert message, recorded with it."""
-        if self._pool is not None:
-            if alert is None:
-                await self._pool.execute(self.SQL, row_id, utcnow(), ts)
-            else:
-                await self._pool.execute(self.ALERT_SQL, row_id, utcnow(), ts, *alert)
-            return
-        self.start()  # again, if opening failed before
-        async with self._sessions() as session, session.begin():
-            await session.execute(MARK_SENT, [{"b_id": row_id, "b_ts": ts, "b_at": utcnow()}])
-            if alert is not None:
-                values = {"a_id": alert[0], "a_ts": ts, "a_channel": alert[1]}
-                await session.execute(MARK_ALERT, [values])
-
-    async def close(self) -> None:
-        if self._opening is not None:
-            self._opening.cancel()
-            with contextlib.suppress(BaseException):
-                await self._opening
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await pool.close()
-            except Exception:
-                pool.terminate()
