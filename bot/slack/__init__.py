@@ -5,7 +5,8 @@
   renderer (pure).
 - ``outbox`` — enqueue the Web API writes a transaction owes.
 - ``outbox_rows``, ``delivery``, ``webapi`` — the worker that delivers them
-  after the commit, in order per key, retrying 429/5xx.
+  after the commit, in order per key, retrying 429/5xx; ``sent_marks`` —
+  "sent" committed per message before the key's next one (group-committed).
 - ``owner`` — who holds a lease, checkable by the database (an advisory lock
   per live worker); ``lookup`` — whether a message in doubt after a crash is
   already in Slack (by the metadata every post carries).
