@@ -224,13 +224,15 @@ async def test_views_carry_insights_with_the_worker_in_its_own_process(
         opened = await wait_home(slack, "UALICE", lambda t: "Insights, last 90 days" in t)
         assert "Open incidents (1)" in opened
         assert serving.ctx.home.published >= 1  # the tab was published by the serving process
-        before = worker.home.published
-        # A change: the worker republishes, with the insights it computed itself.
+        before = worker.home.published + serving.ctx.home.published
+        # A change: whichever process claims the refresh first (the worker, or the
+        # serving process paying an owed view) republishes, with its own insights.
         await serving.command("/incident", "declare Queue stuck")
         changed = await wait_home(
             slack, "UALICE", lambda t: "Open incidents (2)" in t and "Insights, last 90" in t
         )
-        assert "Queue stuck" in changed and worker.home.published > before
+        assert "Queue stuck" in changed
+        assert worker.home.published + serving.ctx.home.published > before
         await asyncio.sleep(interval * 1.5)  # nothing further is owed
         assert "Insights, last 90 days" in home_text(slack)
         gaps = [b - a for a, b in itertools.pairwise(publishes(slack, "UALICE"))]
