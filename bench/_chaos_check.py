@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
-from typing import Any
 
 import asyncpg
-from _common import RemoteCall, StandIn, asyncpg_dsn, step_button
+from _common import Poller, RemoteCall, StandIn, asyncpg_dsn, step_button
 
 from bot.runs.blocks import APPROVE
 
@@ -16,16 +13,15 @@ STEPS = 18  # RB-04
 REMINDER = "time for a status update"
 
 
-class Watcher:
+class Watcher(Poller):
     """Polls the stand-in and indexes what the walk waits for."""
 
     def __init__(self, slack: StandIn) -> None:
-        self.slack = slack
+        super().__init__(slack)
         self.updates: dict[str, RemoteCall] = {}  # message ts -> first chat.update
         self.steps: dict[str, RemoteCall] = {}  # "run:index" -> step message
         self.step_posts: Counter[str] = Counter()
         self.reminders: Counter[str] = Counter()  # "INC-n" -> reminder messages
-        self._task: asyncio.Task[None] | None = None
 
     def _index(self, calls: list[RemoteCall]) -> None:
         for call in calls:
@@ -39,30 +35,6 @@ class Watcher:
                 text = str(call.args.get("text", ""))
                 if REMINDER in text:
                     self.reminders[text.split(":", 1)[0]] += 1
-
-    async def _poll(self) -> None:
-        while True:
-            self._index(await self.slack.refresh())
-            await asyncio.sleep(0.003)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._poll())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def wait(self, table_: dict[str, RemoteCall], key: str, timeout: float = 60.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while key not in table_:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out waiting for {key}")
-            await asyncio.sleep(0.002)
-        return table_[key]
 
 
 async def audit(db_url: str, watcher: Watcher, runs: list[int]) -> dict[str, int]:

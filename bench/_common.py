@@ -260,6 +260,42 @@ class StandIn:
 signer = SlackSigner(SECRET)
 
 
+class Poller:
+    """Polls the stand-in's recorded calls into indexes a benchmark waits on;
+    a subclass says how (``_index``)."""
+
+    def __init__(self, slack: StandIn) -> None:
+        self.slack = slack
+        self._task: asyncio.Task[None] | None = None
+
+    def _index(self, calls: list[RemoteCall]) -> None:
+        raise NotImplementedError
+
+    async def _poll(self) -> None:
+        while True:
+            self._index(await self.slack.refresh())
+            await asyncio.sleep(0.003)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def wait(self, table_: dict[str, RemoteCall], key: str, timeout: float = 60.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while key not in table_:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {key}")
+            await asyncio.sleep(0.002)
+        return table_[key]
+
+
 async def send(http: aiohttp.ClientSession, url: str, body: bytes) -> tuple[int, float, Any]:
     """Sign now and POST to ``url/slack/events``; (status, seconds, parsed body)."""
     headers = signer.headers(body)

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 from _common import (
+    Poller,
     Process,
     RemoteCall,
     StandIn,
@@ -43,15 +44,17 @@ from _common import (
 from bot.runs.blocks import APPROVE
 
 
-class Watcher:
+class Watcher(Poller):
     """Polls the stand-in and indexes the calls a click waits for."""
 
     def __init__(self, slack: StandIn) -> None:
-        self.slack = slack
+        super().__init__(slack)
         self.updates: dict[str, RemoteCall] = {}  # message ts -> first chat.update
         self.steps: dict[str, RemoteCall] = {}  # "run:index" -> step message
         self.completed: dict[str, RemoteCall] = {}  # run id -> completion in thread
-        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, table_: dict[str, RemoteCall], key: str, timeout: float = 30.0) -> Any:
+        return await super().wait(table_, key, timeout)
 
     def _index(self, calls: list[RemoteCall]) -> None:
         for call in calls:
@@ -61,30 +64,6 @@ class Watcher:
                 value = step_button(call, APPROVE)
                 if value is not None:
                     self.steps.setdefault(value, call)
-
-    async def _poll(self) -> None:
-        while True:
-            self._index(await self.slack.refresh())
-            await asyncio.sleep(0.003)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._poll())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def wait(self, table_: dict[str, RemoteCall], key: str, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while key not in table_:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out waiting for {key}")
-            await asyncio.sleep(0.002)
-        return table_[key]
 
 
 async def walk(
