@@ -49,6 +49,19 @@ async def audit(db_url: str, watcher: Watcher, runs: list[int]) -> dict[str, int
     unnamed = posts.pop("None", 0)
     duplicates = sum(n - 1 for n in posts.values() if n > 1) + unnamed
     duplicates += sum(n - 1 for n in watcher.step_posts.values() if n > 1)
+    # Say which, so a duplicate can be chased down rather than just counted.
+    for outbox_id, n in posts.items():
+        if n > 1:
+            print(f"   DUPLICATE outbox message {outbox_id} posted {n} times:")
+            for c in calls:
+                meta = (c.args.get("metadata") or {}).get("event_payload") or {}
+                if c.method == "chat.postMessage" and str(meta.get("outbox_id")) == outbox_id:
+                    print(f"      at {c.at:.3f} ts={c.ts} {str(c.args.get('text'))[:80]!r}")
+    for value, n in watcher.step_posts.items():
+        if n > 1:
+            print(f"   DUPLICATE step {value} posted {n} times")
+    if unnamed:
+        print(f"   {unnamed} chat.postMessage without an outbox id")
     conn = await asyncpg.connect(asyncpg_dsn(db_url))
     try:
         lost = 0

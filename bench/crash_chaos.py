@@ -100,6 +100,7 @@ async def trial(
         await asyncio.sleep(0.005)
     run_id = int(new[0].split(":")[0])
     stall: float | None = None
+    killed_at = 0.0
     measure = False
     for index in range(STEPS):
         value = f"{run_id}:{index}"
@@ -111,6 +112,7 @@ async def trial(
                 if time.monotonic() > deadline:
                     raise RuntimeError("no reminder came")
                 await asyncio.sleep(0.002)
+            killed_at = time.monotonic()
             await bot.kill()
             await bot.start()
             measure = True
@@ -118,6 +120,7 @@ async def trial(
         if index == kill_step and moment != "reminder":
             if delay:
                 await asyncio.sleep(delay)
+            killed_at = time.monotonic()
             await bot.kill()
             await bot.start()
             measure = True
@@ -126,7 +129,14 @@ async def trial(
         if measure:
             stall = update.at - bot.healthy_at
             measure = False
-    return {"moment": moment, "step": kill_step, "delay": delay, "run": run_id, "stall": stall}
+    return {
+        "moment": moment,
+        "step": kill_step,
+        "delay": delay,
+        "run": run_id,
+        "stall": stall,
+        "killed_at": killed_at,
+    }
 
 
 async def main() -> None:
@@ -163,7 +173,8 @@ async def main() -> None:
                     extra = f" +{ms(result['delay']):.0f} ms" if result["moment"] == "after" else ""
                     print(
                         f"   trial {n + 1:2d}: killed at {result['moment']} (step "
-                        f"{result['step'] + 1}{extra}); stall {ms(result['stall']):.0f} ms",
+                        f"{result['step'] + 1}{extra}) at {result['killed_at']:.3f}; "
+                        f"stall {ms(result['stall']):.0f} ms",
                         flush=True,
                     )
                 counts = await audit(db_url, watcher, [r["run"] for r in results])
