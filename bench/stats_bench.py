@@ -12,7 +12,9 @@ decisions and the runs. Two measurements:
 - ``compute``: ``bot.drills.stats.compute_stats`` in this process (best and
   median of ``--repeat`` runs after one warm-up);
 - ``cli``: the whole ``runbook-bot stats`` command as a user runs it,
-  interpreter start-up and imports included (median and best of three).
+  interpreter start-up and imports included (median and best of three). It
+  runs the same statements straight over asyncpg, without SQLAlchemy
+  (``bot/store/direct.py``).
 
 ``--sqlite`` runs ``compute`` against a SQLite copy of the same rows too.
 The last line is ``BENCH stats ...``.

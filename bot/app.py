@@ -25,7 +25,7 @@ from bot.home.publisher import HomePublisher
 from bot.incidents.deadlines import Deadlines
 from bot.incidents.reminders import Reminders
 from bot.intake.actions import Actions
-from bot.intake.wakeup import Wake, WakeListener, asyncpg_dsn
+from bot.intake.wakeup import Wake, WakeListener
 from bot.intake.worker import IntakeWorker
 from bot.intake.writer import Intake, PostgresSink, SqlAlchemySink
 from bot.metrics import Metrics
@@ -35,9 +35,10 @@ from bot.slack.approvers import Approvers
 from bot.slack.delivery import OutboxWorker
 from bot.slack.owner import LeaseOwner
 from bot.slack.sent_marks import SentMarks
-from bot.store.db import is_sqlite, make_engine, make_sessionmaker
+from bot.store.db import make_engine, make_sessionmaker
 from bot.store.models import utcnow
 from bot.store.retention import Retention
+from bot.store.urls import asyncpg_dsn, is_sqlite
 from bot.web import add_routes
 from commands import register
 

@@ -188,23 +188,38 @@ async def _validations(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    # Straight over the driver, no SQLAlchemy: its import alone took longer
+    # than the query (docs/performance.md, "runbook-bot stats").
     from bot.drills.report import stats_report
     from bot.runbook import load_library
-    from bot.store.db import make_engine, make_sessionmaker
+    from bot.store.direct import read_only
 
-    engine = make_engine(settings.database_url)
-    try:
+    async with read_only(settings.database_url) as reader:
         report = await stats_report(
-            make_sessionmaker(engine),
+            reader,
             load_library(settings.runbooks_dir),
             days=args.days,
             fmt=args.format,
             levels=settings.priorities.names,
         )
-    finally:
-        await engine.dispose()
     sys.stdout.write(report.text)
     return report.status
+
+
+def _run_stats(settings: Settings, args: argparse.Namespace) -> int:
+    """``stats``, with the other commands' messages for a database it cannot use."""
+    from bot.store.direct import DatabaseRefused
+
+    try:
+        return asyncio.run(_stats(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except DatabaseRefused as exc:
+        print(f"runbook-bot: DATABASE_URL: cannot use the database: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the database refuses connections
+        print(f"runbook-bot: {exc}", file=sys.stderr)
+        return 1
 
 
 def _positive_days(text: str) -> int:
@@ -276,11 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         paths = args.paths or [str(settings.runbooks_dir)]
         return run_lint(paths, fix=args.fix, out=sys.stdout, err=sys.stderr)
-    # Imported here, not at the top: `lint` (above) never touches a database,
-    # and SQLAlchemy is a third of every other command's start-up.
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from bot.store.db import missing_sqlite_folder
+    from bot.store.urls import missing_sqlite_folder
 
     folder = missing_sqlite_folder(settings.database_url)
     if folder is not None:
@@ -289,6 +300,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.command == "stats":
+        return _run_stats(settings, args)
+    # Imported here, not at the top: `lint` and `stats` (above) never load it,
+    # and SQLAlchemy is a third of every other command's start-up.
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings))
@@ -310,8 +327,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_timeline(settings, args.incident, args.format))
         if args.command == "validations":
             return asyncio.run(_validations(settings, args))
-        if args.command == "stats":
-            return asyncio.run(_stats(settings, args))
     except KeyboardInterrupt:
         return 130
     except AppTokenRejected as exc:

@@ -28,8 +28,8 @@ from bot.runbook import Library
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.delivery import OutboxWorker
-from bot.store.db import is_sqlite
 from bot.store.retention import Retention
+from bot.store.urls import is_sqlite
 
 log = logging.getLogger("runbook_bot")
 

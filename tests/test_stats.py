@@ -99,3 +99,41 @@ async def test_percentile_matches_postgresql(pg_url: str) -> None:
     assert percentile(ordered, 0.5) == pytest.approx(row[0])
     assert percentile(ordered, 0.9) == pytest.approx(row[1])
     assert percentile([], 0.5) is None
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a process imported, from its ``PYTHONPROFILEIMPORTTIME`` lines."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+async def test_stats_command_loads_no_sqlalchemy(database_url: str, tmp_path: Path) -> None:
+    # `runbook-bot stats` runs its SQL straight over asyncpg / sqlite3: SQLAlchemy's
+    # import alone took longer than the query (docs/performance.md). Run as users run it.
+    env = {"DATABASE_URL": database_url, "PYTHONPROFILEIMPORTTIME": "1"}
+    out = run_cli(["stats", "--format", "json"], tmp_path, **env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["priorities"] == []
+    modules = imported_modules(out.stderr)
+    assert "bot.drills.stats" in modules and "json" in modules  # the lines were read
+    assert not {m for m in modules if m.split(".")[0] in ("sqlalchemy", "aiosqlite")}
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("sqlite+aiosqlite:///{tmp}/never-migrated.db", "no such table: incidents"),
+        (
+            "postgresql+asyncpg://no_such_role_xyz:pw@127.0.0.1:5432/no_such_db_xyz",
+            'role "no_such_role_xyz" does not exist',
+        ),
+    ],
+    ids=["sqlite-not-migrated", "postgres-bad-role"],
+)
+def test_stats_on_an_unusable_database_is_one_line(tmp_path: Path, url: str, reason: str) -> None:
+    out = run_cli(["stats"], tmp_path, DATABASE_URL=url.format(tmp=tmp_path))
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"runbook-bot: DATABASE_URL: cannot use the database: {reason}"

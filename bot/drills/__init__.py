@@ -9,8 +9,9 @@ insights.
   the due list, a runbook's history.
 - ``history``: a runbook's recent runs and drills (``/runbook history``).
 - ``stats``: insights over the last N days, drills excluded, computed in SQL
-  (``percentile_cont`` on PostgreSQL, sorted durations per group on SQLite);
-  ``stats_render`` (pure) prints them.
+  (``percentile_cont`` on PostgreSQL, sorted durations per group on SQLite):
+  SQL text run through a session (App Home) or a driver connection
+  (``runbook-bot stats``, no SQLAlchemy); ``stats_render`` (pure) prints them.
 
 May import ``bot.store`` and ``bot.runbook`` (and the root helpers); never
 ``bot.runs`` (which imports this package) or ``commands/``.

@@ -4,15 +4,17 @@ say what the exit status is. The CLI (``bot/cli.py``) only parses arguments."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING
 
 from bot.drills import render, stats_render
-from bot.drills.log import due_runbooks, list_validations
-from bot.drills.stats import compute_stats
+from bot.drills.stats import read_stats
 from bot.drills.validation import human
 from bot.runbook import Library
-from bot.store.models import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from bot.store.direct import Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,11 @@ async def validations_report(
     interval_seconds: float,
 ) -> Report:
     """The validation log newest first, or (``due``) the runbooks due: exit 1 if any."""
+    # Here, not at the top: `stats` imports this module and must not load
+    # SQLAlchemy, which these (the ORM models) do.
+    from bot.drills.log import due_runbooks, list_validations
+    from bot.store.models import utcnow
+
     runbook = library.get(runbook_id) if runbook_id else None
     async with sessions() as session:
         if due:
@@ -57,15 +64,15 @@ async def validations_report(
 
 
 async def stats_report(
-    sessions: async_sessionmaker[AsyncSession],
+    reader: Reader,
     library: Library,
     *,
     days: int,
     fmt: str,
     levels: tuple[str, ...] = (),
 ) -> Report:
-    async with sessions() as session:
-        stats = await compute_stats(session, library, days=days, levels=levels)
+    """Over a driver connection (``bot/store/direct.py``): no SQLAlchemy."""
+    stats = await read_stats(reader.fetch, reader.dialect, library, days=days, levels=levels)
     if fmt == "json":
         return Report(stats_render.render_json(stats))
     return Report(stats_render.render_markdown(stats))

@@ -10,54 +10,118 @@ Time to acknowledge and to resolve come from ``incidents.acknowledged_at`` /
 / ``incident_resolved``); runs from ``runs`` and ``step_decisions``. Nothing
 loads events into Python: each figure is one grouped query over indexed rows
 (``incidents.opened_at``, ``runs.started_at``, migration 0008).
+
+The statements are SQL text with ``:name`` parameters, run by ``read_stats``
+through any ``fetch``: ``runbook-bot stats`` runs them straight over the driver
+(``bot/store/direct.py``), without importing SQLAlchemy, which alone took longer
+than the query; the App Home runs the same text through its session
+(``compute_stats``). One set of statements, so the two cannot disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Float, and_, case, cast, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from bot.drills.stats_render import PriorityStats, RunbookStats, Stats, percentile
 from bot.runbook import Library
-from bot.store.models import Incident, Run, StepDecision, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 SKIPPED_SHOWN = 3
 
+Rows = Sequence[Sequence[Any]]
+# (sql, params) → the rows; ``:name`` parameters, as SQLAlchemy's ``text()``.
+Fetch = Callable[[str, Mapping[str, Any]], Awaitable[Rows]]
 
-def _seconds(later: Any, earlier: Any, postgres: bool) -> ColumnElement[float]:
-    if postgres:
-        return cast(func.extract("epoch", later - earlier), Float)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    postgres: bool
+    seconds: str  # seconds from {earlier} to {later}, a float
+    snapshot_rto: str  # the run's own RTO (runs.snapshot → meta.rto_seconds), a float
+    false: str  # what ``incidents.drill`` holds when it is not a drill
+
+
+_DIALECTS = {
+    "postgresql": _Dialect(
+        True,
+        "CAST(EXTRACT(epoch FROM {later} - {earlier}) AS FLOAT)",
+        "CAST(runs.snapshot #>> '{meta,rto_seconds}' AS FLOAT)",
+        "false",
+    ),
+    "sqlite": _Dialect(
+        False,
+        "(julianday({later}) - julianday({earlier})) * 86400.0",
+        "CAST(JSON_EXTRACT(runs.snapshot, '$.meta.rto_seconds') AS FLOAT)",
+        "0",
+    ),
+}
+
+
+def _since_param(since: datetime, d: _Dialect) -> object:
+    # SQLite holds times as text in SQLAlchemy's format, UTC (bot/store/models.py
+    # UTCDateTime), and compares them as text: the bound value must match it.
+    if d.postgres:
+        return since
+    return since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _per_incident(d: _Dialect) -> str:
+    tta = d.seconds.format(later="acknowledged_at", earlier="opened_at")
+    ttr = d.seconds.format(later="resolved_at", earlier="opened_at")
+    return (
+        f"SELECT priority, {tta} AS tta, {ttr} AS ttr FROM incidents "
+        f"WHERE drill IS {d.false} AND opened_at >= :since"
+    )
+
+
+def _per_run(d: _Dialect, rto_of: Mapping[str, float], params: dict[str, Any]) -> str:
+    """One row per run; ``rto``: the snapshot's, else the library's (bound in ``params``)."""
+    duration = d.seconds.format(later="runs.ended_at", earlier="runs.started_at")
+    rto = d.snapshot_rto
+    if rto_of:
+        whens = []
+        for i, (runbook_id, seconds) in enumerate(rto_of.items()):
+            params[f"rb{i}"], params[f"rto{i}"] = runbook_id, float(seconds)
+            whens.append(f"WHEN :rb{i} THEN CAST(:rto{i} AS FLOAT)")
+        rto = f"coalesce({rto}, CASE runs.runbook_id {' '.join(whens)} END)"
+    return (
+        "SELECT runs.runbook_id AS runbook_id, runs.state AS state, "
+        f"{duration} AS duration, "
+        f"CASE WHEN runs.state = 'completed' THEN {duration} END AS completed_duration, "
+        f"{rto} AS rto "
+        "FROM runs JOIN incidents ON incidents.id = runs.incident_id "
+        f"WHERE incidents.drill IS {d.false} AND runs.started_at >= :since"
+    )
 
 
 async def _percentiles(
-    session: AsyncSession,
-    group: ColumnElement[Any],
-    values: Sequence[ColumnElement[float]],
-    source: Any,
-    postgres: bool,
+    fetch: Fetch,
+    d: _Dialect,
+    group: str,
+    values: Sequence[str],
+    source: str,
+    params: Mapping[str, Any],
 ) -> dict[Any, list[tuple[float | None, float | None]]]:
-    """Per group: (median, p90) of each value column (NULLs ignored)."""
-    if postgres:
-        cols = []
-        for value in values:
-            cols += [
-                func.percentile_cont(0.5).within_group(value),
-                func.percentile_cont(0.9).within_group(value),
-            ]
-        rows = await session.execute(select(group, *cols).select_from(source).group_by(group))
-        return {
-            r[0]: [(r[1 + 2 * i], r[2 + 2 * i]) for i in range(len(values))] for r in rows.all()
-        }
+    """Per group: (median, p90) of each value column of ``source`` (NULLs ignored)."""
+    if d.postgres:
+        cols = ", ".join(
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {v}), "
+            f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {v})"
+            for v in values
+        )
+        rows = await fetch(f"SELECT {group}, {cols} FROM ({source}) AS s GROUP BY {group}", params)
+        return {r[0]: [(r[1 + 2 * i], r[2 + 2 * i]) for i in range(len(values))] for r in rows}
     out: dict[Any, list[tuple[float | None, float | None]]] = {}
     for i, value in enumerate(values):
-        sorted_rows = await session.execute(
-            select(group, value).select_from(source).where(value.isnot(None)).order_by(group, value)
+        sorted_rows = await fetch(
+            f"SELECT {group}, {value} FROM ({source}) AS s "
+            f"WHERE {value} IS NOT NULL ORDER BY {group}, {value}",
+            params,
         )
         by_group: dict[Any, list[float]] = {}
         for key, seconds in sorted_rows:
@@ -76,39 +140,45 @@ async def compute_stats(
     now: datetime | None = None,
     levels: Sequence[str] = (),
 ) -> Stats:
-    """``levels``: ``PRIORITY_LEVELS`` names, most urgent first (the rows' order)."""
-    now = now or utcnow()
-    since = now - timedelta(days=days)
+    """``read_stats`` through a SQLAlchemy session (the App Home's)."""
+    # Here, not at the top: `runbook-bot stats` imports this module without SQLAlchemy.
+    from sqlalchemy import text
+
+    async def fetch(sql: str, params: Mapping[str, Any]) -> Rows:
+        return (await session.execute(text(sql), dict(params))).all()
+
     postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
-    real = and_(Incident.drill.is_(False), Incident.opened_at >= since)
+    return await read_stats(
+        fetch, "postgresql" if postgres else "sqlite", library, days=days, now=now, levels=levels
+    )
+
+
+async def read_stats(
+    fetch: Fetch,
+    dialect: str,
+    library: Library,
+    *,
+    days: int = 90,
+    now: datetime | None = None,
+    levels: Sequence[str] = (),
+) -> Stats:
+    """``dialect``: ``postgresql`` or ``sqlite``. ``levels``: ``PRIORITY_LEVELS``
+    names, most urgent first (the rows' order)."""
+    d = _DIALECTS[dialect]
+    now = now or datetime.now(UTC)
+    since = now - timedelta(days=days)
+    params: dict[str, Any] = {"since": _since_param(since, d)}
 
     # --- per priority: acknowledgement and resolution times ---------------------
-    per_incident = (
-        select(
-            Incident.priority.label("priority"),
-            _seconds(Incident.acknowledged_at, Incident.opened_at, postgres).label("tta"),
-            _seconds(Incident.resolved_at, Incident.opened_at, postgres).label("ttr"),
-        )
-        .where(real)
-        .subquery()
+    per_incident = _per_incident(d)
+    counts = await fetch(
+        f"SELECT priority, count(*), count(tta), count(ttr) FROM ({per_incident}) AS i "
+        "GROUP BY priority",
+        params,
     )
-    counts = await session.execute(
-        select(
-            per_incident.c.priority,
-            func.count(),
-            func.count(per_incident.c.tta),
-            func.count(per_incident.c.ttr),
-        ).group_by(per_incident.c.priority)
-    )
-    pct = await _percentiles(
-        session,
-        per_incident.c.priority,
-        [per_incident.c.tta, per_incident.c.ttr],
-        per_incident,
-        postgres,
-    )
+    pct = await _percentiles(fetch, d, "priority", ["tta", "ttr"], per_incident, params)
     priorities = []
-    for name, total, n_acked, n_resolved in counts.all():
+    for name, total, n_acked, n_resolved in counts:
         (tta_med, tta_p90), (ttr_med, ttr_p90) = pct.get(name, [(None, None), (None, None)])
         priorities.append(
             PriorityStats(
@@ -125,48 +195,22 @@ async def compute_stats(
 
     # --- per runbook -----------------------------------------------------------
     rto_of = {rb.id: rb.rto_seconds for rb in library.runbooks.values() if rb.rto_seconds}
-    rto = func.coalesce(
-        Run.snapshot[("meta", "rto_seconds")].as_float(),
-        case({k: v for k, v in rto_of.items()}, value=Run.runbook_id) if rto_of else None,
-    )
-    duration = _seconds(Run.ended_at, Run.started_at, postgres)
-    per_run = (
-        select(
-            Run.id.label("run_id"),
-            Run.runbook_id.label("runbook_id"),
-            Run.state.label("state"),
-            duration.label("duration"),
-            case((Run.state == "completed", duration)).label("completed_duration"),
-            rto.label("rto"),
-        )
-        .join(Incident, Incident.id == Run.incident_id)
-        .where(Incident.drill.is_(False), Run.started_at >= since)
-        .subquery()
-    )
-    ended = per_run.c.state != "running"
-    runbook_rows = await session.execute(
-        select(
-            per_run.c.runbook_id,
-            func.count(),
-            func.sum(case((per_run.c.state == "completed", 1), else_=0)),
-            func.sum(case((and_(ended, per_run.c.rto.isnot(None)), 1), else_=0)),
-            func.sum(
-                case(
-                    (
-                        and_(per_run.c.state == "completed", per_run.c.duration <= per_run.c.rto),
-                        1,
-                    ),
-                    else_=0,
-                )
-            ),
-        ).group_by(per_run.c.runbook_id)
+    run_params = dict(params)
+    per_run = _per_run(d, rto_of, run_params)
+    runbook_rows = await fetch(
+        "SELECT runbook_id, count(*), "
+        "sum(CASE WHEN state = 'completed' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN state != 'running' AND rto IS NOT NULL THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN state = 'completed' AND duration <= rto THEN 1 ELSE 0 END) "
+        f"FROM ({per_run}) AS r GROUP BY runbook_id",
+        run_params,
     )
     medians = await _percentiles(
-        session, per_run.c.runbook_id, [per_run.c.completed_duration], per_run, postgres
+        fetch, d, "runbook_id", ["completed_duration"], per_run, run_params
     )
-    skipped = await _most_skipped(session, since)
+    skipped = await _most_skipped(fetch, d, params)
     runbooks = []
-    for runbook_id, runs, completed, with_rto, rto_met in runbook_rows.all():
+    for runbook_id, runs, completed, with_rto, rto_met in runbook_rows:
         median = medians.get(runbook_id, [(None, None)])[0][0]
         runbooks.append(
             RunbookStats(
@@ -185,35 +229,24 @@ async def compute_stats(
     return Stats(days=days, since=since, until=now, priorities=priorities, runbooks=runbooks)
 
 
-async def _most_skipped(session: AsyncSession, since: datetime) -> dict[str, list[tuple[int, int]]]:
+async def _most_skipped(
+    fetch: Fetch, d: _Dialect, params: Mapping[str, Any]
+) -> dict[str, list[tuple[int, int]]]:
     """Per runbook: (step index, times skipped), most skipped first, top few."""
-    count = func.count().label("n")
     ranked = (
-        select(
-            Run.runbook_id,
-            StepDecision.step_index,
-            count,
-            func.row_number()
-            .over(
-                partition_by=Run.runbook_id,
-                order_by=(func.count().desc(), StepDecision.step_index),
-            )
-            .label("rank"),
-        )
-        .join(Run, Run.id == StepDecision.run_id)
-        .join(Incident, Incident.id == Run.incident_id)
-        .where(
-            StepDecision.decision == "skipped",
-            Incident.drill.is_(False),
-            Run.started_at >= since,
-        )
-        .group_by(Run.runbook_id, StepDecision.step_index)
-        .subquery()
+        "SELECT runs.runbook_id AS runbook_id, step_decisions.step_index AS step_index, "
+        "count(*) AS n, row_number() OVER (PARTITION BY runs.runbook_id "
+        "ORDER BY count(*) DESC, step_decisions.step_index) AS rank "
+        "FROM step_decisions JOIN runs ON runs.id = step_decisions.run_id "
+        "JOIN incidents ON incidents.id = runs.incident_id "
+        f"WHERE step_decisions.decision = 'skipped' AND incidents.drill IS {d.false} "
+        "AND runs.started_at >= :since "
+        "GROUP BY runs.runbook_id, step_decisions.step_index"
     )
-    rows = await session.execute(
-        select(ranked.c.runbook_id, ranked.c.step_index, ranked.c.n)
-        .where(ranked.c.rank <= SKIPPED_SHOWN)
-        .order_by(ranked.c.runbook_id, ranked.c.rank)
+    rows = await fetch(
+        f"SELECT runbook_id, step_index, n FROM ({ranked}) AS ranked "
+        f"WHERE rank <= {SKIPPED_SHOWN} ORDER BY runbook_id, rank",
+        params,
     )
     out: dict[str, list[tuple[int, int]]] = {}
     for runbook_id, index, n in rows:

@@ -111,8 +111,3 @@ class WakeListener:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
             await asyncio.sleep(self._retry)
-
-
-def asyncpg_dsn(url: str) -> str:
-    """SQLAlchemy's ``postgresql+asyncpg://`` URL as a plain libpq DSN."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -6,6 +6,9 @@
 - ``writes`` — append-only rows buffered per session, one INSERT per table.
 - ``migrate`` — Alembic from code (``runbook-bot migrate`` / ``serve``).
 - ``retention`` — forgetting delivered messages and old idempotency keys.
+- ``urls`` — what ``DATABASE_URL`` names; ``direct`` — a read-only connection
+  straight over asyncpg / sqlite3 (``runbook-bot stats``). Neither imports
+  SQLAlchemy.
 
 May import: the root helpers (``bot.tasks``) only: every other package builds
 on this one.

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -14,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from bot.store.urls import is_sqlite
 
 
 class DatabaseUnavailable(Exception):
@@ -52,23 +53,6 @@ _LAST_USED = "runbook_bot_last_used"
 
 # Read by the wake triggers (migration 0004): 'off' means "do not NOTIFY".
 QUIET_SETTING = "runbook_bot.wake"
-
-
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
-
-
-def missing_sqlite_folder(url: str) -> Path | None:
-    """The folder a SQLite database file would be created in, when it does not
-    exist. Checked before connecting: SQLite would only say "unable to open
-    database file", and aiosqlite's thread may then report on a closed loop."""
-    if not is_sqlite(url):
-        return None
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    folder = Path(database).expanduser().parent
-    return None if folder.is_dir() else folder
 
 
 def make_engine(url: str, *, pool_size: int = 10, worker: bool = False) -> AsyncEngine:
