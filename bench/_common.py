@@ -249,9 +249,14 @@ class StandIn:
         """Wait until no new call has arrived for ``quiet`` seconds."""
         deadline = time.monotonic() + timeout
         last_change = time.monotonic()
+        seen = len(self.calls)
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            if await self.refresh():
+            await self.refresh()
+            # Counted, not what this refresh returned: a Poller refreshing
+            # meanwhile takes the new calls, and this one would see none.
+            if len(self.calls) != seen:
+                seen = len(self.calls)
                 last_change = time.monotonic()
             elif time.monotonic() - last_change >= quiet:
                 return

@@ -65,3 +65,23 @@ async def test_poller_indexes_what_quiesce_fetched() -> None:
         expected = [f"m{n}" for n in range(20)]
         assert [c.args["text"] for c in slack.calls] == expected
         assert seen.texts == expected
+
+
+async def test_quiesce_waits_for_calls_a_poller_fetched() -> None:
+    async with StandIn() as slack, aiohttp.ClientSession() as http:
+        seen = _Seen(slack)
+        seen.start()
+
+        async def posts() -> None:
+            for n in range(8):  # 0.1 s apart: never quiet for 0.3 s until the end
+                await _post(http, slack, f"m{n}")
+                await asyncio.sleep(0.1)
+
+        poster = asyncio.create_task(posts())
+        try:
+            await slack.quiesce(quiet=0.3)
+            assert poster.done(), "quiesce returned while calls were still arriving"
+        finally:
+            await poster
+            await seen.stop()
+        assert len(slack.calls) == 8
