@@ -40,6 +40,7 @@ class Watcher(Poller):
 async def audit(db_url: str, watcher: Watcher, runs: list[int]) -> dict[str, int]:
     """Duplicates, lost decisions and doubled events, from Slack's and the database's view."""
     await watcher.slack.quiesce(quiet=1.0)
+    watcher.catch_up()  # the calls quiesce fetched: the counts below read the indexes
     calls = watcher.slack.calls
     posts = Counter(
         str(((c.args.get("metadata") or {}).get("event_payload") or {}).get("outbox_id"))

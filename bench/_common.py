@@ -199,6 +199,9 @@ class StandIn:
         self.rejected = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._http: aiohttp.ClientSession | None = None
+        # One refresh at a time: two in flight ask for the same ``since`` and
+        # would both append the same calls (an audit would count them twice).
+        self._refreshing = asyncio.Lock()
         self.url = ""
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -232,22 +235,28 @@ class StandIn:
     async def refresh(self) -> list[RemoteCall]:
         """Fetch the calls accepted since the last refresh; return them."""
         assert self._http is not None
-        async with self._http.get(
-            f"{self._base}/bench/calls", params={"since": str(len(self.calls))}
-        ) as resp:
-            data = await resp.json()
-        new = [RemoteCall(c) for c in data["calls"]]
-        self.calls.extend(new)
-        self.invalid, self.rejected = data["invalid"], data["rejected"]
+        async with self._refreshing:
+            async with self._http.get(
+                f"{self._base}/bench/calls", params={"since": str(len(self.calls))}
+            ) as resp:
+                data = await resp.json()
+            new = [RemoteCall(c) for c in data["calls"]]
+            self.calls.extend(new)
+            self.invalid, self.rejected = data["invalid"], data["rejected"]
         return new
 
     async def quiesce(self, quiet: float = 0.3, timeout: float = 120.0) -> None:
         """Wait until no new call has arrived for ``quiet`` seconds."""
         deadline = time.monotonic() + timeout
         last_change = time.monotonic()
+        seen = len(self.calls)
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            if await self.refresh():
+            await self.refresh()
+            # Counted, not what this refresh returned: a Poller refreshing
+            # meanwhile takes the new calls, and this one would see none.
+            if len(self.calls) != seen:
+                seen = len(self.calls)
                 last_change = time.monotonic()
             elif time.monotonic() - last_change >= quiet:
                 return
@@ -267,13 +276,22 @@ class Poller:
     def __init__(self, slack: StandIn) -> None:
         self.slack = slack
         self._task: asyncio.Task[None] | None = None
+        self._indexed = len(slack.calls)  # the calls up to here are indexed (or not wanted)
 
     def _index(self, calls: list[RemoteCall]) -> None:
         raise NotImplementedError
 
+    def catch_up(self) -> None:
+        """Index every call fetched so far, whoever fetched it (an audit's
+        ``quiesce`` refreshes too: what it brings in must be indexed as well)."""
+        new = self.slack.calls[self._indexed :]
+        self._indexed += len(new)
+        self._index(new)
+
     async def _poll(self) -> None:
         while True:
-            self._index(await self.slack.refresh())
+            await self.slack.refresh()
+            self.catch_up()
             await asyncio.sleep(0.003)
 
     def start(self) -> None:

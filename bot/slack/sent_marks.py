@@ -101,7 +101,6 @@ class SentMarks:
             if len(self._writers) < self.WRITERS:
                 writer = asyncio.create_task(self._write(), name="outbox-sent-marks-write")
                 self._writers.add(writer)
-                writer.add_done_callback(self._writers.discard)
             await done
             return
         self.start()  # again, if opening failed before
@@ -113,6 +112,17 @@ class SentMarks:
 
     async def _write(self) -> None:
         """Write whatever is queued, one statement per batch, until nothing is."""
+        try:
+            await self._drain()
+        finally:
+            # Leave the set in the same step that saw the queue empty: a done
+            # callback runs a turn later, and a mark queued in between would
+            # count this writer as in flight and wait for it forever.
+            task = asyncio.current_task()
+            if task is not None:
+                self._writers.discard(task)
+
+    async def _drain(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
