@@ -384,6 +384,8 @@ def test_make_run_without_slack_token_starts_the_playground(tmp_path: Path) -> N
     text = "".join(lines)
     assert f"open http://127.0.0.1:{env['PORT']}/" in text, text
     assert "SLACK_BOT_TOKEN" in lines[-1] and "SLACK_SIGNING_SECRET" in lines[-1]
+    # What a newcomer reads first: the URL, not the temporary database's migrations.
+    assert "alembic" not in text, text
 
 
 def _free_port() -> int:

@@ -274,6 +274,11 @@ async def run_playground(port: int) -> None:
     port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="runbook-bot-playground-") as tmp:
         settings = playground_settings(port, Path(tmp))
+        # A fresh temporary database runs every migration: eight INFO lines a
+        # newcomer need not read before the URL (LOG_LEVEL=DEBUG still shows them).
+        alembic_log = logging.getLogger("alembic")
+        if not alembic_log.isEnabledFor(logging.DEBUG):
+            alembic_log.setLevel(logging.WARNING)
         await upgrade(settings.database_url)
         workspace = Workspace()
         bot = build_app(settings)
