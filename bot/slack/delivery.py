@@ -358,33 +358,14 @@ class OutboxWorker:
 
     async def _look_up(self, row: Claimed, payload: dict[str, Any]) -> tuple[bool, str | None]:
         """A message in doubt: (True, its ts) if Slack has it, (True, None) if
-        not, (False, None) if Slack would not say — then it is retried later,
-        never posted blind."""
-        if not lookup.can_look_up(payload):
-            self._on_lookup("skipped")
-            log.warning(
-                "outbox: message %d is in doubt but its channel %r is a name, not an ID: "
-                "cannot look it up; posting it (it may appear twice)",
-                row.id,
-                payload.get("channel"),
-            )
-            return True, None
-        try:
-            ts = await lookup.find_posted(self._client, payload, row.id, row.created_at)
-        except lookup.LookupFailed as exc:
-            self._on_lookup("failed")
-            log.warning(
-                "outbox: could not look up message %d at Slack before posting it again "
-                "(%s); retrying the lookup, not posting blind",
-                row.id,
-                exc.error,
-            )
-            await self._retry_later(row.id, f"lookup: {exc.error}")
+        not, (False, None) if Slack would not say — then the lookup is retried
+        later, never posted blind."""
+        verdict = await lookup.check_in_doubt(self._client, payload, row.id, row.created_at)
+        self._on_lookup(verdict.result)
+        if verdict.result == "failed":
+            await self._retry_later(row.id, f"lookup: {verdict.error}")
             return False, None
-        self._on_lookup("found" if ts else "absent")
-        if ts:
-            log.info("outbox: message %d already in Slack (ts %s): not posted again", row.id, ts)
-        return True, ts
+        return True, verdict.ts
 
     async def _retry_later(
         self, row_id: int, error: str, delay: float | None = None, *, doubt: bool = False

@@ -13,12 +13,16 @@ it is posted. Found: its ``ts`` is recorded as if just delivered. Needs the
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger("bot.slack.delivery")
 
 EVENT_TYPE = "runbook_bot_message"
 # Slack's IDs are upper case (C…, G…, D…); channel names never are.
@@ -98,3 +102,41 @@ async def find_posted(
     except Exception as exc:  # connection refused, timeout
         raise LookupFailed(repr(exc)) from exc
     raise LookupFailed(f"not found in {MAX_PAGES} pages")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a lookup said: ``result`` is the ``lookups`` metric's label."""
+
+    result: str  # found | absent | failed | skipped
+    ts: str | None = None
+    error: str = ""
+
+
+async def check_in_doubt(
+    client: AsyncWebClient, payload: dict[str, Any], row_id: int, created_at: datetime | None
+) -> Verdict:
+    """Is the message in doubt for ``row_id`` already in Slack? Logs what the
+    operator should know; the caller records, posts, or retries accordingly."""
+    if not can_look_up(payload):
+        log.warning(
+            "outbox: message %d is in doubt but its channel %r is a name, not an ID: "
+            "cannot look it up; posting it (it may appear twice)",
+            row_id,
+            payload.get("channel"),
+        )
+        return Verdict("skipped")
+    try:
+        ts = await find_posted(client, payload, row_id, created_at)
+    except LookupFailed as exc:
+        log.warning(
+            "outbox: could not look up message %d at Slack before posting it again "
+            "(%s); retrying the lookup, not posting blind",
+            row_id,
+            exc.error,
+        )
+        return Verdict("failed", error=exc.error)
+    if ts:
+        log.info("outbox: message %d already in Slack (ts %s): not posted again", row_id, ts)
+        return Verdict("found", ts)
+    return Verdict("absent")
