@@ -34,7 +34,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,14 +42,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.drills.stats import compute_stats
 from bot.drills.stats_render import insight_lines
 from bot.home.data import load_home
-from bot.home.view import OpenIncident, home_view
+from bot.home.permalinks import Permalinks
+from bot.home.view import home_view
 from bot.runbook import Library
 from bot.store.models import HomeViewer, TimelineEvent, utcnow
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-PERMALINK_WAIT = 0.5  # seconds a view waits for thread links before going without
 VIEWER_TTL = timedelta(days=7)  # who has not opened the tab for a week is not refreshed
 BATCH = 500
 PARALLEL = 8  # views.publish calls in flight at once
@@ -89,8 +88,7 @@ class HomePublisher:
         self._insights: tuple[float, list[str]] | None = None
         self._insights_task: asyncio.Task[None] | None = None
         self._poll = min(poll_seconds, refresh_interval)
-        self._permalinks: dict[tuple[str, str], asyncio.Future[str | None]] = {}
-        self._fetches: set[asyncio.Task[None]] = set()
+        self._permalinks = Permalinks(client, self._on_call)
         # (mark, when, the view and whether it has the insights)
         self._rendered: tuple[int, float, asyncio.Future[tuple[dict[str, Any], bool]]] | None = None
         self._owed: dict[str, float] = {}  # viewer → when (monotonic) their full view is due
@@ -227,7 +225,7 @@ class HomePublisher:
                 insights_days=self._insights_days,
                 levels=self._levels,
             )
-        incidents = await self._with_permalinks(data.incidents)
+        incidents = await self._permalinks.attach(data.incidents)
         return home_view(replace(data, incidents=incidents)), bool(lines)
 
     async def _publish(self, users: Sequence[str], view: dict[str, Any]) -> None:
@@ -349,51 +347,6 @@ class HomePublisher:
             )
         if claimed:
             await self._send(claimed, mark, now)
-
-    async def _with_permalinks(self, incidents: Sequence[OpenIncident]) -> list[OpenIncident]:
-        """Each thread's link, asked of Slack once per thread (permalinks never
-        change; a thread Slack does not know stays without a link)."""
-        loop = asyncio.get_running_loop()
-        for i in incidents:
-            key = (i.channel_id, i.thread_ts or "")
-            if i.thread_ts and key not in self._permalinks:
-                future: asyncio.Future[str | None] = loop.create_future()
-                self._permalinks[key] = future
-                task = loop.create_task(self._fetch_permalink(key, future))
-                self._fetches.add(task)
-                task.add_done_callback(self._fetches.discard)
-        pending = [
-            f
-            for i in incidents
-            if (f := self._permalinks.get((i.channel_id, i.thread_ts or ""))) and not f.done()
-        ]
-        if pending:
-            await asyncio.wait(pending, timeout=PERMALINK_WAIT)
-        return [replace(i, permalink=self._link(i)) for i in incidents]
-
-    def _link(self, incident: OpenIncident) -> str | None:
-        future = self._permalinks.get((incident.channel_id, incident.thread_ts or ""))
-        return future.result() if future is not None and future.done() else None
-
-    async def _fetch_permalink(
-        self, key: tuple[str, str], future: asyncio.Future[str | None]
-    ) -> None:
-        link: str | None = None
-        try:
-            response = await self._client.chat_getPermalink(channel=key[0], message_ts=key[1])
-            self._on_call("chat.getPermalink", True)
-            found = response.get("permalink")
-            link = found if isinstance(found, str) and found.startswith("https://") else None
-        except SlackApiError as exc:
-            self._on_call("chat.getPermalink", False)
-            if exc.response.get("error") not in ("message_not_found", "channel_not_found"):
-                del self._permalinks[key]  # e.g. rate limited: ask again next time
-            log.info("chat.getPermalink failed: %r", exc)
-        except Exception as exc:
-            self._on_call("chat.getPermalink", False)
-            del self._permalinks[key]
-            log.info("chat.getPermalink failed: %r", exc)
-        future.set_result(link)
 
 
 async def _newest_event(session: AsyncSession) -> int:
