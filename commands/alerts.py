@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.alerts import actions, blocks
 from bot.context import AppContext
-from commands.common import MALFORMED, ephemeral, submit_click, where_clicked
+from commands.common import MALFORMED, clicker_name, ephemeral, submit_click, where_clicked
 
 KINDS = {
     blocks.START: actions.START,
@@ -40,6 +40,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             ts=ts,
             thread_ts=thread,
             trigger_id=body.get("trigger_id"),
+            name=clicker_name(body),
         )
         await submit_click(ctx, ack, item, where=(channel, user, thread), what="alert click")
 

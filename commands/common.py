@@ -120,6 +120,13 @@ async def submit_click(
     ctx.metrics.acks.labels("interaction").inc()
 
 
+def clicker_name(body: dict[str, Any]) -> str | None:
+    """The clicker's handle as Slack sends it in an interaction payload
+    (``user.username``; ``user.name`` is its older spelling)."""
+    user = body.get("user") or {}
+    return user.get("username") or user.get("name") or None
+
+
 def where_clicked(body: dict[str, Any]) -> tuple[str, str, str | None, str]:
     """(channel, message ts, thread ts, user) of a click, from its payload."""
     container = body.get("container") or {}

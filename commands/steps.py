@@ -15,6 +15,7 @@ from bot.runs.queries import run_key
 from commands.common import (
     MALFORMED,
     UNAVAILABLE,
+    clicker_name,
     ephemeral,
     is_db_down,
     submit_click,
@@ -54,6 +55,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             channel=channel,
             ts=ts,
             thread_ts=thread,
+            name=clicker_name(body),
         )
         await submit_click(ctx, ack, item, where=(channel, user, thread), what="step click")
 

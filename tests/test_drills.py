@@ -13,7 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from bot.store.models import Incident, Run, TimelineEvent, Validation
+from bot.store.models import Incident, IntakeItem, Person, Run, TimelineEvent, Validation
+from bot.store.people import record_name
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 from tests.test_cli import run as run_cli
@@ -44,15 +45,20 @@ async def walk(
     *,
     skip: tuple[int, ...] = (),
     users: tuple[str, ...] = ("UALICE", "UBOB"),
+    names: dict[str, str] | None = None,
 ) -> None:
-    """Decide every step of the newest run: approve, or skip the positions in ``skip``."""
+    """Decide every step of the newest run: approve, or skip the positions in ``skip``.
+
+    ``names``: handles to click with (else the rig's, derived from the id)."""
     async with bot.ctx.sessions() as session:
         run = (await session.execute(select(Run).order_by(Run.id.desc()).limit(1))).scalar_one()
     n = len(run.snapshot["steps"])
     for k in range(1, n + 1):
         [current] = await slack.wait_for("chat.postMessage", step_of(run.id, k - 1))
         action = "step_skip" if k in skip else "step_approve"
-        response = await bot.click(current, action, user_id=users[(k - 1) % len(users)])
+        user = users[(k - 1) % len(users)]
+        name = (names or {}).get(user)
+        response = await bot.click(current, action, user_id=user, user_name=name)
         assert response.status == 200
     await slack.wait_for("chat.postMessage", lambda c: "completed" in c.args["text"])
     await bot.settle()
@@ -217,7 +223,9 @@ async def test_validations_cli_markdown_json_and_due(
         "❌ Fail" in rows[0] and "Fail: skipped 1: Prerequisites 3 (Stakeholders" in rows[0]
     )  # newest first
     assert "✅ Pass" in rows[1] and "Scenario: Mux downtime; restored from PITR" in rows[1]
-    assert "| Staging |" in rows[1] and "UALICE, UBOB" in rows[1]
+    # Names for people, in the order they first decided (ids mean nothing in git).
+    assert "| Staging | ✅ Pass |" in rows[1] and "| @alice, @bob |" in rows[1]
+    assert "UALICE" not in md.stdout and "UBOB" not in md.stdout
 
     js = run_cli(["validations", "--format", "json"], tmp_path, **env)
     assert js.returncode == 0, js.stderr
@@ -230,6 +238,9 @@ async def test_validations_cli_markdown_json_and_due(
     }  # fmt: skip
     assert data[1]["date"].endswith("Z") and data[1]["reason"] is None
     assert data[0]["reason"].startswith("skipped 1: Prerequisites 3")
+    # JSON keeps Slack user IDs (SPEC §8); the names ride along.
+    assert data[1]["validators"] == ["UALICE", "UBOB"]
+    assert data[1]["validator_names"] == ["alice", "bob"]
 
     # RB-11 passed just now: not due; everything else never validated: due.
     one = run_cli(["validations", "RB-11", "--due"], tmp_path, **env)
@@ -245,3 +256,111 @@ async def test_validations_cli_markdown_json_and_due(
     unknown = run_cli(["validations", "RB-99"], tmp_path, **env)
     assert unknown.returncode == 2 and "RB-99" in unknown.stderr
     assert isinstance(md, subprocess.CompletedProcess)
+
+
+async def people(bot: BotServer) -> dict[str, Person]:
+    async with bot.ctx.sessions() as session:
+        return {p.user_id: p for p in (await session.execute(select(Person))).scalars()}
+
+
+async def newest_run(bot: BotServer) -> Run:
+    async with bot.ctx.sessions() as session:
+        return (await session.execute(select(Run).order_by(Run.id.desc()).limit(1))).scalar_one()
+
+
+async def test_names_are_recorded_off_the_ack_path_once_per_pair(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    await drill(bot, slack, "RB-11")  # UALICE's /runbook drill carries her handle
+    assert {u: p.name for u, p in (await people(bot)).items()} == {"UALICE": "alice"}
+    run = await newest_run(bot)
+    # With the intake worker stopped, a click is acked and waits in intake:
+    # the ack path wrote the item and nothing else.
+    await bot.ctx.intake_worker.stop()
+    [first] = await slack.wait_for("chat.postMessage", step_of(run.id, 0))
+    assert (await bot.click(first, "step_approve", user_id="UBOB")).status == 200
+    async with bot.ctx.sessions() as session:
+        [received_at] = (await session.execute(select(IntakeItem.received_at))).scalars()
+    assert "UBOB" not in await people(bot)
+    bot.ctx.intake_worker.start()
+    await bot.settle()
+    bob = (await people(bot))["UBOB"]
+    assert (bob.name, bob.seen_at) == ("bob", received_at)  # when Slack sent it
+    # Bob's next click: the worker has seen (UBOB, bob), so the row is not rewritten.
+    [second] = await slack.wait_for("chat.postMessage", step_of(run.id, 1))
+    assert (await bot.click(second, "step_approve", user_id="UBOB")).status == 200
+    await bot.settle()
+    assert (await people(bot))["UBOB"].seen_at == received_at
+    async with bot.ctx.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Person))).scalar() == 2
+
+
+async def test_validations_show_a_renamed_validator_by_the_new_name(
+    bot: BotServer, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    await drill(bot, slack, "RB-11")
+    await walk(bot, slack)
+    await bot.command("/incident", "resolve", user_id="UALICE")
+    await drill(bot, slack, "RB-11")
+    await walk(bot, slack, names={"UBOB": "robert"})  # Bob changed his handle meanwhile
+    renamed = (await people(bot))["UBOB"]
+    assert renamed.name == "robert"
+    async with bot.ctx.sessions() as session, session.begin():
+        # A request older than the rename, acted on late, does not bring "bob" back.
+        earlier = renamed.seen_at - timedelta(seconds=5)
+        await record_name(session, "UBOB", "bob", at=earlier, postgres=bot.ctx.postgres)
+    assert (await people(bot))["UBOB"].name == "robert"
+
+    md = run_cli(["validations", "RB-11"], tmp_path, DATABASE_URL=bot.settings.database_url)
+    assert md.returncode == 0, md.stderr
+    rows = [line for line in md.stdout.splitlines() if line.startswith("| 20")]
+    assert len(rows) == 2 and all("| @alice, @robert |" in r for r in rows), rows
+    assert "@bob" not in md.stdout
+
+
+async def test_a_validator_the_bot_never_saw_shows_as_the_id(
+    bot: BotServer, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    await drill(bot, slack, "RB-11")
+    await walk(bot, slack)
+    [v] = await validations(bot)
+    async with bot.ctx.sessions() as session, session.begin():
+        # A validation whose second validator never sent the bot a request
+        # (say, recorded before names were kept), and a handle with a pipe in it.
+        await record_name(session, "UPIPE", "a|b", at=v.at, postgres=bot.ctx.postgres)
+        run = await session.get(Run, v.run_id)
+        assert run is not None
+        copy = Run(
+            incident_id=v.incident_id,
+            runbook_id=run.runbook_id,
+            runbook_title=run.runbook_title,
+            content_hash=run.content_hash,
+            snapshot=run.snapshot,
+            channel_id=run.channel_id,
+            started_by="UALICE",
+        )
+        session.add(copy)
+        await session.flush()
+        session.add(
+            Validation(
+                runbook_id="RB-11",
+                incident_id=v.incident_id,
+                run_id=copy.id,
+                at=v.at + timedelta(seconds=1),
+                environment="staging",
+                result="pass",
+                reason=None,
+                duration_s=1.0,
+                validators=["UALICE", "UGHOST", "UPIPE"],
+                notes=[],
+            )
+        )
+    env = {"DATABASE_URL": bot.settings.database_url}
+    md = run_cli(["validations", "RB-11"], tmp_path, **env)
+    assert md.returncode == 0, md.stderr
+    rows = [line for line in md.stdout.splitlines() if line.startswith("| 20")]
+    assert "| @alice, UGHOST, @a\\|b |" in rows[0], rows
+    assert "| @alice, @bob |" in rows[1], rows
+    js = json.loads(run_cli(["validations", "RB-11", "--format", "json"], tmp_path, **env).stdout)
+    assert js[0]["validators"] == ["UALICE", "UGHOST", "UPIPE"]
+    assert js[0]["validator_names"] == ["alice", "UGHOST", "a|b"]

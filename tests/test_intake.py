@@ -13,6 +13,7 @@ from bot.intake.actions import decide_payload
 from bot.intake.worker import FAILED_REPLY
 from bot.runs.engine import Decision
 from bot.store.models import Incident, IntakeItem, StepDecision, TimelineEvent, utcnow
+from bot.store.people import SeenNames, clean_name
 from tests.rig import SlackStandIn
 from tests.rig.botserver import BotServer
 from tests.test_e2e_runbook import start
@@ -203,3 +204,17 @@ async def test_a_runs_clicks_queued_together_go_without_waiting_for_the_poll(
     assert len(refusals) == 19
     assert await count(bot, IntakeItem.id) == 0
     assert await count(bot, StepDecision.id) == 1
+
+
+def test_seen_names_is_bounded_and_follows_renames() -> None:
+    seen = SeenNames(limit=2)
+    assert seen.is_new("UA", "ann")
+    seen.remember("UA", "ann")
+    seen.remember("UB", "bob")
+    assert not seen.is_new("UA", "ann") and seen.is_new("UA", "anne")  # a rename is new
+    seen.remember("UB", "bobby")  # replaces UB's pair, forgets nobody
+    assert not seen.is_new("UA", "ann") and not seen.is_new("UB", "bobby")
+    seen.remember("UC", "cy")  # full: the oldest (UA) is forgotten
+    assert seen.is_new("UA", "ann") and not seen.is_new("UC", "cy")
+    assert clean_name("  ann ") == "ann" and clean_name("") is None and clean_name(None) is None
+    assert clean_name("x" * 300) == "x" * 255

@@ -22,10 +22,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 try:
     from tests import rig_support
     from tests.rig import SlackSigner, SlackStandIn, post
+    from tests.rig.slack_bodies import default_name
     from tests.rig_support import TOKEN, step_blocks
 except ImportError:  # pragma: no cover - depends on how pytest was started
     import rig_support  # type: ignore[no-redef]
     from rig import SlackSigner, SlackStandIn, post  # type: ignore[no-redef]
+    from rig.slack_bodies import default_name  # type: ignore[no-redef]
     from rig_support import TOKEN, step_blocks  # type: ignore[no-redef]
 
 # Shared fixtures from rig_support (tests/conftest.py belongs to the lead).
@@ -79,6 +81,13 @@ def test_slash_command_body_matches_slack() -> None:
     ]
     assert b"command=%2Frunbook" in body and b"text=start+RB-04" in body
     assert dict(fields)["trigger_id"] == "1.2.3"
+    # Each user gets their own handle unless the test names one.
+    assert dict(fields)["user_name"] == "u1"
+    bob = parse_qsl(SlackSigner(SECRET).slash_command("/runbook", "x", user_id="UBOB").decode())
+    assert dict(bob)["user_name"] == "bob"
+    named = SlackSigner(SECRET).slash_command("/runbook", "x", user_id="U0CMD1", user_name="cmd")
+    assert dict(parse_qsl(named.decode()))["user_name"] == "cmd"
+    assert default_name("U0CMD1") == "u0cmd1" and default_name("UALICE") == "alice"
 
 
 def test_block_action_payload_shape() -> None:
@@ -99,7 +108,7 @@ def test_block_action_payload_shape() -> None:
     (action,) = payload["actions"]
     assert action["type"] == "button" and action["value"] == "run1:1"
     assert action["text"]["text"] == "Approve"  # echoed from the message's button
-    assert payload["user"] == {"id": "U1", "username": "alice", "name": "alice", "team_id": "T1"}
+    assert payload["user"] == {"id": "U1", "username": "u1", "name": "u1", "team_id": "T1"}
 
     plain = json.loads(
         dict(parse_qsl(signer.block_action("a", "v", message_ts="1.1").decode()))["payload"]

@@ -25,7 +25,7 @@ from bot.alerts.priority import DEFAULT_LEVELS, priority_for_severity
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, claim_request, create_incident, incident_view
-from bot.intake.worker import AfterCommit, Handler, Item, reply
+from bot.intake.worker import AfterCommit, Handler, Item, reply, sender
 from bot.metrics import Metrics
 from bot.runbook import Library
 from bot.runs.flows import DuplicateRequest, FlowError, start_run
@@ -83,8 +83,10 @@ def click_payload(
     ts: str,
     thread_ts: str | None,
     trigger_id: str | None,
+    name: str | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
-    """(kind, ordering key, payload) of a click on an alert message."""
+    """(kind, ordering key, payload) of a click on an alert message (``name``:
+    the clicker's handle, recorded by the intake worker)."""
     return (
         kind,
         ordering_key(fingerprint),
@@ -93,7 +95,7 @@ def click_payload(
             "fingerprint": fingerprint,
             "trigger_id": trigger_id,
             "message": {"channel": channel, "ts": ts},
-            "reply_to": {"channel": channel, "user": user, "thread_ts": thread_ts},
+            "reply_to": sender(channel, user, name, thread_ts=thread_ts),
         },
     )
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.drills.validation import PASS, SkippedStep, Verdict, due_from, evaluate
 from bot.drills.views import DueRunbook, ValidationRow
 from bot.store.models import TimelineEvent, UTCDateTime, Validation
+from bot.store.people import names_of
 from bot.store.writes import append_row
 
 
@@ -98,7 +99,9 @@ async def list_validations(
         query = query.where(func.lower(Validation.runbook_id) == runbook_id.lower())
     if limit is not None:
         query = query.limit(limit)
-    rows = (await session.execute(query)).scalars()
+    rows = list((await session.execute(query)).scalars())
+    # One lookup for every validator of the listed rows, not one per row.
+    names = await names_of(session, (u for v in rows for u in v.validators or ()))
     return [
         ValidationRow(
             runbook_id=v.runbook_id,
@@ -110,6 +113,7 @@ async def list_validations(
             reason=v.reason,
             duration_s=float(v.duration_s),
             notes=tuple(v.notes or ()),
+            validator_names=tuple(names.get(u, u) for u in v.validators or ()),
         )
         for v in rows
     ]

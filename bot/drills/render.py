@@ -29,8 +29,15 @@ def result_label(result: str) -> str:
     return "✅ Pass" if result == "pass" else "❌ Fail"
 
 
+def validator_label(user_id: str, name: str) -> str:
+    """``@name`` for a known handle; the bare id when the bot never saw one."""
+    return user_id if name == user_id else f"@{name}"
+
+
 def markdown_row(v: ValidationRow) -> str:
-    validators = ", ".join(v.validators) or "—"
+    # Names, not ids: the table is pasted into the runbook's Markdown in git.
+    labels = (validator_label(u, n) for u, n in zip(v.validators, v.validator_names, strict=True))
+    validators = ", ".join(labels) or "—"
     notes: list[str] = [f"{v.incident_key}, {format_duration(timedelta(seconds=v.duration_s))}"]
     if v.reason:
         notes.append(f"Fail: {v.reason}")
@@ -67,7 +74,8 @@ def render_json(rows: Sequence[ValidationRow]) -> str:
                 {
                     "runbook": v.runbook_id,
                     "date": iso(v.at),
-                    "validators": list(v.validators),
+                    "validators": list(v.validators),  # Slack user IDs (SPEC §8)
+                    "validator_names": list(v.validator_names),
                     "environment": v.environment,
                     "result": v.result,
                     "reason": v.reason,

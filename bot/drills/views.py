@@ -19,6 +19,9 @@ class ValidationRow:
     reason: str | None
     duration_s: float
     notes: tuple[str, ...]
+    # Each validator's Slack handle, same order as ``validators``; the id
+    # itself for anyone the bot never saw a name for.
+    validator_names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

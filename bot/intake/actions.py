@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents.priority import PriorityPolicy
-from bot.intake.worker import AfterCommit, Handler, Item, reply
+from bot.intake.worker import AfterCommit, Handler, Item, reply, sender
 from bot.metrics import Metrics
 from bot.runbook import Library
 from bot.runs import blocks
@@ -42,8 +42,12 @@ def decide_payload(
     channel: str,
     ts: str,
     thread_ts: str | None,
+    name: str | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
-    """(kind, ordering key, payload) of a click, as the listener submits it."""
+    """(kind, ordering key, payload) of a click, as the listener submits it.
+
+    ``name`` is the clicker's handle as Slack sent it: it rides along for free
+    and the worker records it (``bot/store/people.py``)."""
     return (
         DECIDE,
         run_key(run_id),
@@ -52,7 +56,7 @@ def decide_payload(
             "step_index": step_index,
             "decision": decision.value,
             "message": {"channel": channel, "ts": ts},
-            "reply_to": {"channel": channel, "user": user, "thread_ts": thread_ts},
+            "reply_to": sender(channel, user, name, thread_ts=thread_ts),
         },
     )
 
@@ -67,15 +71,17 @@ def start_payload(
     trigger_id: str | None,
     priority: str | None = None,
     drill_environment: str | None = None,
+    name: str | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
-    """(kind, ordering key, payload) of ``/runbook start`` (and ``drill``)."""
+    """(kind, ordering key, payload) of ``/runbook start`` (and ``drill``);
+    ``name`` as in ``decide_payload``."""
     payload: dict[str, Any] = {
         "runbook_id": runbook_id,
         "summary": summary,
         "incident_id": incident_id,
         "priority": priority,
         "trigger_id": trigger_id,
-        "reply_to": {"channel": channel, "user": user},
+        "reply_to": sender(channel, user, name),
     }
     if drill_environment is not None:
         payload["drill_environment"] = drill_environment

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.slack.outbox import claim_heads, enqueue
 from bot.store.db import is_transient
 from bot.store.models import IntakeItem
+from bot.store.people import SeenNames, clean_name, record_name
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,15 @@ FAILED_REPLY = (
 )
 
 
+def sender(channel: str, user: str, name: str | None, **extra: str | None) -> dict[str, str | None]:
+    """An item's ``reply_to``: where to answer, and who sent it (with their
+    handle when Slack gave one; the intake worker records it)."""
+    to: dict[str, str | None] = {"channel": channel, "user": user, **extra}
+    if name:
+        to["name"] = name
+    return to
+
+
 def reply(session: AsyncSession, item: Item, text: str) -> None:
     """Tell the person who sent ``item`` something (ephemeral), via the outbox."""
     to = item.payload.get("reply_to") or {}
@@ -128,6 +138,7 @@ class IntakeWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self.processed = 0
         self._notified = 0  # notifications so far (a loop compares before and after a round)
+        self._seen_names = SeenNames()
 
     def notify(self) -> None:
         """Items were committed: act now rather than at the next poll.
@@ -236,6 +247,7 @@ class IntakeWorker:
                 if handler is None:
                     raise LookupError(f"no handler for intake kind {item.kind!r}")
                 after = await handler(session, item)
+                person = await self._record_sender(session, item)
                 await session.execute(_DELETE, {"item_id": item_id})
                 if self._hand_off is not None:
                     await self._hand_off.prepare_hand_off(session)
@@ -248,9 +260,23 @@ class IntakeWorker:
             await self._fail(item_id, exc)
             return True
         self.processed += 1
+        if person is not None:
+            self._seen_names.remember(*person)
         if after is not None:
             after()
         return True
+
+    async def _record_sender(self, session: AsyncSession, item: Item) -> tuple[str, str] | None:
+        """Upsert the sender's handle (``reply_to.name``) unless this process
+        already recorded that exact pair; the pair, when written. Last in the
+        transaction, so the ``people`` row is locked only until the commit
+        and always after the run's and incident's locks (one order)."""
+        to = item.payload.get("reply_to") or {}
+        user, name = to.get("user"), clean_name(to.get("name"))
+        if not user or name is None or not self._seen_names.is_new(user, name):
+            return None
+        await record_name(session, user, name, at=item.received_at, postgres=self._postgres)
+        return user, name
 
     async def _fail(self, item_id: int, exc: Exception) -> None:
         """A bug, not an outage: keep the item for the operator, tell the sender."""

@@ -9,6 +9,8 @@
 - ``urls`` — what ``DATABASE_URL`` names; ``direct`` — a read-only connection
   straight over asyncpg / sqlite3 (``runbook-bot stats``). Neither imports
   SQLAlchemy.
+- ``people`` — Slack handles by user id (recorded by the intake worker, once
+  per (id, name) per process), for the validation log's Markdown.
 
 May import: the root helpers (``bot.tasks``) only: every other package builds
 on this one.

@@ -205,6 +205,18 @@ class HomeViewer(Base):
     published_mark: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class Person(Base):
+    """A Slack user's handle as the bot last saw it on one of their requests, so
+    the validation log can show names (``bot/store/people.py``)."""
+
+    __tablename__ = "people"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # When Slack sent the request the name came with (a newer one wins).
+    seen_at: Mapped[datetime]
+
+
 class Deadline(Base):
     """A clock that fires once: a response target, an RTO warning or breach.
 

@@ -14,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["SlackBodies"]
+__all__ = ["SlackBodies", "default_name"]
 
 _action_seq = itertools.count(1)
 
@@ -29,8 +29,16 @@ def _action_ts() -> str:
     return f"{us // 1_000_000}.{us % 1_000_000:06d}"
 
 
-def _user(user_id: str, user_name: str, team_id: str) -> dict[str, str]:
-    return {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id}
+def default_name(user_id: str) -> str:
+    """A handle for a user id when the test gives none, different per user as in
+    Slack: ``UBOB`` → ``bob``, ``U0CMD1`` → ``u0cmd1``, ``U1`` → ``u1``."""
+    rest = user_id[1:]
+    return rest.lower() if user_id.startswith("U") and rest.isalpha() else user_id.lower()
+
+
+def _user(user_id: str, user_name: str | None, team_id: str) -> dict[str, str]:
+    name = user_name or default_name(user_id)
+    return {"id": user_id, "username": name, "name": name, "team_id": team_id}
 
 
 def _form_payload(payload: dict[str, Any]) -> bytes:
@@ -64,7 +72,7 @@ class SlackBodies:
         text: str,
         *,
         user_id: str = "U1",
-        user_name: str = "alice",
+        user_name: str | None = None,
         channel_id: str = "C_INC",
         channel_name: str = "incidents",
         team_id: str = "T1",
@@ -79,7 +87,7 @@ class SlackBodies:
             ("channel_id", channel_id),
             ("channel_name", channel_name),
             ("user_id", user_id),
-            ("user_name", user_name),
+            ("user_name", user_name or default_name(user_id)),
             ("command", command),
             ("text", text),
             ("api_app_id", self.api_app_id),
@@ -96,7 +104,7 @@ class SlackBodies:
         *,
         message_ts: str,
         user_id: str = "U1",
-        user_name: str = "alice",
+        user_name: str | None = None,
         channel_id: str = "C_INC",
         channel_name: str = "incidents",
         thread_ts: str | None = None,
@@ -182,7 +190,7 @@ class SlackBodies:
         view: dict[str, Any],
         *,
         user_id: str = "U1",
-        user_name: str = "alice",
+        user_name: str | None = None,
         team_id: str = "T1",
         trigger_id: str | None = None,
     ) -> bytes:
@@ -218,7 +226,7 @@ class SlackBodies:
         *,
         private_metadata: str = "",
         user_id: str = "U1",
-        user_name: str = "alice",
+        user_name: str | None = None,
         team_id: str = "T1",
         view_id: str = "V00000001",
         trigger_id: str | None = None,
