@@ -223,9 +223,9 @@ async def test_validations_cli_markdown_json_and_due(
         "❌ Fail" in rows[0] and "Fail: skipped 1: Prerequisites 3 (Stakeholders" in rows[0]
     )  # newest first
     assert "✅ Pass" in rows[1] and "Scenario: Mux downtime; restored from PITR" in rows[1]
-    # Names for people, in the order they first decided (ids mean nothing in git).
-    assert "| Staging | ✅ Pass |" in rows[1] and "| @alice, @bob |" in rows[1]
-    assert "UALICE" not in md.stdout and "UBOB" not in md.stdout
+    # Handles for people, with their ID (unambiguous), in the order they first decided.
+    assert "| Staging | ✅ Pass |" in rows[1] and "| @alice (UALICE), @bob (UBOB) |" in rows[1]
+    assert "| UALICE" not in md.stdout  # never the bare ID for someone the bot has seen
 
     js = run_cli(["validations", "--format", "json"], tmp_path, **env)
     assert js.returncode == 0, js.stderr
@@ -314,7 +314,7 @@ async def test_validations_show_a_renamed_validator_by_the_new_name(
     md = run_cli(["validations", "RB-11"], tmp_path, DATABASE_URL=bot.settings.database_url)
     assert md.returncode == 0, md.stderr
     rows = [line for line in md.stdout.splitlines() if line.startswith("| 20")]
-    assert len(rows) == 2 and all("| @alice, @robert |" in r for r in rows), rows
+    assert len(rows) == 2 and all("| @alice (UALICE), @robert (UBOB) |" in r for r in rows), rows
     assert "@bob" not in md.stdout
 
 
@@ -359,8 +359,8 @@ async def test_a_validator_the_bot_never_saw_shows_as_the_id(
     md = run_cli(["validations", "RB-11"], tmp_path, **env)
     assert md.returncode == 0, md.stderr
     rows = [line for line in md.stdout.splitlines() if line.startswith("| 20")]
-    assert "| @alice, UGHOST, @a\\|b |" in rows[0], rows
-    assert "| @alice, @bob |" in rows[1], rows
+    assert "| @alice (UALICE), UGHOST, @a\\|b (UPIPE) |" in rows[0], rows
+    assert "| @alice (UALICE), @bob (UBOB) |" in rows[1], rows
     js = json.loads(run_cli(["validations", "RB-11", "--format", "json"], tmp_path, **env).stdout)
     assert js[0]["validators"] == ["UALICE", "UGHOST", "UPIPE"]
     assert js[0]["validator_names"] == ["alice", "UGHOST", "a|b"]

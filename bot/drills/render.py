@@ -30,12 +30,13 @@ def result_label(result: str) -> str:
 
 
 def validator_label(user_id: str, name: str) -> str:
-    """``@name`` for a known handle; the bare id when the bot never saw one."""
-    return user_id if name == user_id else f"@{name}"
+    """``@name (U…)`` for a known handle — readable in git, and still the one
+    unambiguous Slack identity; the bare id when the bot never saw a name."""
+    return user_id if name == user_id else f"@{name} ({user_id})"
 
 
 def markdown_row(v: ValidationRow) -> str:
-    # Names, not ids: the table is pasted into the runbook's Markdown in git.
+    # Names first: the table is pasted into the runbook's Markdown in git.
     labels = (validator_label(u, n) for u, n in zip(v.validators, v.validator_names, strict=True))
     validators = ", ".join(labels) or "—"
     notes: list[str] = [f"{v.incident_key}, {format_duration(timedelta(seconds=v.duration_s))}"]
