@@ -29,7 +29,9 @@ from typing import Any
 
 import aiohttp
 from _common import (
+    Poller,
     Process,
+    RemoteCall,
     StandIn,
     bench_line,
     fresh_database,
@@ -91,40 +93,28 @@ def delivery(alerts: list[dict[str, Any]], group: int) -> bytes:
     ).encode()
 
 
-class Posts:
-    """Polls the stand-in: alert messages by fingerprint (arrival times)."""
+class Posts(Poller):
+    """Alert messages by fingerprint (arrival times), and updates — indexed
+    from every call fetched, also by ``quiesce`` (``catch_up`` after it), so a
+    repeat posted during the replay's quiet wait is counted, not missed."""
 
     def __init__(self, slack: StandIn) -> None:
-        self.slack = slack
+        super().__init__(slack)
         self.first: dict[str, float] = {}
         self.count: Counter[str] = Counter()
         self.updates = 0
-        self._task: asyncio.Task[None] | None = None
 
-    async def _poll(self) -> None:
-        while True:
-            for call in await self.slack.refresh():
-                if call.method == "chat.update":
-                    self.updates += 1
-                if call.method != "chat.postMessage":
-                    continue
-                meta = call.args.get("metadata") or {}
-                fingerprint = (meta.get("event_payload") or {}).get("fingerprint")
-                if fingerprint:
-                    self.count[fingerprint] += 1
-                    self.first.setdefault(fingerprint, call.at)
-            await asyncio.sleep(0.005)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._poll())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+    def _index(self, calls: list[RemoteCall]) -> None:
+        for call in calls:
+            if call.method == "chat.update":
+                self.updates += 1
+            if call.method != "chat.postMessage":
+                continue
+            meta = call.args.get("metadata") or {}
+            fingerprint = (meta.get("event_payload") or {}).get("fingerprint")
+            if fingerprint:
+                self.count[fingerprint] += 1
+                self.first.setdefault(fingerprint, call.at)
 
     async def wait(self, fingerprints: list[str], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -195,11 +185,13 @@ async def main() -> None:
                 await burst(http, bot.url, [delivery(warm, -1)], args.rate)
                 await posts.wait([a["fingerprint"] for a in warm])
                 await slack.quiesce()
+                posts.catch_up()
                 await bot.settle()
                 before = cpu_reading(bot)
                 sent, acks = await burst(http, bot.url, bodies, args.rate)
                 await posts.wait([a["fingerprint"] for a in alerts])
                 await slack.quiesce()
+                posts.catch_up()
                 await bot.settle()
                 cpu = per_alert(before, cpu_reading(bot), total)
                 to_message = [
@@ -215,6 +207,7 @@ async def main() -> None:
                 await asyncio.sleep(1.0)
                 await slack.quiesce(quiet=1.0)
                 await bot.settle()
+                posts.catch_up()
                 replay_cpu = per_alert(before, cpu_reading(bot), total)
                 replay_posts = sum(posts.count[a["fingerprint"]] for a in alerts) - first_posts
                 replay_updates = posts.updates - before_updates
