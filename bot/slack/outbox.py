@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Integer, Table, TextualSelect, bindparam, column, insert, text
+from sqlalchemy import Column, Integer, Table, TextualSelect, bindparam, column, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.slack.pace import Priority
 from bot.store.models import OutboxMessage, utcnow
-from bot.store.writes import append_row, note_inserted
+from bot.store.writes import append_row, appended, note_inserted
 
 
 def enqueue(
@@ -25,8 +26,13 @@ def enqueue(
     *,
     thread_from: OutboxMessage | int | None = None,
     on_delivered: str | None = None,
+    priority: Priority = Priority.OTHER,
+    collapse: str | None = None,
 ) -> None:
     """Add a Slack call to the current transaction (written at commit).
+
+    ``priority``: what goes first in the channel (``Priority``). ``collapse``:
+    a key that later rows may collapse into (``enqueue_collapsing``).
 
     ``thread_from``: another outbox row whose delivered ``ts`` this call needs —
     as ``thread_ts`` for ``chat.postMessage``, as ``ts`` for ``chat.update``.
@@ -37,8 +43,54 @@ def enqueue(
     append_row(
         session,
         OutboxMessage.__table__,  # type: ignore[arg-type]
-        _outbox_row(ordering_key, method, payload, thread_from, on_delivered),
+        _outbox_row(ordering_key, method, payload, thread_from, on_delivered, priority, collapse),
     )
+
+
+async def enqueue_collapsing(
+    session: AsyncSession,
+    ordering_key: str,
+    method: str,
+    payload: dict[str, Any],
+    *,
+    collapse: str,
+    thread_from: OutboxMessage | int | None = None,
+    priority: Priority = Priority.OTHER,
+) -> bool:
+    """Like :func:`enqueue`, but a pending row with the same ``collapse`` key
+    that no worker holds yet takes this payload instead (the newest content
+    wins; it keeps its place in the queue). True when it collapsed.
+
+    Why: a message updated many times while it waits for Slack's pace (an
+    alert group's counts, a run's progress) must go once, not once per change.
+    """
+    for row in reversed(appended(session, OutboxMessage.__table__)):  # type: ignore[arg-type]
+        if row.get("collapse_key") == collapse and row["method"] == method:
+            row["payload"] = payload
+            return True
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.collapse_key == collapse,
+            OutboxMessage.state == "pending",
+            OutboxMessage.method == method,
+            OutboxMessage.lease_owner.is_(None),
+        )
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    enqueue(
+        session,
+        ordering_key,
+        method,
+        payload,
+        thread_from=thread_from,
+        priority=priority,
+        collapse=collapse,
+    )
+    return False
 
 
 async def enqueue_now(
@@ -48,9 +100,10 @@ async def enqueue_now(
     payload: dict[str, Any],
     *,
     on_delivered: str | None = None,
+    priority: Priority = Priority.OTHER,
 ) -> int:
     """Like :func:`enqueue`, inserted at once: returns the id later rows thread from."""
-    row = _outbox_row(ordering_key, method, payload, None, on_delivered)
+    row = _outbox_row(ordering_key, method, payload, None, on_delivered, priority, None)
     result = await session.execute(insert(OutboxMessage).values(**row).returning(OutboxMessage.id))
     row_id = int(result.scalar_one())
     note_inserted(session, row_id, row)  # it may be handed off too (bot/slack/delivery.py)
@@ -63,6 +116,8 @@ def _outbox_row(
     payload: dict[str, Any],
     thread_from: OutboxMessage | int | None,
     on_delivered: str | None,
+    priority: Priority,
+    collapse: str | None,
 ) -> dict[str, Any]:
     now = utcnow()
     parent = thread_from.id if isinstance(thread_from, OutboxMessage) else thread_from
@@ -76,6 +131,8 @@ def _outbox_row(
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
+        "priority": int(priority),
+        "collapse_key": collapse,
     }
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -279,9 +280,20 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # What goes first in a channel (``bot.slack.pace.Priority``; 0 first).
+    priority: Mapped[int] = mapped_column(SmallInteger, default=4, server_default="4")
+    # Pending rows with one collapse key collapse into the latest (an update
+    # superseded before it went: ``bot.slack.outbox.enqueue_collapsing``).
+    collapse_key: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index("ix_outbox_state_id", "state", "id"),
+        Index(
+            "ix_outbox_collapse_pending",
+            "collapse_key",
+            postgresql_where=text("state = 'pending' AND collapse_key IS NOT NULL"),
+            sqlite_where=text("state = 'pending' AND collapse_key IS NOT NULL"),
+        ),
         # The claim looks for an earlier pending row of the same key.
         Index("ix_outbox_key_state_id", "ordering_key", "state", "id"),
     )
@@ -353,3 +365,29 @@ class Alert(Base):
         UniqueConstraint("fingerprint", "starts_at", name="uq_alert_firing"),
         Index("ix_alerts_fingerprint_id", "fingerprint", "id"),
     )
+
+
+class SlackPace(Base):
+    """One shared rate budget per Slack bucket (a channel's posts, a Web API
+    method): GCRA's theoretical arrival time of the next call, and after a 429
+    when Slack said to come back (``bot/slack/pace.py``)."""
+
+    __tablename__ = "slack_pace"
+
+    bucket: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tat: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]
+
+
+class SlackProblem(Base):
+    """What Slack refuses until someone acts: ``auth`` (a revoked token: every
+    call held, a probe every 30 s) or ``channel:<id>`` (archived, the bot
+    removed: its messages fail at once, its incidents' clocks pause)."""
+
+    __tablename__ = "slack_problems"
+
+    scope: Mapped[str] = mapped_column(String(128), primary_key=True)
+    error: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_at: Mapped[datetime | None]
