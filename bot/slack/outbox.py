@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Integer, Table, TextualSelect, bindparam, column, insert, text, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    Table,
+    TextualSelect,
+    bindparam,
+    column,
+    insert,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.slack.pace import Priority
