@@ -24,6 +24,7 @@ from bot.alerts.priority import priority_for_severity
 from bot.incidents.service import add_event
 from bot.runbook import Runbook
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import Alert, Incident, OutboxMessage
 
 
@@ -140,6 +141,7 @@ async def record_notices(
             "chat.postMessage",
             {"channel": channel, **payload},
             on_delivered=alert_key(alert.id),
+            priority=Priority.ALERT,
         )
     return out
 
@@ -245,10 +247,11 @@ async def enqueue_message_update(
     key = alert_key(alert.id)
     if alert.message_ts:
         target = {"channel": alert.channel_id, "ts": alert.message_ts}
-        enqueue(session, key, "chat.update", {**target, **payload})
+        enqueue(session, key, "chat.update", {**target, **payload}, priority=Priority.ALERT)
         return True
     if clicked is not None and clicked[0] and clicked[1]:
-        enqueue(session, key, "chat.update", {"channel": clicked[0], "ts": clicked[1], **payload})
+        target = {"channel": clicked[0], "ts": clicked[1]}
+        enqueue(session, key, "chat.update", {**target, **payload}, priority=Priority.CLICK)
         return True
     post = (
         await session.execute(
@@ -259,5 +262,12 @@ async def enqueue_message_update(
     ).scalar_one_or_none()
     if post is None:
         return False  # the post failed for good: nothing in Slack to update
-    enqueue(session, key, "chat.update", {"channel": alert.channel_id, **payload}, thread_from=post)
+    enqueue(
+        session,
+        key,
+        "chat.update",
+        {"channel": alert.channel_id, **payload},
+        thread_from=post,
+        priority=Priority.ALERT,
+    )
     return True

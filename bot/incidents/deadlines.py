@@ -31,6 +31,7 @@ from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, incident_view
 from bot.slack.delivery import OutboxWorker
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import Deadline, Incident, OutboxMessage, Run, utcnow
 
 if TYPE_CHECKING:
@@ -208,6 +209,7 @@ class Deadlines(DueJob):
                 "chat.postMessage",
                 {**thread, **payload},
                 thread_from=parent,
+                priority=Priority.ESCALATION,
             )
             return True
         add_event(
@@ -230,7 +232,11 @@ class Deadlines(DueJob):
             drill=bool(incident.drill),
         )
         enqueue(
-            session, f"run:{run.id}", "chat.postMessage", {"channel": run.channel_id, **payload}
+            session,
+            f"run:{run.id}",
+            "chat.postMessage",
+            {"channel": run.channel_id, **payload},
+            priority=Priority.ESCALATION,
         )
         return True
 
@@ -268,6 +274,7 @@ class Deadlines(DueJob):
             f"incident:{incident.id}",
             "chat.postMessage",
             {"channel": incident.channel_id, **payload},
+            priority=Priority.ESCALATION,
         )
         return True
 

@@ -27,6 +27,7 @@ from bot.incidents.due import DueJob
 from bot.incidents.service import add_event, incident_view
 from bot.slack.delivery import OutboxWorker
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import Incident, utcnow
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class Reminders(DueJob):
                 "channel": incident.channel_id,
                 **incident_blocks.reminder_message(incident_view(incident), now),
             },
+            priority=Priority.REMINDER,
         )
         # From now, not from the old due time: one catch-up, never a burst.
         incident.next_reminder_at = now + timedelta(seconds=interval)

@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack.outbox import claim_heads, enqueue
+from bot.slack.pace import Priority
 from bot.store.db import is_transient
 from bot.store.models import IntakeItem
 from bot.store.people import SeenNames, clean_name, record_name
@@ -109,7 +110,7 @@ def reply(session: AsyncSession, item: Item, text: str) -> None:
     if to.get("thread_ts"):
         payload["thread_ts"] = to["thread_ts"]
     # Its own ordering key: a reply never waits behind a run's messages.
-    enqueue(session, f"reply:{item.id}", "chat.postEphemeral", payload)
+    enqueue(session, f"reply:{item.id}", "chat.postEphemeral", payload, priority=Priority.CLICK)
 
 
 class IntakeWorker:

@@ -37,6 +37,7 @@ from bot.runs.queries import (
     run_message_ref,
 )
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import Incident, Run, StepDecision, utcnow
 
 
@@ -172,6 +173,7 @@ async def decide_step(
             "ts": message_ts,
             **blocks.decided_step_message(step, outcome.record, approvers, drill=info.drill),
         },
+        priority=Priority.CLICK,
     )
     thread, run_row = await run_message_ref(session, run)
     drill: Verdict | None = None
@@ -207,10 +209,18 @@ async def decide_step(
                 **blocks.step_message(run.id, outcome.next_step, incident.roles, drill=info.drill),
             },
             thread_from=run_row,
+            priority=Priority.CLICK,
         )
     if outcome.run_completed:
         summary = blocks.completion_message(info, new_state, now, verdict=verdict_line(drill))
-        enqueue(session, key, "chat.postMessage", {**thread, **summary}, thread_from=run_row)
+        enqueue(
+            session,
+            key,
+            "chat.postMessage",
+            {**thread, **summary},
+            thread_from=run_row,
+            priority=Priority.CLICK,
+        )
         # Also say it in the channel, where people look.
         enqueue(session, key, "chat.postMessage", {"channel": run.channel_id, **summary})
     if outcome.rollback_completed:
@@ -271,4 +281,5 @@ async def _record_partial(
                 drill=bool(incident.drill),
             ),
         },
+        priority=Priority.CLICK,
     )

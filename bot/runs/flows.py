@@ -31,6 +31,7 @@ from bot.runs.queries import (
     run_message_ref,
 )
 from bot.slack.outbox import enqueue, enqueue_now
+from bot.slack.pace import Priority
 from bot.store.models import Incident, Run, utcnow
 
 __all__ = [
@@ -181,6 +182,7 @@ async def start_run(
         "chat.postMessage",
         {"channel": channel_id, **blocks.run_message(info, state)},
         on_delivered=run_key(run.id),
+        priority=Priority.CLICK,
     )
     first = state.current()
     if first is not None:
@@ -193,6 +195,7 @@ async def start_run(
                 **blocks.step_message(run.id, first, incident.roles, drill=info.drill),
             },
             thread_from=run_msg,
+            priority=Priority.CLICK,
         )
     return Started(incident, run, created, warning)
 
@@ -244,7 +247,14 @@ async def abort_run(
     aborted = blocks.aborted_message(
         info, outcome.state, user_id, now, verdict=verdict_line(verdict)
     )
-    enqueue(session, key, "chat.postMessage", {**thread, **aborted}, thread_from=run_row)
+    enqueue(
+        session,
+        key,
+        "chat.postMessage",
+        {**thread, **aborted},
+        thread_from=run_row,
+        priority=Priority.CLICK,
+    )
     if outcome.first_rollback_step is not None:
         enqueue(
             session,

@@ -91,7 +91,15 @@ def enqueue_run_update(
     update = {"channel": run.channel_id, **blocks.run_message(info, state, ended_at=run.ended_at)}
     if run.message_ts:
         update["ts"] = run.message_ts
-    enqueue(session, run_key(run.id), "chat.update", update, thread_from=run_row)
+    # Superseded by a newer progress update before it went: only the newest goes.
+    enqueue(
+        session,
+        run_key(run.id),
+        "chat.update",
+        update,
+        thread_from=run_row,
+        collapse=f"run-message:{run.id}",
+    )
 
 
 async def refresh_run_messages(session: AsyncSession, incident: Incident) -> None:
