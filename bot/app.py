@@ -93,6 +93,7 @@ def build_context(
         # Connected on first use: only where delivery runs.
         owner=LeaseOwner(dsn),
         marks=SentMarks(sessions, dsn),
+        on_wait=lambda bucket, why: metrics.slack_waits.labels(bucket, why).inc(),
     )
     policy = settings.priorities
     intervals = [policy.interval_for(name) for name in policy.names]

@@ -26,6 +26,22 @@ class Metrics:
         self.slack_errors = Counter(
             "runbook_bot_slack_api_errors", "Failed Slack Web API calls", ["method"], registry=r
         )
+        self.slack_waits = Counter(
+            "runbook_bot_slack_waits",
+            "Slack calls put off for Slack's pace: paced (our own budget) or rate_limited (a 429)",
+            ["bucket", "why"],
+            registry=r,
+        )
+        self.slack_unusable = Gauge(
+            "runbook_bot_slack_unusable",
+            "1 while Slack refuses the bot's token (everything held, probing auth.test)",
+            registry=r,
+        )
+        self.slack_channels_unreachable = Gauge(
+            "runbook_bot_slack_channels_unreachable",
+            "Channels Slack will not take the bot's messages in (archived, bot removed)",
+            registry=r,
+        )
         self.runs_started = Counter("runbook_bot_runs_started", "Runs started", registry=r)
         self.runs_completed = Counter("runbook_bot_runs_completed", "Runs completed", registry=r)
         self.runs_aborted = Counter("runbook_bot_runs_aborted", "Runs aborted", registry=r)

@@ -14,9 +14,14 @@ from sqlalchemy import func, select, text
 
 from bot.alerts import webhook
 from bot.context import AppContext
-from bot.store.models import Incident, IntakeItem, OutboxMessage, utcnow
+from bot.slack.health import AUTH
+from bot.store.models import Incident, IntakeItem, OutboxMessage, SlackProblem, utcnow
 
 log = logging.getLogger(__name__)
+
+
+# Why Slack is unusable, if it is (bot/slack/health.py): one small read per /healthz.
+_AUTH_PROBLEM = text(f"SELECT error FROM slack_problems WHERE scope = '{AUTH}'")
 
 
 def request_kind(body: str) -> str:
@@ -58,6 +63,7 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
                 )
             ).all()
         }
+        problems = (await session.execute(select(SlackProblem.scope))).scalars().all()
         open_count, overdue = (
             await session.execute(
                 select(
@@ -75,6 +81,8 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
     m.intake_pending.set(pending)
     m.intake_oldest_pending.set((now - first).total_seconds() if first else 0)
     m.intake_failed.set(intake.get("failed", (0, None))[0])
+    m.slack_unusable.set(1 if AUTH in problems else 0)
+    m.slack_channels_unreachable.set(sum(1 for p in problems if p.startswith("channel:")))
     m.open_incidents.set(open_count)
     m.reminders_overdue.set(overdue)
 
@@ -94,10 +102,15 @@ def add_routes(app: web.Application, ctx: AppContext, bolt: AsyncApp) -> None:
         try:
             async with asyncio.timeout(2):
                 async with ctx.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
+                    auth = (await conn.execute(_AUTH_PROBLEM)).scalar()
         except Exception as exc:  # any failure means "not healthy", never a crash
             log.warning("healthz: database unavailable: %r", exc)
             return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+        if auth:
+            # Requests are still taken and stored; nothing reaches Slack until it is fixed.
+            return web.json_response(
+                {"status": "unavailable", "database": "up", "slack": str(auth)}, status=503
+            )
         return web.json_response(
             {"status": "ok", "database": "up", "runbooks": len(ctx.library.runbooks)}
         )

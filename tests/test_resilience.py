@@ -45,7 +45,9 @@ async def test_fifty_concurrent_clicks_one_decision(bot: BotServer, slack: Slack
         *(bot.click(step1, a, user_id=u) for u, a in zip(users, actions, strict=True))
     )
     assert all(r.status == 200 for r in results)
-    refusals = await slack.wait_for("chat.postEphemeral", count=49, timeout=15)
+    # At Slack's pace for chat.postEphemeral (Tier 4: 100 a minute, a short
+    # burst), 49 private answers take about 20 s.
+    refusals = await slack.wait_for("chat.postEphemeral", count=49, timeout=60)
     await bot.settle(timeout=10)
     async with bot.ctx.sessions() as session:
         decisions = (await session.execute(select(StepDecision))).scalars().all()
@@ -218,37 +220,23 @@ async def test_a_clicks_messages_are_handed_off_only_behind_nothing_pending(
     metrics = await scrape(bot)
     assert gauge(metrics, "runbook_bot_outbox_handed_off_total") == outbox.handed_off
 
-    # Step 2's update fails past the client's own retries: it waits in backoff,
-    # the two messages behind it are released to the claim path.
+    # Step 2's update fails again and again: it waits in backoff, and holds up
+    # nothing — step 3 is posted (and can be decided) meanwhile.
     slack.fail("chat.update", status=503, times=6)
     await bot.click(steps[1], "step_approve", user_id="U2")
-    deadline = time.monotonic() + 10
-
-    async def failed_and_released() -> bool:
-        # The release is its own transaction right after the failed one's backoff.
-        rows = [r for r in await outbox_rows(bot, "run:1") if r.state == "pending"]
-        return bool(rows) and rows[0].attempts >= 1 and rows[-1].locked_until is None
-
-    while not await failed_and_released():
-        assert time.monotonic() < deadline, "step 2's update never failed"
-        await asyncio.sleep(0.05)
-    handed = outbox.handed_off
-    pending = [r for r in await outbox_rows(bot, "run:1") if r.state == "pending"]
-    # Step 2's update in backoff, and behind it the two messages released to
-    # the claim path (not leased until their lease would have run out).
-    assert [r.method for r in pending] == ["chat.update", "chat.update", "chat.postMessage"]
-    assert pending[0].attempts >= 1 and pending[0].locked_until is None
-    assert all(r.locked_until is None and r.attempts == 0 for r in pending[1:])
-    # Step 3 appears only after step 2's update went through; its click's
-    # messages queue behind whatever of the run is still pending.
-    steps = await slack.wait_for("chat.postMessage", is_step, count=3, timeout=15)
+    # Six 503s keep the update in backoff for ~15 s: step 3 does not wait for it.
+    steps = await slack.wait_for("chat.postMessage", is_step, count=3, timeout=5)
+    assert not [c for c in slack.calls_to("chat.update") if c.args.get("ts") == steps[1].ts]
     await bot.click(steps[2], "step_approve", user_id="U3")
     await slack.wait_for("chat.postMessage", is_step, count=4, timeout=15)
-    await bot.settle(timeout=15)
-    rows = await outbox_rows(bot, "run:1")
-    assert {r.state for r in rows} == {"sent"}
-    assert delivered(slack, owed(rows)) == owed(rows)  # once each, in order
-    assert outbox.handed_off >= handed  # later clicks may hand off again
+    await bot.settle(timeout=30)  # the update's backoff: 0.5 + 1 + 2 + 4 + 8 + 10 s
+    for key in ("run:1", "run:1/update"):
+        rows = await outbox_rows(bot, key)
+        assert {r.state for r in rows} <= {"sent", "superseded"}
+        sent = [r for r in rows if r.state == "sent"]
+        assert delivered(slack, owed(sent)) == owed(sent)  # once each, in order
+    step2 = slack.message(steps[1].args["channel"], steps[1].ts)
+    assert "Approved" in str(step2.get("blocks")) or "approved" in step2.get("text", "")
 
 
 async def test_slack_down_for_a_while_then_everything_arrives(

@@ -7,10 +7,18 @@ PostgreSQL) that names its owner (``bot/slack/owner.py``), so several bot
 processes deliver each row once, and a dead process's rows are taken over at
 once. "Sent" is committed as soon as Slack answers, before the key's next
 message; a message whose delivery is in doubt after a crash is looked up at
-Slack before it is posted again (``bot/slack/lookup.py``). The Web API client
-itself retries 429 (honouring Retry-After), 5xx and connection errors; what
-still fails is retried later with backoff, and permanent errors are logged and
-marked ``failed`` so they do not block the run's later messages.
+Slack before it is posted again (``bot/slack/lookup.py``).
+
+Slack's pace: every call first takes its slot from the shared budget of its
+bucket (a channel's posts, a method's tier: ``bot/slack/budget.py``); no slot
+yet means the row waits in the database until one is free, never a blind
+sleep. What goes first (``Priority``) is claimed first and may use the
+budget's burst. Slack's answer is classified (``bot/slack/errors.py``): a 429
+holds the whole bucket for ``Retry-After``; 5xx and ``fatal_error`` are
+retried, a post looked up first (the client itself never re-POSTs); a revoked
+token holds everything (``bot/slack/health.py``); a channel the bot cannot
+reach fails at once; a message Slack will not take is replaced by a short one
+with its buttons. Only a message that will go again holds up its key.
 """
 
 from __future__ import annotations
@@ -24,19 +32,22 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack import lookup
 from bot.slack import outbox_rows as rows_
+from bot.slack.budget import Budgets, LocalBudgets, SharedBudgets
+from bot.slack.errors import MAX_ATTEMPTS, Failure, SlackFailure, classify, stand_in_message
+from bot.slack.handoff import HandOff
+from bot.slack.health import SlackHealth
 from bot.slack.outbox_rows import Claimed
 from bot.slack.owner import LeaseOwner
+from bot.slack.pace import Priority, bucket_of, rate_of
 from bot.slack.sent_marks import SentMarks
-from bot.slack.webapi import PERMANENT_ERRORS, pooled_client
+from bot.slack.webapi import pooled_client
 from bot.store.models import OutboxMessage, utcnow
-from bot.store.writes import appended, inserted
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -44,8 +55,13 @@ log = logging.getLogger(__name__)
 # Longest a claim round waits for hand-offs in flight (seconds).
 HAND_OFF_WAIT = 0.05
 
+# Longest a leased row waits here for its slot; longer, and it waits in the
+# database (unleased) instead. What goes first may wait longer: the slot comes.
+MAX_SLOT_WAIT = {Priority.CLICK: 3.0, Priority.ESCALATION: 1.0}
+DEFAULT_SLOT_WAIT = 0.25
 
-class OutboxWorker:
+
+class OutboxWorker(HandOff):
     # Delivered rows' ts, so a chain's later rows need not read their parent back.
     _TS_CACHE = 10_000
 
@@ -62,10 +78,15 @@ class OutboxWorker:
         on_lookup: Callable[[str], None] | None = None,
         owner: LeaseOwner | None = None,
         marks: SentMarks | None = None,
+        budgets: Budgets | None = None,
+        health: SlackHealth | None = None,
+        on_wait: Callable[[str, str], None] | None = None,
     ) -> None:
         self._sessions = sessionmaker
         self._base_client = client
-        self._client = client
+        # Never re-POSTs behind our back: a post whose outcome is unknown is
+        # looked up first, and a 429 holds the whole bucket (not one request).
+        self._client = pooled_client(client, None)
         self._postgres = postgres
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
@@ -86,6 +107,20 @@ class OutboxWorker:
         self._sent_ids: set[int] = set()
         self._handed: set[asyncio.Task[None]] = set()
         self.handed_off = 0
+        self._budgets: Budgets = budgets or (
+            SharedBudgets(sessionmaker) if postgres else LocalBudgets()
+        )
+        self._health = health or SlackHealth(sessionmaker)
+        # (bucket kind, why): "post"/"method", "paced"/"rate_limited"
+        self._on_wait = on_wait or (lambda kind, why: None)
+        self._next_due: float | None = None  # monotonic: the soonest deferred row
+        self._told_scopes: set[str] = set()
+        # Rows of each bucket sent to wait in the database this round.
+        self._queued: dict[str, int] = {}
+
+    @property
+    def health(self) -> SlackHealth:
+        return self._health
 
     def notify(self) -> None:
         """Something was committed: deliver now rather than at the next poll."""
@@ -114,7 +149,7 @@ class OutboxWorker:
             self._http = None
             # Started again later: a new session, not this closed one (with a
             # closed session the SDK opens a connection per call).
-            self._client = self._base_client
+            self._client = pooled_client(self._base_client, None)
 
     async def _loop(self) -> None:
         while True:
@@ -125,7 +160,7 @@ class OutboxWorker:
                 await asyncio.wait(list(self._handed), timeout=HAND_OFF_WAIT)
             self._wake.clear()
             try:
-                busy = await self.deliver_due()
+                busy = await self._round()
             except asyncio.CancelledError:
                 raise
             except Exception:  # database down: log, back off, try again
@@ -135,9 +170,27 @@ class OutboxWorker:
             if busy:
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
             except TimeoutError:
                 pass
+
+    async def _round(self) -> bool:
+        """One round, unless Slack is unusable: then only its probe (whose
+        turn it is across processes), and nothing is claimed."""
+        await self._health.refresh()
+        if self._health.unusable and not await self._health.probe(self._client):
+            return False
+        return await self.deliver_due()
+
+    def _idle_wait(self) -> float:
+        """Until the next poll, or sooner when a deferred row is due sooner."""
+        if self._next_due is None:
+            return self._poll
+        wait = self._next_due - time.monotonic()
+        if wait <= 0:
+            self._next_due = None
+            return 0.0
+        return min(self._poll, wait)
 
     async def deliver_due(self, limit: int = 100) -> bool:
         """One round: claim what is due, deliver it. True if anything was claimed."""
@@ -145,6 +198,7 @@ class OutboxWorker:
         if not claimed:
             return False
         leased_at = time.monotonic()
+        self._queued.clear()
         by_key: dict[str, list[Claimed]] = defaultdict(list)
         for row in claimed:
             by_key[row.ordering_key].append(row)
@@ -167,84 +221,6 @@ class OutboxWorker:
                 busy=sorted(self._busy),
             )
         return rows
-
-    # --- hand-off: what this process just committed, delivered without a claim ---
-
-    async def prepare_hand_off(self, session: AsyncSession) -> None:
-        """Before the commit of a transaction that enqueued messages: lease them
-        to this process, so that right after the commit they go to Slack
-        directly (``take_hand_off``) instead of waiting for a claim.
-
-        Only the messages of keys whose every pending row has already been
-        delivered by this process (Slack answered, "sent" committing): anything
-        else pending — in flight here or elsewhere, in backoff, committed by
-        another process — goes first, so those keys take the claim path,
-        which keeps each key's order. PostgreSQL only, and only where this
-        process delivers.
-        """
-        if not self._postgres or self._task is None:
-            return
-        owner = self._owner.current()
-        if owner is None:
-            return
-        rows = appended(session, rows_.OUTBOX)
-        now_rows = inserted(session)  # e.g. a start's run message, inserted at once
-        if not rows and not now_rows:
-            return
-        keys = {r["ordering_key"] for r in rows} | {r["ordering_key"] for _, r in now_rows}
-        pending = (await session.execute(rows_.PENDING_OF_KEYS, {"keys": sorted(keys)})).all()
-        present = {row_id for row_id, _ in pending}
-        ours = {row_id for row_id, _ in now_rows}
-        blocked = {
-            key for row_id, key in pending if row_id not in self._sent_ids and row_id not in ours
-        }
-        # One rolled back with a savepoint: leave that key alone.
-        blocked |= {r["ordering_key"] for row_id, r in now_rows if row_id not in present}
-        if blocked >= keys:
-            return
-        until = utcnow() + self._lease
-        handed_now = [(i, r) for i, r in now_rows if r["ordering_key"] not in blocked]
-        if handed_now:
-            ids = [i for i, _ in handed_now]
-            await session.execute(rows_.LEASE, {"ids": ids, "until": until, "owner": owner})
-            for _, r in handed_now:
-                r["locked_until"] = until  # as written: take_hand_off picks leased rows
-        for r in rows:  # every row gets the columns: one executemany
-            mine = r["ordering_key"] not in blocked
-            r["locked_until"] = until if mine else None
-            r["lease_owner"] = owner if mine else None
-
-    def take_hand_off(self, session: AsyncSession) -> None:
-        """After that commit: deliver the leased messages, each key's in order."""
-        handed = [(i, r) for i, r in inserted(session) if r.get("locked_until")]
-        if not handed:
-            return
-        chains: dict[str, list[Claimed]] = defaultdict(list)
-        for row_id, r in sorted(handed, key=lambda pair: pair[0]):
-            chains[r["ordering_key"]].append(
-                Claimed(
-                    row_id,
-                    r["ordering_key"],
-                    r["method"],
-                    r["payload"],
-                    r["thread_from"],
-                    r["on_delivered"],
-                )
-            )
-        leased_at = time.monotonic()
-        for rows in chains.values():
-            task = asyncio.create_task(self._deliver_chain(rows, leased_at))
-            self._handed.add(task)
-            task.add_done_callback(self._handed_done)
-            self.handed_off += len(rows)
-            self._on_hand_off(len(rows))
-
-    def _handed_done(self, task: asyncio.Task[None]) -> None:
-        self._handed.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # As in a claimed round: once its lease ends it is claimed back (in doubt).
-            log.error("outbox: handed-off delivery failed: %r", task.exception())
-        self.notify()  # rows of its keys queued behind it go now
 
     async def _deliver_chain(self, rows: list[Claimed], leased_at: float) -> None:
         """One key's leased rows, in order. (A claim leases one row per key; a
@@ -296,28 +272,22 @@ class OutboxWorker:
 
     async def _deliver_one(self, row: Claimed, leased_at: float) -> bool | None:
         """Deliver one leased row. True: done (sent, or failed for good) — its
-        key's next row may go. False: it will be retried later — the rest of
-        its key must wait. None: another process owns it now."""
+        key's next row may go. False: it goes again later — the rest of its
+        key must wait. None: another process owns it now."""
         # The claim read the row under its lease a moment ago; re-read it only
         # after a while (if our owner lock was lost, another may own it now).
         if time.monotonic() - leased_at > self._lease.total_seconds() / 2:
             if not await rows_.still_ours(self._sessions, row.id, self._owner.current()):
                 return None
-        payload = dict(row.payload)
-        if row.thread_from is not None:
-            ts = self._delivered_ts.get(row.thread_from)
-            if ts is None:
-                found = await rows_.parent(self._sessions, row.thread_from)
-                ts = found[1] if found is not None else None
-                if ts is None and found is not None and found[0] == "pending":
-                    # Parent not delivered yet (other key or retry): try again soon.
-                    await self._retry_later(row.id, "waiting for parent message", 0.2)
-                    return False
-            if ts is not None:
-                payload["ts" if row.method == "chat.update" else "thread_ts"] = ts
-            elif row.method == "chat.update":
-                await self._give_up(row.id, "parent message was never delivered")
-                return True
+        if row.collapse_key and await rows_.supersede_if_newer(self._sessions, row):
+            return True  # a newer version of this message is queued: it goes instead
+        payload = await self._payload(row)
+        if isinstance(payload, bool):
+            return payload
+        channel = str(payload.get("channel") or "")
+        if channel in self._health.gone:
+            await self._give_up(row.id, f"{row.method}: {self._health.gone[channel]} (held)")
+            return True
         if row.method == "chat.postMessage":
             payload = lookup.with_metadata(payload, row.id)  # what a lookup finds it by
             if row.in_doubt:
@@ -327,28 +297,122 @@ class OutboxWorker:
                 if found_ts:
                     await self._delivered(row, found_ts, payload.get("channel"))
                     return True
+        bucket = bucket_of(row.method, channel)
+        if not await self._slot(row, bucket):
+            return False
         try:
             response = await self._client.api_call(row.method, json=payload)
-            self._on_call(row.method, True)
-        except SlackApiError as exc:
+        except Exception as exc:
             self._on_call(row.method, False)
-            # A 5xx from Slack's edge has a plain-text body, not JSON.
-            data = exc.response.data if exc.response is not None else None
-            error = str(data.get("error", "")) if isinstance(data, dict) else ""
-            if error in PERMANENT_ERRORS:
-                await self._give_up(row.id, f"{row.method}: {error}")
-                return True
-            await self._retry_later(row.id, f"{row.method}: {error or exc}")
-            return False
-        except Exception as exc:  # connection refused, timeout, 5xx after retries
-            self._on_call(row.method, False)
-            # A timeout may come after Slack posted it: look before posting again.
-            await self._retry_later(row.id, f"{row.method}: {exc!r}", doubt=True)
-            return False
+            return await self._failed(row, payload, bucket, classify(exc))
+        self._on_call(row.method, True)
+        if channel in self._health.gone:
+            await self._health.channel_ok(channel)
         raw_ts = response.get("ts") or response.get("message_ts")
-        channel = response.get("channel")
-        await self._delivered(row, str(raw_ts) if raw_ts else None, channel)
+        await self._delivered(row, str(raw_ts) if raw_ts else None, response.get("channel"))
         return True
+
+    async def _payload(self, row: Claimed) -> dict[str, Any] | bool:
+        """The call's arguments, with the ts of the message it threads under
+        or updates — or True/False as ``_deliver_one`` answers when it cannot go."""
+        payload = dict(row.payload)
+        if row.thread_from is None:
+            return payload
+        ts = self._delivered_ts.get(row.thread_from)
+        if ts is None:
+            found = await rows_.parent(self._sessions, row.thread_from)
+            ts = found[1] if found is not None else None
+            if ts is None and found is not None and found[0] == "pending":
+                # Parent not delivered yet (other key, or waiting for Slack): soon.
+                await self._defer(row, 0.2)
+                return False
+        if ts is not None:
+            payload["ts" if row.method == "chat.update" else "thread_ts"] = ts
+        elif row.method == "chat.update":
+            await self._give_up(row.id, "parent message was never delivered")
+            return True
+        return payload
+
+    async def _slot(self, row: Claimed, bucket: str) -> bool:
+        """Take this call's slot in its bucket's shared budget, waiting here a
+        little for it; else the row waits in the database until its slot."""
+        priority = Priority(row.priority)
+        longest = MAX_SLOT_WAIT.get(priority, DEFAULT_SLOT_WAIT)
+        waited = 0.0
+        while True:
+            wait = await self._budgets.take(bucket, priority)
+            if wait <= 0:
+                return True
+            if waited + wait > longest:
+                break
+            await asyncio.sleep(wait)  # the slot's known time, not a blind sleep
+            waited += wait
+        self._on_wait(bucket.split(":", 1)[0], "paced")
+        # Rows refused together come due one slot apart, not all at once.
+        queued = self._queued[bucket] = self._queued.get(bucket, 0) + 1
+        await self._defer(row, wait + (queued - 1) * rate_of(bucket).interval)
+        return False
+
+    async def _failed(
+        self, row: Claimed, payload: dict[str, Any], bucket: str, failure: SlackFailure
+    ) -> bool:
+        """What Slack's refusal means for this row (``bot/slack/errors.py``)."""
+        what = f"{row.method}: {failure.error}"
+        kind = failure.kind
+        if kind is Failure.RATE_LIMITED:
+            await self._budgets.refused(bucket, failure.retry_after)
+            self._on_wait(bucket.split(":", 1)[0], "rate_limited")
+            await self._defer(row, failure.retry_after)
+            return False
+        if kind is Failure.UNUSABLE:
+            await self._health.mark_unusable(failure.error)
+            await self._defer(row, 1.0)
+            return False
+        if kind is Failure.CHANNEL_GONE:
+            await self._health.channel_gone(str(payload.get("channel")), failure.error)
+        elif kind is Failure.MISSING_SCOPE:
+            self._missing_scope(row.method, failure.needed_scope)
+        elif kind is Failure.RETRY or (kind is Failure.OTHER and row.attempts + 1 < MAX_ATTEMPTS):
+            doubt = failure.in_doubt and row.method == "chat.postMessage"
+            await self._retry_later(row.id, what, doubt=doubt)
+            return False
+        if kind in (Failure.PAYLOAD, Failure.OTHER) and row.method == "chat.postMessage":
+            if await self._post_stand_in(row, payload, failure.error):
+                return True
+        await self._give_up(row.id, what)
+        return True
+
+    async def _post_stand_in(self, row: Claimed, payload: dict[str, Any], error: str) -> bool:
+        """A message Slack will not take, replaced by a short one with its
+        buttons (a step's Approve / Skip): the run goes on."""
+        short = stand_in_message(payload, error)
+        if short is None:
+            return False
+        try:
+            response = await self._client.api_call("chat.postMessage", json=short)
+        except Exception as exc:
+            log.warning("outbox: message %d: its short stand-in failed too: %r", row.id, exc)
+            return False
+        log.error(
+            "outbox: message %d refused by Slack (%s): posted a short stand-in", row.id, error
+        )
+        await self._delivered(row, str(response.get("ts") or "") or None, response.get("channel"))
+        return True
+
+    def _missing_scope(self, method: str, scope: str) -> None:
+        if scope not in self._told_scopes:
+            self._told_scopes.add(scope)
+            log.error(
+                "Slack refuses %s: the app lacks the scope %s. Add it under OAuth & "
+                "Permissions and reinstall the app (docs/slack-setup.md).",
+                method,
+                scope or "(Slack did not say which)",
+            )
+
+    async def _defer(self, row: Claimed, seconds: float) -> None:
+        await rows_.defer(self._sessions, row.id, utcnow() + timedelta(seconds=seconds))
+        due = time.monotonic() + seconds
+        self._next_due = due if self._next_due is None else min(self._next_due, due)
 
     async def _delivered(self, row: Claimed, ts: str | None, channel: Any = None) -> None:
         await self._mark_sent(row, ts, str(channel) if channel else None)

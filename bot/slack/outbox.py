@@ -27,6 +27,9 @@ from bot.slack.pace import Priority
 from bot.store.models import OutboxMessage, utcnow
 from bot.store.writes import append_row, appended, note_inserted
 
+# The suffix of the ordering key a key's updates queue under.
+UPDATES = "/update"
+
 
 def enqueue(
     session: AsyncSession,
@@ -131,6 +134,11 @@ def _outbox_row(
 ) -> dict[str, Any]:
     now = utcnow()
     parent = thread_from.id if isinstance(thread_from, OutboxMessage) else thread_from
+    if method == "chat.update":
+        # Updates queue apart from their key's posts: an update Slack refuses
+        # for a while never holds up the next step (their order among
+        # themselves is kept; one waits for the post it updates).
+        ordering_key = f"{ordering_key}{UPDATES}"
     return {
         "ordering_key": ordering_key,
         "method": method,
@@ -155,6 +163,7 @@ def claim_heads(
     due_columns: Sequence[str] = (),
     window: int = 256,
     count_pending: bool = False,
+    order: str = "id",
 ) -> TextualSelect:
     """Claim the oldest pending row of each ordering key, oldest first:
     ``:limit`` rows; ``due`` is an extra SQL condition on them, reading
@@ -179,7 +188,7 @@ def claim_heads(
         f"SELECT id FROM (SELECT {', '.join(('id', 'ordering_key', *due_columns))}, "
         f"row_number() OVER "
         f"(PARTITION BY ordering_key ORDER BY id) AS rn FROM {name} "
-        f"WHERE state = 'pending') AS h WHERE rn = 1{cond} ORDER BY id LIMIT {int(window)}"
+        f"WHERE state = 'pending') AS h WHERE rn = 1{cond} ORDER BY {order} LIMIT {int(window)}"
     )
     member = f"id = ANY(ARRAY({heads}))" if postgres else f"id IN ({heads})"
     selected = ", ".join(c.name for c in columns)
@@ -187,7 +196,7 @@ def claim_heads(
         selected += f", (SELECT count(*) FROM {name} WHERE state = 'pending') AS pending"
     sql = (
         f"SELECT {selected} FROM {name} "
-        f"WHERE state = 'pending'{cond} AND {member} ORDER BY id LIMIT :limit"
+        f"WHERE state = 'pending'{cond} AND {member} ORDER BY {order} LIMIT :limit"
     )
     if postgres:
         sql += " FOR UPDATE SKIP LOCKED"

@@ -41,11 +41,25 @@ class Claimed:
     thread_from: int | None
     on_delivered: str | None
     created_at: datetime | None = None
+    priority: int = 4  # bot.slack.pace.Priority
+    collapse_key: str | None = None
+    attempts: int = 0
     # Slack may already have it: look it up before posting (bot/slack/lookup.py).
     in_doubt: bool = False
 
 
-_COLUMNS = ("id", "ordering_key", "method", "payload", "thread_from", "on_delivered", "created_at")
+_COLUMNS = (
+    "id",
+    "ordering_key",
+    "method",
+    "payload",
+    "thread_from",
+    "on_delivered",
+    "created_at",
+    "priority",
+    "collapse_key",
+    "attempts",
+)
 
 
 def _due(postgres: bool) -> str:
@@ -71,25 +85,32 @@ _TAKE = (
 )
 
 
+# What goes first: a click's messages before escalations, alerts, reminders
+# (``bot.slack.pace.Priority``), then the oldest.
+_ORDER = "priority, id"
+
+
 def _claim_statements() -> tuple[Any, Any]:
     """What is due, oldest first — built once (bound parameters ``now``,
     ``until``, ``owner``, ``busy``, ``limit``): lock, lease and read in one
     statement on PostgreSQL (one round trip, not two)."""
     c = OUTBOX.c
     columns = [c[name] for name in _COLUMNS]
-    due_columns = ("next_attempt_at", "locked_until", "lease_owner")
+    due_columns = ("next_attempt_at", "locked_until", "lease_owner", "priority")
     typed = (
         bindparam("now", type_=c.created_at.type),
         bindparam("until", type_=c.created_at.type),
     )
     sqlite_heads = claim_heads(
-        OUTBOX, (c.id,), postgres=False, due=_due(False), due_columns=due_columns
+        OUTBOX, (c.id,), postgres=False, due=_due(False), due_columns=due_columns, order=_ORDER
     )
     sqlite_claim = text(
         f"UPDATE {OUTBOX.name} SET {_TAKE} WHERE id IN ({sqlite_heads.element.text}) "
         f"RETURNING {', '.join(_COLUMNS)}, in_doubt"
     ).columns(*columns, c.in_doubt)
-    heads = claim_heads(OUTBOX, (c.id,), postgres=True, due=_due(True), due_columns=due_columns)
+    heads = claim_heads(
+        OUTBOX, (c.id,), postgres=True, due=_due(True), due_columns=due_columns, order=_ORDER
+    )
     pg_claim = text(
         f"UPDATE {OUTBOX.name} SET {_TAKE} WHERE id IN ({heads.element.text}) "
         f"RETURNING {', '.join(_COLUMNS)}, in_doubt"
@@ -137,8 +158,8 @@ async def claim(
     else:
         params["busy"] = json.dumps(list(busy))
         result = await session.execute(_CLAIM, params)
-    # RETURNING has no order: oldest first, as claimed.
-    return sorted((Claimed(*r) for r in result.all()), key=lambda r: r.id)
+    # RETURNING has no order: first first, as claimed.
+    return sorted((Claimed(*r) for r in result.all()), key=lambda r: (r.priority, r.id))
 
 
 async def release(sessions: Sessions, rows: Sequence[Claimed]) -> None:
@@ -157,6 +178,41 @@ async def release(sessions: Sessions, rows: Sequence[Claimed]) -> None:
             )
     except Exception as exc:  # their leases run out by themselves
         log.warning("outbox: could not release %d leased rows: %r", len(rows), exc)
+
+
+DEFER = text(
+    "UPDATE slack_outbox SET next_attempt_at = :at, locked_until = NULL, lease_owner = NULL "
+    "WHERE id = :id AND state = 'pending'"
+).bindparams(bindparam("at", type_=OUTBOX.c.created_at.type))
+
+# A pending row with the same collapse key, newer than this one: this one is superseded.
+NEWER_OF_COLLAPSE = text(
+    "SELECT 1 FROM slack_outbox WHERE collapse_key = :key AND state = 'pending' AND id > :id "
+    "LIMIT 1"
+)
+SUPERSEDE = text(
+    "UPDATE slack_outbox SET state = 'superseded', locked_until = NULL, lease_owner = NULL "
+    "WHERE id = :id AND state = 'pending'"
+)
+
+
+async def defer(sessions: Sessions, row_id: int, at: datetime) -> None:
+    """Not yet: Slack's pace (or a 429) says when. No attempt is counted."""
+    async with sessions() as session, session.begin():
+        await session.execute(DEFER, {"id": row_id, "at": at})
+
+
+async def supersede_if_newer(sessions: Sessions, row: Claimed) -> bool:
+    """A collapsing row with a newer one pending: skip it (the newer carries
+    the newest content). True when skipped."""
+    async with sessions() as session, session.begin():
+        newer = (
+            await session.execute(NEWER_OF_COLLAPSE, {"key": row.collapse_key, "id": row.id})
+        ).first()
+        if newer is None:
+            return False
+        await session.execute(SUPERSEDE, {"id": row.id})
+    return True
 
 
 async def still_ours(sessions: Sessions, row_id: int, owner: int | None) -> bool:
@@ -256,7 +312,7 @@ async def reschedule(
     row.in_doubt = row.in_doubt or doubt
     row.lease_owner = None
     row.last_error = error[:2000]
-    backoff = delay if delay is not None else min(60.0, 0.5 * 2 ** min(row.attempts, 7))
+    backoff = delay if delay is not None else min(10.0, 0.25 * 2 ** min(row.attempts, 6))
     row.next_attempt_at = utcnow() + timedelta(seconds=backoff)
     row.locked_until = None
     await session.commit()

@@ -86,5 +86,5 @@ def rate_of(bucket: str) -> Rate:
     if bucket.startswith("post:"):
         return Rate(interval=1.0 / (POSTS_PER_SECOND * MARGIN), burst=2)
     per_minute = METHOD_TIERS.get(bucket.removeprefix("method:"), TIER_3)
-    # A sixth of a minute's calls may go at once (Slack tolerates bursts).
-    return Rate(interval=60.0 / (per_minute * MARGIN), burst=max(1, per_minute // 6))
+    # A fifth of a minute's calls may go at once (Slack tolerates short bursts).
+    return Rate(interval=60.0 / (per_minute * MARGIN), burst=max(1, per_minute // 5))

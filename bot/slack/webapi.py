@@ -1,34 +1,21 @@
-"""The Web API client the outbox delivers with, and the errors it gives up on."""
+"""The Web API client the outbox delivers with."""
 
 from __future__ import annotations
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-# Errors that retrying cannot fix: the payload or the target is wrong.
-PERMANENT_ERRORS = {
-    "channel_not_found",
-    "not_in_channel",
-    "is_archived",
-    "invalid_blocks",
-    "invalid_blocks_format",
-    "msg_too_long",
-    "no_text",
-    "message_not_found",
-    "cant_update_message",
-    "edit_window_closed",
-    "invalid_auth",
-    "account_inactive",
-    "user_not_in_channel",
-    "invalid_arguments",
-}
 
-
-def pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> AsyncWebClient:
-    """The same client configuration over one keep-alive HTTP session.
+def pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession | None) -> AsyncWebClient:
+    """The same client configuration over one keep-alive HTTP session, with
+    no retry handlers of its own.
 
     Without a session the SDK opens (and closes) a new connection per call,
-    which was the largest single cost of delivering a message.
+    which was the largest single cost of delivering a message. Without retry
+    handlers the SDK never re-POSTs a message whose first POST may have
+    reached Slack (5xx, a reset connection), and never sleeps out a 429 for
+    one request while the rest of its bucket keeps calling: the worker
+    decides both (``bot/slack/delivery.py``).
     """
     return AsyncWebClient(
         token=client.token,
@@ -38,6 +25,6 @@ def pooled_client(client: AsyncWebClient, session: aiohttp.ClientSession) -> Asy
         proxy=client.proxy,
         session=session,
         headers=dict(client.headers),
-        retry_handlers=list(client.retry_handlers),
+        retry_handlers=[],
         logger=client._logger,
     )
