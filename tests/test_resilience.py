@@ -13,7 +13,6 @@ The database cut off: ``tests/test_database_outage.py``.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from pathlib import Path
 

@@ -105,9 +105,7 @@ class BotServer:
         raise AssertionError(f"intake/outbox did not drain in time ({least} left)")
 
     async def _left(self) -> int:
-        return (
-            await self.ctx.intake_worker.pending_count() + await self.ctx.outbox.pending_count()
-        )
+        return await self.ctx.intake_worker.pending_count() + await self.ctx.outbox.pending_count()
 
     async def close(self) -> None:
         await self.runner.cleanup()
