@@ -207,6 +207,8 @@ BAD_CONFIGS = {
     "nested": ("action_phases:\n  - [a, b]\n", 2, f"{ITEM} 1 must be a word, not a list or map"),
     "null-item": ("action_phases: [Playbook, ~]\n", 1, f"{ITEM} 2 must be a word, not empty"),
     "not-utf8": (b"action_phases: [L\xf6sung]\n", 1, "file is not UTF-8 text"),
+    "deep": ("action_phases: " + "[" * 30_000, 1, "not valid YAML: nested too deeply"),
+    "python-tag": ("action_phases: !!python/object/apply:os.system [id]\n", 1, "not valid YAML"),
     "too-big": (
         "action_phases: [Playbook]\n" + "#" * 70_000,
         1,

@@ -49,6 +49,8 @@ def parse_config(data: bytes, path: str) -> RepoConfig:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "unreadable characters"
         return _bad(path, mark.line + 1 if mark else 1, f"not valid YAML: {problem}")
+    except RecursionError:  # the YAML composer recurses once per nesting level
+        return _bad(path, 1, "not valid YAML: nested too deeply")
     if root is None or _is_null(root):
         return RepoConfig()
     if not isinstance(root, yaml.MappingNode):
@@ -98,7 +100,7 @@ def _words(node: yaml.Node, path: str, problems: list[Problem]) -> tuple[str, ..
             problems.append(Problem(path, _line(item), f"{where} is empty"))
         else:
             words.append(item.value.strip())
-    return tuple(words)
+    return tuple(dict.fromkeys(words))
 
 
 def _is_null(node: yaml.Node) -> bool:
