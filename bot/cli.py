@@ -290,7 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.runbook.lint import run_lint
 
         paths = args.paths or [str(settings.runbooks_dir)]
-        return run_lint(paths, fix=args.fix, out=sys.stdout, err=sys.stderr)
+        return run_lint(
+            paths,
+            fix=args.fix,
+            out=sys.stdout,
+            err=sys.stderr,
+            runbooks_dir=settings.runbooks_dir,
+        )
     from bot.store.urls import missing_sqlite_folder
 
     folder = missing_sqlite_folder(settings.database_url)

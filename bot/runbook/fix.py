@@ -9,6 +9,7 @@ lines change; every other byte (including line endings) is kept.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from bot.runbook.parser import Block, Doc, Item, Section, analyze
 from bot.runbook.phases import is_action_phase
@@ -19,11 +20,14 @@ _LINE_RE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
 _MARKER_RE = re.compile(r"^([ \t]*)([-*+])([ \t]*)")
 
 
-def fix_text(source: str, path: str) -> str:
-    """Return the fixed text of one file (the same string when nothing needs fixing)."""
+def fix_text(source: str, path: str, action_phases: Sequence[str] = ()) -> str:
+    """Return the fixed text of one file (the same string when nothing needs fixing).
+
+    ``action_phases``: the repository's own action-phase words, as the parser gets them.
+    """
     del path  # part of the signature for symmetry with parse_runbook; not needed
     try:
-        return _fix(source)
+        return _fix(source, action_phases)
     except Exception:
         return source
 
@@ -36,11 +40,13 @@ def _split(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _fixable(section: Section) -> bool:
-    return not section.is_rollback and is_action_phase(section.name) and not section.step_count
+def _fixable(section: Section, extra: Sequence[str]) -> bool:
+    return (
+        not section.is_rollback and is_action_phase(section.name, extra) and not section.step_count
+    )
 
 
-def _fix(source: str) -> str:
+def _fix(source: str, extra: Sequence[str] = ()) -> str:
     bom = "\ufeff" if source.startswith("\ufeff") else ""
     text = source[len(bom) :]
     doc = analyze(text)
@@ -50,7 +56,7 @@ def _fix(source: str) -> str:
     edits: dict[int, str] = {}
     fixed: list[int] = []
     for index, section in enumerate(doc.sections):
-        if _fixable(section) and _fix_section(doc, section, lines, edits):
+        if _fixable(section, extra) and _fix_section(doc, section, lines, edits):
             fixed.append(index)
     if not edits:
         return source

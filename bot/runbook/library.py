@@ -1,18 +1,32 @@
-"""Finding runbook files and loading a folder of them into a :class:`Library`."""
+"""Finding runbook files and loading a folder of them into a :class:`Library`.
+
+The one module of the package that reads files: runbooks, and the folder's
+``.runbook-bot.yaml`` (whose words reach the parser as plain data)."""
 
 from __future__ import annotations
 
 import difflib
 import os
 import re
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.runbook.config import CONFIG_NAME, MAX_CONFIG_BYTES, RepoConfig, parse_config
 from bot.runbook.model import Problem, Runbook, Severity
 from bot.runbook.parser import Parsed, parse_file
 
-__all__ = ["Library", "check_files", "discover", "is_runbook_file", "load_library", "sort_problems"]
+__all__ = [
+    "Library",
+    "check_files",
+    "discover",
+    "discover_configured",
+    "is_runbook_file",
+    "load_library",
+    "read_config",
+    "sort_problems",
+]
 
 # Folder documentation and the authors' template are Markdown but not runbooks.
 _NOT_RUNBOOKS = frozenset({"readme", "index", "_index", "template"})
@@ -54,8 +68,13 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
     return sorted(found, key=lambda p: p.as_posix()), problems
 
 
-def check_files(files: Sequence[Path]) -> tuple[list[Parsed], list[Problem]]:
-    """Parse every file and flag duplicate ids; the first file (path order) keeps an id."""
+def check_files(
+    files: Sequence[Path], action_phases: Sequence[str] | Mapping[Path, Sequence[str]] = ()
+) -> tuple[list[Parsed], list[Problem]]:
+    """Parse every file and flag duplicate ids; the first file (path order) keeps an id.
+
+    ``action_phases``: the repository's own words, for all files or by file.
+    """
     results: list[Parsed] = []
     problems: list[Problem] = []
     owners: dict[str, str] = {}
@@ -66,7 +85,8 @@ def check_files(files: Sequence[Path]) -> tuple[list[Parsed], list[Problem]]:
         except OSError as exc:
             problems.append(Problem(name, 1, f"cannot read file: {exc.strerror or exc}"))
             continue
-        parsed = parse_file(data, name)
+        words = action_phases.get(file, ()) if isinstance(action_phases, Mapping) else action_phases
+        parsed = parse_file(data, name, words)
         problems.extend(parsed.problems)
         if parsed.id is not None:
             key = parsed.id.lower()
@@ -90,6 +110,7 @@ class Library:
 
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    action_phases: tuple[str, ...] = ()  # the repository's own words, from .runbook-bot.yaml
 
     def get(self, runbook_id: str) -> Runbook | None:
         """Case-insensitive lookup: `/runbook start rb-04` finds RB-04."""
@@ -124,8 +145,67 @@ def load_library(root: Path | str) -> Library:
     root = Path(root)
     if not root.is_dir():
         return Library({}, [Problem(str(root), 1, "runbook folder not found")])
+    config = read_config(root)
     files, problems = discover([root])
-    results, more = check_files(files)
+    results, more = check_files(files, config.action_phases)
     loaded = {p.runbook.id: p.runbook for p in results if p.runbook is not None}
     ordered = {key: loaded[key] for key in sorted(loaded, key=_natural)}
-    return Library(ordered, sort_problems([*problems, *more]))
+    found = sort_problems([*config.problems, *problems, *more])
+    return Library(ordered, found, config.action_phases)
+
+
+def read_config(root: Path) -> RepoConfig:
+    """``root/.runbook-bot.yaml``, if there is one: a small regular file, read once."""
+    path = Path(root) / CONFIG_NAME
+    name = str(path)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)  # no symlink, and a FIFO cannot block us
+    except FileNotFoundError:
+        return RepoConfig()
+    except OSError as exc:
+        what = "a symbolic link" if path.is_symlink() else exc.strerror or str(exc)
+        return RepoConfig((), [Problem(name, 1, f"cannot read settings: {what}")])
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return RepoConfig((), [Problem(name, 1, "cannot read settings: not a regular file")])
+        data = os.read(fd, MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        return RepoConfig((), [Problem(name, 1, f"cannot read settings: {exc.strerror or exc}")])
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        message = f"settings file larger than {MAX_CONFIG_BYTES // 1024} KiB (ignored)"
+        return RepoConfig((), [Problem(name, 1, message)])
+    return parse_config(data, name)
+
+
+def discover_configured(
+    paths: Iterable[Path | str], runbooks_dir: Path | str | None = None
+) -> tuple[list[Path], dict[Path, tuple[str, ...]], list[Problem]]:
+    """What ``lint`` checks: the files, each one's repository words, and the problems.
+
+    A path inside ``runbooks_dir`` gets that folder's ``.runbook-bot.yaml`` (as the
+    bot would); any other path, the one in the folder given (or the file's folder).
+    """
+    home = Path(runbooks_dir) if runbooks_dir is not None else None
+    configs: dict[Path, RepoConfig] = {}
+    words: dict[Path, tuple[str, ...]] = {}
+    problems: list[Problem] = []
+    for raw in paths:
+        files, missing = discover([raw])
+        problems.extend(missing)
+        if not files:
+            continue
+        path = Path(raw)
+        root = path if path.is_dir() else path.parent
+        if home is not None and path.resolve().is_relative_to(home.resolve()):
+            root = home
+        key = root.resolve()
+        if key not in configs:
+            configs[key] = read_config(root)
+            problems.extend(configs[key].problems)
+        for file in files:
+            words.setdefault(file, configs[key].action_phases)
+    return sorted(words, key=lambda p: p.as_posix()), words, problems

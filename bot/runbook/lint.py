@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot.runbook.model import Phase, Problem, Severity, Step
-from bot.runbook.phases import is_action_phase
+from bot.runbook.phases import is_action_phase, looked_for
 from bot.runbook.whole import MAX_PIECE_CHARS, MAX_STEP_CHARS
 from bot.slack.mrkdwn import md_to_mrkdwn
 
@@ -31,13 +31,17 @@ _TABLE_RE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*\|", re.MULTILINE)  # a GFM
 
 
 def document_problems(
-    doc: Doc, path: str, normal: tuple[Phase, ...], rollbacks: list[Phase]
+    doc: Doc,
+    path: str,
+    normal: tuple[Phase, ...],
+    rollbacks: list[Phase],
+    action_phases: Sequence[str] = (),
 ) -> list[Problem]:
     """Structural problems of one parsed document (front matter is checked by the parser)."""
     problems: list[Problem] = []
     sections = {s.line: s for s in doc.sections}
     if not any(phase.steps for phase in normal):
-        problems.append(_no_steps(doc, path, normal, rollbacks))
+        problems.append(_no_steps(doc, path, normal, rollbacks, action_phases))
     else:
         whole = [p for p in normal if p.steps and p.steps[0].whole_phase]
         if whole:
@@ -76,7 +80,9 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _no_steps(doc: Doc, path: str, normal: tuple[Phase, ...], rollbacks: list[Phase]) -> Problem:
+def _no_steps(
+    doc: Doc, path: str, normal: tuple[Phase, ...], rollbacks: list[Phase], extra: Sequence[str]
+) -> Problem:
     what = "no numbered (1.) or checkbox (- [ ]) items"
     if not doc.has_headings:
         return Problem(path, 1, f"no steps: the file has no ## sections and {what}")
@@ -103,7 +109,7 @@ def _no_steps(doc: Doc, path: str, normal: tuple[Phase, ...], rollbacks: list[Ph
             f"no steps: {_plural(plain, 'plain bullet')} (under {names}) but {what}, "
             "and no action phase (Steps, Mitigation, ...); number the ones that are steps"
         )
-        return Problem(path, 1, message)
+        return Problem(path, 1, message + _words_hint(sections, extra))
     if not sections:
         return Problem(path, 1, f"no steps: the file has only a rollback section and {what}")
     names = ", ".join(s.name for s in sections[:6]) + (", ..." if len(sections) > 6 else "")
@@ -112,7 +118,17 @@ def _no_steps(doc: Doc, path: str, normal: tuple[Phase, ...], rollbacks: list[Ph
         f"no steps: {count} ({names}) but {what}, and no action phase with text "
         "(Steps, Procedure, Diagnosis, Mitigation, Verification, ...)"
     )
-    return Problem(path, 1, message)
+    return Problem(path, 1, message + _words_hint(sections, extra))
+
+
+def _words_hint(sections: list[Section], extra: Sequence[str]) -> str:
+    """For phases named in another language: the words looked for, and how to add some."""
+    if not any(ord(ch) > 127 and ch.isalpha() for s in sections for ch in s.name):
+        return ""
+    return (
+        f". An action phase's name contains one of these — {looked_for(extra)} — "
+        "or a word listed under action_phases in .runbook-bot.yaml"
+    )
 
 
 def _step_problem(path: str, phase: Phase, step: Step) -> Problem | None:
@@ -143,12 +159,14 @@ def _step_problem(path: str, phase: Phase, step: Step) -> Problem | None:
     return None
 
 
-def lint_paths(paths: Sequence[Path | str]) -> list[Problem]:
+def lint_paths(
+    paths: Sequence[Path | str], runbooks_dir: Path | str | None = None
+) -> list[Problem]:
     """Lint files and folders (recursively); problems sorted by path and line."""
-    from bot.runbook.library import check_files, discover, sort_problems
+    from bot.runbook.library import check_files, discover_configured, sort_problems
 
-    files, problems = discover(paths)
-    _, more = check_files(files)
+    files, words, problems = discover_configured(paths, runbooks_dir)
+    _, more = check_files(files, words)
     return sort_problems([*problems, *more])
 
 
@@ -158,12 +176,23 @@ def _step_total(text: str) -> int:
     return sum(s.step_count for s in analyze(text).sections if not s.is_rollback)
 
 
-def run_lint(paths: Sequence[str], *, fix: bool, out: TextIO, err: TextIO) -> int:
-    """`runbook-bot lint [--fix] PATH...`: print problems, return the exit status."""
-    from bot.runbook.fix import fix_text
-    from bot.runbook.library import check_files, discover, sort_problems
+def run_lint(
+    paths: Sequence[str],
+    *,
+    fix: bool,
+    out: TextIO,
+    err: TextIO,
+    runbooks_dir: Path | str | None = None,
+) -> int:
+    """`runbook-bot lint [--fix] PATH...`: print problems, return the exit status.
 
-    files, problems = discover(paths)
+    Each file is read with its folder's `.runbook-bot.yaml` words (``runbooks_dir``'s
+    for files inside it, as the bot reads them).
+    """
+    from bot.runbook.fix import fix_text
+    from bot.runbook.library import check_files, discover_configured, sort_problems
+
+    files, words, problems = discover_configured(paths, runbooks_dir)
     if fix:
         for file in files:
             try:
@@ -171,7 +200,7 @@ def run_lint(paths: Sequence[str], *, fix: bool, out: TextIO, err: TextIO) -> in
                 text = raw.decode("utf-8")
             except (OSError, UnicodeDecodeError):
                 continue  # reported by the lint pass below
-            fixed = fix_text(text, str(file))
+            fixed = fix_text(text, str(file), words[file])
             if fixed == text:
                 continue
             try:
@@ -181,7 +210,7 @@ def run_lint(paths: Sequence[str], *, fix: bool, out: TextIO, err: TextIO) -> in
                 continue
             numbered = _step_total(fixed) - _step_total(text)
             print(f"fixed {file} ({_plural(numbered, 'step')} numbered)", file=out)
-    _, more = check_files(files)
+    _, more = check_files(files, words)
     problems = sort_problems([*problems, *more])
     for problem in problems:
         print(problem, file=out)

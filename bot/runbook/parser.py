@@ -8,7 +8,7 @@ the metadata and runs the document checks from lint.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.runbook.approval import parse_approval, split_tag
@@ -23,7 +23,9 @@ from bot.timefmt import DURATION_FORMS, parse_duration
 __all__ = ["Block", "Doc", "Item", "Section", "analyze", "parse_runbook"]
 
 
-def _phase(doc: Doc, section: Section, path: str, problems: list[Problem]) -> Phase:
+def _phase(
+    doc: Doc, section: Section, path: str, problems: list[Problem], extra: Sequence[str]
+) -> Phase:
     intro: list[str] = []
     steps: list[tuple[Item, str | None, list[str]]] = []
 
@@ -62,7 +64,7 @@ def _phase(doc: Doc, section: Section, path: str, problems: list[Problem]) -> Ph
                     steps.append((item, label, list(item.context)))
         else:
             attach(block_source(doc, block))
-    if not steps and is_action_phase(section.name):
+    if not steps and is_action_phase(section.name, extra):
         # SPEC §11: the phase runs as written, as one step (or one per ### subsection).
         whole_intro, whole = whole_phase_steps(doc, section)
         return Phase(
@@ -112,7 +114,7 @@ def _tag_line(item: Item, offset: int) -> int:
 
 
 # lint.document_problems, injected to avoid an import cycle (lint imports us).
-Checks = Callable[["Doc", str, tuple[Phase, ...], list[Phase]], list[Problem]]
+Checks = Callable[["Doc", str, tuple[Phase, ...], list[Phase], Sequence[str]], list[Problem]]
 
 
 @dataclass(slots=True)
@@ -126,13 +128,18 @@ class Parsed:
     doc: Doc | None = None
 
 
-def parse_runbook(source: str | bytes, path: str) -> tuple[Runbook | None, list[Problem]]:
-    """Parse one runbook file. Never raises; runbook is None when a problem is an error."""
-    parsed = parse_file(source, path)
+def parse_runbook(
+    source: str | bytes, path: str, action_phases: Sequence[str] = ()
+) -> tuple[Runbook | None, list[Problem]]:
+    """Parse one runbook file. Never raises; runbook is None when a problem is an error.
+
+    ``action_phases``: the repository's own action-phase words (``.runbook-bot.yaml``).
+    """
+    parsed = parse_file(source, path, action_phases)
     return parsed.runbook, parsed.problems
 
 
-def parse_file(source: str | bytes, path: str) -> Parsed:
+def parse_file(source: str | bytes, path: str, action_phases: Sequence[str] = ()) -> Parsed:
     from bot.runbook.lint import document_problems  # lint builds on this module
 
     if isinstance(source, bytes):
@@ -148,7 +155,7 @@ def parse_file(source: str | bytes, path: str) -> Parsed:
         text = source
         digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
     try:
-        return _build(text, path, digest, document_problems)
+        return _build(text, path, digest, document_problems, tuple(action_phases))
     except Exception as exc:
         return Parsed(None, [Problem(path, 1, f"cannot parse this file: {exc!r}")])
 
@@ -180,7 +187,7 @@ def _label_rto_problems(doc: Doc, path: str, value: str) -> list[Problem]:
     return []
 
 
-def _build(text: str, path: str, digest: str, checks: Checks) -> Parsed:
+def _build(text: str, path: str, digest: str, checks: Checks, extra: tuple[str, ...]) -> Parsed:
     stem = path.replace("\\", "/").rsplit("/", 1)[-1]
     stem = stem.rsplit(".", 1)[0] if "." in stem else stem
     if not text.strip("\ufeff \t\r\n"):
@@ -209,14 +216,14 @@ def _build(text: str, path: str, digest: str, checks: Checks) -> Parsed:
             fields.setdefault(key, value)
     if "rto" in fields and "rto" not in front:
         problems.extend(_label_rto_problems(doc, path, fields["rto"]))
-    phases = [_phase(doc, section, path, problems) for section in doc.sections]
+    phases = [_phase(doc, section, path, problems, extra) for section in doc.sections]
     if not doc.has_headings and phases:
         # A phase-less checklist runs as one implicit phase named after its title.
         name = as_text(front.get("title")) or doc.title or phases[0].name
         phases = [replace(phases[0], name=name)]
     normal = tuple(p for p in phases if not p.is_rollback)
     rollbacks = [p for p in phases if p.is_rollback]
-    problems.extend(checks(doc, path, normal, rollbacks))
+    problems.extend(checks(doc, path, normal, rollbacks, extra))
     problems.sort(key=lambda p: (p.line, p.severity != Severity.ERROR))
     if any(p.severity is Severity.ERROR for p in problems):
         return Parsed(None, problems, runbook_id, id_line, doc)
