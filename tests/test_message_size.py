@@ -9,13 +9,25 @@ rejects a long line and keeps code fences closed in every piece.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.drills.blocks import history_message
+from bot.drills.views import DueRunbook, RunRow
+from bot.home.view import HomeData, OpenIncident, home_view
+from bot.incidents import blocks as incident_blocks
+from bot.incidents.blocks import EventView, IncidentView
+from bot.runbook import Library, parse_runbook
+from bot.runs import catalog_blocks
+from bot.runs.blocks import RunInfo, aborted_message
+from bot.runs.engine import Aborted, abort, snapshot_runbook, state_from_snapshot
 from bot.slack.blockkit import (
     MESSAGE_TEXT_BUDGET,
+    VIEW_TEXT_BUDGET,
     block_text_length,
     button,
     context,
@@ -25,7 +37,9 @@ from bot.slack.blockkit import (
     text_length,
 )
 from bot.slack.mrkdwn import split_mrkdwn
-from tests.rig import validate_blocks
+from tests.rig import validate_blocks, validate_view
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def within(payload: dict[str, Any]) -> dict[str, Any]:
@@ -146,3 +160,77 @@ def test_a_long_line_of_code_stays_in_fences() -> None:
     pieces = split_mrkdwn(code, 2900)
     assert len(pieces) == 2
     assert all(p.startswith("```\n") and p.endswith("\n```") for p in pieces)
+
+
+# --- every renderer, fed the most it can be given ----------------------------
+
+
+def test_runbook_show_and_list_of_a_huge_library_are_cut_with_a_pointer() -> None:
+    steps = "\n".join(f"{n}. Step {n}: " + "word " * 60 for n in range(1, 301))
+    phases = "\n".join(f"## Phase {k}\n\n{steps}\n" for k in range(3))
+    runbook, _ = parse_runbook(f"# Huge\n\n{phases}", "runbooks/huge.md")
+    assert runbook is not None and runbook.step_count == 900
+    shown = within(catalog_blocks.show_message(runbook))
+    assert "`runbooks/huge.md`" in str(shown["blocks"][-2:])  # the pointer and the footer
+    library = Library(
+        runbooks={f"RB-{n:03d}": replace(runbook, id=f"RB-{n:03d}") for n in range(400)}
+    )
+    listed = within(catalog_blocks.list_message(library))
+    assert "RB-000" in str(listed["blocks"]) and "`runbook-bot lint`" in str(listed["blocks"])
+
+
+def test_a_timeline_of_hundreds_of_events_shows_the_latest() -> None:
+    incident = IncidentView(id=4, title="t" * 500, opened_at=T0)
+    events = [
+        EventView(T0 + timedelta(seconds=n), "note", "UANA", f"event {n:04d} " + "n" * 480)
+        for n in range(600)
+    ]
+    payload = within(incident_blocks.timeline_blocks(incident, events))
+    rendered = str(payload["blocks"])
+    assert "event 0599" in rendered and "event 0000" not in rendered
+    assert "runbook-bot timeline INC-4" in rendered
+
+
+def test_user_text_and_summaries_stay_within_limits() -> None:
+    incident = IncidentView(
+        id=4,
+        title="t" * 3000,
+        opened_at=T0,
+        resolved_at=T0 + timedelta(hours=2),
+        roles={f"role{n}": f"U{n:08d}" for n in range(80)},
+        priority="critical",
+    )
+    within(incident_blocks.status_update_message(incident, "UANA", "& " * 20_000, T0))
+    stats = {"approved": 3, "skipped": 1, "runs": 60, "updates": 2, "reminders": 4}
+    stats["rto_runs"] = [
+        {"runbook_id": "R" * 200, "rto_seconds": 60, "state": "aborted"} for _ in range(60)
+    ]
+    within(incident_blocks.resolve_message(incident, "UANA", stats))
+    within(incident_blocks.declared_message(incident, "UANA"))
+
+
+def test_history_and_the_app_home_stay_within_limits() -> None:
+    rows = [
+        RunRow(n, "RB-04", f"INC-{n}", T0, T0, "completed", True, "e" * 100, "fail", "r" * 400,
+               "UANA", tuple(f"U{k}" for k in range(30)), 3)
+        for n in range(300)
+    ]  # fmt: skip
+    within(history_message("RB-04", "x" * 2000, rows))
+    incidents = [OpenIncident(n, "i" * 2000, T0, "C1", "critical") for n in range(200)]
+    due = [DueRunbook(f"RB-{n}", "d" * 200, None, None) for n in range(300)]
+    data = HomeData(T0, incidents, 200, due, rows, ["• " + "s" * 2000] * 40)
+    view = home_view(data)
+    assert validate_view(view) == [] and len(view["blocks"]) <= 100
+    assert block_text_length(view) <= VIEW_TEXT_BUDGET
+
+
+def test_a_long_rollback_note_on_abort_is_cut_with_a_pointer() -> None:
+    note = "\n\n".join(f"Paragraph {n}. " + "undo " * 500 for n in range(20))
+    runbook, _ = parse_runbook(f"## Steps\n1. go\n## Rollback\n{note}\n", "runbooks/rb.md")
+    assert runbook is not None
+    state = state_from_snapshot(snapshot_runbook(runbook))
+    aborted = abort(state)
+    assert isinstance(aborted, Aborted)
+    info = RunInfo(1, "INC-1", runbook.id, runbook.title, "UANA", T0, path=runbook.path)
+    payload = within(aborted_message(info, aborted.state, "UBOB", T0, verdict="v" * 2000))
+    assert "aborted" in str(payload["blocks"][0]) and "`runbooks/rb.md` (rb)" in str(payload)

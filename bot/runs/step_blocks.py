@@ -43,10 +43,10 @@ from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 APPROVE = "step_approve"
 SKIP = "step_skip"
 MAX_LEAD_MESSAGES = 3  # context messages before a step; past them, a pointer
-# The step message keeps this much room for its header, the "context above"
-# note, the gate line and the buttons or the decision line.
-_RESERVE = 2_500
-_LINE_CHARS = 1_000  # a gate line, a decision line
+# The step message keeps this much room for its header (150), the "context
+# above" note, the gate line and the buttons or the decision line (500 each).
+_RESERVE = 1_300
+_LINE_CHARS = 500
 _BODY_CHARS = MESSAGE_TEXT_BUDGET - _RESERVE
 _BODY_BLOCKS = MAX_BLOCKS - 5
 _LEAD_CHARS = MESSAGE_TEXT_BUDGET - 600  # room for the label and a pointer
