@@ -204,10 +204,10 @@ def test_escaping_counts_towards_the_limit() -> None:
 
 
 def test_context_too_long_to_show_is_a_warning() -> None:
-    prose = "\n\n".join(" ".join(["lorem"] * 500) for _ in range(10))  # ~30,000 chars
+    prose = "\n\n".join(" ".join(["lorem"] * 500) for _ in range(12))  # ~36,000 chars
     found = problems_of(f"## Steps\n\n1. Read this\n\n{_indent(prose)}\n")
     assert [(line, sev) for line, sev, _ in found] == [(3, "warning")]
-    assert "with its context it is 29999 characters" in found[0][2]
+    assert "with its context it is 35997 characters" in found[0][2]
 
 
 def test_long_but_postable_step_is_fine() -> None:

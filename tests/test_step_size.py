@@ -79,7 +79,7 @@ def test_huge_phase_intro_and_a_one_line_context_are_split_not_refused() -> None
     for payload in all_messages(first):
         within(payload)
     *lead, step = posted
-    assert [p["text"] for p in lead] == [f"Step 1 of 2 — context ({n}/3)" for n in (1, 2, 3)]
+    assert [p["text"] for p in lead] == [f"Step 1 of 2 — context ({n}/2)" for n in (1, 2)]
     # The intro, in order, before the step; the step's own context with it.
     shown = "".join(texts(p) for p in lead)
     assert "intro0 " in texts(lead[0]) and "intro1919" in texts(lead[-1])
@@ -180,7 +180,7 @@ def test_any_runbook_every_message_within_limits(phases: list[Any]) -> None:
 
 def test_what_lint_accepts_without_a_warning_is_shown_whole() -> None:
     # Just under lint's bound (MAX_SHOWN_CHARS) in uneven paragraphs: no pointer.
-    sizes = [2950, 40, 2950, 2950, 100, 2950, 2950, 2950, 2950, 2950]
+    sizes = [2950, 40, 2950, 2950, 100, 2950, 2950, 2950, 2950, 2950, 150, 2950, 2950]
     parts = "\n\n".join(f"   {'z' * (n - 10)} end{k:05d}" for k, n in enumerate(sizes))
     runbook, problems = parse_runbook(f"## Steps\n\n1. Go.\n\n{parts}\n", "runbooks/rb.md")
     assert runbook is not None and problems == []

@@ -29,7 +29,7 @@ __all__ = [
 # take a few messages more before it; past about this many characters in all,
 # the rest is cut the same way.
 MAX_STEP_TEXT_CHARS = 7_000
-MAX_SHOWN_CHARS = 24_000
+MAX_SHOWN_CHARS = 30_000
 # Room for a whole-phase step: prose read in order, so each part fits the
 # one message that carries its buttons (about 7,500 characters of content)
 # in few enough section blocks (about 2,900 characters each) to leave the

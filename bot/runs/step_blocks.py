@@ -36,6 +36,7 @@ from bot.slack.blockkit import (
     markdown_sections,
     section,
     slack_date,
+    text_length,
     truncate,
 )
 from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
@@ -110,18 +111,43 @@ def layout(step: FlowStep, source: str = "") -> StepLayout:
 
 
 def _pack(blocks: list[dict], source: str) -> tuple[tuple[dict, ...], ...]:
-    """Blocks into messages of at most ``_LEAD_CHARS``; past the last one allowed, a pointer."""
+    """Blocks into messages of at most ``_LEAD_CHARS``, each filled (the block at a
+    message's end split where it can be); past the last one allowed, a pointer."""
     messages: list[list[dict]] = [[]]
     for block in blocks:
-        if messages[-1] and not fits(
-            [*messages[-1], block], budget=_LEAD_CHARS, max_blocks=MAX_BLOCKS - 2
-        ):
+        rest: dict | None = block
+        while rest is not None:
+            current = messages[-1]
+            if fits([*current, rest], budget=_LEAD_CHARS, max_blocks=MAX_BLOCKS - 2):
+                current.append(rest)
+                break
+            if not current:  # cannot happen with blocks of ≤ 3,000 characters
+                current.append(context(rest_note(source)))
+                break
+            head, rest = _split(rest, _LEAD_CHARS - text_length(current))
+            if head is not None:
+                current.append(head)
             messages.append([])
-        messages[-1].append(block)
     if len(messages) > MAX_LEAD_MESSAGES:
         messages = messages[:MAX_LEAD_MESSAGES]
         messages[-1].append(context(rest_note(source)))
     return tuple(tuple(m) for m in messages)
+
+
+def _split(block: dict, room: int) -> tuple[dict | None, dict]:
+    """``block`` (a section or a one-element context) as a part of at most ``room``
+    characters and the rest; (None, block) when it is not worth it."""
+    if block["type"] == "section":
+        text = block["text"]["text"]
+    elif block["type"] == "context" and len(block["elements"]) == 1:
+        text = block["elements"][0]["text"]
+    else:
+        return None, block
+    pieces = split_mrkdwn(text, room - 10) if room > 500 else []
+    if len(pieces) < 2:
+        return None, block
+    make = section if block["type"] == "section" else context
+    return make(pieces[0]), make("\n".join(pieces[1:]))
 
 
 def _head(step: FlowStep, drill: bool) -> dict:
