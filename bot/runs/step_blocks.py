@@ -164,7 +164,10 @@ def _body(step: FlowStep, shape: StepLayout, drill: bool) -> list[dict]:
 
 def lead_messages(step: FlowStep, source: str = "", *, drill: bool = False) -> list[Payload]:
     """The context messages posted (in order) before the step's own message."""
-    shape = layout(step, source)
+    return _lead_messages(step, layout(step, source), drill)
+
+
+def _lead_messages(step: FlowStep, shape: StepLayout, drill: bool) -> list[Payload]:
     where = "Rollback" if step.rollback else step.phase
     out = []
     for n, blocks in enumerate(shape.lead, start=1):
@@ -204,7 +207,19 @@ def step_message(
     """A step waiting for its decision: Approve (primary) and Skip; a gated
     step says who must decide it (and, once partly approved, how far it is).
     The last of the step's messages: :func:`lead_messages` go before it."""
-    blocks = _body(step, layout(step, source), drill)
+    return _step_message(run_id, step, layout(step, source), roles, partial, decision, drill)
+
+
+def _step_message(
+    run_id: int,
+    step: FlowStep,
+    shape: StepLayout,
+    roles: Mapping[str, str] | None,
+    partial: Sequence[str],
+    decision: str,
+    drill: bool,
+) -> Payload:
+    blocks = _body(step, shape, drill)
     blocks += gate_lines(step, roles or {}, partial, decision)
     value = f"{run_id}:{step.index}"
     blocks.append(
@@ -233,8 +248,9 @@ def step_messages(
 ) -> list[Payload]:
     """Every message that posts a step, in order: its context messages, then
     the step's own (with its buttons)."""
-    last = step_message(run_id, step, roles, drill=drill, source=source)
-    return [*lead_messages(step, source, drill=drill), last]
+    shape = layout(step, source)
+    last = _step_message(run_id, step, shape, roles, (), "approved", drill)
+    return [*_lead_messages(step, shape, drill), last]
 
 
 def decided_step_message(
