@@ -36,6 +36,7 @@ from bot.runs.engine import (
     snapshot_runbook,
     state_from_snapshot,
 )
+from bot.slack.blockkit import MESSAGE_TEXT_BUDGET, block_text_length
 from tests.rig import validate_blocks, validate_view
 
 RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
@@ -56,6 +57,7 @@ def valid(payload: dict[str, Any]) -> dict[str, Any]:
     errors = validate_blocks(payload["blocks"])
     assert errors == [], errors
     assert len(payload["blocks"]) <= 50
+    assert block_text_length(payload) <= MESSAGE_TEXT_BUDGET  # Slack refuses ~12,000
     return payload
 
 

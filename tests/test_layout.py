@@ -21,6 +21,7 @@ PURE = (
     "bot.runbook",  # the whole package
     "bot.runs.engine",
     "bot.runs.blocks",
+    "bot.runs.step_blocks",
     "bot.runs.catalog_blocks",
     "bot.incidents.blocks",
     "bot.incidents.clock_blocks",

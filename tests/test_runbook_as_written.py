@@ -145,10 +145,11 @@ def test_a_long_phase_is_cut_at_block_boundaries() -> None:
     assert runbook is not None
     assert not [p for p in problems if p.severity is Severity.ERROR]
     steps = runbook.phases[0].steps
-    assert [s.text for s in steps] == ["Mitigation (1 of 2)", "Mitigation (2 of 2)"]
+    # Each part fits the one message that carries its buttons, read in order.
+    assert [s.text for s in steps] == [f"Mitigation ({n} of 3)" for n in (1, 2, 3)]
     assert [part for s in steps for part in s.context] == paragraphs
     assert steps[0].line == 1 and steps[1].line > 1
-    assert "in 2 parts" in problems[0].message
+    assert "in 3 parts" in problems[0].message
 
 
 def test_phase_less_checklist_is_named_after_its_title() -> None:

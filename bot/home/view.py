@@ -10,13 +10,22 @@ from typing import Any
 from bot.drills.blocks import run_result
 from bot.drills.views import DueRunbook, RunRow
 from bot.incidents.blocks import DRILL, ago
-from bot.slack.blockkit import button, context, header, section, slack_date, truncate
+from bot.slack.blockkit import (
+    MAX_VIEW_BLOCKS,
+    VIEW_TEXT_BUDGET,
+    button,
+    context,
+    fit_blocks,
+    header,
+    section,
+    slack_date,
+    truncate,
+)
 from bot.slack.mrkdwn import escape, split_mrkdwn
 from bot.timefmt import format_duration
 
 DECLARE = "home_declare"
 DECLARE_MODAL = "home_declare_modal"
-MAX_VIEW_BLOCKS = 100
 SHOW_INCIDENTS = 30  # one section each; the rest are counted
 SHOW_DUE = 25
 SHOW_RUNS = 10
@@ -118,8 +127,10 @@ def home_view(data: HomeData) -> dict[str, Any]:
         blocks.append(header(f"📊 Insights, last {data.insights_days} days (drills excluded)"))
         blocks += _lines_blocks(list(data.insights), 8)
     blocks.append(context(f"Updated {slack_date(data.now, '{date_short} {time}')}"))
-    if len(blocks) > MAX_VIEW_BLOCKS:  # cannot happen with the caps above; belt and braces
-        blocks = [*blocks[: MAX_VIEW_BLOCKS - 1], context("_…cut to fit._")]
+    # Within a view's limits whatever ``data`` holds (the caps above keep it so).
+    blocks = fit_blocks(
+        blocks, note="_…cut to fit._", budget=VIEW_TEXT_BUDGET, max_blocks=MAX_VIEW_BLOCKS
+    )
     return {"type": "home", "callback_id": "home", "blocks": blocks}
 
 

@@ -15,6 +15,7 @@ from bot.slack.blockkit import (
     button,
     cap_blocks,
     context,
+    fit_blocks,
     section,
     slack_date,
     truncate,
@@ -308,18 +309,12 @@ def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
             incident.drill,
         )
     )
-    budget = MAX_BLOCKS - 2
-    cut = len(chunks) > budget
-    blocks = [head]
-    if cut:
-        blocks.append(
-            context(
-                "_Showing the latest events; export the rest with_ "
-                f"`runbook-bot timeline {incident.key}`"
-            )
-        )
-        chunks = chunks[-(budget - 1) :]
-    blocks += [section(c) for c in chunks]
+    # A long timeline shows its latest events, within one message's limits.
+    export = f"`runbook-bot timeline {incident.key}`"
+    note = f"_Showing the latest events; export the rest with_ {export}"
+    blocks = fit_blocks(
+        [head, *(section(c) for c in chunks)], keep_head=1, keep_tail=0, latest=True, note=note
+    )
     text = drilled(f"Timeline of {incident.key} ({len(events)} events)", incident.drill)
     return {"text": text, "blocks": blocks}
 

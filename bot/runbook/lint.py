@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from bot.runbook.model import Phase, Problem, Severity, Step
 from bot.runbook.phases import is_action_phase, looked_for
-from bot.runbook.whole import MAX_PIECE_CHARS, MAX_STEP_CHARS
+from bot.runbook.whole import MAX_SHOWN_CHARS, MAX_STEP_TEXT_CHARS
 from bot.slack.mrkdwn import md_to_mrkdwn
 
 if TYPE_CHECKING:
@@ -55,10 +55,8 @@ def document_problems(
         )
         problems.append(Problem(path, extra.line, message, Severity.WARNING))
     for phase in (*normal, *rollbacks[:1]):
-        for step in phase.steps:
-            problem = _step_problem(path, phase, step)
-            if problem is not None:
-                problems.append(problem)
+        for n, step in enumerate(phase.steps):
+            problems += _step_problems(path, phase, step, n == 0)
     return problems
 
 
@@ -131,32 +129,35 @@ def _words_hint(sections: list[Section], extra: Sequence[str]) -> str:
     )
 
 
-def _step_problem(path: str, phase: Phase, step: Step) -> Problem | None:
-    parts = (step.text, *step.context)
+def _step_problems(path: str, phase: Phase, step: Step, first: bool) -> list[Problem]:
+    """Where a step cannot be shown whole in Slack (it still runs: the rest is cut
+    with a pointer to the file)."""
+    parts = (step.text, *step.context, *(phase.intro if first else ()))
     raw = sum(len(part) for part in parts)
     # Conversion at most multiplies length by 5 (`&` -> `&amp;`) except for tables'
     # padding; skip the render for the common short step.
-    if raw * 5 + 100 < MAX_PIECE_CHARS and not any(_TABLE_RE.search(part) for part in parts):
-        return None
-    rendered = [md_to_mrkdwn(part) for part in parts]
-    total = sum(len(text) for text in rendered)
+    if raw * 5 + 100 < MAX_STEP_TEXT_CHARS and not any(_TABLE_RE.search(p) for p in parts):
+        return []
+    text = len(md_to_mrkdwn(step.text))
+    total = text + sum(len(md_to_mrkdwn(part)) for part in parts[1:])
     where = f"step {step.number} of {phase.name}"
-    if total > MAX_STEP_CHARS:
-        return Problem(
-            path,
-            step.line,
-            f"{where} is too long to post to Slack ({total} characters as mrkdwn, "
-            f"limit {MAX_STEP_CHARS}): split it or link to the details",
+    problems = []
+    if text > MAX_STEP_TEXT_CHARS:
+        message = (
+            f"{where}: its text is {text} characters as mrkdwn; Slack shows the first "
+            f"{MAX_STEP_TEXT_CHARS} with its buttons and points to this file for the rest: "
+            "keep the item's first paragraph short and put details in an indented "
+            "paragraph under it"
         )
-    longest = max((len(line) for text in rendered for line in text.split("\n")), default=0)
-    if longest > MAX_PIECE_CHARS:
-        return Problem(
-            path,
-            step.line,
-            f"{where} has a {longest}-character line, too long for one Slack block "
-            f"(limit {MAX_PIECE_CHARS}): break it up",
+        problems.append(Problem(path, step.line, message, Severity.WARNING))
+    elif total > MAX_SHOWN_CHARS:
+        message = (
+            f"{where}: with its context it is {total} characters as mrkdwn; Slack shows "
+            f"about {MAX_SHOWN_CHARS} (over a few messages) and points to this file for "
+            "the rest: split it or link to the details"
         )
-    return None
+        problems.append(Problem(path, step.line, message, Severity.WARNING))
+    return problems
 
 
 def lint_paths(

@@ -16,14 +16,25 @@ from dataclasses import dataclass
 from bot.runbook.structure import Block, Doc, Section, block_source
 from bot.slack.mrkdwn import md_to_mrkdwn
 
-__all__ = ["MAX_PIECE_CHARS", "MAX_STEP_CHARS", "WholeStep", "whole_phase_steps"]
+__all__ = [
+    "MAX_SHOWN_CHARS",
+    "MAX_STEP_TEXT_CHARS",
+    "WholeStep",
+    "whole_phase_steps",
+]
 
-MAX_STEP_CHARS = 12_000  # a step may span a few section blocks, not a whole message
-MAX_PIECE_CHARS = 3_000  # Block Kit section text limit
-# Room for a whole-phase step: below the lint limit, and few enough section
-# blocks (about 2,900 characters each) to leave the step message's header,
-# intro and buttons within Block Kit's 50.
-_CHUNK_CHARS = 10_000
+# A step's own text (its item's first paragraph) goes in the one message that
+# carries its buttons: past this many characters of mrkdwn, the rest is cut
+# with a pointer to the runbook file. Its context (and its phase's intro) may
+# take a few messages more before it; past about this many characters in all,
+# the rest is cut the same way.
+MAX_STEP_TEXT_CHARS = 7_000
+MAX_SHOWN_CHARS = 30_000
+# Room for a whole-phase step: prose read in order, so each part fits the
+# one message that carries its buttons (about 7,500 characters of content)
+# in few enough section blocks (about 2,900 characters each) to leave the
+# step message's header and buttons within Block Kit's 50.
+_CHUNK_CHARS = 7_000
 _CHUNK_PIECES = 36
 _ATX_RE = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+|$)")
 _ATX_CLOSE_RE = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")

@@ -1,21 +1,33 @@
 """Block Kit rendering for runs and steps: pure functions from plain data to
 ``{"text": ..., "blocks": [...]}`` message payloads.
 
-Every payload respects Block Kit limits (≤ 50 blocks, section text ≤ 3000):
-long runbook text is split into several sections and, past the block budget,
-cut with a pointer to the runbook file rather than rejected by Slack.
+Every payload respects Block Kit limits (≤ 50 blocks, section text ≤ 3000,
+``MESSAGE_TEXT_BUDGET`` characters of block text): long runbook text is split
+into several sections (a step's, over several messages: ``step_blocks``) and,
+past the budget, cut with a pointer to the runbook file rather than rejected
+by Slack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.incidents.blocks import drill_banner, drilled, roles_line, rto_verdict
 from bot.incidents.priority import span
-from bot.runs import gates
-from bot.runs.engine import Decision, DecisionRecord, FlowStep, Refusal, Refused, RunState
+from bot.runs.engine import Decision, Refusal, Refused, RunState
+from bot.runs.step_blocks import (
+    APPROVE,
+    SKIP,
+    decided_step_message,
+    decision_line,
+    gate_lines,
+    lead_messages,
+    rest_note,
+    step_message,
+    step_messages,
+)
 from bot.slack.blockkit import (
     MAX_BLOCKS,
     TEXT_LIMIT,
@@ -23,17 +35,34 @@ from bot.slack.blockkit import (
     button,
     cap_blocks,
     context,
+    fit_blocks,
     header,
     markdown_sections,
     section,
     slack_date,
     truncate,
 )
-from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
+from bot.slack.mrkdwn import escape
 from bot.timefmt import format_duration
 
-APPROVE = "step_approve"
-SKIP = "step_skip"
+__all__ = [
+    "ABORT",
+    "APPROVE",
+    "SKIP",
+    "RunInfo",
+    "aborted_message",
+    "completion_message",
+    "decided_step_message",
+    "decision_line",
+    "gate_lines",
+    "lead_messages",
+    "refusal_text",
+    "rollback_done_message",
+    "run_message",
+    "step_message",
+    "step_messages",
+]
+
 ABORT = "run_abort"
 
 
@@ -65,12 +94,13 @@ class RunInfo:
     # A drill (``/runbook drill``): every message says DRILL, with the environment.
     drill: bool = False
     drill_environment: str | None = None
+    path: str | None = None  # the runbook file, where long content points to
 
-
-def decision_line(record: DecisionRecord) -> str:
-    icon = "✅" if record.decision is Decision.APPROVED else "⏭️"
-    verb = "Approved" if record.decision is Decision.APPROVED else "Skipped"
-    return f"{icon} *{verb}* by <@{escape(record.by)}> {slack_date(record.at)}"
+    @property
+    def source(self) -> str:
+        """The runbook file as a pointer reads it: ```runbooks/rb-04.md` (RB-04)``."""
+        where = f"`{escape(self.path)}` " if self.path else ""
+        return f"{where}({escape(self.runbook_id)})"
 
 
 # --- run message -------------------------------------------------------------
@@ -143,98 +173,6 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
     return {"text": truncate(drilled(text, info.drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 
-# --- step messages -------------------------------------------------------------
-
-
-def _step_body(step: FlowStep, budget: int, drill: bool = False) -> list[dict]:
-    label = f"{step.label} — " if step.label else ""
-    where = "Rollback" if step.rollback else step.phase
-    head = drilled(f"{where} · step {step.position} of {step.total}", drill)
-    blocks: list[dict] = [header(head)]
-    if step.phase_intro:
-        blocks += [
-            context(piece)
-            for part in step.phase_intro
-            for piece in split_mrkdwn(md_to_mrkdwn(part), 2900)
-            if piece.strip()
-        ][:3]
-    lead = f"*{step.number}.* {escape(label)}" if label else f"*{step.number}.* "
-    body = markdown_sections([step.text], 6)
-    if body:
-        first = body[0]["text"]["text"]
-        body[0] = section(lead + first)
-    else:
-        body = [section(lead.strip())]
-    blocks += body
-    blocks += markdown_sections(list(step.context), budget - len(blocks))
-    return blocks
-
-
-def gate_lines(
-    step: FlowStep,
-    roles: Mapping[str, str],
-    partial: Sequence[str] = (),
-    decision: str = "approved",
-) -> list[dict]:
-    """What a gated step needs, and how far its approvals have come."""
-    if step.approval is None:
-        return []
-    lines = [gates.describe(step.approval, roles)]
-    if partial:
-        lines.append(gates.progress(partial, step.approval.people, decision))
-    return [context(" · ".join(lines))]
-
-
-def step_message(
-    run_id: int,
-    step: FlowStep,
-    roles: Mapping[str, str] | None = None,
-    partial: Sequence[str] = (),
-    decision: str = "approved",
-    *,
-    drill: bool = False,
-) -> Payload:
-    """A step waiting for its decision: Approve (primary) and Skip; a gated
-    step says who must decide it (and, once partly approved, how far it is)."""
-    gate = gate_lines(step, roles or {}, partial, decision)
-    blocks = _step_body(step, MAX_BLOCKS - 1 - len(gate), drill) + gate
-    value = f"{run_id}:{step.index}"
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": f"step:{run_id}:{step.index}",
-            "elements": [
-                button("✅ Approve", APPROVE, value, "primary"),
-                button("⏭️ Skip", SKIP, value),
-            ],
-        }
-    )
-    text = f"Step {step.position} of {step.total}: {truncate(md_to_mrkdwn(step.text), 300)}"
-    if partial and step.approval is not None:
-        text += f" ({len(partial)} of {step.approval.people} approvals)"
-    return {"text": truncate(drilled(text, drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
-
-
-def decided_step_message(
-    step: FlowStep,
-    record: DecisionRecord,
-    approvers: Sequence[str] = (),
-    *,
-    drill: bool = False,
-) -> Payload:
-    """The same step after its decision: who, when, and no buttons left."""
-    blocks = _step_body(step, MAX_BLOCKS - 1, drill)
-    line = decision_line(record)
-    others = [u for u in approvers if u != record.by]
-    if others:
-        line += " · also " + ", ".join(f"<@{escape(u)}>" for u in others)
-    blocks.append(context(line))
-    verb = "approved" if record.decision is Decision.APPROVED else "skipped"
-    names = " and ".join(f"<@{u}>" for u in [*others, record.by])
-    text = f"Step {step.position} of {step.total} {verb} by {names}"
-    return {"text": drilled(text, drill), "blocks": cap_blocks(blocks)}
-
-
 def completion_message(
     info: RunInfo, state: RunState, ended_at: datetime, *, verdict: str | None = None
 ) -> Payload:
@@ -260,7 +198,7 @@ def completion_message(
         blocks.insert(1, section(verdict))
     if info.drill:
         blocks.insert(0, context(drill_banner(info.drill_environment)))
-    return {"text": drilled(text, info.drill), "blocks": blocks}
+    return {"text": truncate(drilled(text, info.drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 
 def aborted_message(
@@ -274,21 +212,26 @@ def aborted_message(
         f"{pending} not run."
     )
     blocks = [section(line)]
+    if verdict:
+        blocks.append(section(verdict))
+    if info.drill:
+        blocks.insert(0, context(drill_banner(info.drill_environment)))
+    note: list[dict] = []
     if state.rollback_steps:
         blocks.append(
             context(f"Rollback: {len(state.rollback_steps)} steps follow in this thread.")
         )
     elif state.rollback_note:
         blocks.append(section("*Rollback*"))
-        blocks += markdown_sections(list(state.rollback_note), MAX_BLOCKS - len(blocks))
+        note = markdown_sections(list(state.rollback_note), MAX_BLOCKS)
     else:
         blocks.append(context("This runbook has no Rollback section."))
-    if verdict:
-        blocks.insert(1, section(verdict))
-    if info.drill:
-        blocks.insert(0, context(drill_banner(info.drill_environment)))
+    # A long Rollback note is cut with a pointer to the file; the summary stays.
+    blocks = fit_blocks(
+        [*blocks, *note], keep_head=len(blocks), keep_tail=0, note=rest_note(info.source)
+    )
     text = f"{info.runbook_id} aborted for {info.incident_key} by <@{by}>"
-    return {"text": drilled(text, info.drill), "blocks": cap_blocks(blocks)}
+    return {"text": truncate(drilled(text, info.drill), TEXT_LIMIT), "blocks": blocks}
 
 
 def rollback_done_message(info: RunInfo, state: RunState) -> Payload:

@@ -68,7 +68,8 @@ def list_message(library: Library, due: frozenset[str] = frozenset()) -> Payload
     text = "Runbooks: " + ", ".join(
         f"{rb.id} {rb.title}" + (" (drill due)" if rb.id in due else "") for rb in runbooks
     )
-    return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks)}
+    note = "_…more runbooks than one message holds: `runbook-bot lint` names every file._"
+    return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks, note)}
 
 
 def show_message(runbook: Runbook) -> Payload:
@@ -113,7 +114,8 @@ def show_message(runbook: Runbook) -> Payload:
         )
     )
     text = f"{runbook.id} {runbook.title}: {runbook.step_count} steps"
-    return {"text": text, "blocks": cap_blocks(blocks)}
+    note = f"_…cut to fit one Slack message: every phase and step is in_ `{escape(runbook.path)}`"
+    return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks, note)}
 
 
 def _phase_note(phase: Phase) -> str:

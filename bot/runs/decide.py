@@ -29,6 +29,7 @@ from bot.runs.drills import validate_drill, verdict_line
 from bot.runs.engine import Decision, DecisionRecord, FlowStep
 from bot.runs.queries import (
     enqueue_run_update,
+    enqueue_step,
     load_state,
     lock_run,
     partial_approvals,
@@ -171,7 +172,9 @@ async def decide_step(
         {
             "channel": message_channel,
             "ts": message_ts,
-            **blocks.decided_step_message(step, outcome.record, approvers, drill=info.drill),
+            **blocks.decided_step_message(
+                step, outcome.record, approvers, drill=info.drill, source=info.source
+            ),
         },
         priority=Priority.CLICK,
     )
@@ -200,14 +203,14 @@ async def decide_step(
     if not step.rollback:
         enqueue_run_update(session, run, info, new_state, run_row)
     if outcome.next_step is not None:
-        enqueue(
+        step = outcome.next_step
+        enqueue_step(
             session,
-            key,
-            "chat.postMessage",
-            {
-                **thread,
-                **blocks.step_message(run.id, outcome.next_step, incident.roles, drill=info.drill),
-            },
+            run.id,
+            step,
+            info,
+            incident.roles,
+            thread,
             thread_from=run_row,
             priority=Priority.CLICK,
         )
@@ -279,6 +282,7 @@ async def _record_partial(
                 verdict.approvers,
                 decision.value,
                 drill=bool(incident.drill),
+                source=run_info(run, incident).source,
             ),
         },
         priority=Priority.CLICK,

@@ -24,6 +24,7 @@ from bot.runs.drills import validate_drill, verdict_line
 from bot.runs.engine import Decision
 from bot.runs.queries import (
     enqueue_run_update,
+    enqueue_step,
     load_state,
     lock_run,
     run_info,
@@ -186,14 +187,14 @@ async def start_run(
     )
     first = state.current()
     if first is not None:
-        enqueue(
+        thread = {"channel": channel_id}
+        enqueue_step(
             session,
-            run_key(run.id),
-            "chat.postMessage",
-            {
-                "channel": channel_id,
-                **blocks.step_message(run.id, first, incident.roles, drill=info.drill),
-            },
+            run.id,
+            first,
+            info,
+            incident.roles,
+            thread,
             thread_from=run_msg,
             priority=Priority.CLICK,
         )
@@ -256,16 +257,6 @@ async def abort_run(
         priority=Priority.CLICK,
     )
     if outcome.first_rollback_step is not None:
-        enqueue(
-            session,
-            key,
-            "chat.postMessage",
-            {
-                **thread,
-                **blocks.step_message(
-                    run.id, outcome.first_rollback_step, incident.roles, drill=info.drill
-                ),
-            },
-            thread_from=run_row,
-        )
+        step = outcome.first_rollback_step
+        enqueue_step(session, run.id, step, info, incident.roles, thread, thread_from=run_row)
     return AbortResult(outcome, None, run, incident.key)

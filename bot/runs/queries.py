@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runs import blocks, engine
 from bot.runs.engine import Decision, DecisionRecord, FlowStep, RunState
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import Incident, OutboxMessage, Run, StepDecision, TimelineEvent
 
 
@@ -41,6 +42,7 @@ def run_info(run: Run, incident: Incident) -> blocks.RunInfo:
         content_hash=run.content_hash,
         drill=meta.get("drill") is not None,
         drill_environment=meta.get("drill"),
+        path=meta.get("path"),
     )
 
 
@@ -102,6 +104,31 @@ def enqueue_run_update(
     )
 
 
+def enqueue_step(
+    session: AsyncSession,
+    run_id: int,
+    step: FlowStep,
+    info: blocks.RunInfo,
+    roles: dict[str, str] | None,
+    thread: dict[str, str],
+    *,
+    thread_from: OutboxMessage | int | None,
+    priority: Priority = Priority.OTHER,
+) -> None:
+    """Post a step in the run's thread: its context messages first when it is too
+    long for one message, then the step with its buttons (the one decisions update)."""
+    payloads = blocks.step_messages(run_id, step, roles, drill=info.drill, source=info.source)
+    for payload in payloads:
+        enqueue(
+            session,
+            run_key(run_id),
+            "chat.postMessage",
+            {**thread, **payload},
+            thread_from=thread_from,
+            priority=priority,
+        )
+
+
 async def refresh_run_messages(session: AsyncSession, incident: Incident) -> None:
     """Re-render the run messages of the incident's runs still going (their
     priority or roles changed)."""
@@ -148,7 +175,10 @@ async def _refresh_gated_step(
     if posted is None:
         return
     partial = [u for u, d in await partial_approvals(session, run, step.index) if d == "approved"]
-    message = blocks.step_message(run.id, step, incident.roles or {}, partial)
+    info = run_info(run, incident)
+    message = blocks.step_message(
+        run.id, step, incident.roles or {}, partial, drill=info.drill, source=info.source
+    )
     # ts: the step message's, once delivered (thread_from means "its ts" for chat.update).
     enqueue(
         session,
