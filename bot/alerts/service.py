@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,11 +101,17 @@ async def record_notices(
     """
     out = Recorded()
     fingerprints = sorted({n.fingerprint for n in notices})
-    query = select(Alert).where(Alert.fingerprint.in_(fingerprints)).order_by(Alert.id)
+    lead_id = await open_lead(session, group) if group is not None else None
+    # The group's lead is locked with the delivery's alerts, in one id order (no
+    # deadlock with another delivery locking some of the same rows).
+    wanted = Alert.fingerprint.in_(fingerprints)
+    query = select(Alert).where(or_(wanted, Alert.id == lead_id) if lead_id else wanted)
+    query = query.order_by(Alert.id)
     if postgres:
         query = query.with_for_update()  # clicks on these alerts wait (and see the result)
-    known = list((await session.execute(query)).scalars())
-    lead = await open_lead(session, group, postgres) if group is not None else None
+    locked = list((await session.execute(query)).scalars())
+    lead = next((a for a in locked if a.id == lead_id), None)
+    known = [a for a in locked if a.fingerprint in fingerprints]
     by_start = {(a.fingerprint, a.starts_at): a for a in known}
     latest = {a.fingerprint: a for a in known}  # ordered by id: the last one stays
     new: list[dict] = []
@@ -145,24 +151,17 @@ async def record_notices(
     return out
 
 
-async def open_lead(session: AsyncSession, group: str, postgres: bool) -> Alert | None:
-    """The lead of the group's open episode — its message's alert — row-locked
-    on PostgreSQL (a click on that message waits, and sees the result); None
-    when no alert of the group fires."""
-    lead_id = (
-        await session.execute(
-            select(Alert.lead_id)
-            .where(Alert.group_key == group, Alert.status == "firing")
-            .order_by(Alert.id.desc())
-            .limit(1)
-        )
-    ).scalar()
-    if lead_id is None:
-        return None
-    query = select(Alert).where(Alert.id == lead_id)
-    if postgres:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+async def open_lead(session: AsyncSession, group: str) -> int | None:
+    """The lead of the group's open episode (the alert holding its message);
+    None when no alert of the group fires. Deliveries of a group are acted on
+    one at a time, so it stays the lead until this one commits."""
+    query = (
+        select(Alert.lead_id)
+        .where(Alert.group_key == group, Alert.status == "firing")
+        .order_by(Alert.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar()
 
 
 async def _lead(
