@@ -84,7 +84,7 @@ def test_counts_list_and_more() -> None:
     shown = json.dumps(payload["blocks"], ensure_ascii=False)
     assert "*300 firing* · 5 resolved" in shown
     assert shown.count("🔥 *KubePodCrashLooping*") == blocks.LIST_LIMIT
-    assert "…and 295 more" in shown
+    assert "…and 295 more (290 firing, 5 resolved)" in shown
     # Only the pod differs: namespace and severity (shared) are not repeated per line.
     assert "pod=`web-0`" in shown and "namespace=" not in shown
     assert buttons(payload) == ["Start runbook", "Acknowledge"]

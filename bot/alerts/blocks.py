@@ -231,8 +231,13 @@ def _member_list(members: Sequence[Member]) -> str:
     keys = distinguishing_labels(members)
     ordered = [m for m in members if m.firing] + [m for m in members if not m.firing]
     lines = [_member_line(m, keys) for m in ordered[:LIST_LIMIT]]
-    if len(ordered) > LIST_LIMIT:
-        lines.append(f"…and {len(ordered) - LIST_LIMIT} more")
+    rest = ordered[LIST_LIMIT:]
+    if rest:
+        firing = sum(1 for m in rest if m.firing)
+        split = (
+            f" ({firing} firing, {len(rest) - firing} resolved)" if 0 < firing < len(rest) else ""
+        )
+        lines.append(f"…and {len(rest)} more{split}")
     return "\n".join(lines)
 
 
