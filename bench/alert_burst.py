@@ -1,6 +1,7 @@
 """Alert burst: Alertmanager delivering 1,000 distinct firing alerts at once.
 
     .venv/bin/python bench/alert_burst.py [--calls 100] [--per-call 10] [--rate 50]
+        [--groups N]
 
 ``runbook-bot serve`` runs on a fresh PostgreSQL database with
 ``ALERT_WEBHOOK_TOKEN`` set; the Slack stand-in runs in its own process and
@@ -8,10 +9,15 @@ stamps each call's arrival with time.monotonic() (one clock for every process
 on the machine). The load generator sends ``--calls`` webhook deliveries of
 ``--per-call`` distinct firing alerts each, at ``--rate`` calls per second
 (open loop: a call leaves on schedule whatever the previous answers), as
-Alertmanager would POST them. Measured: each delivery's ack (the HTTP 200),
-and for each alert the time from sending its delivery to its message's
-``chat.postMessage`` arriving at Slack. Then the very same deliveries again
-(Alertmanager's repeat_interval, or its retries): nothing new may be posted.
+Alertmanager would POST them; delivery ``i`` belongs to Alertmanager group
+``i % --groups`` (default: each delivery its own group). A group's alerts
+share one message: its first delivery posts it, later ones update it.
+Measured: each delivery's ack (the HTTP 200), and for each alert the time
+from sending its delivery to its group's message showing it (the post, or
+the first ``chat.update`` whose count of firing alerts includes it) arriving
+at Slack. Audited: one post per group, none twice. Then the very same
+deliveries again (Alertmanager's repeat_interval, or its retries): nothing
+new may be posted.
 A quarter of the alerts name a bundled runbook by ``runbook_url`` slug, a
 quarter by alert name, the rest match none (Declare incident).
 The last line is ``BENCH alert_burst ...``.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections import Counter
@@ -93,21 +100,37 @@ def delivery(alerts: list[dict[str, Any]], group: int) -> bytes:
     ).encode()
 
 
+FIRING = re.compile(r"— (\d+) firing")  # "… — 12 firing, 0 resolved"
+
+
+def shown_count(text: str) -> int:
+    """How many firing alerts a group message's text counts (a lone alert's: 1)."""
+    found = FIRING.search(text)
+    return int(found.group(1)) if found else 1
+
+
 class Posts(Poller):
-    """Alert messages by fingerprint (arrival times), and updates — indexed
-    from every call fetched, also by ``quiesce`` (``catch_up`` after it), so a
-    repeat posted during the replay's quiet wait is counted, not missed."""
+    """Group messages by their lead alert's fingerprint: posts (arrival
+    times, how many), and when each first showed how many firing alerts —
+    indexed from every call fetched, also by ``quiesce`` (``catch_up`` after
+    it), so a repeat posted during the replay's quiet wait is counted."""
 
     def __init__(self, slack: StandIn) -> None:
         super().__init__(slack)
         self.first: dict[str, float] = {}
         self.count: Counter[str] = Counter()
         self.updates = 0
+        self._lead_of_ts: dict[str, str] = {}
+        self.shown: dict[str, list[tuple[float, int]]] = {}  # lead → (arrival, firing shown)
 
     def _index(self, calls: list[RemoteCall]) -> None:
         for call in calls:
             if call.method == "chat.update":
                 self.updates += 1
+                lead = self._lead_of_ts.get(str(call.args.get("ts", "")))
+                if lead is not None:
+                    count = shown_count(str(call.args.get("text", "")))
+                    self.shown[lead].append((call.at, count))
             if call.method != "chat.postMessage":
                 continue
             meta = call.args.get("metadata") or {}
@@ -115,13 +138,21 @@ class Posts(Poller):
             if fingerprint:
                 self.count[fingerprint] += 1
                 self.first.setdefault(fingerprint, call.at)
+                self._lead_of_ts[call.ts] = fingerprint
+                count = shown_count(str(call.args.get("text", "")))
+                self.shown.setdefault(fingerprint, []).append((call.at, count))
 
-    async def wait(self, fingerprints: list[str], timeout: float = 60.0) -> None:
+    def showing(self, lead: str, firing: int) -> float | None:
+        """When the lead's message first showed at least ``firing`` alerts."""
+        return next((at for at, n in self.shown.get(lead, []) if n >= firing), None)
+
+    async def wait(self, wanted: dict[str, int], timeout: float = 60.0) -> None:
+        """Until each lead's message shows its group's firing count."""
         deadline = time.monotonic() + timeout
-        while not all(f in self.first for f in fingerprints):
+        while not all(self.showing(lead, n) is not None for lead, n in wanted.items()):
             if time.monotonic() > deadline:
-                missing = sum(1 for f in fingerprints if f not in self.first)
-                raise RuntimeError(f"{missing} alerts were never posted")
+                missing = sum(1 for lead, n in wanted.items() if self.showing(lead, n) is None)
+                raise RuntimeError(f"{missing} group messages never showed all their alerts")
             await asyncio.sleep(0.01)
 
 
@@ -162,16 +193,27 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=100, help="webhook deliveries")
     parser.add_argument("--per-call", type=int, default=10, help="distinct alerts per delivery")
     parser.add_argument("--rate", type=float, default=50.0, help="deliveries per second")
+    parser.add_argument(
+        "--groups", type=int, default=0, help="Alertmanager groups (default: one per call)"
+    )
     args = parser.parse_args()
     total = args.calls * args.per_call
+    n_groups = min(args.groups or args.calls, args.calls)
     print_header(
-        f"alert burst: {total} firing alerts in {args.calls} webhook calls at "
-        f"{args.rate:g}/s, WORKER={worker_mode()}"
+        f"alert burst: {total} firing alerts of {n_groups} groups in {args.calls} webhook "
+        f"calls at {args.rate:g}/s, WORKER={worker_mode()}"
     )
     nonce = uuid.uuid4().hex[:8]
     alerts = [alert(n, nonce) for n in range(total)]
     groups = [alerts[i : i + args.per_call] for i in range(0, total, args.per_call)]
-    bodies = [delivery(g, i) for i, g in enumerate(groups)]
+    bodies = [delivery(g, i % n_groups) for i, g in enumerate(groups)]
+    # Each group's message is led by its first delivery's first alert; after
+    # delivery i its message must show every alert its group got so far.
+    leads = [groups[i % n_groups][0]["fingerprint"] for i in range(len(groups))]
+    so_far = [args.per_call * (i // n_groups + 1) for i in range(len(groups))]
+    wanted = {
+        lead: max(n for l2, n in zip(leads, so_far, strict=True) if l2 == lead) for lead in leads
+    }
     warm = [alert(total + n, nonce) for n in range(args.per_call)]
     async with StandIn() as slack, fresh_database(migrate=False) as db_url:
         print(f"   PostgreSQL {await pg_version(db_url)}; bot, Slack stand-in and load generator")
@@ -183,23 +225,23 @@ async def main() -> None:
             async with aiohttp.ClientSession() as http:
                 # Warm-up (not measured): one delivery of other alerts.
                 await burst(http, bot.url, [delivery(warm, -1)], args.rate)
-                await posts.wait([a["fingerprint"] for a in warm])
+                await posts.wait({warm[0]["fingerprint"]: len(warm)})
                 await slack.quiesce()
                 posts.catch_up()
                 await bot.settle()
                 before = cpu_reading(bot)
                 sent, acks = await burst(http, bot.url, bodies, args.rate)
-                await posts.wait([a["fingerprint"] for a in alerts])
+                await posts.wait(wanted)
                 await slack.quiesce()
                 posts.catch_up()
                 await bot.settle()
                 cpu = per_alert(before, cpu_reading(bot), total)
                 to_message = [
-                    posts.first[a["fingerprint"]] - sent[i]
+                    (posts.showing(leads[i], so_far[i]) or float("nan")) - sent[i]
                     for i, group in enumerate(groups)
-                    for a in group
+                    for _ in group
                 ]
-                first_posts = sum(posts.count[a["fingerprint"]] for a in alerts)
+                first_posts = sum(posts.count[lead] for lead in wanted)
                 before_updates = posts.updates
                 # The same deliveries again: repeats and retries post nothing.
                 before = cpu_reading(bot)
@@ -209,7 +251,7 @@ async def main() -> None:
                 await bot.settle()
                 posts.catch_up()
                 replay_cpu = per_alert(before, cpu_reading(bot), total)
-                replay_posts = sum(posts.count[a["fingerprint"]] for a in alerts) - first_posts
+                replay_posts = sum(posts.count[lead] for lead in wanted) - first_posts
                 replay_updates = posts.updates - before_updates
         finally:
             await posts.stop()
@@ -221,7 +263,8 @@ async def main() -> None:
         print(f"\n{len(retried)} Slack deliveries were retried; the first few:")
         print("\n".join(retried[:5]))
 
-    duplicates = sum(1 for a in alerts if posts.count[a["fingerprint"]] > 1)
+    duplicates = sum(1 for lead in wanted if posts.count[lead] > 1)
+    others = sum(posts.count.values()) - sum(posts.count[lead] for lead in wanted)
     rows = [
         [
             "first burst",
@@ -269,12 +312,12 @@ async def main() -> None:
         )
     )
     print("\nms; ack = the webhook's HTTP 200 (every alert committed); to message = from sending")
-    print(
-        "the delivery to the alert's chat.postMessage arriving at Slack; posted = alert messages;"
-    )
+    print("the delivery to its group's message showing the alert (post or update) at Slack;")
+    print("posted = group messages posted (one per group expected);")
     print("cpu = ms per alert of the serving process, its worker child and PostgreSQL (/proc)")
     ack_p99, msg_p99 = rows[0][3], rows[0][6]
-    every_once = first_posts == total and duplicates == 0
+    # The warm-up's group posted once too: nothing else may be an alert post.
+    every_once = first_posts == n_groups and duplicates == 0 and others == 1
     met = every_once and ack_p99 < 50 and msg_p99 < 1000 and replay_posts == 0
     print(
         bench_line(
@@ -283,6 +326,7 @@ async def main() -> None:
                 "worker": worker_mode(),
                 "alerts": total,
                 "calls": args.calls,
+                "groups": n_groups,
                 "rate": args.rate,
                 "posted": first_posts,
                 "duplicates": duplicates,
@@ -294,6 +338,7 @@ async def main() -> None:
                 "replay_ack_p99_ms": rows[1][3],
                 "replay_new_posts": replay_posts,
                 "replay_updates": replay_updates,
+                "updates": before_updates,
                 "serve_cpu_ms": rows[0][9],
                 "worker_cpu_ms": rows[0][10],
                 "pg_cpu_ms": rows[0][11],

@@ -4,7 +4,10 @@ Alertmanager calls it (aiohttp, bearer token, JSON body)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +86,10 @@ def alert(
     }
 
 
-def notification(*alerts: dict[str, Any]) -> dict[str, Any]:
+GROUP = '{}:{alertname="KubePodCrashLooping"}'
+
+
+def notification(*alerts: dict[str, Any], group: str = GROUP) -> dict[str, Any]:
     firing = any(a.get("status") == "firing" for a in alerts)
     first = alerts[0].get("labels")
     first = first if isinstance(first, dict) else {}
@@ -91,7 +97,7 @@ def notification(*alerts: dict[str, Any]) -> dict[str, Any]:
     common = {k: v for k, v in first.items() if isinstance(v, str)} if len(alerts) == 1 else {}
     return {
         "version": "4",
-        "groupKey": '{}:{alertname="KubePodCrashLooping"}',
+        "groupKey": group,
         "truncatedAlerts": 0,
         "status": "firing" if firing else "resolved",
         "receiver": "runbook-bot",
@@ -160,3 +166,40 @@ async def kinds(bot: BotServer, incident_id: int) -> list[str]:
             .order_by(TimelineEvent.id)
         )
         return list(rows.scalars())
+
+
+def member(i: int, *, status: str = "firing", name: str = "KubePodCrashLooping") -> dict[str, Any]:
+    """Alert ``i`` of a storm: its own fingerprint and pod, the rest shared."""
+    ends = "2026-12-01T10:42:00Z" if status == "resolved" else NOT_YET
+    body = alert(name, fingerprint=f"{i:016x}", status=status, ends=ends)
+    body["labels"] = {**body["labels"], "pod": f"web-{i}"}
+    return body
+
+
+async def storm(
+    bot: BotServer, alerts: list[dict[str, Any]], *, per_call: int = 10, group: str = GROUP
+) -> None:
+    """The alerts delivered ``per_call`` at a time, one call after another (as
+    Alertmanager notifies a group)."""
+    for at in range(0, len(alerts), per_call):
+        status, body = await deliver(bot, notification(*alerts[at : at + per_call], group=group))
+        assert status == 200, body
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Wait for what the bot does after answering (the intake acts on it)."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.02)
+
+
+async def alert_count(bot: BotServer) -> int:
+    async with bot.ctx.sessions() as session:
+        return int((await session.execute(select(func.count(Alert.id)))).scalar() or 0)
+
+
+def message_text(slack: SlackStandIn, ts: str) -> str:
+    """What a reader sees of a message now: its text and its blocks."""
+    message = slack.message(CHANNEL, ts)
+    return message.get("text", "") + json.dumps(message.get("blocks", []), ensure_ascii=False)

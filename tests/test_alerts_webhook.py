@@ -1,5 +1,6 @@
 """POST /alerts/alertmanager through the real app: auth, bad bodies, one
-message per firing, repeats and retries, resolution (SPEC §10).
+message per alert group, repeats and retries, resolution (SPEC §10; the
+group storms themselves: test_alerts_groups.py).
 
 Alertmanager's side is aiohttp posting the webhook's JSON; Slack's side is
 the Web API stand-in; the database is real PostgreSQL."""
@@ -144,11 +145,24 @@ async def test_repeats_and_retried_deliveries_post_nothing_new(
     assert (await counts(alerting))["alerts"] == 1
 
 
-async def test_each_fingerprint_gets_its_own_message(
+async def test_alerts_of_one_group_share_one_message(
     alerting: BotServer, slack: SlackStandIn
 ) -> None:
     alerts = [alert(fingerprint=f"{i:016x}", summary=f"pod web-{i}") for i in range(5)]
     assert (await deliver(alerting, notification(*alerts)))[0] == 200
+    await alerting.settle()
+    (post,) = alert_posts(slack)
+    assert "5 firing, 0 resolved" in post.args["text"]
+    shown = json.dumps(post.args["blocks"])
+    # Nothing but the fingerprint tells these apart: the list shows it.
+    assert all(a["fingerprint"] in shown for a in alerts)
+
+
+async def test_without_a_group_key_each_fingerprint_gets_its_own_message(
+    alerting: BotServer, slack: SlackStandIn
+) -> None:
+    alerts = [alert(fingerprint=f"{i:016x}", summary=f"pod web-{i}") for i in range(5)]
+    assert (await deliver(alerting, notification(*alerts, group="")))[0] == 200
     await slack.wait_for("chat.postMessage", count=5)
     await alerting.settle()
     posts = alert_posts(slack)

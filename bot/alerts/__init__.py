@@ -7,7 +7,9 @@
 - ``priority`` — an alert's ``severity`` label → an incident priority level (pure).
 - ``blocks`` — the alert message's Block Kit, over plain data (pure).
 - ``service`` — the alerts table inside the caller's transaction: record a
-  firing, a resolution, an acknowledgement, the incident opened from an alert.
+  firing (with its group and lead), a resolution, the incident opened from it.
+- ``groups`` — one message per alert group episode: its post, its updates
+  (collapsing while they wait for Slack), ``alert_resolved`` when it ends.
 - ``actions`` — the intake handlers (webhook deliveries and the alert
   message's buttons), each acted on in the intake worker's transaction.
 - ``webhook`` — ``POST /alerts/alertmanager``: bearer token, parse, commit to

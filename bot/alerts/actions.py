@@ -6,7 +6,9 @@ its transaction, so the alert row, the timeline, the Slack messages owed and
 the item's removal commit together. A delivery is one item (all its alerts
 in one transaction), ordered with the other deliveries of its Alertmanager
 group; clicks on one alert's message share ``alert:<fingerprint>``; both
-lock the alert rows they change, so a click and a resolution never cross.
+lock the alert rows they change (a delivery also locks its group's lead,
+whose row holds the message's state), so a click and a delivery never cross.
+The buttons of a group's message name its lead: they act for the group.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts import blocks, service
+from bot.alerts import groups, service
 from bot.alerts.lookup import RunbookIndex
-from bot.alerts.payload import AlertNotice, Notification
+from bot.alerts.payload import AlertNotice, Notification, group_digest
 from bot.alerts.priority import DEFAULT_LEVELS, priority_for_severity
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.priority import PriorityPolicy
@@ -135,23 +137,14 @@ class AlertActions:
 
     # --- rendering ---------------------------------------------------------------
 
-    async def _render(self, session: AsyncSession, alert: Alert) -> blocks.Payload:
-        runbook = self._library.get(alert.runbook_id) if alert.runbook_id else None
-        incident = (
-            await session.get(Incident, alert.incident_id)
-            if alert.incident_id is not None
-            else None
+    async def _update(self, session: AsyncSession, lead: Alert, item: Item) -> None:
+        """Re-render the clicked message (the lead's group) after a click."""
+        message = item.payload.get("message") or {}
+        clicked = (str(message.get("channel", "")), str(message.get("ts", "")))
+        payload = await groups.render_current(
+            session, lead, runbook_for=self._library.get, levels=self._levels
         )
-        view = service.view(alert, runbook=runbook, levels=self._levels, incident=incident)
-        return blocks.alert_message(view)
-
-    async def _update(self, session: AsyncSession, alert: Alert, item: Item | None) -> None:
-        clicked = None
-        if item is not None:
-            message = item.payload.get("message") or {}
-            clicked = (str(message.get("channel", "")), str(message.get("ts", "")))
-        payload = await self._render(session, alert)
-        await service.enqueue_message_update(session, alert, payload, clicked=clicked)
+        await groups.enqueue_update(session, lead, payload, clicked=clicked)
 
     def _after(self, outcome: str) -> AfterCommit:
         def after() -> None:
@@ -163,18 +156,25 @@ class AlertActions:
     # --- webhook -----------------------------------------------------------------
 
     async def notice(self, session: AsyncSession, item: Item) -> AfterCommit | None:
-        notices = [AlertNotice.from_json(a) for a in item.payload["alerts"]]
+        p = item.payload
+        notices = [AlertNotice.from_json(a) for a in p["alerts"]]
         recorded = await service.record_notices(
             session,
             notices,
+            group=group_digest(str(p.get("receiver") or ""), str(p.get("group_key") or "")),
             index=self._index,
             channel=self._channel,
-            levels=self._levels,
             at=item.received_at,
             postgres=self._postgres,
         )
-        for alert in recorded.resolved:
-            await self._update(session, alert, None)
+        await groups.publish(
+            session,
+            recorded,
+            runbook_for=self._index.get,
+            levels=self._levels,
+            channel=self._channel,
+            at=item.received_at,
+        )
         matched = sum(1 for a in recorded.posted if a.runbook_id)
 
         def after() -> None:
@@ -190,10 +190,15 @@ class AlertActions:
     # --- buttons -----------------------------------------------------------------
 
     async def _clicked(self, session: AsyncSession, item: Item) -> Alert | None:
+        """The clicked message's lead (row-locked), or None (and the clicker told)."""
         p = item.payload
         alert = await service.lock_alert(
             session, int(p["alert_id"]), str(p["fingerprint"]), self._postgres
         )
+        if alert is not None and alert.lead_id not in (None, alert.id):
+            # Buttons name their message's lead; a value naming another alert of
+            # the group (hand-made) acts on the message that shows it.
+            alert = await service.lock_alert(session, alert.lead_id, None, self._postgres)
         if alert is None:
             reply(session, item, "That alert is not known to the bot. Nothing changed.")
         return alert
@@ -208,7 +213,7 @@ class AlertActions:
             )
             reply(session, item, text)
             return True
-        if alert.status == "resolved":
+        if not await groups.still_firing(session, alert):
             text = (
                 f"{escape(alert.alertname)} has already resolved. Nothing was opened "
                 "(`/incident declare` or `/runbook start` still work)."

@@ -1,14 +1,18 @@
 """The alert message's Block Kit (pure, over plain data: :class:`AlertView`).
 
-One message per alert firing: its name, ``severity`` label, summary and the
-runbook found for it, with **Start runbook** and **Acknowledge** — or, when
-no runbook matches, a line saying so and **Declare incident**. The same
-renderer draws every later state of that message (acknowledged, incident
-opened, resolved), so each ``chat.update`` is the whole message again.
+One message per alert group while any of its alerts fires: the first alert's
+name, ``severity`` label, summary and the runbook found for it, with **Start
+runbook** and **Acknowledge** — or, when no runbook matches, a line saying so
+and **Declare incident**. A group of one looks like a single alert's message
+(:func:`alert_message`); a larger one (:func:`group_message`) also counts its
+alerts firing and resolved and lists them by what tells them apart. The same
+renderer draws every later state of that message (joined, acknowledged,
+incident opened, resolved), so each ``chat.update`` is the whole message again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +24,8 @@ START = "alert_start_runbook"
 ACKNOWLEDGE = "alert_acknowledge"
 DECLARE = "alert_declare_incident"
 METADATA_EVENT = "runbook_bot_alert"
+LIST_LIMIT = 10  # alerts listed in a group message; the rest are counted
+LINE_LIMIT = 280  # one listed alert: ten of them stay well inside a section
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +143,11 @@ def _details(alert: AlertView) -> str:
     return " · ".join(parts)
 
 
-def _states(alert: AlertView) -> list[str]:
+def _states(alert: AlertView, what: str = "this alert") -> list[str]:
     lines = []
     if alert.incident_key:
         by = f" by <@{escape(alert.incident_opened_by)}>" if alert.incident_opened_by else ""
-        lines.append(f"🚨 *{escape(alert.incident_key)}* opened from this alert{by}")
+        lines.append(f"🚨 *{escape(alert.incident_key)}* opened from {what}{by}")
     if alert.acknowledged_by:
         when = f" {slack_date(alert.acknowledged_at)}" if alert.acknowledged_at else ""
         lines.append(f"👀 Acknowledged by <@{escape(alert.acknowledged_by)}>{when}")
@@ -164,3 +170,142 @@ def _buttons(alert: AlertView) -> list[dict[str, Any]]:
     if alert.acknowledged_by is None:
         out.append(button("Acknowledge", ACKNOWLEDGE, value))
     return out
+
+
+# --- group messages ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One alert of a group message."""
+
+    name: str
+    fingerprint: str
+    labels: Mapping[str, str]
+    firing: bool
+    summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """A group's message: ``lead`` is its first alert (the buttons act on it),
+    with the group's state — firing while any member fires, ``ends_at`` the
+    last resolution; ``members`` in arrival order, the lead first."""
+
+    lead: AlertView
+    members: Sequence[Member]
+
+    @property
+    def firing(self) -> int:
+        return sum(1 for m in self.members if m.firing)
+
+    @property
+    def resolved(self) -> int:
+        return len(self.members) - self.firing
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(m.name for m in self.members))
+
+
+def distinguishing_labels(members: Sequence[Member]) -> list[str]:
+    """The labels whose values differ among the members (absent counts as a
+    value), ``alertname`` aside: what tells one alert of the group from another."""
+    keys = sorted({k for m in members for k in m.labels} - {"alertname"})
+    return [k for k in keys if len({m.labels.get(k) for m in members}) > 1]
+
+
+def _member_line(member: Member, keys: Sequence[str]) -> str:
+    icon = "🔥" if member.firing else "✅"
+    shown = [
+        f"{escape(truncate(k, 40))}=`{escape(truncate(member.labels[k], 80))}`"
+        for k in keys
+        if member.labels.get(k)
+    ]
+    if not shown:  # nothing tells them apart but Alertmanager's fingerprint
+        shown = [f"fingerprint `{escape(member.fingerprint)}`"]
+    return truncate(f"{icon} *{escape(truncate(member.name, 100))}* " + " ".join(shown), LINE_LIMIT)
+
+
+def _member_list(members: Sequence[Member]) -> str:
+    keys = distinguishing_labels(members)
+    ordered = [m for m in members if m.firing] + [m for m in members if not m.firing]
+    lines = [_member_line(m, keys) for m in ordered[:LIST_LIMIT]]
+    rest = ordered[LIST_LIMIT:]
+    if rest:
+        firing = sum(1 for m in rest if m.firing)
+        split = (
+            f" ({firing} firing, {len(rest) - firing} resolved)" if 0 < firing < len(rest) else ""
+        )
+        lines.append(f"…and {len(rest)} more{split}")
+    return "\n".join(lines)
+
+
+def group_text(group: GroupView) -> str:
+    """The ``text``: alert name(s), severity, runbook ID and the counts."""
+    lead = group.lead
+    state = "resolved" if lead.resolved else "firing"
+    names = ", ".join(group.names)
+    runbook = f"runbook {lead.runbook_id}" if lead.runbook_id else "no runbook found"
+    counts = (
+        f"all {len(group.members)} resolved"
+        if lead.resolved
+        else f"{group.firing} firing, {group.resolved} resolved"
+    )
+    line = f"Alerts {state}: {names} (severity: {lead.severity or 'none'}) — {runbook} — {counts}"
+    return escape(truncate(line, 2000))
+
+
+def group_message(group: GroupView) -> Payload:
+    """One message for a group's alerts (a group of one: :func:`alert_message`)."""
+    lead = group.lead
+    if len(group.members) <= 1:
+        return alert_message(lead)
+    icon, state = ("✅", "Resolved") if lead.resolved else ("🔥", "Firing")
+    blocks: list[dict[str, Any]] = [header(f"{icon} {state}: {', '.join(group.names)}")]
+    facts = [f"*Severity:* {escape(lead.severity or 'none')}"]
+    if lead.runbook_id:
+        runbook = f"*Runbook:* `{escape(lead.runbook_id)}`"
+        if lead.runbook_title:
+            runbook += f" {escape(truncate(lead.runbook_title, 200))}"
+        facts.append(runbook)
+    else:
+        facts.append("*Runbook:* none found")
+    body = " · ".join(facts)
+    summaries = {m.summary for m in group.members}
+    if len(summaries) == 1 and lead.summary:  # said of every alert, so of the group
+        body += f"\n{escape(truncate(lead.summary, 1200))}"
+    blocks.append(section(body))
+    if lead.resolved:
+        when = f" {slack_date(lead.ends_at)}" if lead.ends_at else ""
+        count = f"✅ *All {len(group.members)} alerts of this group resolved*{when}"
+    else:
+        count = f"*{group.firing} firing* · {group.resolved} resolved"
+    blocks.append(section(f"{count}\n{_member_list(group.members)}"))
+    blocks.append(context(_group_details(lead)))
+    # The counts above say resolved already.
+    states = [line for line in _states(lead, "these alerts") if not line.startswith("✅")]
+    if states:
+        blocks.append(section("\n".join(states)))
+    actions = _buttons(lead)
+    if actions:
+        blocks.append({"type": "actions", "block_id": "alert_actions", "elements": actions})
+    return {
+        "text": group_text(group),
+        "blocks": blocks,
+        "metadata": {
+            "event_type": METADATA_EVENT,
+            "event_payload": {"alert_id": lead.id, "fingerprint": lead.fingerprint},
+        },
+    }
+
+
+def _group_details(lead: AlertView) -> str:
+    parts = [f"First fired {slack_date(lead.starts_at)}"]
+    if lead.priority:
+        parts.append(f"priority *{escape(lead.priority)}*")
+    for url, label in ((lead.runbook_url, "runbook page"), (lead.generator_url, "source")):
+        link = _link(url, label)
+        if link:
+            parts.append(link)
+    return " · ".join(parts)

@@ -11,6 +11,7 @@ nothing is recorded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,15 @@ class Notification:
     external_url: str | None
     truncated_alerts: int
     alerts: tuple[AlertNotice, ...]
+
+
+def group_digest(receiver: str, group_key: str) -> str | None:
+    """What identifies an Alertmanager group in the database: a digest of the
+    receiver and its ``groupKey`` (of any length: it holds label values);
+    None when the sender gave no group key (each alert then stands alone)."""
+    if not group_key:
+        return None
+    return hashlib.sha256(f"{receiver}\x00{group_key}".encode()).hexdigest()
 
 
 def parse_notification(body: bytes | str) -> Notification:

@@ -1,10 +1,11 @@
 """The alerts table inside the caller's transaction (the intake worker's).
 
-Firing: one row and one message per firing (fingerprint + ``startsAt``); a
-repeat or a retried delivery finds the row and changes nothing. A delivery's
-alerts are recorded together: one SELECT, one INSERT, one batch of messages. Resolved: the
-row and its message say so, and the incident opened from the alert records
-``alert_resolved``. Every state change re-renders the whole message.
+Firing: one row per firing (fingerprint + ``startsAt``); a repeat or a
+retried delivery finds the row and changes nothing. Each row knows its
+Alertmanager group and its *lead*: the alert whose message shows it (the
+first of the group's episode; ``bot/alerts/groups.py`` sends the messages).
+A delivery's alerts are recorded together: one SELECT, one INSERT, one
+UPDATE. Resolved: the row says so.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,9 +24,7 @@ from bot.alerts.payload import AlertNotice
 from bot.alerts.priority import priority_for_severity
 from bot.incidents.service import add_event
 from bot.runbook import Runbook
-from bot.slack.outbox import enqueue
-from bot.slack.pace import Priority
-from bot.store.models import Alert, Incident, OutboxMessage
+from bot.store.models import Alert, Incident
 
 
 def alert_key(alert_id: int) -> str:
@@ -66,39 +65,53 @@ def view(
 
 @dataclass(slots=True)
 class Recorded:
-    """What one delivery did: firings posted, repeats ignored, alerts resolved."""
+    """What one delivery did: firings recorded, repeats ignored, alerts
+    resolved; the group episodes it opened (lead id → its new alerts, the
+    lead first: each owes a post) and the open ones it changed (each owes an
+    update of its message)."""
 
     posted: list[Alert] = field(default_factory=list)
     repeats: int = 0
     resolved: list[Alert] = field(default_factory=list)
+    opened: dict[int, list[Alert]] = field(default_factory=dict)
+    changed: set[int] = field(default_factory=set)
 
 
 async def record_notices(
     session: AsyncSession,
     notices: Sequence[AlertNotice],
     *,
+    group: str | None,
     index: RunbookIndex,
     channel: str,
-    levels: Sequence[str],
     at: datetime,
     postgres: bool,
 ) -> Recorded:
-    """One delivery's alerts, in order, in a handful of statements.
+    """One delivery's alerts of one group, in order, in a handful of statements.
 
-    Firing: a new row and its message, unless the firing is already recorded
-    (same fingerprint and start: a repeat or a retried delivery) or the
+    Firing: a new row, unless the firing is already recorded (same
+    fingerprint and start: a repeat or a retried delivery) or the
     fingerprint's latest firing is still open (a start re-stamped by a
-    restarted Prometheus): one message per alert. Resolved: the firing it
-    ends (same start, else the fingerprint's latest) is marked resolved; an
-    unknown or already resolved one is a repeat. The caller updates the
-    resolved alerts' messages.
+    restarted Prometheus). New rows join the group's open episode (any of
+    its alerts firing before this delivery), else open a new one led by the
+    first of them. Resolved: the firing it ends (same start, else the
+    fingerprint's latest) is marked resolved; an unknown or already
+    resolved one is a repeat. ``group`` None: each alert is its own group.
+    The caller sends the messages (``groups.publish``).
     """
     out = Recorded()
     fingerprints = sorted({n.fingerprint for n in notices})
-    query = select(Alert).where(Alert.fingerprint.in_(fingerprints)).order_by(Alert.id)
+    lead_id = await open_lead(session, group) if group is not None else None
+    # The group's lead is locked with the delivery's alerts, in one id order (no
+    # deadlock with another delivery locking some of the same rows).
+    wanted = Alert.fingerprint.in_(fingerprints)
+    query = select(Alert).where(or_(wanted, Alert.id == lead_id) if lead_id else wanted)
+    query = query.order_by(Alert.id)
     if postgres:
         query = query.with_for_update()  # clicks on these alerts wait (and see the result)
-    known = list((await session.execute(query)).scalars())
+    locked = list((await session.execute(query)).scalars())
+    lead = next((a for a in locked if a.id == lead_id), None)
+    known = [a for a in locked if a.fingerprint in fingerprints]
     by_start = {(a.fingerprint, a.starts_at): a for a in known}
     latest = {a.fingerprint: a for a in known}  # ordered by id: the last one stays
     new: list[dict] = []
@@ -107,8 +120,9 @@ async def record_notices(
         same = by_start.get(key) or latest.get(notice.fingerprint)
         if notice.status == "resolved":
             if isinstance(same, Alert) and same.status == "firing":
-                _resolve(session, same, notice, at)
+                _resolve(same, notice, at)
                 out.resolved.append(same)
+                out.changed.add(same.lead_id or same.id)
             else:
                 out.repeats += 1
             continue
@@ -127,23 +141,51 @@ async def record_notices(
             "runbook_id": runbook.id if runbook is not None else None,
             "channel_id": channel,
             "received_at": at,
+            "group_key": group,
         }
         new.append(values)
         by_start[key] = latest[notice.fingerprint] = values  # a later notice here sees it
     if new:
         out.posted = await _insert_new(session, new, postgres)
-    for alert in out.posted:
-        runbook = index.get(alert.runbook_id) if alert.runbook_id else None
-        payload = blocks.alert_message(view(alert, runbook=runbook, levels=levels))
-        enqueue(
-            session,
-            alert_key(alert.id),
-            "chat.postMessage",
-            {"channel": channel, **payload},
-            on_delivered=alert_key(alert.id),
-            priority=Priority.ALERT,
-        )
+        await _lead(session, out, group, lead)
     return out
+
+
+async def open_lead(session: AsyncSession, group: str) -> int | None:
+    """The lead of the group's open episode (the alert holding its message);
+    None when no alert of the group fires. Deliveries of a group are acted on
+    one at a time, so it stays the lead until this one commits."""
+    query = (
+        select(Alert.lead_id)
+        .where(Alert.group_key == group, Alert.status == "firing")
+        .order_by(Alert.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar()
+
+
+async def _lead(
+    session: AsyncSession, out: Recorded, group: str | None, lead: Alert | None
+) -> None:
+    """Give the new rows their message's alert: the open episode's lead, else
+    the first new one (each its own without a group)."""
+    ids = [a.id for a in out.posted]
+    if not ids:
+        return
+    if group is None:
+        await session.execute(update(Alert).where(Alert.id.in_(ids)).values(lead_id=Alert.id))
+        for alert in out.posted:
+            alert.lead_id = alert.id
+            out.opened[alert.id] = [alert]
+        return
+    lead_id = lead.id if lead is not None else ids[0]
+    await session.execute(update(Alert).where(Alert.id.in_(ids)).values(lead_id=lead_id))
+    for alert in out.posted:
+        alert.lead_id = lead_id
+    if lead is not None:
+        out.changed.add(lead_id)
+    else:
+        out.opened[lead_id] = list(out.posted)
 
 
 def _status(row: Alert | dict) -> str:
@@ -170,32 +212,22 @@ async def _insert_new(session: AsyncSession, rows: list[dict], postgres: bool) -
     return posted
 
 
-def _resolve(session: AsyncSession, alert: Alert, notice: AlertNotice, at: datetime) -> None:
+def _resolve(alert: Alert, notice: AlertNotice, at: datetime) -> None:
     alert.status = "resolved"
     alert.ends_at = notice.ends_at
     alert.resolved_at = at
-    if alert.incident_id is not None:
-        when = (notice.ends_at or at).isoformat()
-        add_event(
-            session,
-            alert.incident_id,
-            "alert_resolved",
-            None,
-            f"Alert {alert.alertname} resolved ({when})",
-            at=at,
-            data={"fingerprint": alert.fingerprint, "ends_at": when, "alert_id": alert.id},
-        )
 
 
 async def lock_alert(
-    session: AsyncSession, alert_id: int, fingerprint: str, postgres: bool
+    session: AsyncSession, alert_id: int, fingerprint: str | None, postgres: bool
 ) -> Alert | None:
-    """The alert a button names (row-locked on PostgreSQL), if the button is ours."""
+    """The alert a button names (row-locked on PostgreSQL), if the button is
+    ours (``fingerprint`` None: any alert with that id)."""
     query = select(Alert).where(Alert.id == alert_id)
     if postgres:
         query = query.with_for_update()
     alert = (await session.execute(query)).scalar_one_or_none()
-    if alert is None or alert.fingerprint != fingerprint:
+    if alert is None or (fingerprint is not None and alert.fingerprint != fingerprint):
         return None
     return alert
 
@@ -230,44 +262,3 @@ def link_incident(
             "priority": priority,
         },
     )
-
-
-async def enqueue_message_update(
-    session: AsyncSession,
-    alert: Alert,
-    payload: blocks.Payload,
-    *,
-    clicked: tuple[str, str] | None = None,
-) -> bool:
-    """``chat.update`` the alert's message with ``payload``. False: no message to update.
-
-    The message's channel ID and ts once delivered; else the clicked message;
-    else, while the post is still owed, the post's outbox row gives the ts.
-    """
-    key = alert_key(alert.id)
-    if alert.message_ts:
-        target = {"channel": alert.channel_id, "ts": alert.message_ts}
-        enqueue(session, key, "chat.update", {**target, **payload}, priority=Priority.ALERT)
-        return True
-    if clicked is not None and clicked[0] and clicked[1]:
-        target = {"channel": clicked[0], "ts": clicked[1]}
-        enqueue(session, key, "chat.update", {**target, **payload}, priority=Priority.CLICK)
-        return True
-    post = (
-        await session.execute(
-            select(OutboxMessage.id).where(
-                OutboxMessage.on_delivered == key, OutboxMessage.state == "pending"
-            )
-        )
-    ).scalar_one_or_none()
-    if post is None:
-        return False  # the post failed for good: nothing in Slack to update
-    enqueue(
-        session,
-        key,
-        "chat.update",
-        {"channel": alert.channel_id, **payload},
-        thread_from=post,
-        priority=Priority.ALERT,
-    )
-    return True

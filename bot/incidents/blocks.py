@@ -275,6 +275,7 @@ KIND_ICONS = {
     "runbook_aborted": "🛑",
     "status_update": "📣",
     "reminder_sent": "⏰",
+    "reminder_joined": "⏰",
     "reminder_snoozed": "😴",
     "note": "📝",
     "incident_resolved": "✔️",

@@ -8,8 +8,12 @@ incidents). At each wake the due incidents are *claimed* in the database —
 their ``reminder_sent`` event, the reminder message in the outbox, and their
 next due time. So several bot processes sharing a database post each reminder
 once, and a bot that was down past a due time posts one catch-up reminder,
-then resumes the normal rhythm. The interval is the incident's priority
-level's, or ``STATUS_UPDATE_INTERVAL`` (SPEC §7).
+then resumes the normal rhythm. A reminder still waiting for Slack's pace
+when the next one comes due is not joined by another: the waiting one takes
+the newer text and stands for both windows: ``reminder_sent`` is recorded
+once per message owed, ``reminder_joined`` for a window that joined one.
+The interval is the incident's priority level's, or
+``STATUS_UPDATE_INTERVAL`` (SPEC §7).
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from bot.incidents import blocks as incident_blocks
 from bot.incidents.due import DueJob
 from bot.incidents.service import add_event, incident_view
 from bot.slack.delivery import OutboxWorker
-from bot.slack.outbox import enqueue
+from bot.slack.outbox import enqueue, enqueue_collapsing
 from bot.slack.pace import Priority
-from bot.store.models import Incident, utcnow
+from bot.store.models import Incident, OutboxMessage, utcnow
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
@@ -36,6 +40,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB_ID = "status-update-reminders"
+# A reminder came due while the previous one still waited to be posted.
+REMINDER_JOINED = "reminder_joined"
+
+
+def reminder_key(incident_id: int) -> str:
+    """An incident's reminder still waiting in the outbox takes the next one's place."""
+    return f"reminder:{incident_id}"
 
 
 class Reminders(DueJob):
@@ -86,16 +97,21 @@ class Reminders(DueJob):
             query = query.with_for_update(skip_locked=True)
         async with self._sessions() as session, session.begin():
             due = list((await session.execute(query)).scalars())
-            for incident in due:
-                self._remind(session, incident, now)
-        if due:
+            waiting = await _waiting(session, [i.id for i in due]) if due else set()
+            owed = [await self._remind(session, i, now, reminder_key(i.id) in waiting) for i in due]
+        sent = sum(owed)
+        if sent:
             self._outbox.notify()
-            self.sent += len(due)
+            self.sent += sent
             if self._metrics is not None:
-                self._metrics.reminders.inc(len(due))
+                self._metrics.reminders.inc(sent)
         return len(due)
 
-    def _remind(self, session: AsyncSession, incident: Incident, now: datetime) -> None:
+    async def _remind(
+        self, session: AsyncSession, incident: Incident, now: datetime, waiting: bool
+    ) -> bool:
+        """The incident's reminder, and its next due time. True: a new message
+        is owed; False: it joined the reminder still waiting (``waiting``)."""
         since = incident.last_update_at or incident.opened_at
         due = incident.next_reminder_at
         late = max(0.0, (now - due).total_seconds()) if due else 0.0
@@ -103,28 +119,67 @@ class Reminders(DueJob):
         # A bot that was down sends one catch-up reminder; it still counts every
         # window that passed without an update (for the resolve summary).
         windows = 1 + int(late // interval) if interval > 0 else 1
+        payload = {
+            "channel": incident.channel_id,
+            **incident_blocks.reminder_message(incident_view(incident), now),
+        }
+        key, collapse = f"incident:{incident.id}", reminder_key(incident.id)
+        # From now, not from the old due time: one catch-up, never a burst.
+        incident.next_reminder_at = now + timedelta(seconds=interval)
+        text = f"{incident_blocks.ago(now - since)} since the last update"
+        data = {
+            "due_at": due.isoformat() if due else None,
+            "late_seconds": round(late, 3),
+            "windows": windows,
+        }
+        if waiting and await enqueue_collapsing(
+            session,
+            key,
+            "chat.postMessage",
+            payload,
+            collapse=collapse,
+            priority=Priority.REMINDER,
+        ):
+            # No message of its own, so no reminder_sent; the window still counts
+            # (the resolve summary's missed windows read both kinds).
+            add_event(
+                session,
+                incident.id,
+                REMINDER_JOINED,
+                None,
+                f"Status update reminder due ({text}); the reminder still waiting for "
+                "Slack stands for it",
+                at=now,
+                data=data,
+            )
+            return False
+        if not waiting:
+            enqueue(
+                session,
+                key,
+                "chat.postMessage",
+                payload,
+                priority=Priority.REMINDER,
+                collapse=collapse,
+            )
         add_event(
             session,
             incident.id,
             "reminder_sent",
             None,
-            f"Status update reminder ({incident_blocks.ago(now - since)} since the last update)",
+            f"Status update reminder ({text})",
             at=now,
-            data={
-                "due_at": due.isoformat() if due else None,
-                "late_seconds": round(late, 3),
-                "windows": windows,
-            },
+            data=data,
         )
-        enqueue(
-            session,
-            f"incident:{incident.id}",
-            "chat.postMessage",
-            {
-                "channel": incident.channel_id,
-                **incident_blocks.reminder_message(incident_view(incident), now),
-            },
-            priority=Priority.REMINDER,
-        )
-        # From now, not from the old due time: one catch-up, never a burst.
-        incident.next_reminder_at = now + timedelta(seconds=interval)
+        return True
+
+
+async def _waiting(session: AsyncSession, incident_ids: list[int]) -> set[str]:
+    """The collapse keys of reminders still waiting for Slack (no worker holds them)."""
+    keys = [reminder_key(i) for i in incident_ids]
+    query = select(OutboxMessage.collapse_key).where(
+        OutboxMessage.collapse_key.in_(keys),
+        OutboxMessage.state == "pending",
+        OutboxMessage.lease_owner.is_(None),
+    )
+    return {k for k in (await session.execute(query)).scalars() if k}

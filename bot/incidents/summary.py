@@ -34,7 +34,9 @@ async def incident_stats(
     reminder_data = (
         await session.execute(
             select(TimelineEvent.data).where(
-                TimelineEvent.incident_id == incident.id, TimelineEvent.kind == "reminder_sent"
+                TimelineEvent.incident_id == incident.id,
+                # A window whose reminder joined one still waiting is missed too.
+                TimelineEvent.kind.in_(("reminder_sent", "reminder_joined")),
             )
         )
     ).scalars()

@@ -79,6 +79,7 @@ LABELS = {
     "runbook_aborted": "Runbook aborted",
     "status_update": "Status update",
     "reminder_sent": "Reminder sent",
+    "reminder_joined": "Reminder due (joined the one waiting)",
     "reminder_snoozed": "Reminders snoozed",
     "note": "Note",
     "incident_resolved": "Incident resolved",

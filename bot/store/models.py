@@ -335,9 +335,9 @@ class Alert(Base):
     """One firing of a Prometheus alert, as Alertmanager sent it (``bot/alerts/``).
 
     A repeated or retried notification of the same firing (same fingerprint
-    and ``startsAt``) finds its row and posts nothing; the row holds the Slack
-    message (recorded when delivered), who acknowledged it and the incident
-    opened from it.
+    and ``startsAt``) finds its row and posts nothing. A group's alerts share
+    one message while any fires: the first one's row (the lead) holds it, who
+    acknowledged it and the incident opened from it.
     """
 
     __tablename__ = "alerts"
@@ -360,10 +360,15 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+    # Its Alertmanager group (digest) and the alert whose message shows it (groups.py).
+    group_key: Mapped[str | None] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(BigId)
 
     __table_args__ = (
         UniqueConstraint("fingerprint", "starts_at", name="uq_alert_firing"),
         Index("ix_alerts_fingerprint_id", "fingerprint", "id"),
+        Index("ix_alerts_group_status", "group_key", "status", "id"),
+        Index("ix_alerts_lead", "lead_id"),
     )
 
 
