@@ -39,12 +39,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.slack import lookup
 from bot.slack import outbox_rows as rows_
 from bot.slack.budget import Budgets, LocalBudgets, SharedBudgets
-from bot.slack.errors import MAX_ATTEMPTS, Failure, SlackFailure, classify, stand_in_message
+from bot.slack.errors import classify
 from bot.slack.handoff import HandOff
 from bot.slack.health import SlackHealth
 from bot.slack.outbox_rows import Claimed
 from bot.slack.owner import LeaseOwner
 from bot.slack.pace import Priority, bucket_of, rate_of
+from bot.slack.refusals import Refusals
 from bot.slack.sent_marks import SentMarks
 from bot.slack.webapi import pooled_client
 from bot.store.models import OutboxMessage, utcnow
@@ -61,7 +62,7 @@ MAX_SLOT_WAIT = {Priority.CLICK: 3.0, Priority.ESCALATION: 1.0}
 DEFAULT_SLOT_WAIT = 0.25
 
 
-class OutboxWorker(HandOff):
+class OutboxWorker(Refusals, HandOff):
     # Delivered rows' ts, so a chain's later rows need not read their parent back.
     _TS_CACHE = 10_000
 
@@ -352,62 +353,6 @@ class OutboxWorker(HandOff):
         queued = self._queued[bucket] = self._queued.get(bucket, 0) + 1
         await self._defer(row, wait + (queued - 1) * rate_of(bucket).interval)
         return False
-
-    async def _failed(
-        self, row: Claimed, payload: dict[str, Any], bucket: str, failure: SlackFailure
-    ) -> bool:
-        """What Slack's refusal means for this row (``bot/slack/errors.py``)."""
-        what = f"{row.method}: {failure.error}"
-        kind = failure.kind
-        if kind is Failure.RATE_LIMITED:
-            await self._budgets.refused(bucket, failure.retry_after)
-            self._on_wait(bucket.split(":", 1)[0], "rate_limited")
-            await self._defer(row, failure.retry_after)
-            return False
-        if kind is Failure.UNUSABLE:
-            await self._health.mark_unusable(failure.error)
-            await self._defer(row, 1.0)
-            return False
-        if kind is Failure.CHANNEL_GONE:
-            await self._health.channel_gone(str(payload.get("channel")), failure.error)
-        elif kind is Failure.MISSING_SCOPE:
-            self._missing_scope(row.method, failure.needed_scope)
-        elif kind is Failure.RETRY or (kind is Failure.OTHER and row.attempts + 1 < MAX_ATTEMPTS):
-            doubt = failure.in_doubt and row.method == "chat.postMessage"
-            await self._retry_later(row.id, what, doubt=doubt)
-            return False
-        if kind in (Failure.PAYLOAD, Failure.OTHER) and row.method == "chat.postMessage":
-            if await self._post_stand_in(row, payload, failure.error):
-                return True
-        await self._give_up(row.id, what)
-        return True
-
-    async def _post_stand_in(self, row: Claimed, payload: dict[str, Any], error: str) -> bool:
-        """A message Slack will not take, replaced by a short one with its
-        buttons (a step's Approve / Skip): the run goes on."""
-        short = stand_in_message(payload, error)
-        if short is None:
-            return False
-        try:
-            response = await self._client.api_call("chat.postMessage", json=short)
-        except Exception as exc:
-            log.warning("outbox: message %d: its short stand-in failed too: %r", row.id, exc)
-            return False
-        log.error(
-            "outbox: message %d refused by Slack (%s): posted a short stand-in", row.id, error
-        )
-        await self._delivered(row, str(response.get("ts") or "") or None, response.get("channel"))
-        return True
-
-    def _missing_scope(self, method: str, scope: str) -> None:
-        if scope not in self._told_scopes:
-            self._told_scopes.add(scope)
-            log.error(
-                "Slack refuses %s: the app lacks the scope %s. Add it under OAuth & "
-                "Permissions and reinstall the app (docs/slack-setup.md).",
-                method,
-                scope or "(Slack did not say which)",
-            )
 
     async def _defer(self, row: Claimed, seconds: float) -> None:
         await rows_.defer(self._sessions, row.id, utcnow() + timedelta(seconds=seconds))
