@@ -32,7 +32,7 @@ from bot.incidents.service import add_event, incident_view
 from bot.slack.delivery import OutboxWorker
 from bot.slack.outbox import enqueue, enqueue_collapsing
 from bot.slack.pace import Priority
-from bot.store.models import Incident, OutboxMessage, utcnow
+from bot.store.models import Incident, OutboxMessage, SlackProblem, utcnow
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
@@ -97,6 +97,13 @@ class Reminders(DueJob):
             query = query.with_for_update(skip_locked=True)
         async with self._sessions() as session, session.begin():
             due = list((await session.execute(query)).scalars())
+            gone = await unreachable_channels(session) if due else set()
+            for incident in (i for i in due if i.channel_id in gone):
+                # Slack will not take messages there (archived, bot removed): the
+                # reminder pauses — no call, no event — and tries again next interval.
+                interval = self._interval_for(incident.priority)
+                incident.next_reminder_at = now + timedelta(seconds=interval)
+            due = [i for i in due if i.channel_id not in gone]
             waiting = await _waiting(session, [i.id for i in due]) if due else set()
             owed = [await self._remind(session, i, now, reminder_key(i.id) in waiting) for i in due]
         sent = sum(owed)
@@ -172,6 +179,12 @@ class Reminders(DueJob):
             data=data,
         )
         return True
+
+
+async def unreachable_channels(session: AsyncSession) -> set[str]:
+    """Channels Slack refuses the bot's messages in (``bot/slack/health.py``)."""
+    scopes = (await session.execute(select(SlackProblem.scope))).scalars()
+    return {s.removeprefix("channel:") for s in scopes if s.startswith("channel:")}
 
 
 async def _waiting(session: AsyncSession, incident_ids: list[int]) -> set[str]:
