@@ -58,6 +58,17 @@ def make_slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+def gate_groups(library: Library) -> list[str]:
+    """The user groups the loaded runbooks' approval gates name: listed from the start."""
+    return [
+        group
+        for runbook in library.runbooks.values()
+        for _phase, step in runbook.steps
+        if step.approval is not None
+        for group in step.approval.groups
+    ]
+
+
 def load_runbooks(settings: Settings) -> Library:
     library = load_library(settings.runbooks_dir)
     for problem in library.problems:
@@ -116,7 +127,7 @@ def build_context(
         metrics=metrics,
         notify_outbox=outbox.notify,
         nudge_reminders=reminders.nudge,
-        group_members=approvers.members,
+        approvers=approvers,
         nudge_deadlines=deadlines.nudge,
     )
     alerts = AlertActions(
@@ -146,6 +157,9 @@ def build_context(
         intake_worker.notify()
 
     intake = Intake(sink, on_written=written)
+    approvers.want(gate_groups(library))
+    # A click kept waiting for a group's members is judged as soon as they are known.
+    approvers.on_learned = intake_worker.retry_deferred
     home = HomePublisher(
         sessions,
         client,
@@ -207,6 +221,7 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
     if not worker:
         return
     ctx.outbox.start()
+    ctx.approvers.start()
     ctx.intake_worker.start()
     await ctx.reminders.start()
     ctx.home.start()
@@ -240,6 +255,7 @@ async def stop_background(ctx: AppContext) -> None:
     await ctx.deadlines.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
+    await ctx.approvers.stop()
     await ctx.background.drain()
     await ctx.outbox.stop()
     await ctx.engine.dispose()
