@@ -266,10 +266,12 @@ def build_web_app(ctx: AppContext, bolt: AsyncApp, *, worker: bool = True) -> we
     add_routes(app, ctx, bolt)
 
     async def on_startup(_: web.Application) -> None:
+        ctx.declare_channel.start()  # the Declare modal is answered here, worker or not
         await start_background(ctx, worker=worker)
         ctx.background.spawn(ctx.home.warm())
 
     async def on_cleanup(_: web.Application) -> None:
+        await ctx.declare_channel.stop()
         await stop_background(ctx)
 
     app.on_startup.append(on_startup)
