@@ -166,6 +166,7 @@ def build_context(
         library,
         postgres=postgres,
         refresh_interval=settings.home_refresh_interval,
+        recent_seconds=settings.home_recent_window,
         validation_interval=settings.validation_interval,
         on_call=metrics.slack_call,
         levels=settings.priorities.names,

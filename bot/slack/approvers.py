@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.bucket import Bucket
 from bot.slack.groups import NO_SUCH_GROUP, GroupMembers, is_group_id
 from bot.tasks import cancel_and_wait
 
@@ -57,10 +58,7 @@ class Approvers:
         self._client = client
         self._refresh = refresh_seconds
         self._retry = retry_seconds
-        self._pace = pace_seconds
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._tokens_at = time.monotonic()
+        self._bucket = Bucket(60.0 / pace_seconds, burst)
         self._members: dict[str, frozenset[str]] = {}  # group ID → members, as last listed
         self._absent: set[str] = set()  # group IDs Slack says do not exist
         self._handles: dict[str, str] | None = None  # handle → ID; None: never listed
@@ -176,20 +174,10 @@ class Approvers:
             if not due:
                 return
             key = min(due, key=lambda k: (k != HANDLES, self._due[k]))
-            await self._paced()
+            await self._bucket.take()
             learned = await (self._list_handles() if key == HANDLES else self._list_members(key))
             if learned:
                 self.on_learned()
-
-    async def _paced(self) -> None:
-        """A token bucket: ``burst`` calls at once, then one per ``pace_seconds``."""
-        now = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._tokens_at) / self._pace)
-        self._tokens_at = now
-        if self._tokens < 1:
-            await asyncio.sleep((1 - self._tokens) * self._pace)
-            self._tokens, self._tokens_at = 1.0, time.monotonic()
-        self._tokens -= 1
 
     async def _list_members(self, group_id: str) -> bool:
         """True when the group was unknown and now is known."""
