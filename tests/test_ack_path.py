@@ -188,3 +188,33 @@ def declare_submission(bot: BotServer, title: str) -> bytes:
     return bot.signer.view_submission(
         "home_declare_modal", {"title": {"title": title}}, user_id="UALICE"
     )
+
+
+async def test_a_click_waiting_on_slack_holds_up_its_run_only(
+    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    slack.usergroups["S0SEC123"] = ["U0SEC123"]
+    slack.usergroup_handles["S0SEC123"] = "security"
+    listing = slack.hold("usergroups.users.list")  # Slack is slow to answer
+    folder = gated_runbook(tmp_path / "rb", "@security")
+    (folder / "RB-P.md").write_text(
+        "---\nid: RB-P\ntitle: Plain\nseverity: SEV2\n---\n\n# Plain\n\n## Steps\n\n1. Step 1.\n"
+    )
+    bot = await make_bot(runbooks_dir=folder)
+    await listing.wait()
+    await bot.command("/runbook", "start RB-G")
+    gated = (await slack.wait_for("chat.postMessage", is_step))[0]
+    await bot.command("/runbook", "start RB-P")
+    plain = (await slack.wait_for("chat.postMessage", is_step, count=2))[1]
+    await bot.click(gated, "step_approve", user_id="U0SEC123")
+    await bot.click(plain, "step_approve", user_id="UBOB")
+    await slack.wait_for(
+        "chat.postMessage", lambda c: "RB-P" in c.args["text"] and "completed" in c.args["text"]
+    )
+    assert await decisions(bot) == [("UBOB", "approved")]  # the gated click waits
+    assert await bot.ctx.intake_worker.pending_count() == 1
+    listing.release()  # Slack answers: the waiting click is judged at once
+    await slack.wait_for(
+        "chat.postMessage", lambda c: "RB-G" in c.args["text"] and "completed" in c.args["text"]
+    )
+    assert sorted(await decisions(bot)) == [("U0SEC123", "approved"), ("UBOB", "approved")]

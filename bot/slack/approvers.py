@@ -64,6 +64,7 @@ class Approvers:
         self._handles: dict[str, str] | None = None  # handle → ID; None: never listed
         self._wanted_handles: set[str] = set()
         self._due: dict[str, float] = {}  # group ID (or HANDLES) → when to list it next
+        self._failing: set[str] = set()  # keys whose last listing failed: their retry waits
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Called when something unknown became known (the intake worker looks again).
@@ -128,10 +129,11 @@ class Approvers:
             self._wake.set()
 
     def nudge(self) -> None:
-        """Someone waits on what is unknown: list it again now (still paced)."""
+        """Someone waits on what is unknown: list it now (still paced) —
+        unless its last listing failed: then at its retry, as planned."""
         for key in self._due:
             unknown = self._handles is None if key == HANDLES else self._unknown(key)
-            if unknown:
+            if unknown and key not in self._failing:
                 self._due[key] = 0.0
         self._wake.set()
 
@@ -188,6 +190,7 @@ class Approvers:
             if exc.response.get("error") == "no_such_subteam":
                 self._absent.add(group_id)
                 self._members.pop(group_id, None)
+                self._failing.discard(group_id)
                 self._due[group_id] = time.monotonic() + self._refresh
                 return was_unknown
             return self._failed(group_id, exc)
@@ -195,6 +198,7 @@ class Approvers:
             return self._failed(group_id, exc)
         self._members[group_id] = frozenset(response.get("users") or [])
         self._absent.discard(group_id)
+        self._failing.discard(group_id)
         self._due[group_id] = time.monotonic() + self._refresh
         return was_unknown
 
@@ -210,6 +214,7 @@ class Approvers:
             if g.get("id")
         }
         self._due[HANDLES] = time.monotonic() + self._refresh
+        self._failing.discard(HANDLES)
         for handle in sorted(self._wanted_handles):
             if handle not in self._handles:
                 log.warning("approval gates name user group @%s, which Slack does not list", handle)
@@ -220,4 +225,5 @@ class Approvers:
         # The last known answer stays in use; try again soon.
         log.warning("usergroups: could not list %s (%r); retrying in %.0fs", key, exc, self._retry)
         self._due[key] = time.monotonic() + self._retry
+        self._failing.add(key)
         return False
