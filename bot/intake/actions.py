@@ -146,14 +146,15 @@ class Actions:
         user = p["reply_to"]["user"]
         members: dict[str, GroupMembers] = {}
         if self._approvers is not None:
-            allowed = self._unless_unknown(item, self._approvers.allows(user))
+            allowed = self._approvers.allows(user)
+            self._wait_for_slack(item, unknown=allowed is None)
             if not allowed:
                 reply(session, item, NOT_AN_APPROVER if allowed is False else APPROVERS_UNKNOWN)
                 return self._notify
             groups = await self._gate_groups.for_step(session, run_id, step_index)
             if groups:
                 members = self._approvers.members(groups)
-                self._unless_unknown(item, *members.values())
+                self._wait_for_slack(item, unknown=None in members.values())
         result = await decide_step(
             session,
             run_id=run_id,
@@ -182,16 +183,14 @@ class Actions:
 
         return after
 
-    def _unless_unknown(self, item: Item, *known: Any) -> Any:
-        """The first value, unless one is None (not known yet): then the item
-        waits for Slack (``NotYet``) — until ``wait_seconds`` after it arrived,
-        when it is judged with what is known (unknown members count as no one)."""
-        if any(value is None for value in known):
+    def _wait_for_slack(self, item: Item, *, unknown: bool) -> None:
+        """What the judgement needs is not known yet: the item waits for Slack
+        (``NotYet``) — until ``wait_seconds`` after it arrived; then it is
+        judged with what is known (unknown members count as no one)."""
+        if unknown and utcnow() - item.received_at < timedelta(seconds=self._wait):
             assert self._approvers is not None
-            if utcnow() - item.received_at < timedelta(seconds=self._wait):
-                self._approvers.nudge()
-                raise NotYet(RETRY_SECONDS)
-        return known[0] if known else None
+            self._approvers.nudge()
+            raise NotYet(RETRY_SECONDS)
 
     async def start(self, session: AsyncSession, item: Item) -> AfterCommit:
         p = item.payload
