@@ -58,6 +58,17 @@ def make_slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+def gate_groups(library: Library) -> list[str]:
+    """The user groups the loaded runbooks' approval gates name: listed from the start."""
+    return [
+        group
+        for runbook in library.runbooks.values()
+        for _phase, step in runbook.steps
+        if step.approval is not None
+        for group in step.approval.groups
+    ]
+
+
 def load_runbooks(settings: Settings) -> Library:
     library = load_library(settings.runbooks_dir)
     for problem in library.problems:
@@ -117,7 +128,7 @@ def build_context(
         metrics=metrics,
         notify_outbox=outbox.notify,
         nudge_reminders=reminders.nudge,
-        group_members=approvers.members,
+        approvers=approvers,
         nudge_deadlines=deadlines.nudge,
     )
     alerts = AlertActions(
@@ -147,12 +158,16 @@ def build_context(
         intake_worker.notify()
 
     intake = Intake(sink, on_written=written)
+    approvers.want(gate_groups(library))
+    # A click kept waiting for a group's members is judged as soon as they are known.
+    approvers.on_learned = intake_worker.retry_deferred
     home = HomePublisher(
         sessions,
         client,
         library,
         postgres=postgres,
         refresh_interval=settings.home_refresh_interval,
+        recent_seconds=settings.home_recent_window,
         validation_interval=settings.validation_interval,
         on_call=metrics.slack_call,
         levels=settings.priorities.names,
@@ -208,6 +223,7 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
     if not worker:
         return
     ctx.outbox.start()
+    ctx.approvers.start()
     ctx.intake_worker.start()
     await ctx.reminders.start()
     ctx.home.start()
@@ -241,6 +257,7 @@ async def stop_background(ctx: AppContext) -> None:
     await ctx.deadlines.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
+    await ctx.approvers.stop()
     await ctx.background.drain()
     await ctx.outbox.stop()
     await ctx.engine.dispose()
@@ -251,10 +268,12 @@ def build_web_app(ctx: AppContext, bolt: AsyncApp, *, worker: bool = True) -> we
     add_routes(app, ctx, bolt)
 
     async def on_startup(_: web.Application) -> None:
+        ctx.declare_channel.start()  # the Declare modal is answered here, worker or not
         await start_background(ctx, worker=worker)
         ctx.background.spawn(ctx.home.warm())
 
     async def on_cleanup(_: web.Application) -> None:
+        await ctx.declare_channel.stop()
         await stop_background(ctx)
 
     app.on_startup.append(on_startup)

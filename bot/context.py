@@ -78,9 +78,6 @@ class AppContext:
     listener: WakeListener | None = None
     retention: Retention | None = None
 
-    async def may_decide(self, user_id: str) -> bool:
-        return await self.approvers.allows(user_id)
-
     @property
     def postgres(self) -> bool:
         return not is_sqlite(self.settings.database_url)

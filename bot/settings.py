@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # App Home: at most one views.publish per viewer per this many seconds;
     # changes in between are coalesced into the next one.
     home_refresh_interval: float = 10.0
+    # App Home: who opened the tab within this long has it refreshed on changes;
+    # everyone else gets a fresh view when they next open it.
+    home_recent_window: float = Field(default=900.0, gt=0)
     # Alertmanager webhook (docs/alerts.md): the route answers 404 while the
     # token is unset; alerts are posted in ALERT_CHANNEL (default: the first
     # incident channel).
@@ -101,7 +104,9 @@ class Settings(BaseSettings):
     def _interval(cls, value: object) -> float:
         return parse_interval(value)
 
-    @field_validator("validation_interval", "home_refresh_interval", mode="before")
+    @field_validator(
+        "validation_interval", "home_refresh_interval", "home_recent_window", mode="before"
+    )
     @classmethod
     def _duration(cls, value: object) -> float:
         return parse_duration(value)

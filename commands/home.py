@@ -1,6 +1,9 @@
 """The App Home tab: ``app_home_opened`` publishes the view; its **Declare
 incident** button opens a modal whose submission declares an incident in the
-first incident channel, exactly as ``/incident declare`` does (same flow)."""
+first incident channel, exactly as ``/incident declare`` does (same flow).
+
+Nothing here asks Slack before the ack: the channel's ID comes from the
+cache ``bot/home/channel.py`` keeps (the modal opens after the ack)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.context import AppContext
 from bot.home import view as home_view
+from bot.home.channel import NO_SUCH_CHANNEL
 from bot.incidents import flows
 from bot.incidents.flows import Request
 from commands.common import UNAVAILABLE, clean_text, is_db_down, log
@@ -19,6 +23,16 @@ def priority_levels(ctx: AppContext) -> tuple[list[str], str | None]:
     """The levels a declared incident may take (``PRIORITY_LEVELS``), and the default."""
     policy = ctx.settings.priorities
     return list(policy.names), policy.default
+
+
+def channel_problem(ctx: AppContext, channel: object) -> str:
+    name = ctx.declare_channel.name
+    if channel is NO_SUCH_CHANNEL:
+        return f"The bot cannot find #{name} (is it a member?). Nothing was declared."
+    return (
+        f"The bot is still asking Slack for #{name}. Nothing was declared yet — "
+        "submit again in a few seconds."
+    )
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
@@ -32,6 +46,8 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
     @bolt.action(home_view.DECLARE)
     async def open_declare(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
+        if not isinstance(ctx.declare_channel.cached(), str):
+            ctx.declare_channel.nudge()  # known by the time the modal is submitted
         levels, default = priority_levels(ctx)
         modal = home_view.declare_modal(levels, default)
 
@@ -60,14 +76,10 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         if priority is not None and levels and priority not in levels:
             await ack(response_action="errors", errors={"priority": "Pick one of the levels."})
             return
-        try:
-            channel = await ctx.declare_channel.first_channel()
-        except Exception as exc:
-            log.warning("conversations.list failed: %r", exc)
-            channel = None
-        if channel is None:
-            problem = f"The bot cannot find #{ctx.declare_channel.name} (is it a member?)."
-            await ack(response_action="errors", errors={"title": problem})
+        channel = ctx.declare_channel.cached()
+        if not isinstance(channel, str):
+            await ack(response_action="errors", errors={"title": channel_problem(ctx, channel)})
+            ctx.declare_channel.nudge()
             return
         request = Request(channel=channel, user=user, request_key=f"view:{view.get('id')}")
         try:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 
 from bot.store.models import Incident, IntakeItem, Person, Run, TimelineEvent, Validation
 from bot.store.people import record_name
+from tests.conftest import requested
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 from tests.test_cli import run as run_cli
@@ -162,14 +163,14 @@ async def test_drill_on_a_real_incident_is_refused_and_stores_nothing(
 ) -> None:
     await bot.command("/incident", "declare Database down")
     await bot.settle()
-    before = len(slack.calls)
+    before = len(requested(slack.calls))
     response = await bot.command("/runbook", "drill RB-11 INC-1")
     assert "never attached to a real incident" in response.text
     bad = await bot.command("/runbook", "drill RB-11 stag<ing>")
     assert "not an environment name" in bad.text
     await asyncio.sleep(0.2)
     await bot.settle()
-    assert len(slack.calls) == before
+    assert len(requested(slack.calls)) == before
     async with bot.ctx.sessions() as session:
         assert (await session.execute(select(func.count(Run.id)))).scalar() == 0
         assert (await session.execute(select(func.count(Incident.id)))).scalar() == 1

@@ -11,6 +11,7 @@ import pytest
 from bot.runbook import Approval
 from bot.runs import blocks, engine
 from bot.runs.gates import Allow, Partial, Refuse, describe, judge, progress
+from bot.slack.groups import NO_SUCH_GROUP
 from tests.runbook_support import ok
 
 COMMANDER = Approval(roles=("commander",), source="commander")
@@ -49,6 +50,17 @@ def test_a_group_slack_could_not_list_refuses_asking_to_retry() -> None:
     assert "try again" in refused.text
     # Missing from the mapping altogether: unknown as well, never allowed.
     assert isinstance(judge(SECURITY, "USEC1", "approved", {}, {}), Refuse)
+
+
+def test_a_group_the_workspace_lacks_is_named_not_retried() -> None:
+    refused = judge(SECURITY, "USEC1", "approved", {}, {"security": NO_SUCH_GROUP})
+    assert isinstance(refused, Refuse) and refused.reason == "no_such_group"
+    assert "@security" in refused.text and "no user group by that name" in refused.text
+    assert "try again" not in refused.text and "Nothing changed" in refused.text
+    two = Approval(groups=("security", "S0DBA"), source="@security S0DBA")
+    both = judge(two, "U1", "approved", {}, {"security": NO_SUCH_GROUP, "S0DBA": NO_SUCH_GROUP})
+    assert isinstance(both, Refuse)
+    assert "@security and user group `S0DBA`" in both.text and "those names" in both.text
 
 
 def test_a_named_user() -> None:

@@ -124,9 +124,11 @@ async def test_messages_tab_publishes_nothing(bot: BotServer, slack: SlackStandI
 
 
 async def test_declare_button_opens_modal_and_submission_declares(
-    bot: BotServer, slack: SlackStandIn
+    make_bot, slack: SlackStandIn
 ) -> None:
     slack.channel_names["C_INC"] = "incidents"
+    bot = await make_bot()
+    await until(lambda: bot.ctx.declare_channel.cached() == "C_INC")  # listed at start
     await open_home(bot)
     await wait_home(slack, "UALICE", lambda t: "Open incidents (0)" in t)
     click = bot.signer.view_block_action(

@@ -29,6 +29,7 @@ PURE = (
     "bot.runs.gates",
     "bot.slack.mrkdwn",
     "bot.slack.blockkit",
+    "bot.slack.groups",
     "bot.timefmt",
     "bot.drills.validation",
     "bot.drills.views",

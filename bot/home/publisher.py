@@ -19,8 +19,13 @@ then in the background when older than ``INSIGHTS_TTL``. A view sent
 without them (none yet) leaves its viewer *owed* one more, sent once they are
 there and the interval has passed (claimed like a refresh).
 
-A publish that fails is not retried until the next change (the tab shows the
-last view Slack has; opening it again republishes).
+Only recent viewers are refreshed (opened the tab within
+``HOME_RECENT_WINDOW``, 15 minutes by default): everyone else gets a fresh
+view when they open it. The refresh rounds keep within ``views.publish``'s
+tier (``PUBLISH_PER_MINUTE``, counting the publishes on open too): when more
+viewers are behind than that allows, the oldest views go first and the rest
+in the next rounds. A publish that fails is not counted as published: the
+viewer is behind again and retried after the interval.
 """
 
 from __future__ import annotations
@@ -45,13 +50,17 @@ from bot.home.data import load_home
 from bot.home.permalinks import Permalinks
 from bot.home.view import home_view
 from bot.runbook import Library
+from bot.slack.bucket import Bucket
 from bot.store.models import HomeViewer, TimelineEvent, utcnow
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-VIEWER_TTL = timedelta(days=7)  # who has not opened the tab for a week is not refreshed
 BATCH = 500
+# views.publish is Tier 4 (100 a minute): the refresh stays under it, bursts included.
+PUBLISH_PER_MINUTE = 90.0
+PUBLISH_BURST = 20
+FAILED = -1  # published_mark of a viewer whose last publish failed: behind any view
 PARALLEL = 8  # views.publish calls in flight at once
 INSIGHTS_TTL = 60.0  # seconds an insights section is reused across publishes
 INSIGHTS_SHOWN = 600.0  # older than this (nobody looked meanwhile): not shown, recomputed
@@ -75,6 +84,9 @@ class HomePublisher:
         insights_days: int = 90,
         levels: Sequence[str] = (),
         poll_seconds: float = 1.0,
+        recent_seconds: float = 900.0,
+        publish_per_minute: float = PUBLISH_PER_MINUTE,
+        publish_burst: int = PUBLISH_BURST,
     ) -> None:
         self._sessions = sessions
         self._client = client
@@ -88,6 +100,8 @@ class HomePublisher:
         self._insights: tuple[float, list[str]] | None = None
         self._insights_task: asyncio.Task[None] | None = None
         self._poll = min(poll_seconds, refresh_interval)
+        self._recent = timedelta(seconds=recent_seconds)
+        self._bucket = Bucket(publish_per_minute, publish_burst)
         self._permalinks = Permalinks(client, self._on_call)
         # (mark, when, the view and whether it has the insights)
         self._rendered: tuple[int, float, asyncio.Future[tuple[dict[str, Any], bool]]] | None = None
@@ -147,11 +161,21 @@ class HomePublisher:
         await self._send([user_id], mark, now)
 
     async def _send(self, users: Sequence[str], mark: int, now: datetime) -> None:
-        """Publish the view at ``mark``; owe a full one to whoever it lacked insights for."""
+        """Publish the view at ``mark``; owe a full one to whoever it lacked
+        insights for; whoever it failed for is behind again (retried)."""
+        self._bucket.spend(len(users))
         view, complete = await self._view_for(mark, now)
-        await self._publish(users, view)
+        failed = await self._publish(users, view)
+        if failed:
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(HomeViewer)
+                    .where(HomeViewer.user_id.in_(failed))
+                    .values(published_mark=FAILED)
+                )
+            self._stale = True
         if not complete:
-            self._owe(users)
+            self._owe([u for u in users if u not in failed])
 
     async def _view_for(self, mark: int, now: datetime) -> tuple[dict[str, Any], bool]:
         """A view reflecting timeline event ``mark``: shared with concurrent opens."""
@@ -177,16 +201,22 @@ class HomePublisher:
             mark = await _newest_event(session)
         if mark <= self._seen_mark and not self._stale:
             return 0
+        allowance = min(BATCH, self._bucket.available())
+        if allowance < 1:
+            self._stale = True  # the tier's minute is spent: the next rounds go on
+            return 0
         now = now or utcnow()
         behind = (
             HomeViewer.published_mark < mark,
-            HomeViewer.opened_at >= now - VIEWER_TTL,
+            HomeViewer.opened_at >= now - self._recent,
         )
         ready = or_(
             HomeViewer.published_at.is_(None),
             HomeViewer.published_at <= now - timedelta(seconds=self.refresh_interval),
         )
-        query = select(HomeViewer.user_id).where(*behind, ready).limit(BATCH)
+        oldest_first = HomeViewer.published_at.asc().nulls_first()
+        query = select(HomeViewer.user_id).where(*behind, ready).order_by(oldest_first)
+        query = query.limit(allowance)
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
         async with self._sessions() as session, session.begin():
@@ -228,8 +258,10 @@ class HomePublisher:
         incidents = await self._permalinks.attach(data.incidents)
         return home_view(replace(data, incidents=incidents)), bool(lines)
 
-    async def _publish(self, users: Sequence[str], view: dict[str, Any]) -> None:
+    async def _publish(self, users: Sequence[str], view: dict[str, Any]) -> list[str]:
+        """Who it failed for."""
         gate = asyncio.Semaphore(PARALLEL)
+        failed: list[str] = []
 
         async def one(user: str) -> None:
             async with gate:
@@ -240,8 +272,10 @@ class HomePublisher:
                 except Exception as exc:
                     self._on_call("views.publish", False)
                     log.warning("views.publish for %s failed: %r", user, exc)
+                    failed.append(user)
 
         await asyncio.gather(*(one(u) for u in users))
+        return failed
 
     # --- parts of the view -------------------------------------------------------
 

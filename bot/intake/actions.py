@@ -8,25 +8,46 @@ is closed) is told to the sender as an ephemeral message via the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents.priority import PriorityPolicy
-from bot.intake.worker import AfterCommit, Handler, Item, reply, sender
+from bot.intake.worker import AfterCommit, Handler, Item, NotYet, reply, sender
 from bot.metrics import Metrics
 from bot.runbook import Library
 from bot.runs import blocks
 from bot.runs.engine import Decision
 from bot.runs.flows import DuplicateRequest, FlowError, decide_step, start_run
 from bot.runs.queries import GateGroups, run_key
-
-GroupMembers = Callable[[Iterable[str]], Awaitable[dict[str, frozenset[str] | None]]]
+from bot.slack.groups import GroupMembers
+from bot.store.models import utcnow
 
 DECIDE = "decide"
 START = "start"
+
+NOT_AN_APPROVER = (
+    "Only the configured approvers can decide steps in this workspace. Nothing changed."
+)
+APPROVERS_UNKNOWN = (
+    "Slack could not be asked who is in the approvers' user groups, so this click could not "
+    "be judged. Nothing changed — try again in a minute."
+)
+RETRY_SECONDS = 2.0  # a click waiting on Slack is looked at again this often (or when known)
+WAIT_SECONDS = 120.0  # after this, it is answered with what is known
+
+
+class Judges(Protocol):
+    """Who may decide, from what Slack last said (``bot/slack/approvers.py``):
+    read from a cache, never asking Slack; None for what is not known yet."""
+
+    def allows(self, user_id: str) -> bool | None: ...
+
+    def members(self, groups: Iterable[str]) -> dict[str, GroupMembers]: ...
+
+    def nudge(self) -> None: ...
 
 
 def channel_key(channel: str) -> str:
@@ -100,14 +121,16 @@ class Actions:
         metrics: Metrics,
         notify_outbox: Callable[[], None],
         nudge_reminders: Callable[[datetime | None], None],
-        group_members: GroupMembers | None = None,
+        approvers: Judges | None = None,
+        wait_seconds: float = WAIT_SECONDS,
         nudge_deadlines: Callable[[datetime | None], None] | None = None,
     ) -> None:
         self._nudge_deadlines = nudge_deadlines or (lambda _due: None)
         self._library = library
         self._policy = policy
         self._postgres = postgres
-        self._group_members = group_members
+        self._approvers = approvers
+        self._wait = wait_seconds
         self._gate_groups = GateGroups()
         self._metrics = metrics
         self._notify = notify_outbox
@@ -120,17 +143,24 @@ class Actions:
         p = item.payload
         decision = Decision(p["decision"])
         run_id, step_index = int(p["run_id"]), int(p["step_index"])
-        members: dict[str, frozenset[str] | None] = {}
-        groups = await self._gate_groups.for_step(session, run_id, step_index)
-        if groups and self._group_members is not None:
-            # Slack is asked here, before the run is locked (usually from the cache).
-            members = await self._group_members(groups)
+        user = p["reply_to"]["user"]
+        members: dict[str, GroupMembers] = {}
+        if self._approvers is not None:
+            allowed = self._approvers.allows(user)
+            self._wait_for_slack(item, unknown=allowed is None)
+            if not allowed:
+                reply(session, item, NOT_AN_APPROVER if allowed is False else APPROVERS_UNKNOWN)
+                return self._notify
+            groups = await self._gate_groups.for_step(session, run_id, step_index)
+            if groups:
+                members = self._approvers.members(groups)
+                self._wait_for_slack(item, unknown=None in members.values())
         result = await decide_step(
             session,
             run_id=run_id,
             step_index=step_index,
             decision=decision,
-            user_id=p["reply_to"]["user"],
+            user_id=user,
             message_channel=p["message"]["channel"],
             message_ts=p["message"]["ts"],
             postgres=self._postgres,
@@ -152,6 +182,15 @@ class Actions:
                 self._metrics.runs_completed.inc()
 
         return after
+
+    def _wait_for_slack(self, item: Item, *, unknown: bool) -> None:
+        """What the judgement needs is not known yet: the item waits for Slack
+        (``NotYet``) — until ``wait_seconds`` after it arrived; then it is
+        judged with what is known (unknown members count as no one)."""
+        if unknown and utcnow() - item.received_at < timedelta(seconds=self._wait):
+            assert self._approvers is not None
+            self._approvers.nudge()
+            raise NotYet(RETRY_SECONDS)
 
     async def start(self, session: AsyncSession, item: Item) -> AfterCommit:
         p = item.payload

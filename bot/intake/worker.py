@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,18 @@ class Item:
     kind: str
     payload: dict[str, Any]
     received_at: datetime
+    ordering_key: str = ""
+
+
+class NotYet(Exception):  # not an error: "ask me again later"
+    """Raised by a handler that cannot judge its item yet (what it needs from
+    Slack is not known yet): the item stays pending, its key (its run) waits,
+    and the worker tries it again after ``retry_in`` seconds or when
+    ``IntakeWorker.retry_deferred`` is called, whichever comes first."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"not yet: retry in {retry_in}s")
+        self.retry_in = retry_in
 
 
 # Acts on one item inside the caller's transaction; may return what to do after commit.
@@ -71,7 +84,7 @@ _C = _TABLE.c
 def _claim_key_statement() -> tuple[Any, Any]:
     """The oldest pending item of one key — its head by definition (built once)."""
     query = (
-        select(_C.id, _C.kind, _C.payload, _C.received_at)
+        select(_C.id, _C.kind, _C.payload, _C.received_at, _C.ordering_key)
         .where(_C.state == "pending", _C.ordering_key == bindparam("key"))
         .order_by(_C.id)
         .limit(1)
@@ -80,9 +93,25 @@ def _claim_key_statement() -> tuple[Any, Any]:
     return query, query.with_for_update(of=_TABLE)
 
 
-_CLAIM_COLUMNS = (_C.id, _C.kind, _C.payload, _C.received_at)
+_CLAIM_COLUMNS = (_C.id, _C.kind, _C.payload, _C.received_at, _C.ordering_key)
 _CLAIM_ANY = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=False, count_pending=True)
 _CLAIM_ANY_PG = claim_heads(_TABLE, _CLAIM_COLUMNS, postgres=True, count_pending=True)
+
+
+def _claim_skipping(postgres: bool) -> Any:
+    """Like ``_CLAIM_ANY``, passing over the keys in ``:deferred`` (waiting on Slack)."""
+    statement = claim_heads(
+        _TABLE,
+        _CLAIM_COLUMNS,
+        postgres=postgres,
+        count_pending=True,
+        due="ordering_key NOT IN :deferred",
+    )
+    return statement.bindparams(bindparam("deferred", expanding=True))
+
+
+_CLAIM_SKIPPING = _claim_skipping(False)
+_CLAIM_SKIPPING_PG = _claim_skipping(True)
 _CLAIM_KEY, _CLAIM_KEY_PG = _claim_key_statement()
 _DELETE = delete(_TABLE).where(_C.id == bindparam("item_id"))
 
@@ -140,6 +169,7 @@ class IntakeWorker:
         self.processed = 0
         self._notified = 0  # notifications so far (a loop compares before and after a round)
         self._seen_names = SeenNames()
+        self._deferred: dict[str, float] = {}  # ordering key → when (monotonic) to try again
 
     def notify(self) -> None:
         """Items were committed: act now rather than at the next poll.
@@ -160,6 +190,18 @@ class IntakeWorker:
             return
         for n in range(self._concurrency):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"intake-{n}"))
+
+    def retry_deferred(self) -> None:
+        """What deferred items waited for may be known now: try them again."""
+        if self._deferred:
+            self._deferred.clear()
+            self.notify()
+
+    def _waiting(self) -> list[str]:
+        now = time.monotonic()
+        for key in [k for k, at in self._deferred.items() if at <= now]:
+            del self._deferred[key]
+        return list(self._deferred)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -224,6 +266,9 @@ class IntakeWorker:
     def _claim(self, ordering_key: str | None) -> tuple[Any, dict[str, Any]]:
         # By key: wait for an item another process holds (drain must see it done).
         if ordering_key is None:
+            if waiting := self._waiting():
+                skipping = _CLAIM_SKIPPING_PG if self._postgres else _CLAIM_SKIPPING
+                return skipping, {"limit": 1, "deferred": waiting}
             return (_CLAIM_ANY_PG if self._postgres else _CLAIM_ANY), {"limit": 1}
         return (_CLAIM_KEY_PG if self._postgres else _CLAIM_KEY), {"key": ordering_key}
 
@@ -231,6 +276,8 @@ class IntakeWorker:
         """Act on the oldest item whose key is free (or the oldest of
         ``ordering_key``, waiting for it if another process holds it).
         True if there was one."""
+        if ordering_key is not None and ordering_key in self._waiting():
+            return False  # its head waits on Slack: nothing to do for it now
         item_id: int | None = None
         try:
             async with self._sessions() as session, session.begin():
@@ -238,7 +285,7 @@ class IntakeWorker:
                 row = (await session.execute(statement, params)).first()
                 if row is None:
                     return False
-                item = Item(*row[:4])
+                item = Item(*row[:5])
                 item_id = item.id
                 if ordering_key is None and row.pending > 1:
                     # More is waiting: an idle loop may take another key now,
@@ -254,6 +301,9 @@ class IntakeWorker:
                     await self._hand_off.prepare_hand_off(session)
             if self._hand_off is not None:
                 self._hand_off.take_hand_off(session)
+        except NotYet as wait:
+            self._deferred[item.ordering_key] = time.monotonic() + wait.retry_in
+            return True
         except Exception as exc:
             if item_id is None or is_transient(exc):
                 raise

@@ -15,7 +15,8 @@ groups, users — and a number of different people. The rule, as
 
 Group members are resolved by the caller before the decision's transaction
 (``bot/slack/approvers.py``); ``None`` for a group means Slack could not be
-asked, and then nobody can count as its member.
+asked, and then nobody can count as its member; ``NO_SUCH_GROUP`` means the
+workspace has no such group (the clicker is told so, naming it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.runbook import Approval
+from bot.slack.groups import NO_SUCH_GROUP, Members, is_group_id
 from bot.slack.mrkdwn import escape
 
 __all__ = ["Allow", "Partial", "Refuse", "describe", "judge", "progress", "requirements"]
@@ -42,13 +44,12 @@ class Partial:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
-    reason: str  # "requirement" | "again" | "unknown_group"
+    reason: str  # "requirement" | "again" | "unknown_group" | "no_such_group"
     text: str
 
 
 Verdict = Allow | Partial | Refuse
 Requirement = tuple[str, str]  # ("role", "commander") | ("group", "security") | ("user", "U1")
-Members = Mapping[str, frozenset[str] | None]
 
 
 def requirements(approval: Approval) -> list[Requirement]:
@@ -65,7 +66,7 @@ def _covers(person: str, req: Requirement, roles: Mapping[str, str], members: Me
         return roles.get(value) == person
     if kind == "group":
         found = members.get(value)
-        return found is not None and person in found
+        return isinstance(found, frozenset) and person in found
     return person == value
 
 
@@ -96,6 +97,9 @@ def judge(
     if left >= max(len(unmet), 1):
         return Partial(tuple(people), approval.people)
     still = [r for r in reqs if not any(_covers(p, r, roles, members) for p in already)]
+    absent = [v for k, v in still if k == "group" and members.get(v) is NO_SUCH_GROUP]
+    if absent:
+        return Refuse("no_such_group", _no_such_group(absent))
     unknown = [v for k, v in still if k == "group" and members.get(v) is None]
     if unknown:
         groups = ", ".join(_group(g) for g in unknown)
@@ -113,8 +117,17 @@ def judge(
     return Refuse("requirement", text + " Nothing changed.")
 
 
+def _no_such_group(groups: Sequence[str]) -> str:
+    names = " and ".join(_group(g) for g in groups)
+    which = "that name" if len(groups) == 1 else "those names"
+    return (
+        f"This step needs someone from {names}, but this workspace has no user group by "
+        f"{which}. Nothing changed — the runbook's approval tag needs a group that exists."
+    )
+
+
 def _group(group: str) -> str:
-    return f"user group `{escape(group)}`" if group[:1] == "S" and group.isupper() else f"@{group}"
+    return f"user group `{escape(group)}`" if is_group_id(group) else f"@{escape(group)}"
 
 
 def _role(role: str, roles: Mapping[str, str]) -> str:
