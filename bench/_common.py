@@ -200,6 +200,7 @@ class StandIn:
         self.received = 0  # Web API calls the stand-in received
         self.rate_limited = 0  # of them answered 429 by Slack's pace
         self.rate_limited_by_method: dict[str, int] = {}
+        self.retried_early: dict[str, int] = {}  # calls made again before Retry-After
         self._proc: subprocess.Popen[bytes] | None = None
         self._http: aiohttp.ClientSession | None = None
         # One refresh at a time: two in flight ask for the same ``since`` and
@@ -248,6 +249,7 @@ class StandIn:
             self.invalid, self.rejected = data["invalid"], data["rejected"]
             self.received, self.rate_limited = data["received"], data["rate_limited"]
             self.rate_limited_by_method = data["rate_limited_by_method"]
+            self.retried_early = data["retried_early"]
         return new
 
     def refused_share(self) -> float:

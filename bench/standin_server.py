@@ -9,7 +9,9 @@ URL on the first line of stdout and adds one route for the benchmark:
                                time.monotonic(), comparable across processes),
                                with the counts: received, rejected, invalid,
                                rate_limited (429s of Slack's pace, in all and
-                               by method) and refused_share (429s / received)
+                               by method), refused_share (429s / received) and
+                               retried_early (calls, by method, made again
+                               before a 429's Retry-After had passed)
 
 Slack's limits are on, as in the tests: its pace (429 with ``Retry-After``)
 and its refusal of messages too long as a whole.
@@ -74,6 +76,7 @@ async def main() -> None:
             "rate_limited": slack.rate_limited,
             "rate_limited_by_method": slack.rate_limited_by_method,
             "refused_share": slack.refused_share(),
+            "retried_early": slack.retried_early,
             "calls": [_call_json(c) for c in slack.calls[since:]],
         }
         return web.json_response(body)

@@ -125,6 +125,8 @@ async def test_a_channel_takes_a_burst_of_four_posts_then_one_a_second(
     assert (await client.chat_postMessage(channel="C_OTHER", text="elsewhere"))["ok"]
     assert slack.refused_share() == 2 / 7
 
+    # m5 came before m4's Retry-After had passed: Slack counts that against the client.
+    assert slack.retried_early == {"chat.postMessage": 1}
     clock.advance(int(err.response.headers["Retry-After"]))
     assert (await client.chat_postMessage(channel="C_INC", text="m6"))["ok"]
     assert (await refused(client.chat_postMessage(channel="C_INC", text="m7"))).response[
@@ -170,6 +172,7 @@ async def test_each_method_keeps_its_tier(
     assert (await client.chat_postMessage(channel="C_INC", text="x"))["ok"]
     clock.advance(retry_after)
     assert (await client.api_call(method, params=args))["ok"]
+    assert slack.retried_early == {}  # it waited as told
 
 
 async def test_a_burst_of_updates_exhausts_chat_update(

@@ -73,6 +73,12 @@ class CallRecords:
     def rate_limited_by_method(self) -> dict[str, int]:
         return dict(self.pace.refused) if self.pace is not None else {}
 
+    @property
+    def retried_early(self) -> dict[str, int]:
+        """Calls, by method, made again before the ``Retry-After`` of a 429 had passed
+        (for that channel's posts, or that method)."""
+        return dict(self.pace.early) if self.pace is not None else {}
+
     def refused_share(self) -> float:
         """429s from the pace / Web API calls received (0.0 before any call)."""
         return self.rate_limited / self.received if self.received else 0.0
@@ -119,7 +125,7 @@ class CallRecords:
         """A readable dump of what Slack saw (used in assertion messages)."""
         lines = [
             f"received {self.received}, rate limited {self.rate_limited} "
-            f"{self.rate_limited_by_method}",
+            f"{self.rate_limited_by_method}, retried early {self.retried_early}",
             f"accepted calls ({len(self.calls)}):",
         ]
         for c in self.calls[-limit:]:

@@ -86,24 +86,34 @@ class Pace:
         self.tiers: dict[str, float] = {**TIERS, **(tiers or {})}
         self._posts: dict[str, Bucket] = {}
         self._methods: dict[str, Bucket] = {}
+        self._refused_until: dict[tuple[str, str], float] = {}  # bucket → its Retry-After
         self.refused: Counter[str] = Counter()  # 429s, by method
+        # Calls that came again before the Retry-After Slack gave them had passed.
+        self.early: Counter[str] = Counter()
 
     def retry_after(self, method: str, channel: str) -> int | None:
         """``None`` when the call may go (and counts it), else ``Retry-After`` in
         whole seconds (at least 1), the refusal counted."""
         if method == "chat.postMessage":
+            key = (method, channel)
             bucket = self._posts.get(channel)
             if bucket is None:
                 bucket = self._posts[channel] = Bucket(self.post_rate, self.post_burst)
         else:
+            key = (method, "")
             bucket = self._methods.get(method)
             if bucket is None:
                 bucket = self._methods[method] = tier_bucket(self.tier_of(method))
-        wait = bucket.take(self.clock())
+        now = self.clock()
+        if now < self._refused_until.get(key, now):
+            self.early[method] += 1
+        wait = bucket.take(now)
         if wait <= 0:
             return None
         self.refused[method] += 1
-        return max(1, math.ceil(wait))
+        retry_after = max(1, math.ceil(wait))
+        self._refused_until[key] = now + retry_after
+        return retry_after
 
     def tier_of(self, method: str) -> float:
         return self.tiers.get(method, self.tiers.get("*", DEFAULT_TIER))

@@ -187,6 +187,7 @@ class SlackStandIn(CallRecords, FaultInjection, WorkspaceConditions, SocketModeM
         self.received = 0
         if self.pace is not None:
             self.pace.refused.clear()
+            self.pace.early.clear()
 
     def message(self, channel: str, ts: str) -> dict[str, Any]:
         """Current state of a posted message (after any chat.update)."""
