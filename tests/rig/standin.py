@@ -271,7 +271,9 @@ class SlackStandIn(CallRecords, FaultInjection, WorkspaceConditions, SocketModeM
         if self.pace is not None:
             retry_after = self.pace.retry_after(method, self._pace_key(args))
             if retry_after is not None:  # refused before anything is done: nothing stored
-                return await self._refuse(method, args, at, wall, Fault(429, 1, retry_after, None))
+                return await self._refuse(
+                    method, args, at, wall, Fault(429, 1, retry_after, "ratelimited")
+                )
 
         refusal = self._scope_error(method) or self._channel_error(method, args)
         if refusal is not None:
