@@ -197,6 +197,10 @@ class StandIn:
         self.calls: list[RemoteCall] = []
         self.invalid = 0
         self.rejected = 0
+        self.received = 0  # Web API calls the stand-in received
+        self.rate_limited = 0  # of them answered 429 by Slack's pace
+        self.rate_limited_by_method: dict[str, int] = {}
+        self.retried_early: dict[str, int] = {}  # calls made again before Retry-After
         self._proc: subprocess.Popen[bytes] | None = None
         self._http: aiohttp.ClientSession | None = None
         # One refresh at a time: two in flight ask for the same ``since`` and
@@ -243,7 +247,14 @@ class StandIn:
             new = [RemoteCall(c) for c in data["calls"]]
             self.calls.extend(new)
             self.invalid, self.rejected = data["invalid"], data["rejected"]
+            self.received, self.rate_limited = data["received"], data["rate_limited"]
+            self.rate_limited_by_method = data["rate_limited_by_method"]
+            self.retried_early = data["retried_early"]
         return new
+
+    def refused_share(self) -> float:
+        """429s of Slack's pace / calls received, as of the last refresh."""
+        return self.rate_limited / self.received if self.received else 0.0
 
     async def quiesce(self, quiet: float = 0.3, timeout: float = 120.0) -> None:
         """Wait until no new call has arrived for ``quiet`` seconds."""

@@ -6,7 +6,15 @@ URL on the first line of stdout and adds one route for the benchmark:
 
     GET /bench/calls?since=N   calls accepted since the N-th one, as JSON
                                ({method, args, ts, at, wall}; ``at`` is
-                               time.monotonic(), comparable across processes)
+                               time.monotonic(), comparable across processes),
+                               with the counts: received, rejected, invalid,
+                               rate_limited (429s of Slack's pace, in all and
+                               by method), refused_share (429s / received) and
+                               retried_early (calls, by method, made again
+                               before a 429's Retry-After had passed)
+
+Slack's limits are on, as in the tests: its pace (429 with ``Retry-After``)
+and its refusal of messages too long as a whole.
 
 ``BENCH_ANSWER_DELAY_MS=<ms>`` answers ``chat.postMessage`` and ``chat.update``
 that long after carrying them out (the message is posted, the answer is late),
@@ -17,6 +25,8 @@ Block Kit validation (the costliest part of the stand-in: it parses every
 payload with slack_sdk's models) is off unless ``BENCH_VALIDATE=1``: on a
 2-core machine its CPU would compete with the bot it measures, whereas real
 Slack costs the bot's machine nothing. The test suite validates every message.
+The size limits (12,000 characters of text in a message's blocks, 4,000 in an
+update's text) are checked either way.
 """
 
 from __future__ import annotations
@@ -62,6 +72,11 @@ async def main() -> None:
             "total": len(slack.calls),
             "rejected": len(slack.rejected),
             "invalid": len(slack.invalid),
+            "received": slack.received,
+            "rate_limited": slack.rate_limited,
+            "rate_limited_by_method": slack.rate_limited_by_method,
+            "refused_share": slack.refused_share(),
+            "retried_early": slack.retried_early,
             "calls": [_call_json(c) for c in slack.calls[since:]],
         }
         return web.json_response(body)

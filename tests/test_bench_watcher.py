@@ -32,7 +32,9 @@ class _Seen(Poller):
 
 async def _post(http: aiohttp.ClientSession, slack: StandIn, text: str) -> None:
     headers = {"Authorization": "Bearer xoxb-test"}
-    body = {"channel": "C1", "text": text}
+    # A channel per message: the stand-in keeps Slack's pace of a post a second per
+    # channel, and these tests post faster than that (the watcher is under test, not pace).
+    body = {"channel": f"C_{text}", "text": text}
     async with http.post(slack.url + "chat.postMessage", json=body, headers=headers) as resp:
         assert (await resp.json())["ok"]
 

@@ -20,10 +20,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 try:
     from tests import rig_support
     from tests.rig import SlackStandIn
+    from tests.rig.pace import Pace
     from tests.rig_support import TOKEN, step_blocks
 except ImportError:  # pragma: no cover - depends on how pytest was started
     import rig_support  # type: ignore[no-redef]
     from rig import SlackStandIn  # type: ignore[no-redef]
+    from rig.pace import Pace  # type: ignore[no-redef]
     from rig_support import TOKEN, step_blocks  # type: ignore[no-redef]
 
 # Shared fixtures from rig_support (tests/conftest.py belongs to the lead).
@@ -252,6 +254,8 @@ async def test_metadata_is_read_back_only_with_include_all_metadata(
 
 
 async def test_history_pages_with_a_cursor(slack: SlackStandIn, client: AsyncWebClient) -> None:
+    # Pagination is under test here, not pace: five posts to one channel may go at once.
+    slack.pace = Pace(post_burst=5)
     posted = [
         (await client.chat_postMessage(channel="C_INC", text=f"m{i}"))["ts"] for i in range(5)
     ]

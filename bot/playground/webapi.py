@@ -4,7 +4,9 @@ The bot's real ``AsyncWebClient`` calls ``/api/<method>`` on the playground's
 own server; each method answers with Slack-shaped JSON from the
 :class:`~bot.playground.workspace.Workspace` and records what changed there,
 which the page then shows. Methods the bot does not call answer
-``unknown_method``, as Slack does.
+``unknown_method``, as Slack does. Like Slack, it refuses a message whose
+blocks hold more than 12,000 characters of text (``msg_blocks_too_long``) and a
+``chat.update`` text over 4,000 (``msg_too_long``); it keeps no pace.
 """
 
 from __future__ import annotations
@@ -31,9 +33,40 @@ Answer = dict[str, Any]
 # Arguments the Web API takes as JSON strings inside form bodies.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 
+# Slack's limits on a message as a whole: the text of all its blocks together,
+# and the text of an update.
+MAX_BLOCKS_TEXT = 12_000
+MAX_UPDATE_TEXT = 4_000
+
 
 def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true", "yes")
+
+
+def blocks_text_chars(blocks: Any) -> int:
+    """Characters of every ``text`` string anywhere in ``blocks``, summed."""
+    total, stack = 0, [blocks]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    total += len(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return total
+
+
+def _too_long(args: Args, *, update: bool = False) -> Answer | None:
+    """Slack's refusal of a message too long as a whole, or None."""
+    if blocks_text_chars(args.get("blocks") or []) > MAX_BLOCKS_TEXT:
+        return {"ok": False, "error": "msg_blocks_too_long"}
+    text = args.get("text")
+    if update and isinstance(text, str) and len(text) > MAX_UPDATE_TEXT:
+        return {"ok": False, "error": "msg_too_long"}
+    return None
 
 
 class WebApi:
@@ -117,11 +150,17 @@ class WebApi:
             return {"ok": False, "error": "channel_not_found"}
         if not args.get("text") and not args.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        refused = _too_long(args)
+        if refused is not None:
+            return refused
         message = self.ws.post(channel, args)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": _public(message)}
 
     def chat_update(self, args: Args) -> Answer:
         channel = self._channel(args) or ""
+        refused = _too_long(args, update=True)
+        if refused is not None:
+            return refused
         message = self.ws.update(channel, str(args.get("ts") or ""), args)
         if message is None:
             return {"ok": False, "error": "message_not_found"}
@@ -149,6 +188,9 @@ class WebApi:
             return {"ok": False, "error": "user_not_in_channel"}
         if not args.get("text") and not args.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        refused = _too_long(args)
+        if refused is not None:
+            return refused
         return {"ok": True, "message_ts": self.ws.post_ephemeral(channel, user, args)["ts"]}
 
     def chat_get_permalink(self, args: Args) -> Answer:

@@ -12,7 +12,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-__all__ = ["validate_blocks", "validate_view"]
+__all__ = ["blocks_text_chars", "oversize", "validate_blocks", "validate_view"]
 
 
 # Slack's documented Block Kit / message limits (checked explicitly, because the SDK's
@@ -34,11 +34,47 @@ MAX_OPTION_TEXT = 75
 MAX_OPTION_VALUE = 150
 MAX_OPTIONS = 100
 MAX_MARKDOWN_BLOCK_TEXT = 12_000
+# Slack refuses a message whose blocks hold more text than this, all together
+# (msg_blocks_too_long), even when every block is within its own limits.
+MAX_BLOCKS_TEXT = 12_000
+MAX_UPDATE_TEXT = 4_000  # chat.update's ``text`` (msg_too_long)
 
 
 def _text_of(obj: Any) -> str | None:
     if isinstance(obj, dict) and isinstance(obj.get("text"), str):
         return obj["text"]
+    return None
+
+
+def blocks_text_chars(blocks: Any) -> int:
+    """Characters of text anywhere in ``blocks``: every ``text`` string (text
+    objects in sections, fields, headers, context, buttons, options and
+    placeholders; rich text elements; markdown blocks), summed."""
+    total = 0
+    stack = [blocks]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    total += len(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return total
+
+
+def oversize(method: str, args: dict[str, Any]) -> tuple[str, str] | None:
+    """Slack's refusal of a message too long as a whole: (error, detail), or None."""
+    if method not in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+        return None
+    chars = blocks_text_chars(args.get("blocks") or [])
+    if chars > MAX_BLOCKS_TEXT:
+        return "msg_blocks_too_long", f"blocks hold {chars} chars of text, max {MAX_BLOCKS_TEXT}"
+    text = args.get("text")
+    if method == "chat.update" and isinstance(text, str) and len(text) > MAX_UPDATE_TEXT:
+        return "msg_too_long", f"chat.update text is {len(text)} chars, max {MAX_UPDATE_TEXT}"
     return None
 
 

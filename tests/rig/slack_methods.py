@@ -36,6 +36,7 @@ class SlackMethods:
     _last_ts_us: int
     _ids: itertools.count[int]
     socket_url: str
+    _channel_flags: Callable[[str], dict[str, bool]]  # WorkspaceConditions
 
     # -- argument checks ---------------------------------------------------
 
@@ -243,7 +244,7 @@ class SlackMethods:
 
     def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
         channels = [
-            {"id": cid, "name": name, "is_channel": True, "is_archived": False, "is_member": True}
+            {"id": cid, "name": name, "is_channel": True, **self._channel_flags(cid)}
             for cid, name in sorted(self.channel_names.items())
         ]
         return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
@@ -271,8 +272,7 @@ class SlackMethods:
                 "name": self.channel_names.get(ch, ch.lower()),
                 "is_channel": True,
                 "is_private": False,
-                "is_archived": False,
-                "is_member": True,
+                **self._channel_flags(ch),
                 "created": 1700000000,
             },
         }

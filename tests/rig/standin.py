@@ -6,6 +6,17 @@ response parsing — runs exactly as in production. The stand-in answers with
 Slack-shaped JSON, keeps the state of posted messages, validates every Block Kit
 payload against Slack's limits and can inject rate limits, server errors and latency.
 
+Like Slack, it keeps a pace (``pace``: one post per second per channel with a burst
+of 4, each other method its tier's calls per minute; beyond that HTTP 429 with
+``Retry-After``), on by default so that no test passes only because Slack is
+infinitely fast; ``limits=False`` turns the pace off (say why where you do). It
+refuses a message whose blocks hold more than 12,000 characters of text
+(``msg_blocks_too_long``) and a ``chat.update`` text over 4,000 (``msg_too_long``):
+the bot must never send one, so these are recorded in ``invalid`` too (the fixtures
+fail the test) unless ``oversize_is_invalid=False``. ``conditions`` gives a revoked
+token, archived / left / unknown channels, missing scopes and calls carried out then
+answered with an error.
+
 Block Kit validation lives in ``blockkit``, per-method behaviour in ``slack_methods``,
 fault injection in ``faults``, the call records in ``calls``; ``Call``, ``Fault``,
 ``Rejected``, ``validate_blocks`` and ``validate_view`` are re-exported here.
@@ -23,15 +34,17 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from .blockkit import validate_blocks, validate_view
-from .calls import Call, Rejected, short
+from .blockkit import oversize, validate_blocks, validate_view
+from .calls import Call, CallRecords, Rejected
+from .conditions import WorkspaceConditions
 from .faults import Fault, FaultInjection, Hold, fault_response
+from .pace import Pace
 from .slack_methods import SlackMethods
 from .socket_mode import SocketModeMixin, socket_envelope
 
@@ -55,12 +68,35 @@ _JSON_FIELDS = ("blocks", "attachments", "view")
 # ---------------------------------------------------------------------------
 
 
-class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
-    """Slack Web API on ``http://127.0.0.1:<ephemeral port>/api/``."""
+class SlackStandIn(CallRecords, FaultInjection, WorkspaceConditions, SocketModeMixin, SlackMethods):
+    """Slack Web API on ``http://127.0.0.1:<ephemeral port>/api/``.
 
-    def __init__(self, *, host: str = "127.0.0.1") -> None:
+    ``limits``: keep Slack's pace (429 beyond it); ``clock``, ``post_rate`` (posts per
+    second per channel), ``post_burst`` and ``tiers`` (method → calls per minute, ``"*"``
+    for methods not listed) change it for tests of the stand-in itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        limits: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        post_rate: float = 1.0,
+        post_burst: float = 4,
+        tiers: Mapping[str, float] | None = None,
+        oversize_is_invalid: bool = True,
+    ) -> None:
         FaultInjection.__init__(self)
+        WorkspaceConditions.__init__(self)
         self.host = host
+        self.pace: Pace | None = (
+            Pace(clock=clock, post_rate=post_rate, post_burst=post_burst, tiers=tiers)
+            if limits
+            else None
+        )
+        self.oversize_is_invalid = oversize_is_invalid
+        self.received = 0  # Web API calls received, answered however
         self.calls: list[Call] = []
         self.rejected: list[Rejected] = []
         self.invalid: list[tuple[str, dict[str, Any], list[str]]] = []
@@ -139,17 +175,19 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
         """A ``response_url`` served here; posts to it are recorded as method ``response_url``."""
         return f"http://{self.host}:{self.port}/respond/{key}"
 
-    # -- inspection --------------------------------------------------------
-
-    def calls_to(self, method: str) -> list[Call]:
-        return [c for c in self.calls if c.method == method]
+    # -- inspection (more in CallRecords) ------------------------------------
 
     def clear(self) -> None:
-        """Forget recorded calls, rejections and invalid calls (message state and faults stay)."""
+        """Forget recorded calls, rejections, invalid calls and the counts of calls and
+        429s (message state, faults, conditions and the pace's buckets stay)."""
         self.calls.clear()
         self.rejected.clear()
         self.invalid.clear()
         self.ephemerals.clear()
+        self.received = 0
+        if self.pace is not None:
+            self.pace.refused.clear()
+            self.pace.early.clear()
 
     def message(self, channel: str, ts: str) -> dict[str, Any]:
         """Current state of a posted message (after any chat.update)."""
@@ -163,59 +201,6 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
             if ch == channel and m.get("thread_ts") == thread_ts and ts != thread_ts
         ]
         return sorted(replies, key=lambda m: float(m["ts"]))
-
-    async def wait_for(
-        self,
-        method: str,
-        predicate: Callable[[Call], bool] = lambda call: True,
-        count: int = 1,
-        timeout: float = 5.0,
-    ) -> list[Call]:
-        """Wait until ``count`` accepted calls to ``method`` match ``predicate``.
-
-        Counts calls already recorded (use ``clear()`` first to wait for new ones).
-        Returns every matching call; raises AssertionError with a summary on timeout.
-        """
-
-        def matching() -> list[Call]:
-            out = []
-            for c in self.calls:
-                if c.method != method:
-                    continue
-                try:
-                    ok = predicate(c)
-                except Exception:  # e.g. KeyError on a call without that arg: not a match
-                    ok = False
-                if ok:
-                    out.append(c)
-            return out
-
-        if self._changed is None:
-            raise RuntimeError("SlackStandIn not started")
-        try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(lambda: len(matching()) >= count)
-        except TimeoutError:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for {count} matching {method} call(s); "
-                f"got {len(matching())}.\n{self.summary()}"
-            ) from None
-        return matching()
-
-    def summary(self, limit: int = 40) -> str:
-        """A readable dump of what Slack saw (used in assertion messages)."""
-        lines = [f"accepted calls ({len(self.calls)}):"]
-        for c in self.calls[-limit:]:
-            lines.append(f"  {c.method} {short(c.args)}")
-        if self.rejected:
-            lines.append(f"rejected ({len(self.rejected)}):")
-            for r in self.rejected[-limit:]:
-                lines.append(f"  {r.method} -> {r.status} {r.error} {short(r.args)}")
-        if self.invalid:
-            lines.append(f"invalid ({len(self.invalid)}):")
-            for m, a, errs in self.invalid[-limit:]:
-                lines.append(f"  {m} {errs[:3]} {short(a)}")
-        return "\n".join(lines)
 
     # -- request handling --------------------------------------------------
 
@@ -246,9 +231,18 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
             async with self._changed:
                 self._changed.notify_all()
 
+    async def _refuse(
+        self, method: str, args: dict[str, Any], at: float, wall: float, fault: Fault
+    ) -> web.Response:
+        """Record a refusal in ``rejected`` and answer it as Slack would."""
+        self.rejected.append(Rejected(method, args, fault.status, fault.error, at, wall))
+        await self._notify()
+        return fault_response(fault)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         at, wall = time.monotonic(), time.time()
         method = request.match_info["method"]
+        self.received += 1
         try:
             args = await self._parse_args(request)
         except ValueError as exc:
@@ -262,9 +256,9 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
             auth.startswith(f"Bearer {prefix}")
             or (isinstance(token, str) and token.startswith(prefix))
         ):
-            self.rejected.append(Rejected(method, args, 200, "not_authed", at, wall))
-            await self._notify()
-            return web.json_response({"ok": False, "error": "not_authed"})
+            return await self._refuse(method, args, at, wall, Fault(200, 1, 0, "not_authed"))
+        if self.token_error is not None:
+            return await self._refuse(method, args, at, wall, Fault(200, 1, 0, self.token_error))
 
         delay = self._delay_for(method)
         if delay:
@@ -272,9 +266,20 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
 
         fault = self._take_fault(method)
         if fault is not None:
-            self.rejected.append(Rejected(method, args, fault.status, fault.error, at, wall))
+            return await self._refuse(method, args, at, wall, fault)
+
+        if self.pace is not None:
+            retry_after = self.pace.retry_after(method, self._pace_key(args))
+            if retry_after is not None:  # refused before anything is done: nothing stored
+                return await self._refuse(
+                    method, args, at, wall, Fault(429, 1, retry_after, "ratelimited")
+                )
+
+        refusal = self._scope_error(method) or self._channel_error(method, args)
+        if refusal is not None:
+            self.rejected.append(Rejected(method, args, 200, refusal["error"], at, wall))
             await self._notify()
-            return fault_response(fault)
+            return web.json_response(refusal)
 
         errors, error_code = self._validate(method, args)
         if errors:
@@ -282,20 +287,49 @@ class SlackStandIn(FaultInjection, SocketModeMixin, SlackMethods):
             await self._notify()
             return web.json_response({"ok": False, "error": error_code, "errors": errors})
 
+        too_long = oversize(method, args)  # checked even where validation is off (benchmarks)
+        if too_long is not None:
+            error, detail = too_long
+            if self.oversize_is_invalid:
+                self.invalid.append((method, args, [detail]))
+            self.rejected.append(Rejected(method, args, 200, error, at, wall))
+            await self._notify()
+            return web.json_response({"ok": False, "error": error, "errors": [detail]})
+
+        return await self._carry_out(request, method, args, at, wall)
+
+    async def _carry_out(
+        self, request: web.Request, method: str, args: dict[str, Any], at: float, wall: float
+    ) -> web.StreamResponse:
         body = self._respond(method, args)
-        if body.get("ok"):
-            peer = request.transport.get_extra_info("peername") if request.transport else None
-            where = f"{peer[0]}:{peer[1]}" if peer else ""
-            self.calls.append(Call(method, args, at, wall, body, where))
-        else:
+        if not body.get("ok"):
             # Slack-level errors (message_not_found, ...) are rejections too.
             self.rejected.append(Rejected(method, args, 200, body.get("error"), at, wall))
+            await self._notify()
+            return web.json_response(body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        where = f"{peer[0]}:{peer[1]}" if peer else ""
+        self.calls.append(Call(method, args, at, wall, body, where))
+        after = self._take_after_store(method, args)
+        if after is not None:  # done at Slack, and yet answered with an error
+            self.rejected.append(
+                Rejected(method, args, after.status, after.error, at, wall, carried_out=True)
+            )
         await self._notify()
-        held = self._take_hold(method, args) if body.get("ok") else None
+        if after is not None:
+            return fault_response(after)
+        held = self._take_hold(method, args)
         if held is not None:
             held.response = body
             await held.released.wait()  # done at Slack; the answer waits
         return web.json_response(body)
+
+    def _pace_key(self, args: dict[str, Any]) -> str:
+        """A channel's posts count against its ID, however the call names it."""
+        channel = str(args.get("channel") or "").removeprefix("#")
+        if channel in self.channel_names:
+            return channel
+        return next((cid for cid, name in self.channel_names.items() if name == channel), channel)
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
         at, wall = time.monotonic(), time.time()
