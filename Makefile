@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/runbook-bot lint runbooks
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 4
 
 # Benchmarks (not tests; need PostgreSQL like the tests). One command each from a
 # fresh clone; extra flags with ARGS="…", e.g. make bench-ack ARGS="--requests 100".

@@ -216,7 +216,7 @@ async def test_a_lookup_slack_refuses_is_logged_counted_and_retried_never_posted
     await bot.kill()
     held.release()
     slack.fail("conversations.replies", status=200, error="missing_scope", times=1)
-    # More 429s than the Web API client retries by itself.
+    # Rate limited again and again.
     slack.fail("conversations.replies", status=429, retry_after=0, times=6)
 
     await bot.start()
@@ -234,7 +234,9 @@ async def test_a_lookup_slack_refuses_is_logged_counted_and_retried_never_posted
     assert refused == [(200, "missing_scope")] + [(429, None)] * 6
     assert len(with_metadata(slack, "conversations.replies")) == 1  # then it answered
     metrics = await bot.metrics()
-    assert 'runbook_bot_outbox_lookups_total{result="failed"} 2.0' in metrics
+    # missing_scope, then six 429s: each a failed lookup (the client never retries
+    # by itself; the outbox waits out Retry-After for the method as a whole).
+    assert 'runbook_bot_outbox_lookups_total{result="failed"} 7.0' in metrics
     assert 'runbook_bot_outbox_lookups_total{result="found"} 1.0' in metrics
     log = bot.log()
     assert "could not look up message" in log and "missing_scope" in log

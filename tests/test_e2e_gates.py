@@ -49,6 +49,7 @@ async def ephemeral_to(slack: SlackStandIn, user: str, count: int = 1) -> list[C
 
 async def refused_quietly(bot: BotServer, slack: SlackStandIn, step: Call, user: str) -> str:
     """Click Approve as ``user``: told privately why not; nothing recorded or updated."""
+    await bot.settle()  # what earlier clicks owe has gone (at Slack's pace)
     before = await snapshot(bot)
     updates = len(slack.calls_to("chat.update"))
     told = len([c for c in slack.calls_to("chat.postEphemeral") if c.args["user"] == user])

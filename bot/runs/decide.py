@@ -225,7 +225,13 @@ async def decide_step(
             priority=Priority.CLICK,
         )
         # Also say it in the channel, where people look.
-        enqueue(session, key, "chat.postMessage", {"channel": run.channel_id, **summary})
+        enqueue(
+            session,
+            key,
+            "chat.postMessage",
+            {"channel": run.channel_id, **summary},
+            priority=Priority.CLICK,
+        )
     if outcome.rollback_completed:
         enqueue(
             session,

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.slack import lookup
 from bot.slack import outbox_rows as rows_
 from bot.slack.budget import Budgets, LocalBudgets, SharedBudgets
-from bot.slack.errors import classify
+from bot.slack.errors import Failure, classify
 from bot.slack.handoff import HandOff
 from bot.slack.health import SlackHealth
 from bot.slack.outbox_rows import Claimed
@@ -280,7 +280,11 @@ class OutboxWorker(Refusals, HandOff):
         if time.monotonic() - leased_at > self._lease.total_seconds() / 2:
             if not await rows_.still_ours(self._sessions, row.id, self._owner.current()):
                 return None
-        if row.collapse_key and await rows_.supersede_if_newer(self._sessions, row):
+        if (
+            row.collapse_key
+            and row.method == "chat.update"
+            and await rows_.supersede_if_newer(self._sessions, row)
+        ):
             return True  # a newer version of this message is queued: it goes instead
         payload = await self._payload(row)
         if isinstance(payload, bool):
@@ -357,7 +361,9 @@ class OutboxWorker(Refusals, HandOff):
     async def _defer(self, row: Claimed, seconds: float) -> None:
         await rows_.defer(self._sessions, row.id, utcnow() + timedelta(seconds=seconds))
         due = time.monotonic() + seconds
-        self._next_due = due if self._next_due is None else min(self._next_due, due)
+        if self._next_due is None or due < self._next_due:
+            self._next_due = due
+            self._wake.set()  # the loop may be asleep for longer: plan its wake again
 
     async def _delivered(self, row: Claimed, ts: str | None, channel: Any = None) -> None:
         await self._mark_sent(row, ts, str(channel) if channel else None)
@@ -369,9 +375,20 @@ class OutboxWorker(Refusals, HandOff):
         """A message in doubt: (True, its ts) if Slack has it, (True, None) if
         not, (False, None) if Slack would not say — then the lookup is retried
         later, never posted blind."""
+        method = "conversations.replies" if payload.get("thread_ts") else "conversations.history"
+        if lookup.can_look_up(payload) and not await self._slot(row, bucket_of(method, None)):
+            return False, None
         verdict = await lookup.check_in_doubt(self._client, payload, row.id, row.created_at)
         self._on_lookup(verdict.result)
         if verdict.result == "failed":
+            failure = classify(verdict.cause) if verdict.cause else None
+            if failure is not None and failure.kind is Failure.CHANNEL_GONE:
+                # The bot cannot read (nor post to) the channel: never posted, never blocks.
+                await self._failed(row, payload, bucket_of(method, None), failure)
+                return False, None
+            if failure is not None and failure.kind in (Failure.RATE_LIMITED, Failure.UNUSABLE):
+                await self._failed(row, payload, bucket_of(method, None), failure)
+                return False, None
             await self._retry_later(row.id, f"lookup: {verdict.error}")
             return False, None
         return True, verdict.ts

@@ -36,9 +36,10 @@ MAX_PAGES = 25
 class LookupFailed(Exception):
     """Slack would not answer the lookup (``missing_scope``, rate limit, …)."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, cause: BaseException | None = None) -> None:
         super().__init__(error)
         self.error = error
+        self.cause = cause  # what Slack answered (classified by bot/slack/errors.py)
 
 
 def can_look_up(payload: dict[str, Any]) -> bool:
@@ -98,9 +99,9 @@ async def find_posted(
     except SlackApiError as exc:
         data = exc.response.data if exc.response is not None else None
         error = str(data.get("error", "")) if isinstance(data, dict) else ""
-        raise LookupFailed(error or f"HTTP {exc.response.status_code}") from exc
+        raise LookupFailed(error or f"HTTP {exc.response.status_code}", exc) from exc
     except Exception as exc:  # connection refused, timeout
-        raise LookupFailed(repr(exc)) from exc
+        raise LookupFailed(repr(exc), exc) from exc
     raise LookupFailed(f"not found in {MAX_PAGES} pages")
 
 
@@ -111,6 +112,7 @@ class Verdict:
     result: str  # found | absent | failed | skipped
     ts: str | None = None
     error: str = ""
+    cause: BaseException | None = None
 
 
 async def check_in_doubt(
@@ -135,7 +137,7 @@ async def check_in_doubt(
             row_id,
             exc.error,
         )
-        return Verdict("failed", error=exc.error)
+        return Verdict("failed", error=exc.error, cause=exc.cause)
     if ts:
         log.info("outbox: message %d already in Slack (ts %s): not posted again", row_id, ts)
         return Verdict("found", ts)

@@ -68,10 +68,11 @@ class Rate:
         """How far ahead of the steady pace a call of ``priority`` may go.
 
         The burst is kept for what goes first: a click may use all of it,
-        reminders and the rest none — so a backlog at the steady pace always
-        leaves room for the next click.
+        the rest a third of it — so a backlog at the steady pace always
+        leaves room for the next click (a third of the burst is everyone's,
+        so the rest is not starved for long after a burst of clicks).
         """
-        share = {Priority.CLICK: 1.0, Priority.ESCALATION: 0.5}.get(priority, 0.0)
+        share = {Priority.CLICK: 1.0, Priority.ESCALATION: 0.6}.get(priority, 0.3)
         return self.interval * int(self.burst * share)
 
 

@@ -83,7 +83,7 @@ class BotServer:
         )
         return await self.send(body, "click")
 
-    async def settle(self, timeout: float = 5.0) -> None:
+    async def settle(self, timeout: float = 15.0) -> None:
         """Wait until every acknowledged request was acted on and the outbox
         has nothing pending (delivery finished).
 

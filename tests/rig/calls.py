@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,15 +112,23 @@ class CallRecords:
 
         if self._changed is None:
             raise RuntimeError("SlackStandIn not started")
-        try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(lambda: len(matching()) >= count)
-        except TimeoutError:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for {count} matching {method} call(s); "
-                f"got {len(matching())}.\n{self.summary()}"
-            ) from None
-        return matching()
+        # ``timeout`` counts from the last call Slack accepted: at Slack's pace
+        # the bot may still be working through a queue (one post a second per
+        # channel) — only a stand-in that hears nothing for ``timeout`` fails.
+        # Never longer than ``4 * timeout`` (at least 60 s) in all.
+        limit = time.monotonic() + max(60.0, 4 * timeout)
+        while True:
+            seen = len(self.calls)
+            try:
+                async with asyncio.timeout(timeout), self._changed:
+                    await self._changed.wait_for(lambda: len(matching()) >= count)
+                return matching()
+            except TimeoutError:
+                if len(self.calls) == seen or time.monotonic() >= limit:
+                    raise AssertionError(
+                        f"timed out after {timeout}s waiting for {count} matching {method} "
+                        f"call(s); got {len(matching())}.\n{self.summary()}"
+                    ) from None
 
     def summary(self, limit: int = 40) -> str:
         """A readable dump of what Slack saw (used in assertion messages)."""
