@@ -14,7 +14,7 @@ from bot.drills.history import recent_runs
 from bot.drills.log import due_runbooks
 from bot.home.view import SHOW_INCIDENTS, SHOW_RUNS, HomeData, OpenIncident
 from bot.runbook import Library
-from bot.store.models import Incident, Run, StepDecision
+from bot.store.models import Incident, Run, SlackProblem, StepDecision
 
 
 async def open_incidents(
@@ -106,6 +106,7 @@ async def load_home(
     catalog = [(rb.id, rb.title) for rb in library.runbooks.values()]
     due = await due_runbooks(session, catalog, interval_seconds=interval_seconds, now=now)
     runs = await recent_runs(session, limit=SHOW_RUNS)
+    problems = (await session.execute(select(SlackProblem.scope, SlackProblem.error))).all()
     return HomeData(
         now=now,
         incidents=incidents,
@@ -115,4 +116,5 @@ async def load_home(
         insights=insights,
         insights_days=insights_days,
         catalog_size=len(catalog),
+        slack_problems={str(scope): str(error) for scope, error in problems},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +63,8 @@ class HomeData:
     insights_days: int = 90
     catalog_size: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # What Slack refuses the bot (``bot/slack/health.py``): scope → error.
+    slack_problems: Mapping[str, str] = field(default_factory=dict)
 
 
 def incident_line(i: OpenIncident, now: datetime) -> str:
@@ -85,6 +87,20 @@ def _lines_blocks(lines: Sequence[str], budget: int) -> list[dict[str, Any]]:
     return [section(c) for c in split_mrkdwn("\n".join(lines), 2900)][:budget]
 
 
+def problem_blocks(problems: Mapping[str, str]) -> list[dict[str, Any]]:
+    """What the operator must fix for the bot to reach Slack (none: no block)."""
+    lines = []
+    for scope, error in sorted(problems.items()):
+        if scope.startswith("channel:"):
+            channel = escape(scope.removeprefix("channel:"))
+            fix = "unarchive it" if error == "is_archived" else "invite the bot to it"
+            lines.append(
+                f"⚠️ Slack will not take the bot's messages in <#{channel}> (`{escape(error)}`): "
+                f"{fix}. Its messages fail and its reminders pause meanwhile."
+            )
+    return [section("\n".join(lines[:10]))] if lines else []
+
+
 def home_view(data: HomeData) -> dict[str, Any]:
     """``views.publish``'s view: never past 100 blocks, whatever ``data`` holds."""
     blocks: list[dict[str, Any]] = [
@@ -95,6 +111,7 @@ def home_view(data: HomeData) -> dict[str, Any]:
             "elements": [button("🚨 Declare incident", DECLARE, "declare", "primary")],
         },
     ]
+    blocks += problem_blocks(data.slack_problems)
     shown = list(data.incidents)[:SHOW_INCIDENTS]
     if not shown:
         blocks.append(context("_No incident is open._"))

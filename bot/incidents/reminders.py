@@ -30,6 +30,7 @@ from bot.incidents import blocks as incident_blocks
 from bot.incidents.due import DueJob
 from bot.incidents.service import add_event, incident_view
 from bot.slack.delivery import OutboxWorker
+from bot.slack.health import recent_cutoff
 from bot.slack.outbox import enqueue, enqueue_collapsing
 from bot.slack.pace import Priority
 from bot.store.models import Incident, OutboxMessage, SlackProblem, utcnow
@@ -183,7 +184,9 @@ class Reminders(DueJob):
 
 async def unreachable_channels(session: AsyncSession) -> set[str]:
     """Channels Slack refuses the bot's messages in (``bot/slack/health.py``)."""
-    scopes = (await session.execute(select(SlackProblem.scope))).scalars()
+    since = func.coalesce(SlackProblem.checked_at, SlackProblem.since)
+    query = select(SlackProblem.scope).where(since > recent_cutoff())
+    scopes = (await session.execute(query)).scalars()
     return {s.removeprefix("channel:") for s in scopes if s.startswith("channel:")}
 
 

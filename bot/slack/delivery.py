@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.slack import lookup
 from bot.slack import outbox_rows as rows_
 from bot.slack.budget import Budgets, LocalBudgets, SharedBudgets
-from bot.slack.errors import Failure, classify
+from bot.slack.errors import classify
 from bot.slack.handoff import HandOff
 from bot.slack.health import SlackHealth
 from bot.slack.outbox_rows import Claimed
@@ -311,8 +311,7 @@ class OutboxWorker(Refusals, HandOff):
             self._on_call(row.method, False)
             return await self._failed(row, payload, bucket, classify(exc))
         self._on_call(row.method, True)
-        if channel in self._health.gone:
-            await self._health.channel_ok(channel)
+        await self._health.channel_ok(channel)  # only a recorded problem costs a statement
         raw_ts = response.get("ts") or response.get("message_ts")
         await self._delivered(row, str(raw_ts) if raw_ts else None, response.get("channel"))
         return True
@@ -370,28 +369,6 @@ class OutboxWorker(Refusals, HandOff):
         if ts:
             self._remember_ts(row.id, ts)
         self.delivered += 1
-
-    async def _look_up(self, row: Claimed, payload: dict[str, Any]) -> tuple[bool, str | None]:
-        """A message in doubt: (True, its ts) if Slack has it, (True, None) if
-        not, (False, None) if Slack would not say — then the lookup is retried
-        later, never posted blind."""
-        method = "conversations.replies" if payload.get("thread_ts") else "conversations.history"
-        if lookup.can_look_up(payload) and not await self._slot(row, bucket_of(method, None)):
-            return False, None
-        verdict = await lookup.check_in_doubt(self._client, payload, row.id, row.created_at)
-        self._on_lookup(verdict.result)
-        if verdict.result == "failed":
-            failure = classify(verdict.cause) if verdict.cause else None
-            if failure is not None and failure.kind is Failure.CHANNEL_GONE:
-                # The bot cannot read (nor post to) the channel: never posted, never blocks.
-                await self._failed(row, payload, bucket_of(method, None), failure)
-                return False, None
-            if failure is not None and failure.kind in (Failure.RATE_LIMITED, Failure.UNUSABLE):
-                await self._failed(row, payload, bucket_of(method, None), failure)
-                return False, None
-            await self._retry_later(row.id, f"lookup: {verdict.error}")
-            return False, None
-        return True, verdict.ts
 
     async def _retry_later(
         self, row_id: int, error: str, delay: float | None = None, *, doubt: bool = False

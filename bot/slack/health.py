@@ -6,9 +6,10 @@
   answers 503 naming the error, and once the probe succeeds everything owed
   goes, each message once.
 - ``channel:<id>``: the channel was archived, the bot removed from it, or it
-  does not exist. Messages to it fail at once; reminders there pause; the
-  operator sees it in the log, a metric and the App Home. A later message that
-  reaches the channel clears it.
+  does not exist. For ``CHANNEL_RETRY_SECONDS`` messages to it fail at once
+  and reminders there pause; then the next message tries again (and clears
+  it when it gets through). The operator sees it in the log, a metric and the
+  App Home.
 
 Kept in ``slack_problems`` (migration 0010); read by each process about once
 a second, and on every ``/healthz``.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import bindparam, text
@@ -33,14 +34,21 @@ Sessions = async_sessionmaker[AsyncSession]
 
 AUTH = "auth"
 PROBE_SECONDS = 30.0
+CHANNEL_RETRY_SECONDS = 300.0
 REFRESH_SECONDS = 1.0
 
 _UPSERT = text(
     "INSERT INTO slack_problems (scope, error, detail, since) "
     "VALUES (:scope, :error, :detail, :now) "
-    "ON CONFLICT (scope) DO UPDATE SET error = excluded.error, detail = excluded.detail"
+    "ON CONFLICT (scope) DO UPDATE SET error = excluded.error, detail = excluded.detail, "
+    "checked_at = excluded.since"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 _READ = text("SELECT scope, error FROM slack_problems")
+# Channels given up on recently (``CHANNEL_RETRY_SECONDS``): theirs fail at once.
+_GONE = text(
+    "SELECT scope, error FROM slack_problems WHERE scope LIKE 'channel:%' "
+    "AND COALESCE(checked_at, since) > :after"
+).bindparams(bindparam("after", type_=UTCDateTime()))
 _CLEAR = text("DELETE FROM slack_problems WHERE scope = :scope")
 # One process probes per interval: whoever moves checked_at on.
 _CLAIM_PROBE = text(
@@ -64,6 +72,11 @@ async def auth_problem(sessions: Sessions) -> str | None:
     return next((str(error) for scope, error in rows if scope == AUTH), None)
 
 
+def recent_cutoff() -> datetime:
+    """Channel problems recorded after this still hold (``CHANNEL_RETRY_SECONDS``)."""
+    return utcnow() - timedelta(seconds=CHANNEL_RETRY_SECONDS)
+
+
 class SlackHealth:
     """This process's view of ``slack_problems``, refreshed about once a second."""
 
@@ -71,6 +84,7 @@ class SlackHealth:
         self._sessions = sessions
         self.unusable: str | None = None  # the auth error, while Slack is unusable
         self.gone: dict[str, str] = {}  # channel → error
+        self._recorded: set[str] = set()
         self._read_at = float("-inf")
         self._told = False  # the operator was told about this outage (once per outage)
 
@@ -79,6 +93,7 @@ class SlackHealth:
             return
         async with self._sessions() as session:
             rows = (await session.execute(_READ)).all()
+            gone = (await session.execute(_GONE, {"after": recent_cutoff()})).all()
         self._read_at = time.monotonic()
         errors = {str(scope): str(error) for scope, error in rows}
         was = self.unusable
@@ -86,11 +101,9 @@ class SlackHealth:
         if was and not self.unusable:
             log.warning("Slack accepts the bot's token again: delivering what was held")
             self._told = False
-        self.gone = {
-            scope.removeprefix("channel:"): error
-            for scope, error in errors.items()
-            if scope.startswith("channel:")
-        }
+        self.gone = {str(scope).removeprefix("channel:"): str(error) for scope, error in gone}
+        # Older ones too: a message that gets through clears them.
+        self._recorded = {s.removeprefix("channel:") for s in errors if s.startswith("channel:")}
 
     async def mark_unusable(self, error: str, held: int | None = None) -> None:
         await self._upsert(AUTH, error, WHAT_TO_DO.get(error, "check SLACK_BOT_TOKEN"))
@@ -126,8 +139,6 @@ class SlackHealth:
         return True
 
     async def channel_gone(self, channel: str, error: str) -> None:
-        if self.gone.get(channel) == error:
-            return
         self.gone[channel] = error
         await self._upsert(f"channel:{channel}", error, "")
         log.error(
@@ -139,8 +150,9 @@ class SlackHealth:
         )
 
     async def channel_ok(self, channel: str) -> None:
-        if channel in self.gone:
-            del self.gone[channel]
+        if channel in self.gone or channel in self._recorded:
+            self.gone.pop(channel, None)
+            self._recorded.discard(channel)
             async with self._sessions() as session, session.begin():
                 await session.execute(_CLEAR, {"scope": f"channel:{channel}"})
             log.warning("Slack takes messages in channel %s again", channel)

@@ -15,10 +15,12 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack import lookup
 from bot.slack.budget import Budgets
-from bot.slack.errors import MAX_ATTEMPTS, Failure, SlackFailure, stand_in_message
+from bot.slack.errors import MAX_ATTEMPTS, Failure, SlackFailure, classify, stand_in_message
 from bot.slack.health import SlackHealth
 from bot.slack.outbox_rows import Claimed
+from bot.slack.pace import bucket_of
 
 log = logging.getLogger("bot.slack.delivery")
 
@@ -40,6 +42,11 @@ class Refusals:
     async def _give_up(self, row_id: int, error: str) -> None: ...
 
     async def _delivered(self, row: Claimed, ts: str | None, channel: Any = None) -> None: ...
+
+    async def _slot(self, row: Claimed, bucket: str) -> bool: ...
+
+    _on_lookup: Callable[[str], None]
+    _sessions: Any
 
     async def _failed(
         self, row: Claimed, payload: dict[str, Any], bucket: str, failure: SlackFailure
@@ -96,3 +103,25 @@ class Refusals:
                 method,
                 scope or "(Slack did not say which)",
             )
+
+    async def _look_up(self, row: Claimed, payload: dict[str, Any]) -> tuple[bool, str | None]:
+        """A message in doubt: (True, its ts) if Slack has it, (True, None) if
+        not, (False, None) if Slack would not say — then the lookup is retried
+        later, never posted blind."""
+        method = "conversations.replies" if payload.get("thread_ts") else "conversations.history"
+        if lookup.can_look_up(payload) and not await self._slot(row, bucket_of(method, None)):
+            return False, None
+        verdict = await lookup.check_in_doubt(self._client, payload, row.id, row.created_at)
+        self._on_lookup(verdict.result)
+        if verdict.result == "failed":
+            failure = classify(verdict.cause) if verdict.cause else None
+            if failure is not None and failure.kind is Failure.CHANNEL_GONE:
+                # The bot cannot read (nor post to) the channel: never posted, never blocks.
+                await self._failed(row, payload, bucket_of(method, None), failure)
+                return False, None
+            if failure is not None and failure.kind in (Failure.RATE_LIMITED, Failure.UNUSABLE):
+                await self._failed(row, payload, bucket_of(method, None), failure)
+                return False, None
+            await self._retry_later(row.id, f"lookup: {verdict.error}")
+            return False, None
+        return True, verdict.ts
