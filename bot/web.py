@@ -16,6 +16,7 @@ from bot.alerts import webhook
 from bot.context import AppContext
 from bot.slack.health import AUTH
 from bot.store.models import Incident, IntakeItem, OutboxMessage, SlackProblem, utcnow
+from bot.store.states import IncidentState, OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
             (
                 await session.execute(
                     select(OutboxMessage.state, func.count())
-                    .where(OutboxMessage.state.in_(("pending", "failed")))
+                    .where(OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.FAILED)))
                     .group_by(OutboxMessage.state)
                 )
             ).all()
@@ -50,7 +51,7 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
                 select(
                     func.min(OutboxMessage.created_at),
                     func.count().filter(OutboxMessage.in_doubt.is_(True)),
-                ).where(OutboxMessage.state == "pending")
+                ).where(OutboxMessage.state == OutboxState.PENDING)
             )
         ).one()
         intake = {
@@ -69,7 +70,7 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
                 select(
                     func.count(),
                     func.count().filter(Incident.next_reminder_at < now - timedelta(minutes=1)),
-                ).where(Incident.state == "open")
+                ).where(Incident.state == IncidentState.OPEN)
             )
         ).one()
     m = ctx.metrics

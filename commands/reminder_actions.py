@@ -10,6 +10,7 @@ from bot.context import AppContext
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.service import incident_view, record_status_update, snooze_reminders
 from bot.store.models import Incident
+from bot.store.states import IncidentState
 from commands.common import UNAVAILABLE, clean_text, ephemeral, is_db_down, log, where_clicked
 
 
@@ -28,7 +29,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
                 raise
             ephemeral(ctx, channel, user, UNAVAILABLE, thread)
             return
-        if incident is None or incident.state != "open":
+        if incident is None or incident.state != IncidentState.OPEN:
             ephemeral(ctx, channel, user, "That incident is not open any more.", thread)
             return
         view = incident_blocks.update_modal(incident_view(incident))
@@ -57,7 +58,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
                 incident = await session.get(
                     Incident, int(view.get("private_metadata") or 0), with_for_update=True
                 )
-                if incident is None or incident.state != "open":
+                if incident is None or incident.state != IncidentState.OPEN:
                     await ack(
                         response_action="errors",
                         errors={"update": "That incident is not open any more."},
@@ -97,7 +98,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         try:
             async with ctx.sessions() as session, session.begin():
                 incident = await session.get(Incident, incident_id, with_for_update=True)
-                if incident is None or incident.state != "open":
+                if incident is None or incident.state != IncidentState.OPEN:
                     due = None
                 else:
                     due = await snooze_reminders(session, incident, user_id=user, minutes=minutes)

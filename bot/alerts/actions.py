@@ -35,6 +35,7 @@ from bot.settings import Settings
 from bot.slack.mrkdwn import escape
 from bot.slack.outbox import enqueue
 from bot.store.models import Alert, Incident
+from bot.store.states import EventKind, alert_intake_key, incident_key
 
 NOTICE = "alert"
 START = "alert_start"
@@ -45,11 +46,6 @@ DECLARE = "alert_declare"
 def level_names(settings: Settings) -> list[str]:
     """The incident priority levels' names, most urgent first (``PRIORITY_LEVELS``)."""
     return [level.name for level in settings.priority_levels] or list(DEFAULT_LEVELS)
-
-
-def ordering_key(fingerprint: str) -> str:
-    """Clicks on one alert's message, one at a time."""
-    return f"alert:{fingerprint}"
 
 
 def group_key(notification: Notification) -> str:
@@ -91,7 +87,7 @@ def click_payload(
     the clicker's handle, recorded by the intake worker)."""
     return (
         kind,
-        ordering_key(fingerprint),
+        alert_intake_key(fingerprint),
         {
             "alert_id": alert_id,
             "fingerprint": fingerprint,
@@ -293,10 +289,10 @@ class AlertActions:
         # As /incident declare: the declaration becomes the incident's thread.
         enqueue(
             session,
-            f"incident:{incident.id}",
+            incident_key(incident.id),
             "chat.postMessage",
             {"channel": channel, **incident_blocks.declared_message(incident_view(incident), user)},
-            on_delivered=f"incident:{incident.id}",
+            on_delivered=incident_key(incident.id),
         )
         service.link_incident(
             session,
@@ -329,7 +325,7 @@ class AlertActions:
             add_event(
                 session,
                 alert.incident_id,
-                "alert_acknowledged",
+                EventKind.ALERT_ACKNOWLEDGED,
                 user,
                 f"Alert {alert.alertname} acknowledged",
                 at=item.received_at,

@@ -21,19 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts import blocks
-from bot.alerts.service import Recorded, alert_key, view
+from bot.alerts.service import Recorded, view
 from bot.incidents.service import add_event
 from bot.runbook import Runbook
 from bot.slack.outbox import enqueue, enqueue_collapsing
 from bot.slack.pace import Priority
 from bot.store.models import Alert, Incident, OutboxMessage
+from bot.store.states import EventKind, OutboxState, alert_group_key, alert_key
 
 RunbookFor = Callable[[str], Runbook | None]
-
-
-def collapse_key(lead_id: int) -> str:
-    """Pending updates of one group message collapse into the newest."""
-    return f"alert-group:{lead_id}"
 
 
 async def members(session: AsyncSession, lead_id: int) -> list[Alert]:
@@ -141,7 +137,7 @@ def _record_resolved(
     add_event(
         session,
         incident.id,
-        "alert_resolved",
+        EventKind.ALERT_RESOLVED,
         None,
         f"Alert {lead.alertname} resolved{group} ({when})",
         at=at,
@@ -169,7 +165,7 @@ async def enqueue_update(
     (the update waits behind the post: same ordering key).
     """
     key = alert_key(lead.id)
-    collapse = collapse_key(lead.id)
+    collapse = alert_group_key(lead.id)
     if lead.message_ts:
         target = {"channel": lead.channel_id, "ts": lead.message_ts}
         priority = Priority.ALERT
@@ -180,7 +176,7 @@ async def enqueue_update(
         post = (
             await session.execute(
                 select(OutboxMessage.id).where(
-                    OutboxMessage.on_delivered == key, OutboxMessage.state == "pending"
+                    OutboxMessage.on_delivered == key, OutboxMessage.state == OutboxState.PENDING
                 )
             )
         ).scalar_one_or_none()

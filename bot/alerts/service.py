@@ -25,11 +25,7 @@ from bot.alerts.priority import priority_for_severity
 from bot.incidents.service import add_event
 from bot.runbook import Runbook
 from bot.store.models import Alert, Incident
-
-
-def alert_key(alert_id: int) -> str:
-    """The outbox ordering key of one alert's message (post, then updates, in order)."""
-    return f"alert:{alert_id}"
+from bot.store.states import EventKind
 
 
 def view(
@@ -246,7 +242,7 @@ def link_incident(
     add_event(
         session,
         incident.id,
-        "alert_fired",
+        EventKind.ALERT_FIRED,
         user_id,
         f"Opened from alert {alert.alertname} (severity: "
         f"{(alert.labels or {}).get('severity') or 'none'}), firing since "

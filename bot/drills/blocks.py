@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.drills.views import RunRow
 from bot.slack.blockkit import Payload, cap_blocks, context, section, slack_date, truncate
 from bot.slack.mrkdwn import escape, split_mrkdwn
+from bot.store.states import RunStatus
 from bot.timefmt import format_duration
 
 
@@ -15,9 +16,9 @@ def run_result(row: RunRow) -> str:
     """``✅ pass`` / ``❌ fail`` for a drill, else the run's state with its skips."""
     if row.drill and row.validation:
         return "✅ pass" if row.validation == "pass" else "❌ fail"
-    if row.state == "running":
+    if row.state == RunStatus.RUNNING:
         return "▶️ running"
-    icon = "🏁" if row.state == "completed" else "🛑"
+    icon = "🏁" if row.state == RunStatus.COMPLETED else "🛑"
     skips = f", {row.skipped} skipped" if row.skipped else ""
     return f"{icon} {row.state}{skips}"
 

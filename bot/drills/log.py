@@ -16,6 +16,7 @@ from bot.drills.validation import PASS, SkippedStep, Verdict, due_from, evaluate
 from bot.drills.views import DueRunbook, ValidationRow
 from bot.store.models import TimelineEvent, UTCDateTime, Validation
 from bot.store.people import names_of
+from bot.store.states import EventKind
 from bot.store.writes import append_row
 
 
@@ -48,7 +49,7 @@ async def record_validation(
     notes = (
         await session.execute(
             select(TimelineEvent.text)
-            .where(TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "note")
+            .where(TimelineEvent.incident_id == incident_id, TimelineEvent.kind == EventKind.NOTE)
             .order_by(TimelineEvent.at, TimelineEvent.id)
         )
     ).scalars()
@@ -76,7 +77,7 @@ async def record_validation(
         {
             "incident_id": incident_id,
             "run_id": run_id,
-            "kind": "validation_recorded",
+            "kind": EventKind.VALIDATION_RECORDED,
             "actor": None,
             "at": ended_at,
             "text": text[:4000],

@@ -15,6 +15,7 @@ from bot.drills.log import due_runbooks
 from bot.home.view import SHOW_INCIDENTS, SHOW_RUNS, HomeData, OpenIncident
 from bot.runbook import Library
 from bot.store.models import Incident, Run, SlackProblem, StepDecision
+from bot.store.states import IncidentState, RunStatus
 
 
 async def open_incidents(
@@ -28,7 +29,9 @@ async def open_incidents(
         else None
     )
     count = (
-        await session.execute(select(func.count(Incident.id)).where(Incident.state == "open"))
+        await session.execute(
+            select(func.count(Incident.id)).where(Incident.state == IncidentState.OPEN)
+        )
     ).scalar_one()
     rows = (
         await session.execute(
@@ -43,7 +46,7 @@ async def open_incidents(
                 Incident.priority,
                 Incident.roles,
             )
-            .where(Incident.state == "open")
+            .where(Incident.state == IncidentState.OPEN)
             .order_by(*([rank] if rank is not None else []), Incident.opened_at, Incident.id)
             .limit(limit)
         )
@@ -54,7 +57,7 @@ async def open_incidents(
     if ids:
         for run_id, incident_id, runbook_id, snapshot in await session.execute(
             select(Run.id, Run.incident_id, Run.runbook_id, Run.snapshot)
-            .where(Run.incident_id.in_(ids), Run.state == "running")
+            .where(Run.incident_id.in_(ids), Run.state == RunStatus.RUNNING)
             .order_by(Run.id)
         ):
             # The newest running run of an incident is the one shown.

@@ -21,6 +21,7 @@ from bot.slack.blockkit import (
     truncate,
 )
 from bot.slack.mrkdwn import escape, split_mrkdwn
+from bot.store.states import EventKind
 from bot.timefmt import format_duration
 
 REMINDER_UPDATE = "reminder_update"
@@ -267,29 +268,29 @@ def roles_line(roles: dict[str, str]) -> str:
 
 
 KIND_ICONS = {
-    "incident_opened": "🚨",
-    "runbook_started": "▶️",
-    "step_approved": "✅",
-    "step_skipped": "⏭️",
-    "runbook_completed": "🏁",
-    "runbook_aborted": "🛑",
-    "status_update": "📣",
-    "reminder_sent": "⏰",
-    "reminder_joined": "⏰",
-    "reminder_snoozed": "😴",
-    "note": "📝",
-    "incident_resolved": "✔️",
-    "validation_recorded": "🧪",
-    "incident_acknowledged": "👀",
-    "response_target_missed": "🚨",
-    "priority_changed": "🔺",
-    "role_assigned": "🧑‍✈️",
-    "step_approval_partial": "☑️",
-    "rto_warning": "⏳",
-    "rto_breached": "🔥",
-    "alert_fired": "🔥",
-    "alert_acknowledged": "👀",
-    "alert_resolved": "🟢",
+    EventKind.INCIDENT_OPENED: "🚨",
+    EventKind.RUNBOOK_STARTED: "▶️",
+    EventKind.STEP_APPROVED: "✅",
+    EventKind.STEP_SKIPPED: "⏭️",
+    EventKind.RUNBOOK_COMPLETED: "🏁",
+    EventKind.RUNBOOK_ABORTED: "🛑",
+    EventKind.STATUS_UPDATE: "📣",
+    EventKind.REMINDER_SENT: "⏰",
+    EventKind.REMINDER_JOINED: "⏰",
+    EventKind.REMINDER_SNOOZED: "😴",
+    EventKind.NOTE: "📝",
+    EventKind.INCIDENT_RESOLVED: "✔️",
+    EventKind.VALIDATION_RECORDED: "🧪",
+    EventKind.INCIDENT_ACKNOWLEDGED: "👀",
+    EventKind.RESPONSE_TARGET_MISSED: "🚨",
+    EventKind.PRIORITY_CHANGED: "🔺",
+    EventKind.ROLE_ASSIGNED: "🧑‍✈️",
+    EventKind.STEP_APPROVAL_PARTIAL: "☑️",
+    EventKind.RTO_WARNING: "⏳",
+    EventKind.RTO_BREACHED: "🔥",
+    EventKind.ALERT_FIRED: "🔥",
+    EventKind.ALERT_ACKNOWLEDGED: "👀",
+    EventKind.ALERT_RESOLVED: "🟢",
 }
 
 

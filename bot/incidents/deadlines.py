@@ -33,6 +33,7 @@ from bot.slack.delivery import OutboxWorker
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.models import Deadline, Incident, OutboxMessage, Run, utcnow
+from bot.store.states import EventKind, IncidentState, RunStatus, incident_key, run_key
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
@@ -168,12 +169,12 @@ class Deadlines(DueJob):
     ) -> bool:
         """Record and post what the deadline means now; False when it no longer
         applies (acknowledged, resolved, the run ended, or the warning is moot)."""
-        if incident.state != "open":
+        if incident.state != IncidentState.OPEN:
             return False
         late = round(max(0.0, (now - deadline.due_at).total_seconds()), 3)
         if deadline.kind == RESPONSE_TARGET:
             return self._response_target(session, deadline, incident, now, late)
-        if run is None or run.state != "running":
+        if run is None or run.state != RunStatus.RUNNING:
             return False
         rto = float(run.rto_seconds or 0)
         if rto <= 0:
@@ -187,7 +188,7 @@ class Deadlines(DueJob):
             add_event(
                 session,
                 incident.id,
-                "rto_warning",
+                EventKind.RTO_WARNING,
                 None,
                 f"RTO warning: {run.runbook_id} has used 80 % of its RTO",
                 run_id=run.id,
@@ -205,7 +206,7 @@ class Deadlines(DueJob):
             thread, parent = await _run_thread(session, run)
             enqueue(
                 session,
-                f"run:{run.id}",
+                run_key(run.id),
                 "chat.postMessage",
                 {**thread, **payload},
                 thread_from=parent,
@@ -215,7 +216,7 @@ class Deadlines(DueJob):
         add_event(
             session,
             incident.id,
-            "rto_breached",
+            EventKind.RTO_BREACHED,
             None,
             f"RTO breached: {run.runbook_id} still running after its RTO",
             run_id=run.id,
@@ -233,7 +234,7 @@ class Deadlines(DueJob):
         )
         enqueue(
             session,
-            f"run:{run.id}",
+            run_key(run.id),
             "chat.postMessage",
             {"channel": run.channel_id, **payload},
             priority=Priority.ESCALATION,
@@ -254,7 +255,7 @@ class Deadlines(DueJob):
         add_event(
             session,
             incident.id,
-            "response_target_missed",
+            EventKind.RESPONSE_TARGET_MISSED,
             None,
             f"INC-{incident.id} ({incident.priority}) not acknowledged within its response target",
             at=now,
@@ -271,7 +272,7 @@ class Deadlines(DueJob):
         )
         enqueue(
             session,
-            f"incident:{incident.id}",
+            incident_key(incident.id),
             "chat.postMessage",
             {"channel": incident.channel_id, **payload},
             priority=Priority.ESCALATION,
@@ -285,7 +286,7 @@ async def _run_thread(session: AsyncSession, run: Any) -> tuple[dict, OutboxMess
         return {"channel": run.channel_id, "thread_ts": run.message_ts}, None
     row = (
         await session.execute(
-            select(OutboxMessage).where(OutboxMessage.on_delivered == f"run:{run.id}")
+            select(OutboxMessage).where(OutboxMessage.on_delivered == run_key(run.id))
         )
     ).scalar_one_or_none()
     return {"channel": run.channel_id}, row

@@ -30,6 +30,7 @@ from bot.incidents.service import (
 )
 from bot.slack.outbox import enqueue
 from bot.store.models import Incident, utcnow
+from bot.store.states import EventKind, IncidentState, incident_key
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -94,10 +95,10 @@ async def declare(
         payload = incident_blocks.declared_message(incident_view(incident), request.user)
         enqueue(
             session,
-            f"incident:{incident.id}",
+            incident_key(incident.id),
             "chat.postMessage",
             {"channel": request.channel, **payload},
-            on_delivered=f"incident:{incident.id}",
+            on_delivered=incident_key(incident.id),
         )
     target = policy.target_for(incident.priority) or 0.0
     deadline = incident.opened_at + timedelta(seconds=target)
@@ -123,7 +124,7 @@ async def act_on_open(
         if incident is None:
             return Outcome.say(problem or "No such incident.")
         await session.refresh(incident, with_for_update=lock)
-        if incident.state != "open":
+        if incident.state != IncidentState.OPEN:
             return Outcome.say(f"{incident.key} is already resolved.")
         if request.request_key and not await claim_request(session, request.request_key):
             return Outcome()
@@ -155,7 +156,7 @@ def post_update(user: str, text: str, *, policy: PriorityPolicy) -> Action:
 
 def add_note(user: str, text: str) -> Action:
     async def act(session: AsyncSession, incident: Incident) -> Outcome:
-        add_event(session, incident.id, "note", user, text)
+        add_event(session, incident.id, EventKind.NOTE, user, text)
         return Outcome.say(f"📝 Note added to {incident.key}'s timeline.")
 
     return act

@@ -34,6 +34,7 @@ from bot.slack.health import recent_cutoff
 from bot.slack.outbox import enqueue, enqueue_collapsing
 from bot.slack.pace import Priority
 from bot.store.models import Incident, OutboxMessage, SlackProblem, utcnow
+from bot.store.states import EventKind, IncidentState, OutboxState, incident_key, reminder_key
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
@@ -42,12 +43,7 @@ log = logging.getLogger(__name__)
 
 JOB_ID = "status-update-reminders"
 # A reminder came due while the previous one still waited to be posted.
-REMINDER_JOINED = "reminder_joined"
-
-
-def reminder_key(incident_id: int) -> str:
-    """An incident's reminder still waiting in the outbox takes the next one's place."""
-    return f"reminder:{incident_id}"
+REMINDER_JOINED = EventKind.REMINDER_JOINED
 
 
 class Reminders(DueJob):
@@ -80,7 +76,9 @@ class Reminders(DueJob):
         self.sent = 0
 
     async def earliest(self, session: AsyncSession) -> datetime | None:
-        query = select(func.min(Incident.next_reminder_at)).where(Incident.state == "open")
+        query = select(func.min(Incident.next_reminder_at)).where(
+            Incident.state == IncidentState.OPEN
+        )
         return (await session.execute(query)).scalar()
 
     # --- the claim ---------------------------------------------------------------
@@ -90,7 +88,7 @@ class Reminders(DueJob):
         now = now or utcnow()
         query = (
             select(Incident)
-            .where(Incident.state == "open", Incident.next_reminder_at <= now)
+            .where(Incident.state == IncidentState.OPEN, Incident.next_reminder_at <= now)
             .order_by(Incident.next_reminder_at)
             .limit(self._batch)
         )
@@ -131,7 +129,7 @@ class Reminders(DueJob):
             "channel": incident.channel_id,
             **incident_blocks.reminder_message(incident_view(incident), now),
         }
-        key, collapse = f"incident:{incident.id}", reminder_key(incident.id)
+        key, collapse = incident_key(incident.id), reminder_key(incident.id)
         # From now, not from the old due time: one catch-up, never a burst.
         incident.next_reminder_at = now + timedelta(seconds=interval)
         text = f"{incident_blocks.ago(now - since)} since the last update"
@@ -173,7 +171,7 @@ class Reminders(DueJob):
         add_event(
             session,
             incident.id,
-            "reminder_sent",
+            EventKind.REMINDER_SENT,
             None,
             f"Status update reminder ({text})",
             at=now,
@@ -195,7 +193,7 @@ async def _waiting(session: AsyncSession, incident_ids: list[int]) -> set[str]:
     keys = [reminder_key(i) for i in incident_ids]
     query = select(OutboxMessage.collapse_key).where(
         OutboxMessage.collapse_key.in_(keys),
-        OutboxMessage.state == "pending",
+        OutboxMessage.state == OutboxState.PENDING,
         OutboxMessage.lease_owner.is_(None),
     )
     return {k for k in (await session.execute(query)).scalars() if k}

@@ -14,6 +14,7 @@ from bot.incidents.clocks import RESPONSE_TARGET, disarm, move_response_target
 from bot.incidents.priority import PriorityLevel, PriorityPolicy
 from bot.incidents.service import add_event, incident_view, post_in_thread
 from bot.store.models import Incident, utcnow
+from bot.store.states import EventKind
 
 COMMANDER = "commander"
 ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -44,7 +45,7 @@ async def acknowledge(
     add_event(
         session,
         incident.id,
-        "incident_acknowledged",
+        EventKind.INCIDENT_ACKNOWLEDGED,
         user_id,
         f"{incident.key} acknowledged ({via.replace('_', ' ')})",
         at=now,
@@ -75,7 +76,7 @@ async def change_priority(
     add_event(
         session,
         incident.id,
-        "priority_changed",
+        EventKind.PRIORITY_CHANGED,
         user_id,
         f"Priority changed from {old} to {level.name}",
         at=now,
@@ -106,7 +107,7 @@ async def assign_role(
     add_event(
         session,
         incident.id,
-        "role_assigned",
+        EventKind.ROLE_ASSIGNED,
         by,
         f"<@{user}> is the {role}" + (f" (was <@{previous}>)" if previous else ""),
         at=now,

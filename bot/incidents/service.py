@@ -27,6 +27,7 @@ from bot.store.models import (
     parse_incident_key,
     utcnow,
 )
+from bot.store.states import EventKind, IncidentState, OutboxState, incident_key
 from bot.store.writes import append_row
 
 
@@ -114,7 +115,7 @@ async def create_incident(
     incident = Incident(
         channel_id=channel_id,
         title=title[:2000],
-        state="open",
+        state=IncidentState.OPEN,
         opened_by=user_id,
         opened_at=at,
         next_reminder_at=reminder_due_after(at, policy.interval_for(level.name)),
@@ -129,7 +130,7 @@ async def create_incident(
     add_event(
         session,
         incident.id,
-        "incident_opened",
+        EventKind.INCIDENT_OPENED,
         user_id,
         f"{incident.key} {what} ({level.name}): {title[:2000]}",
         at=at,
@@ -146,7 +147,7 @@ async def create_incident(
 async def open_incidents(session: AsyncSession, channel_id: str) -> list[Incident]:
     query = (
         select(Incident)
-        .where(Incident.channel_id == channel_id, Incident.state == "open")
+        .where(Incident.channel_id == channel_id, Incident.state == IncidentState.OPEN)
         .order_by(Incident.id)
     )
     return list((await session.execute(query)).scalars())
@@ -172,7 +173,7 @@ async def resolve_target(
         incident = await session.get(Incident, incident_id)
         if incident is None:
             return None, f"There is no INC-{incident_id}."
-        if incident.state != "open":
+        if incident.state != IncidentState.OPEN:
             return None, f"INC-{incident_id} is already resolved."
         return incident, None
     candidates = await open_incidents(session, channel_id)
@@ -206,7 +207,9 @@ async def record_status_update(
     """Record the update and restart the reminder clock (the incident's level's
     interval). Returns the next due time."""
     now = utcnow()
-    add_event(session, incident.id, "status_update", user_id, text, at=now, data={"via": via})
+    add_event(
+        session, incident.id, EventKind.STATUS_UPDATE, user_id, text, at=now, data={"via": via}
+    )
     incident.last_update_at = now
     incident.next_reminder_at = now + timedelta(seconds=policy.interval_for(incident.priority))
     message = incident_blocks.status_update_message(incident_view(incident), user_id, text, now)
@@ -229,7 +232,7 @@ async def post_in_thread(
         parent = await thread_parent(session, incident)
     if broadcast and (incident.thread_ts or parent is not None):
         payload["reply_broadcast"] = True  # in the thread and visible in the channel
-    enqueue(session, f"incident:{incident.id}", "chat.postMessage", payload, thread_from=parent)
+    enqueue(session, incident_key(incident.id), "chat.postMessage", payload, thread_from=parent)
 
 
 async def thread_parent(session: AsyncSession, incident: Incident) -> OutboxMessage | None:
@@ -240,8 +243,8 @@ async def thread_parent(session: AsyncSession, incident: Incident) -> OutboxMess
     query = (
         select(OutboxMessage)
         .where(
-            OutboxMessage.state == "pending",
-            (OutboxMessage.on_delivered == f"incident:{incident.id}")
+            OutboxMessage.state == OutboxState.PENDING,
+            (OutboxMessage.on_delivered == incident_key(incident.id))
             | OutboxMessage.on_delivered.in_(run_keys),
         )
         .order_by(OutboxMessage.id)
@@ -254,7 +257,7 @@ async def resolve_incident(
     session: AsyncSession, incident: Incident, *, user_id: str, policy: PriorityPolicy
 ) -> None:
     now = utcnow()
-    incident.state = "resolved"
+    incident.state = IncidentState.RESOLVED
     incident.resolved_at = now
     incident.resolved_by = user_id
     incident.next_reminder_at = None  # no more reminders
@@ -263,7 +266,7 @@ async def resolve_incident(
     add_event(
         session,
         incident.id,
-        "incident_resolved",
+        EventKind.INCIDENT_RESOLVED,
         user_id,
         f"{incident.key} resolved",
         at=now,
@@ -271,7 +274,7 @@ async def resolve_incident(
     )
     enqueue(
         session,
-        f"incident:{incident.id}",
+        incident_key(incident.id),
         "chat.postMessage",
         {
             "channel": incident.channel_id,
@@ -289,7 +292,7 @@ async def snooze_reminders(
     add_event(
         session,
         incident.id,
-        "reminder_snoozed",
+        EventKind.REMINDER_SNOOZED,
         user_id,
         f"Reminders snoozed for {minutes} min",
         at=now,
@@ -297,7 +300,7 @@ async def snooze_reminders(
     )
     enqueue(
         session,
-        f"incident:{incident.id}",
+        incident_key(incident.id),
         "chat.postMessage",
         {
             "channel": incident.channel_id,

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import Incident, Run, StepDecision, TimelineEvent
+from bot.store.states import EventKind
 
 
 async def incident_stats(
@@ -36,7 +37,7 @@ async def incident_stats(
             select(TimelineEvent.data).where(
                 TimelineEvent.incident_id == incident.id,
                 # A window whose reminder joined one still waiting is missed too.
-                TimelineEvent.kind.in_(("reminder_sent", "reminder_joined")),
+                TimelineEvent.kind.in_((EventKind.REMINDER_SENT, EventKind.REMINDER_JOINED)),
             )
         )
     ).scalars()
@@ -68,12 +69,12 @@ async def incident_stats(
         "rto_runs": rto_runs,
         "target_seconds": target_seconds,
         "missed_windows": missed,
-        "approved": int(counts.get("step_approved", 0)),
-        "skipped": int(counts.get("step_skipped", 0)),
-        "updates": int(counts.get("status_update", 0)),
-        "reminders": int(counts.get("reminder_sent", 0)),
-        "notes": int(counts.get("note", 0)),
-        "runs": int(counts.get("runbook_started", 0)),
+        "approved": int(counts.get(EventKind.STEP_APPROVED, 0)),
+        "skipped": int(counts.get(EventKind.STEP_SKIPPED, 0)),
+        "updates": int(counts.get(EventKind.STATUS_UPDATE, 0)),
+        "reminders": int(counts.get(EventKind.REMINDER_SENT, 0)),
+        "notes": int(counts.get(EventKind.NOTE, 0)),
+        "runs": int(counts.get(EventKind.RUNBOOK_STARTED, 0)),
         "first_decision_at": first_decision,
     }
 

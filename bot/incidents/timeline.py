@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.models import Incident, TimelineEvent
+from bot.store.states import EventKind
 from bot.timefmt import format_duration
 
 
@@ -71,25 +72,25 @@ def render_json(events: Sequence[EventRow]) -> str:
 
 
 LABELS = {
-    "incident_opened": "Incident opened",
-    "runbook_started": "Runbook started",
-    "step_approved": "Step approved",
-    "step_skipped": "Step skipped",
-    "runbook_completed": "Runbook completed",
-    "runbook_aborted": "Runbook aborted",
-    "status_update": "Status update",
-    "reminder_sent": "Reminder sent",
-    "reminder_joined": "Reminder due (joined the one waiting)",
-    "reminder_snoozed": "Reminders snoozed",
-    "note": "Note",
-    "incident_resolved": "Incident resolved",
-    "incident_acknowledged": "Acknowledged",
-    "response_target_missed": "Response target missed",
-    "priority_changed": "Priority changed",
-    "role_assigned": "Role assigned",
-    "step_approval_partial": "Step partly approved",
-    "rto_warning": "RTO warning",
-    "rto_breached": "RTO breached",
+    EventKind.INCIDENT_OPENED: "Incident opened",
+    EventKind.RUNBOOK_STARTED: "Runbook started",
+    EventKind.STEP_APPROVED: "Step approved",
+    EventKind.STEP_SKIPPED: "Step skipped",
+    EventKind.RUNBOOK_COMPLETED: "Runbook completed",
+    EventKind.RUNBOOK_ABORTED: "Runbook aborted",
+    EventKind.STATUS_UPDATE: "Status update",
+    EventKind.REMINDER_SENT: "Reminder sent",
+    EventKind.REMINDER_JOINED: "Reminder due (joined the one waiting)",
+    EventKind.REMINDER_SNOOZED: "Reminders snoozed",
+    EventKind.NOTE: "Note",
+    EventKind.INCIDENT_RESOLVED: "Incident resolved",
+    EventKind.INCIDENT_ACKNOWLEDGED: "Acknowledged",
+    EventKind.RESPONSE_TARGET_MISSED: "Response target missed",
+    EventKind.PRIORITY_CHANGED: "Priority changed",
+    EventKind.ROLE_ASSIGNED: "Role assigned",
+    EventKind.STEP_APPROVAL_PARTIAL: "Step partly approved",
+    EventKind.RTO_WARNING: "RTO warning",
+    EventKind.RTO_BREACHED: "RTO breached",
 }
 
 

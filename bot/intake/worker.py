@@ -35,6 +35,7 @@ from bot.slack.pace import Priority
 from bot.store.db import is_transient
 from bot.store.models import IntakeItem
 from bot.store.people import SeenNames, clean_name, record_name
+from bot.store.states import IntakeState
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def _claim_key_statement() -> tuple[Any, Any]:
     """The oldest pending item of one key — its head by definition (built once)."""
     query = (
         select(_C.id, _C.kind, _C.payload, _C.received_at, _C.ordering_key)
-        .where(_C.state == "pending", _C.ordering_key == bindparam("key"))
+        .where(_C.state == IntakeState.PENDING, _C.ordering_key == bindparam("key"))
         .order_by(_C.id)
         .limit(1)
     )
@@ -250,7 +251,7 @@ class IntakeWorker:
                     await session.execute(
                         select(_C.ordering_key)
                         .where(
-                            _C.state == "pending",
+                            _C.state == IntakeState.PENDING,
                             IntakeItem.payload["reply_to"]["channel"].as_string() == channel_id,
                         )
                         .group_by(_C.ordering_key)
@@ -341,5 +342,5 @@ class IntakeWorker:
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:
-            query = select(func.count(IntakeItem.id)).where(IntakeItem.state == "pending")
+            query = select(func.count(IntakeItem.id)).where(IntakeItem.state == IntakeState.PENDING)
             return int((await session.execute(query)).scalar() or 0)

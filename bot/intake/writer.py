@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.db import DatabaseUnavailable
 from bot.store.models import IntakeItem, utcnow
+from bot.store.states import IntakeState
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,13 @@ class SqlAlchemySink:
 
     async def write(self, rows: Sequence[Row]) -> None:
         values = [
-            {"kind": k, "ordering_key": o, "payload": p, "received_at": r, "state": "pending"}
+            {
+                "kind": k,
+                "ordering_key": o,
+                "payload": p,
+                "received_at": r,
+                "state": IntakeState.PENDING,
+            }
             for k, o, p, r in rows
         ]
         async with self.engine.begin() as conn:

@@ -40,6 +40,7 @@ from bot.runs.queries import (
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.models import Incident, Run, StepDecision, utcnow
+from bot.store.states import EventKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,7 @@ async def decide_step(
         )
     incident_id = incident.id
     incident_key = incident.key
-    kind = "step_approved" if decision is Decision.APPROVED else "step_skipped"
+    kind = EventKind.STEP_APPROVED if decision is Decision.APPROVED else EventKind.STEP_SKIPPED
     where = "Rollback" if step.rollback else step.phase
     add_event(
         session,
@@ -189,7 +190,7 @@ async def decide_step(
         add_event(
             session,
             incident_id,
-            "runbook_completed",
+            EventKind.RUNBOOK_COMPLETED,
             None,
             f"Runbook {run.runbook_id} completed: "
             f"{new_state.counts()[Decision.APPROVED]} approved, "
@@ -259,7 +260,7 @@ async def _record_partial(
     add_event(
         session,
         incident.id,
-        "step_approval_partial",
+        EventKind.STEP_APPROVAL_PARTIAL,
         user_id,
         f"{run.runbook_id} {where} step {step.position}/{step.total}: "
         f"{len(verdict.approvers)} of {verdict.needed} "

@@ -20,23 +20,12 @@ from enum import StrEnum
 from typing import Any
 
 from bot.runbook import Approval, Runbook, Step
+from bot.store.states import RollbackStatus, RunStatus
 
 
 class Decision(StrEnum):
     APPROVED = "approved"
     SKIPPED = "skipped"
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    ABORTED = "aborted"
-
-
-class RollbackStatus(StrEnum):
-    NONE = "none"
-    RUNNING = "running"
-    DONE = "done"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from bot.runs.queries import (
 from bot.slack.outbox import enqueue, enqueue_now
 from bot.slack.pace import Priority
 from bot.store.models import Incident, Run, utcnow
+from bot.store.states import EventKind, IncidentState, RollbackStatus, RunStatus
 
 __all__ = [
     "AbortResult",
@@ -63,7 +64,7 @@ class DuplicateRequest(FlowError):
 
 def cannot_attach(incident: Incident | None, incident_id: int, channel_id: str) -> str | None:
     """Why a run cannot be attached to ``INC-<incident_id>`` here (None: it can)."""
-    if incident is None or incident.state != "open":
+    if incident is None or incident.state != IncidentState.OPEN:
         return f"INC-{incident_id} is not an open incident."
     if incident.channel_id != channel_id:
         return f"INC-{incident_id} belongs to another channel (<#{incident.channel_id}>)."
@@ -147,8 +148,8 @@ async def start_run(
         channel_id=channel_id,
         started_by=user_id,
         started_at=now,
-        state="running",
-        rollback_state="none",
+        state=RunStatus.RUNNING,
+        rollback_state=RollbackStatus.NONE,
     )
     session.add(run)
     await session.flush()
@@ -159,7 +160,7 @@ async def start_run(
     add_event(
         session,
         incident.id,
-        "runbook_started",
+        EventKind.RUNBOOK_STARTED,
         user_id,
         f"Runbook {runbook.id} {runbook.title} started ({runbook.step_count} steps)",
         run_id=run.id,
@@ -230,7 +231,7 @@ async def abort_run(
     add_event(
         session,
         incident.id,
-        "runbook_aborted",
+        EventKind.RUNBOOK_ABORTED,
         user_id,
         f"Runbook {run.runbook_id} aborted after {counts[Decision.APPROVED]} approved, "
         f"{counts[Decision.SKIPPED]} skipped",

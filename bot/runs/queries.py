@@ -16,10 +16,7 @@ from bot.runs.engine import Decision, DecisionRecord, FlowStep, RunState
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.models import Incident, OutboxMessage, Run, StepDecision, TimelineEvent
-
-
-def run_key(run_id: int) -> str:
-    return f"run:{run_id}"
+from bot.store.states import EventKind, OutboxState, RunStatus, run_key
 
 
 def run_info(run: Run, incident: Incident) -> blocks.RunInfo:
@@ -134,7 +131,7 @@ async def refresh_run_messages(session: AsyncSession, incident: Incident) -> Non
     priority or roles changed)."""
     runs = (
         await session.execute(
-            select(Run).where(Run.incident_id == incident.id, Run.state == "running")
+            select(Run).where(Run.incident_id == incident.id, Run.state == RunStatus.RUNNING)
         )
     ).scalars()
     for run in runs:
@@ -158,7 +155,7 @@ async def _refresh_gated_step(
             .where(
                 OutboxMessage.ordering_key == run_key(run.id),
                 OutboxMessage.method == "chat.postMessage",
-                OutboxMessage.state != "failed",
+                OutboxMessage.state != OutboxState.FAILED,
             )
             .order_by(OutboxMessage.id.desc())
             .limit(8)
@@ -198,7 +195,7 @@ async def partial_approvals(
         .where(
             TimelineEvent.incident_id == run.incident_id,
             TimelineEvent.run_id == run.id,
-            TimelineEvent.kind == "step_approval_partial",
+            TimelineEvent.kind == EventKind.STEP_APPROVAL_PARTIAL,
         )
         .order_by(TimelineEvent.id)
     )
@@ -212,7 +209,7 @@ async def partial_approvals(
 async def current_run_in_channel(
     session: AsyncSession, channel_id: str, incident_id: int | None = None
 ) -> list[Run]:
-    query = select(Run).where(Run.channel_id == channel_id, Run.state == "running")
+    query = select(Run).where(Run.channel_id == channel_id, Run.state == RunStatus.RUNNING)
     if incident_id is not None:
         query = query.where(Run.incident_id == incident_id)
     return list((await session.execute(query.order_by(Run.id))).scalars())

@@ -49,6 +49,7 @@ from bot.slack.refusals import Refusals
 from bot.slack.sent_marks import SentMarks
 from bot.slack.webapi import pooled_client
 from bot.store.models import OutboxMessage, utcnow
+from bot.store.states import OutboxState
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -380,5 +381,7 @@ class OutboxWorker(Refusals, HandOff):
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:
-            query = select(func.count(OutboxMessage.id)).where(OutboxMessage.state == "pending")
+            query = select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.state == OutboxState.PENDING
+            )
             return int((await session.execute(query)).scalar() or 0)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.slack.pace import Priority
 from bot.store.models import OutboxMessage, utcnow
+from bot.store.states import OutboxState
 from bot.store.writes import append_row, appended, note_inserted
 
 # The suffix of the ordering key a key's updates queue under.
@@ -85,7 +86,7 @@ async def enqueue_collapsing(
         update(OutboxMessage)
         .where(
             OutboxMessage.collapse_key == collapse,
-            OutboxMessage.state == "pending",
+            OutboxMessage.state == OutboxState.PENDING,
             OutboxMessage.method == method,
             OutboxMessage.lease_owner.is_(None),
         )
@@ -145,7 +146,7 @@ def _outbox_row(
         "payload": payload,
         "thread_from": parent,
         "on_delivered": on_delivered,
-        "state": "pending",
+        "state": OutboxState.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.slack.outbox import claim_heads
 from bot.slack.owner import LIVE_OWNERS_SQL
 from bot.store.models import Alert, Incident, OutboxMessage, Run, utcnow
+from bot.store.states import OutboxState
 
 # The worker's log: operators follow one logger for delivery (docs/operations.md).
 log = logging.getLogger("bot.slack.delivery")
@@ -136,7 +137,12 @@ LEASE = text(
 MARK_SENT = (
     update(OUTBOX)
     .where(OUTBOX.c.id == bindparam("b_id"))
-    .values(state="sent", sent_at=bindparam("b_at"), result_ts=bindparam("b_ts"), locked_until=None)
+    .values(
+        state=OutboxState.SENT,
+        sent_at=bindparam("b_at"),
+        result_ts=bindparam("b_ts"),
+        locked_until=None,
+    )
 )
 
 
@@ -172,7 +178,7 @@ async def release(sessions: Sessions, rows: Sequence[Claimed]) -> None:
                 update(OutboxMessage)
                 .where(
                     OutboxMessage.id.in_([r.id for r in rows]),
-                    OutboxMessage.state == "pending",
+                    OutboxMessage.state == OutboxState.PENDING,
                 )
                 .values(locked_until=None, lease_owner=None)
             )
@@ -225,7 +231,7 @@ async def still_ours(sessions: Sessions, row_id: int, owner: int | None) -> bool
                 )
             )
         ).first()
-    return found is not None and found.state == "pending" and found.lease_owner == owner
+    return found is not None and found.state == OutboxState.PENDING and found.lease_owner == owner
 
 
 async def parent(sessions: Sessions, row_id: int) -> tuple[str, str | None] | None:
@@ -295,7 +301,7 @@ async def settle(sessions: Sessions, row_id: int, outcome: Outcome, *args: Any) 
     """Record a failed attempt (rare path: the ORM row is loaded for it)."""
     async with sessions() as session:
         row = await session.get(OutboxMessage, row_id)
-        if row is None or row.state != "pending":
+        if row is None or row.state != OutboxState.PENDING:
             return
         await outcome(session, row, *args)
 
@@ -321,7 +327,7 @@ async def reschedule(
 
 
 async def fail(session: AsyncSession, row: OutboxMessage, error: str) -> None:
-    row.state = "failed"
+    row.state = OutboxState.FAILED
     row.lease_owner = None
     row.attempts += 1
     row.last_error = error[:2000]

@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.models import HandledRequest, OutboxMessage, utcnow
+from bot.store.states import OutboxState
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ async def prune(
     async with sessions() as session, session.begin():
         sent = await session.execute(
             delete(OutboxMessage).where(
-                OutboxMessage.state == "sent", OutboxMessage.sent_at < now - keep_sent
+                OutboxMessage.state == OutboxState.SENT, OutboxMessage.sent_at < now - keep_sent
             )
         )
         keys = await session.execute(
