@@ -31,6 +31,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/runbook-bot lint runbooks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -n 4
 
 # Benchmarks (not tests; need PostgreSQL like the tests). One command each from a

@@ -19,7 +19,7 @@ from bot.incidents.priority import split_level_word
 from bot.incidents.response import ROLE, parse_user
 from bot.incidents.service import split_incident_arg
 from bot.runs import catalog_blocks
-from bot.runs.queries import refresh_run_messages
+from bot.runs.messaging import refresh_run_messages
 from bot.slack.mrkdwn import escape, readable
 from commands.common import slash_command
 

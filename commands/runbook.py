@@ -103,9 +103,9 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
         # Checked here too so bad input is answered at once; the worker re-checks.
         async with ctx.sessions() as session:
             incident = await session.get(Incident, incident_id)
-        refusal = cannot_attach(incident, incident_id, channel_id)
-        if refusal is not None:
-            return {"text": f"{refusal} Nothing was started."}
+        why_not = cannot_attach(incident, incident_id, channel_id)
+        if why_not is not None:
+            return {"text": f"{why_not} Nothing was started."}
     # Committed before the ack; the run itself is opened right after (bot/intake/worker.py).
     await ctx.intake.submit(
         *start_payload(

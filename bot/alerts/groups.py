@@ -24,6 +24,7 @@ from bot.alerts import blocks
 from bot.alerts.service import Recorded, view
 from bot.incidents.service import add_event
 from bot.runbook import Runbook
+from bot.slack.blockkit import Payload
 from bot.slack.outbox import enqueue, enqueue_collapsing
 from bot.slack.pace import Priority
 from bot.store.models import Alert, Incident, OutboxMessage
@@ -53,7 +54,7 @@ def render(
     runbook: Runbook | None,
     levels: Sequence[str],
     incident: Incident | None = None,
-) -> blocks.Payload:
+) -> Payload:
     """The message of ``lead``'s episode showing ``shown`` (plain data)."""
     shown = list(shown) or [lead]
     firing = any(a.status == "firing" for a in shown)
@@ -79,7 +80,7 @@ def render(
 
 async def render_current(
     session: AsyncSession, lead: Alert, *, runbook_for: RunbookFor, levels: Sequence[str]
-) -> blocks.Payload:
+) -> Payload:
     """The lead's message as the database has it now."""
     incident = (
         await session.get(Incident, lead.incident_id) if lead.incident_id is not None else None
@@ -114,9 +115,10 @@ async def publish(
             priority=Priority.ALERT,
         )
     for lead_id in sorted(recorded.changed - recorded.opened.keys()):
-        lead = await session.get(Alert, lead_id)
-        if lead is None:
+        changed = await session.get(Alert, lead_id)
+        if changed is None:
             continue
+        lead = changed
         incident = (
             await session.get(Incident, lead.incident_id) if lead.incident_id is not None else None
         )
@@ -153,7 +155,7 @@ def _record_resolved(
 async def enqueue_update(
     session: AsyncSession,
     lead: Alert,
-    payload: blocks.Payload,
+    payload: Payload,
     *,
     clicked: tuple[str, str] | None = None,
 ) -> bool:

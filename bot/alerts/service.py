@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -108,8 +109,13 @@ async def record_notices(
     locked = list((await session.execute(query)).scalars())
     lead = next((a for a in locked if a.id == lead_id), None)
     known = [a for a in locked if a.fingerprint in fingerprints]
-    by_start = {(a.fingerprint, a.starts_at): a for a in known}
-    latest = {a.fingerprint: a for a in known}  # ordered by id: the last one stays
+    # An alert, or the values of one this delivery inserts.
+    by_start: dict[tuple[str, datetime], Alert | dict[str, Any]] = {
+        (a.fingerprint, a.starts_at): a for a in known
+    }
+    latest: dict[str, Alert | dict[str, Any]] = {
+        a.fingerprint: a for a in known
+    }  # ordered by id: the last one stays
     new: list[dict] = []
     for notice in notices:
         key = (notice.fingerprint, notice.starts_at)

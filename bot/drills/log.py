@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.drills.validation import PASS, SkippedStep, Verdict, due_from, evaluate
 from bot.drills.views import DueRunbook, ValidationRow
-from bot.store.models import TimelineEvent, UTCDateTime, Validation
+from bot.store.models import TimelineEvent, UTCDateTime, Validation, table_of
 from bot.store.people import names_of
 from bot.store.states import EventKind
 from bot.store.writes import append_row
@@ -73,7 +73,7 @@ async def record_validation(
         text += f" ({verdict.reason})"
     append_row(
         session,
-        TimelineEvent.__table__,  # type: ignore[arg-type]
+        table_of(TimelineEvent),
         {
             "incident_id": incident_id,
             "run_id": run_id,
@@ -128,14 +128,16 @@ async def last_validations(
     One query: a window numbers each runbook's validations newest first, and
     the last pass is a windowed MAX over the passing ones.
     """
-    window = {"partition_by": Validation.runbook_id}
+    by_runbook = Validation.runbook_id
     ranked = select(
         Validation.runbook_id,
         Validation.result,
         func.row_number()
-        .over(**window, order_by=(Validation.at.desc(), Validation.id.desc()))
+        .over(partition_by=by_runbook, order_by=(Validation.at.desc(), Validation.id.desc()))
         .label("n"),
-        func.max(case((Validation.result == PASS, Validation.at))).over(**window).label("passed"),
+        func.max(case((Validation.result == PASS, Validation.at)))
+        .over(partition_by=by_runbook)
+        .label("passed"),
     ).subquery()
     query = select(
         ranked.c.runbook_id, type_coerce(ranked.c.passed, UTCDateTime()), ranked.c.result

@@ -48,7 +48,7 @@ class IncidentView:
     id: int
     title: str
     opened_at: datetime
-    opened_by: str = ""
+    opened_by: str | None = ""
     state: str = "open"
     last_update_at: datetime | None = None
     resolved_at: datetime | None = None
@@ -89,7 +89,7 @@ def ago(delta: timedelta) -> str:
     return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
-def user_text_sections(text: str, limit_blocks: int = 10) -> list[dict]:
+def user_text_sections(text: str, limit_blocks: int = 10) -> list[dict[str, Any]]:
     """Free text typed by a person: escaped (no mentions, no links), split to fit."""
     pieces = split_mrkdwn(escape(text), 2900) or [""]
     blocks = [section(p) for p in pieces[:limit_blocks] if p.strip()]
@@ -267,7 +267,7 @@ def roles_line(roles: dict[str, str]) -> str:
     )
 
 
-KIND_ICONS = {
+KIND_ICONS: dict[str, str] = {
     EventKind.INCIDENT_OPENED: "🚨",
     EventKind.RUNBOOK_STARTED: "▶️",
     EventKind.STEP_APPROVED: "✅",

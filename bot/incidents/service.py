@@ -25,6 +25,7 @@ from bot.store.models import (
     Run,
     TimelineEvent,
     parse_incident_key,
+    table_of,
     utcnow,
 )
 from bot.store.states import EventKind, IncidentState, OutboxState, incident_key
@@ -69,7 +70,7 @@ def add_event(
     """Append to the timeline (written when the transaction commits)."""
     append_row(
         session,
-        TimelineEvent.__table__,  # type: ignore[arg-type]
+        table_of(TimelineEvent),
         {
             "incident_id": incident_id,
             "run_id": run_id,

@@ -71,7 +71,7 @@ def render_json(events: Sequence[EventRow]) -> str:
     return f"[\n  {lines}\n]" if lines else "[]"
 
 
-LABELS = {
+LABELS: dict[str, str] = {
     EventKind.INCIDENT_OPENED: "Incident opened",
     EventKind.RUNBOOK_STARTED: "Runbook started",
     EventKind.STEP_APPROVED: "Step approved",
@@ -148,7 +148,7 @@ async def load_rows(
     incident = await session.get(Incident, incident_id)
     if incident is None:
         return None
-    columns = [
+    columns: list[Any] = [
         TimelineEvent.at,
         TimelineEvent.kind,
         TimelineEvent.actor,

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.slack.outbox import claim_heads, enqueue
 from bot.slack.pace import Priority
 from bot.store.db import is_transient
-from bot.store.models import IntakeItem
+from bot.store.models import IntakeItem, table_of
 from bot.store.people import SeenNames, clean_name, record_name
 from bot.store.states import IntakeState
 from bot.tasks import cancel_and_wait
@@ -78,7 +78,7 @@ class HandOff(Protocol):
     def take_hand_off(self, session: AsyncSession) -> None: ...
 
 
-_TABLE = IntakeItem.__table__
+_TABLE = table_of(IntakeItem)
 _C = _TABLE.c
 
 

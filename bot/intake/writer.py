@@ -28,7 +28,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.db import DatabaseUnavailable
-from bot.store.models import IntakeItem, utcnow
+from bot.store.models import IntakeItem, table_of, utcnow
 from bot.store.states import IntakeState
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class SqlAlchemySink:
             for k, o, p, r in rows
         ]
         async with self.engine.begin() as conn:
-            await conn.execute(insert(IntakeItem.__table__), values)
+            await conn.execute(insert(table_of(IntakeItem)), values)
 
     async def close(self) -> None:
         return None

@@ -37,7 +37,7 @@ class User:
 
     def info(self) -> dict[str, Any]:
         """Slack's ``users.info`` user object."""
-        offset = ZoneInfo(self.tz).utcoffset(datetime.now()) or 0
+        offset = ZoneInfo(self.tz).utcoffset(datetime.now())
         seconds = int(offset.total_seconds()) if offset else 0
         return {
             "id": self.id,

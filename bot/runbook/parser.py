@@ -211,9 +211,9 @@ def _build(text: str, path: str, digest: str, checks: Checks, extra: tuple[str, 
     )
     fields: dict[str, str] = {}
     for label, value in labels.items():
-        key = LABEL_FIELDS.get(label)
-        if key:
-            fields.setdefault(key, value)
+        field = LABEL_FIELDS.get(label)
+        if field:
+            fields.setdefault(field, value)
     if "rto" in fields and "rto" not in front:
         problems.extend(_label_rto_problems(doc, path, fields["rto"]))
     phases = [_phase(doc, section, path, problems, extra) for section in doc.sections]
@@ -227,8 +227,8 @@ def _build(text: str, path: str, digest: str, checks: Checks, extra: tuple[str, 
     problems.sort(key=lambda p: (p.line, p.severity != Severity.ERROR))
     if any(p.severity is Severity.ERROR for p in problems):
         return Parsed(None, problems, runbook_id, id_line, doc)
-    extra: dict[str, object] = {k: v for k, v in front.items() if k not in _KNOWN}
-    extra.update({k: v for k, v in labels.items() if k not in LABEL_FIELDS})
+    unknown: dict[str, object] = {k: v for k, v in front.items() if k not in _KNOWN}
+    unknown.update({k: v for k, v in labels.items() if k not in LABEL_FIELDS})
     runbook = Runbook(
         id=runbook_id,
         title=as_text(front.get("title")) or doc.title or runbook_id,
@@ -245,6 +245,6 @@ def _build(text: str, path: str, digest: str, checks: Checks, extra: tuple[str, 
         severity=as_text(front.get("severity")) or fields.get("severity"),
         rto=as_text(front.get("rto")) or fields.get("rto"),
         tags=as_tags(front.get("tags")) or as_tags(fields.get("tags")),
-        extra=extra,
+        extra=unknown,
     )
     return Parsed(runbook, problems, runbook_id, id_line, doc)

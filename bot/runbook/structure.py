@@ -252,9 +252,9 @@ def _item(tokens: list[Token], open_i: int, close_i: int, lines: list[str], orde
     if not is_step:
         nested = next(
             (
-                tokens[k].map[0] + 1
+                m[0] + 1
                 for k in range(open_i + 1, close_i)
-                if tokens[k].type == "ordered_list_open" and tokens[k].map
+                if tokens[k].type == "ordered_list_open" and (m := tokens[k].map)
             ),
             None,
         )

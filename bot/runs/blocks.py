@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.incidents.blocks import drill_banner, drilled, roles_line, rto_verdict
 from bot.incidents.priority import span
@@ -144,7 +145,7 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
     )
     if ended_at is not None:
         progress += f" · took {format_duration(ended_at - info.started_at)}"
-    blocks: list[dict] = [header(title), context(_run_meta(info))]
+    blocks: list[dict[str, Any]] = [header(title), context(_run_meta(info))]
     if info.drill:
         blocks.insert(0, context(drill_banner(info.drill_environment)))
     if info.summary:
@@ -216,7 +217,7 @@ def aborted_message(
         blocks.append(section(verdict))
     if info.drill:
         blocks.insert(0, context(drill_banner(info.drill_environment)))
-    note: list[dict] = []
+    note: list[dict[str, Any]] = []
     if state.rollback_steps:
         blocks.append(
             context(f"Rollback: {len(state.rollback_steps)} steps follow in this thread.")

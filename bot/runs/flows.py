@@ -1,5 +1,6 @@
 """Run flows: start, decide, abort — each one database transaction that records
-the decision, appends the timeline and enqueues the Slack messages it owes.
+the decision, appends the timeline and enqueues the Slack messages it owes
+(``messaging.py``); a run's end, completed or aborted, is ``ending.py``'s.
 
 Start and decide (``decide.py``) run in the worker, on requests the listener committed to the
 intake before acknowledging (``bot/intake/worker.py``); abort runs in the listener
@@ -13,26 +14,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.drills.validation import Verdict
-from bot.incidents.clocks import RTO_KINDS, WARN_AT, arm_rto, disarm
+from bot.incidents.clocks import WARN_AT, arm_rto
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, claim_request, create_incident
 from bot.runbook import Runbook
-from bot.runs import blocks, engine
+from bot.runs import engine, messaging
 from bot.runs.decide import DecideResult, decide_step
-from bot.runs.drills import validate_drill, verdict_line
-from bot.runs.engine import Decision
-from bot.runs.queries import (
-    enqueue_run_update,
-    enqueue_step,
-    load_state,
-    lock_run,
-    run_info,
-    run_key,
-    run_message_ref,
-)
-from bot.slack.outbox import enqueue, enqueue_now
-from bot.slack.pace import Priority
+from bot.runs.ending import end_run
+from bot.runs.queries import load_state, lock_run, run_info
 from bot.store.models import Incident, Run, utcnow
 from bot.store.states import EventKind, IncidentState, RollbackStatus, RunStatus
 
@@ -107,7 +96,6 @@ async def start_run(
         raise FlowError(DRILL_ON_INCIDENT)
     if request_key and not await claim_request(session, request_key):
         raise DuplicateRequest("This command was already handled.")
-    created = incident_id is None
     if incident_id is None:
         title = summary or f"{runbook.id} {runbook.title}"
         if drill_environment is not None and not summary:
@@ -123,12 +111,39 @@ async def start_run(
             drill_environment=drill_environment,
         )
     else:
-        found = await session.get(Incident, incident_id)
-        refusal = cannot_attach(found, incident_id, channel_id)
-        if refusal is not None:
-            raise FlowError(refusal)
-        assert found is not None  # cannot_attach refuses a missing incident
-        incident = found
+        incident = await _attach(session, incident_id, channel_id)
+    run = await _record_run(session, runbook, incident, user_id, summary, now, drill_environment)
+    warning = None
+    if runbook.rto_seconds:
+        warning = now + timedelta(seconds=WARN_AT * runbook.rto_seconds)
+    # A run just created has no decisions yet: no need to query them.
+    state = engine.state_from_snapshot(
+        run.snapshot, status=run.state, rollback_status=run.rollback_state
+    )
+    await messaging.run_started(session, run, run_info(run, incident), state, incident.roles)
+    return Started(incident, run, incident_id is None, warning)
+
+
+async def _attach(session: AsyncSession, incident_id: int, channel_id: str) -> Incident:
+    found = await session.get(Incident, incident_id)
+    refusal = cannot_attach(found, incident_id, channel_id)
+    if refusal is not None:
+        raise FlowError(refusal)
+    assert found is not None  # cannot_attach refuses a missing incident
+    return found
+
+
+async def _record_run(
+    session: AsyncSession,
+    runbook: Runbook,
+    incident: Incident,
+    user_id: str,
+    summary: str | None,
+    now: datetime,
+    drill_environment: str | None,
+) -> Run:
+    """The run's row (the runbook as it was: its snapshot), its RTO clock armed,
+    its timeline event."""
     snapshot = engine.snapshot_runbook(runbook)
     snapshot["meta"] = {
         "summary": summary,
@@ -145,7 +160,7 @@ async def start_run(
         runbook_title=runbook.title,
         content_hash=runbook.content_hash,
         snapshot=snapshot,
-        channel_id=channel_id,
+        channel_id=incident.channel_id,
         started_by=user_id,
         started_at=now,
         state=RunStatus.RUNNING,
@@ -153,10 +168,8 @@ async def start_run(
     )
     session.add(run)
     await session.flush()
-    warning = None
     if runbook.rto_seconds:
         arm_rto(session, incident.id, run.id, now, runbook.rto_seconds)
-        warning = now + timedelta(seconds=WARN_AT * runbook.rto_seconds)
     add_event(
         session,
         incident.id,
@@ -172,34 +185,7 @@ async def start_run(
             **({"drill": True} if drill_environment is not None else {}),
         },
     )
-    # A run just created has no decisions yet: no need to query them.
-    state = engine.state_from_snapshot(
-        run.snapshot, status=run.state, rollback_status=run.rollback_state
-    )
-    info = run_info(run, incident)
-    # Inserted at once: the first step threads under it by its id.
-    run_msg = await enqueue_now(
-        session,
-        run_key(run.id),
-        "chat.postMessage",
-        {"channel": channel_id, **blocks.run_message(info, state)},
-        on_delivered=run_key(run.id),
-        priority=Priority.CLICK,
-    )
-    first = state.current()
-    if first is not None:
-        thread = {"channel": channel_id}
-        enqueue_step(
-            session,
-            run.id,
-            first,
-            info,
-            incident.roles,
-            thread,
-            thread_from=run_msg,
-            priority=Priority.CLICK,
-        )
-    return Started(incident, run, created, warning)
+    return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,41 +209,15 @@ async def abort_run(
         return AbortResult(None, outcome, run)
     incident = await session.get(Incident, run.incident_id)
     assert incident is not None
-    await disarm(session, incident.id, RTO_KINDS, run.id)  # the run is no longer going
-    run.state = outcome.state.status.value
-    run.rollback_state = outcome.state.rollback_status.value
-    run.ended_at = now
-    counts = outcome.state.counts()
-    add_event(
+    await end_run(
         session,
-        incident.id,
-        EventKind.RUNBOOK_ABORTED,
-        user_id,
-        f"Runbook {run.runbook_id} aborted after {counts[Decision.APPROVED]} approved, "
-        f"{counts[Decision.SKIPPED]} skipped",
-        run_id=run.id,
-        at=now,
-        data={"rollback_steps": len(outcome.state.rollback_steps)},
+        run,
+        incident,
+        run_info(run, incident),
+        outcome.state,
+        now,
+        completed=False,
+        user_id=user_id,
+        first_rollback_step=outcome.first_rollback_step,
     )
-    key = run_key(run.id)
-    info = run_info(run, incident)
-    verdict: Verdict | None = None
-    if info.drill:
-        verdict = await validate_drill(session, run, info, outcome.state, now, completed=False)
-    thread, run_row = await run_message_ref(session, run)
-    enqueue_run_update(session, run, info, outcome.state, run_row)
-    aborted = blocks.aborted_message(
-        info, outcome.state, user_id, now, verdict=verdict_line(verdict)
-    )
-    enqueue(
-        session,
-        key,
-        "chat.postMessage",
-        {**thread, **aborted},
-        thread_from=run_row,
-        priority=Priority.CLICK,
-    )
-    if outcome.first_rollback_step is not None:
-        step = outcome.first_rollback_step
-        enqueue_step(session, run.id, step, info, incident.roles, thread, thread_from=run_row)
     return AbortResult(outcome, None, run, incident.key)

@@ -1,7 +1,7 @@
 """Reading runs back: their state, their messages, the runs in a channel.
 
-Shared by the run flows in ``runs.py``; each function works inside the
-caller's transaction.
+Shared by the run flows; each function works inside the caller's transaction
+and only reads (the messages a run owes are ``messaging.py``'s).
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runs import blocks, engine
-from bot.runs.engine import Decision, DecisionRecord, FlowStep, RunState
-from bot.slack.outbox import enqueue
-from bot.slack.pace import Priority
+from bot.runs.engine import Decision, DecisionRecord, RunState
 from bot.store.models import Incident, OutboxMessage, Run, StepDecision, TimelineEvent
-from bot.store.states import EventKind, OutboxState, RunStatus, run_key
+from bot.store.states import EventKind, RunStatus, run_key
 
 
 def run_info(run: Run, incident: Incident) -> blocks.RunInfo:
@@ -77,113 +75,6 @@ async def run_message_ref(session: AsyncSession, run: Run) -> tuple[dict, Outbox
         )
     ).scalar_one_or_none()
     return {"channel": run.channel_id}, row
-
-
-def enqueue_run_update(
-    session: AsyncSession,
-    run: Run,
-    info: blocks.RunInfo,
-    state: RunState,
-    run_row: OutboxMessage | None,
-) -> None:
-    """Keep the run message's progress current (its ts, or its pending row's)."""
-    update = {"channel": run.channel_id, **blocks.run_message(info, state, ended_at=run.ended_at)}
-    if run.message_ts:
-        update["ts"] = run.message_ts
-    # Superseded by a newer progress update before it went: only the newest goes.
-    enqueue(
-        session,
-        run_key(run.id),
-        "chat.update",
-        update,
-        thread_from=run_row,
-        collapse=f"run-message:{run.id}",
-    )
-
-
-def enqueue_step(
-    session: AsyncSession,
-    run_id: int,
-    step: FlowStep,
-    info: blocks.RunInfo,
-    roles: dict[str, str] | None,
-    thread: dict[str, str],
-    *,
-    thread_from: OutboxMessage | int | None,
-    priority: Priority = Priority.OTHER,
-) -> None:
-    """Post a step in the run's thread: its context messages first when it is too
-    long for one message, then the step with its buttons (the one decisions update)."""
-    payloads = blocks.step_messages(run_id, step, roles, drill=info.drill, source=info.source)
-    for payload in payloads:
-        enqueue(
-            session,
-            run_key(run_id),
-            "chat.postMessage",
-            {**thread, **payload},
-            thread_from=thread_from,
-            priority=priority,
-        )
-
-
-async def refresh_run_messages(session: AsyncSession, incident: Incident) -> None:
-    """Re-render the run messages of the incident's runs still going (their
-    priority or roles changed)."""
-    runs = (
-        await session.execute(
-            select(Run).where(Run.incident_id == incident.id, Run.state == RunStatus.RUNNING)
-        )
-    ).scalars()
-    for run in runs:
-        state = await load_state(session, run)
-        _thread, run_row = await run_message_ref(session, run)
-        enqueue_run_update(session, run, run_info(run, incident), state, run_row)
-        step = state.current()
-        if step is not None and step.approval is not None and step.approval.roles:
-            await _refresh_gated_step(session, run, incident, step)
-
-
-async def _refresh_gated_step(
-    session: AsyncSession, run: Run, incident: Incident, step: FlowStep
-) -> None:
-    """The current step's gate names a role whose holder may just have changed:
-    show the new one ("needs the commander — <@U…>")."""
-    block_id = f"step:{run.id}:{step.index}"
-    recent = (
-        await session.execute(
-            select(OutboxMessage.id, OutboxMessage.payload)
-            .where(
-                OutboxMessage.ordering_key == run_key(run.id),
-                OutboxMessage.method == "chat.postMessage",
-                OutboxMessage.state != OutboxState.FAILED,
-            )
-            .order_by(OutboxMessage.id.desc())
-            .limit(8)
-        )
-    ).all()
-    posted = next(
-        (
-            row_id
-            for row_id, payload in recent
-            if any(b.get("block_id") == block_id for b in (payload or {}).get("blocks", []))
-        ),
-        None,
-    )
-    if posted is None:
-        return
-    partial = [u for u, d in await partial_approvals(session, run, step.index) if d == "approved"]
-    info = run_info(run, incident)
-    message = blocks.step_message(
-        run.id, step, incident.roles or {}, partial, drill=info.drill, source=info.source
-    )
-    # ts: the step message's, once delivered (thread_from means "its ts" for chat.update).
-    enqueue(
-        session,
-        run_key(run.id),
-        "chat.update",
-        {"channel": run.channel_id, **message},
-        thread_from=posted,
-    )
 
 
 async def partial_approvals(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.incidents.blocks import drilled
 from bot.runbook.whole import MAX_STEP_TEXT_CHARS
@@ -60,8 +61,8 @@ _UNLIMITED = 10**6
 class StepLayout:
     """A step's content blocks: the messages before it, and its own."""
 
-    lead: tuple[tuple[dict, ...], ...]  # each context message's content blocks
-    body: tuple[dict, ...]  # the step message's, after its header
+    lead: tuple[tuple[dict[str, Any], ...], ...]  # each context message's content blocks
+    body: tuple[dict[str, Any], ...]  # the step message's, after its header
     moved: bool  # some of the step's own context went to the lead messages
 
 
@@ -76,7 +77,7 @@ def decision_line(record: DecisionRecord) -> str:
     return f"{icon} *{verb}* by <@{escape(record.by)}> {slack_date(record.at)}"
 
 
-def _text_blocks(step: FlowStep, source: str) -> list[dict]:
+def _text_blocks(step: FlowStep, source: str) -> list[dict[str, Any]]:
     label = f"{step.label} — " if step.label else ""
     lead = f"*{step.number}.* {escape(label)}" if label else f"*{step.number}.* "
     body = markdown_sections([step.text], _UNLIMITED)
@@ -110,12 +111,12 @@ def layout(step: FlowStep, source: str = "") -> StepLayout:
     return StepLayout(_pack([*intro, *moved], source), tuple(body), bool(moved))
 
 
-def _pack(blocks: list[dict], source: str) -> tuple[tuple[dict, ...], ...]:
+def _pack(blocks: list[dict[str, Any]], source: str) -> tuple[tuple[dict[str, Any], ...], ...]:
     """Blocks into messages of at most ``_LEAD_CHARS``, each filled (the block at a
     message's end split where it can be); past the last one allowed, a pointer."""
-    messages: list[list[dict]] = [[]]
+    messages: list[list[dict[str, Any]]] = [[]]
     for block in blocks:
-        rest: dict | None = block
+        rest: dict[str, Any] | None = block
         while rest is not None:
             current = messages[-1]
             if fits([*current, rest], budget=_LEAD_CHARS, max_blocks=MAX_BLOCKS - 2):
@@ -134,7 +135,7 @@ def _pack(blocks: list[dict], source: str) -> tuple[tuple[dict, ...], ...]:
     return tuple(tuple(m) for m in messages)
 
 
-def _split(block: dict, room: int) -> tuple[dict | None, dict]:
+def _split(block: dict[str, Any], room: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """``block`` (a section or a one-element context) as a part of at most ``room``
     characters and the rest; (None, block) when it is not worth it."""
     if block["type"] == "section":
@@ -150,12 +151,12 @@ def _split(block: dict, room: int) -> tuple[dict | None, dict]:
     return make(pieces[0]), make("\n".join(pieces[1:]))
 
 
-def _head(step: FlowStep, drill: bool) -> dict:
+def _head(step: FlowStep, drill: bool) -> dict[str, Any]:
     where = "Rollback" if step.rollback else step.phase
     return header(drilled(f"{where} · step {step.position} of {step.total}", drill))
 
 
-def _body(step: FlowStep, shape: StepLayout, drill: bool) -> list[dict]:
+def _body(step: FlowStep, shape: StepLayout, drill: bool) -> list[dict[str, Any]]:
     blocks = [_head(step, drill)]
     if shape.moved:
         blocks.append(context(_MOVED if len(shape.lead) == 1 else _MOVED_MANY))
@@ -184,7 +185,7 @@ def gate_lines(
     roles: Mapping[str, str],
     partial: Sequence[str] = (),
     decision: str = "approved",
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """What a gated step needs, and how far its approvals have come."""
     if step.approval is None:
         return []

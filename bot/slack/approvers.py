@@ -109,7 +109,7 @@ class Approvers:
             self.want([group_id])
         if group_id in self._absent:
             return NO_SUCH_GROUP
-        return self._members.get(group_id)
+        return self._members.get(group_id) if group_id is not None else None
 
     # --- what to list ------------------------------------------------------------
 

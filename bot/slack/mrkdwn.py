@@ -160,8 +160,8 @@ def _indent(text: str) -> str:
 def _table(node: SyntaxTreeNode) -> str:
     rows: list[list[str]] = []
     for section in node.children:  # thead, tbody
-        for row in section.children:
-            rows.append([_plain(cell).strip() for cell in row.children])
+        for tr in section.children:
+            rows.append([_plain(cell).strip() for cell in tr.children])
     if not rows:
         return ""
     width = max(len(row) for row in rows)

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.slack.pace import Priority
-from bot.store.models import OutboxMessage, utcnow
+from bot.store.models import OutboxMessage, table_of, utcnow
 from bot.store.states import OutboxState
 from bot.store.writes import append_row, appended, note_inserted
 
@@ -56,7 +56,7 @@ def enqueue(
     """
     append_row(
         session,
-        OutboxMessage.__table__,  # type: ignore[arg-type]
+        table_of(OutboxMessage),
         _outbox_row(ordering_key, method, payload, thread_from, on_delivered, priority, collapse),
     )
 
@@ -78,7 +78,7 @@ async def enqueue_collapsing(
     Why: a message updated many times while it waits for Slack's pace (an
     alert group's counts, a run's progress) must go once, not once per change.
     """
-    for row in reversed(appended(session, OutboxMessage.__table__)):  # type: ignore[arg-type]
+    for row in reversed(appended(session, table_of(OutboxMessage))):
         if row.get("collapse_key") == collapse and row["method"] == method:
             row["payload"] = payload
             return True

@@ -20,15 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack.outbox import claim_heads
 from bot.slack.owner import LIVE_OWNERS_SQL
-from bot.store.models import Alert, Incident, OutboxMessage, Run, utcnow
+from bot.store.models import Alert, Incident, OutboxMessage, Run, table_of, utcnow
 from bot.store.states import OutboxState
 
 # The worker's log: operators follow one logger for delivery (docs/operations.md).
 log = logging.getLogger("bot.slack.delivery")
 
-OUTBOX = OutboxMessage.__table__
+OUTBOX = table_of(OutboxMessage)
 
 Sessions = async_sessionmaker[AsyncSession]
+
+
+def _sql(query: Any) -> str:
+    """The SQL text of a textual select (``text(...).columns(...)``)."""
+    return str(query.element.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +111,14 @@ def _claim_statements() -> tuple[Any, Any]:
         OUTBOX, (c.id,), postgres=False, due=_due(False), due_columns=due_columns, order=_ORDER
     )
     sqlite_claim = text(
-        f"UPDATE {OUTBOX.name} SET {_TAKE} WHERE id IN ({sqlite_heads.element.text}) "
+        f"UPDATE {OUTBOX.name} SET {_TAKE} WHERE id IN ({_sql(sqlite_heads)}) "
         f"RETURNING {', '.join(_COLUMNS)}, in_doubt"
     ).columns(*columns, c.in_doubt)
     heads = claim_heads(
         OUTBOX, (c.id,), postgres=True, due=_due(True), due_columns=due_columns, order=_ORDER
     )
     pg_claim = text(
-        f"UPDATE {OUTBOX.name} SET {_TAKE} WHERE id IN ({heads.element.text}) "
+        f"UPDATE {OUTBOX.name} SET {_TAKE} WHERE id IN ({_sql(heads)}) "
         f"RETURNING {', '.join(_COLUMNS)}, in_doubt"
     ).columns(*columns, c.in_doubt)
     pg_claim = pg_claim.bindparams(*typed, bindparam("busy", type_=ARRAY(BigInteger)))
@@ -251,7 +256,7 @@ async def parent(sessions: Sessions, row_id: int) -> tuple[str, str | None] | No
 # needs the ID; ALERT_CHANNEL may be a name), recorded with its "sent" mark
 # (``SentMarks``: one autocommit statement, not a transaction per message: an
 # alert burst posts hundreds at once, and nothing threads under them).
-_ALERTS = Alert.__table__
+_ALERTS = table_of(Alert)
 MARK_ALERT = (
     update(_ALERTS)
     .where(_ALERTS.c.id == bindparam("a_id"))

@@ -43,7 +43,8 @@ class Refusals:
 
     async def _delivered(self, row: Claimed, ts: str | None, channel: Any = None) -> None: ...
 
-    async def _slot(self, row: Claimed, bucket: str) -> bool: ...
+    async def _slot(self, row: Claimed, bucket: str) -> bool:  # type: ignore[empty-body]
+        ...
 
     _on_lookup: Callable[[str], None]
     _sessions: Any

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -72,6 +73,14 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, typed as one (SQLAlchemy types ``__table__`` as
+    any FROM clause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Incident(Base):

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import Person
+from bot.store.models import Person, table_of
 
 NAME_MAX = 255  # the column's length
-_TABLE = Person.__table__
+_TABLE = table_of(Person)
 
 
 def clean_name(raw: object) -> str | None:

@@ -16,11 +16,11 @@ from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.store.models import OutboxMessage, TimelineEvent
+from bot.store.models import OutboxMessage, TimelineEvent, table_of
 
 # Written in this order; each table's rows keep the order they were appended in.
-_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
-_TABLES: tuple[Table, ...] = (TimelineEvent.__table__, _OUTBOX)  # type: ignore[assignment]
+_OUTBOX: Table = table_of(OutboxMessage)
+_TABLES: tuple[Table, ...] = (table_of(TimelineEvent), _OUTBOX)
 _KEY = "append_rows"
 # Outbox rows this transaction inserted with their ids, as ``(id, row)`` pairs:
 # at once (``bot.outbox.enqueue_now``), when a savepoint was released, or at
