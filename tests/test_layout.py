@@ -190,3 +190,38 @@ def test_no_module_past_400_lines() -> None:
         if (n := len(p.read_text().splitlines())) > 400
     }
     assert not long, f"split these by concern: {long}"
+
+
+# A run's or an incident's transitions stay a screenful each; composition
+# roots (which wire many parts together) may be longer.
+FUNCTION_BUDGET = 60
+FUNCTION_PACKAGES = ("bot/runs", "bot/incidents")
+LONG_ALLOWED: set[str] = set()  # e.g. "bot/app.py:build_context" if it were under these
+
+
+def long_functions(root: Path, limit: int = FUNCTION_BUDGET) -> list[str]:
+    found = []
+    for package in FUNCTION_PACKAGES:
+        for path in sorted(root.joinpath(package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    where = f"{path.relative_to(root)}:{node.name}"
+                    size = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if size > limit and where not in LONG_ALLOWED:
+                        found.append(f"{where} ({size} lines)")
+    return found
+
+
+def test_no_long_function_in_runs_or_incidents() -> None:
+    assert long_functions(ROOT) == []
+
+
+def test_the_function_budget_catches_a_long_one(tmp_path: Path) -> None:
+    package = tmp_path / "bot" / "runs"
+    package.mkdir(parents=True)
+    (tmp_path / "bot" / "incidents").mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(FUNCTION_BUDGET))
+    (package / "long.py").write_text(f"def transition():\n{body}\n")
+    assert long_functions(tmp_path) == [
+        f"bot/runs/long.py:transition ({FUNCTION_BUDGET + 1} lines)"
+    ]

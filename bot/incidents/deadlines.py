@@ -185,34 +185,58 @@ class Deadlines(DueJob):
         if deadline.kind == RTO_WARNING:
             if now >= breach_at:
                 return False  # the bot was down past the breach too: that one says it all
-            add_event(
-                session,
-                incident.id,
-                EventKind.RTO_WARNING,
-                None,
-                f"RTO warning: {run.runbook_id} has used 80 % of its RTO",
-                run_id=run.id,
-                at=now,
-                data=data,
-            )
-            payload = clock_blocks.rto_warning_message(
-                f"INC-{incident.id}",
-                run.runbook_id,
-                rto,
-                breach_at,
-                now,
-                drill=bool(incident.drill),
-            )
-            thread, parent = await _run_thread(session, run)
-            enqueue(
-                session,
-                run_key(run.id),
-                "chat.postMessage",
-                {**thread, **payload},
-                thread_from=parent,
-                priority=Priority.ESCALATION,
-            )
-            return True
+            await self._rto_warning(session, incident, run, rto, breach_at, now, data)
+        else:
+            self._rto_breach(session, incident, run, rto, now, data)
+        return True
+
+    async def _rto_warning(
+        self,
+        session: AsyncSession,
+        incident: Any,
+        run: Any,
+        rto: float,
+        breach_at: datetime,
+        now: datetime,
+        data: dict[str, Any],
+    ) -> None:
+        add_event(
+            session,
+            incident.id,
+            EventKind.RTO_WARNING,
+            None,
+            f"RTO warning: {run.runbook_id} has used 80 % of its RTO",
+            run_id=run.id,
+            at=now,
+            data=data,
+        )
+        payload = clock_blocks.rto_warning_message(
+            f"INC-{incident.id}",
+            run.runbook_id,
+            rto,
+            breach_at,
+            now,
+            drill=bool(incident.drill),
+        )
+        thread, parent = await _run_thread(session, run)
+        enqueue(
+            session,
+            run_key(run.id),
+            "chat.postMessage",
+            {**thread, **payload},
+            thread_from=parent,
+            priority=Priority.ESCALATION,
+        )
+
+    def _rto_breach(
+        self,
+        session: AsyncSession,
+        incident: Any,
+        run: Any,
+        rto: float,
+        now: datetime,
+        data: dict[str, Any],
+    ) -> None:
         add_event(
             session,
             incident.id,
@@ -239,7 +263,6 @@ class Deadlines(DueJob):
             {"channel": run.channel_id, **payload},
             priority=Priority.ESCALATION,
         )
-        return True
 
     def _response_target(
         self,

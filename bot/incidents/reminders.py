@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -119,12 +119,8 @@ class Reminders(DueJob):
         """The incident's reminder, and its next due time. True: a new message
         is owed; False: it joined the reminder still waiting (``waiting``)."""
         since = incident.last_update_at or incident.opened_at
-        due = incident.next_reminder_at
-        late = max(0.0, (now - due).total_seconds()) if due else 0.0
         interval = self._interval_for(incident.priority)
-        # A bot that was down sends one catch-up reminder; it still counts every
-        # window that passed without an update (for the resolve summary).
-        windows = 1 + int(late // interval) if interval > 0 else 1
+        data = _window_data(incident.next_reminder_at, now, interval)
         payload = {
             "channel": incident.channel_id,
             **incident_blocks.reminder_message(incident_view(incident), now),
@@ -133,11 +129,6 @@ class Reminders(DueJob):
         # From now, not from the old due time: one catch-up, never a burst.
         incident.next_reminder_at = now + timedelta(seconds=interval)
         text = f"{incident_blocks.ago(now - since)} since the last update"
-        data = {
-            "due_at": due.isoformat() if due else None,
-            "late_seconds": round(late, 3),
-            "windows": windows,
-        }
         if waiting and await enqueue_collapsing(
             session,
             key,
@@ -178,6 +169,19 @@ class Reminders(DueJob):
             data=data,
         )
         return True
+
+
+def _window_data(due: datetime | None, now: datetime, interval: float) -> dict[str, Any]:
+    """A reminder's event data: when it was due, how late, how many windows."""
+    late = max(0.0, (now - due).total_seconds()) if due else 0.0
+    # A bot that was down sends one catch-up reminder; it still counts every
+    # window that passed without an update (for the resolve summary).
+    windows = 1 + int(late // interval) if interval > 0 else 1
+    return {
+        "due_at": due.isoformat() if due else None,
+        "late_seconds": round(late, 3),
+        "windows": windows,
+    }
 
 
 async def unreachable_channels(session: AsyncSession) -> set[str]:

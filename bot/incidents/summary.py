@@ -42,7 +42,24 @@ async def incident_stats(
         )
     ).scalars()
     missed = sum(int((data or {}).get("windows", 1)) for data in reminder_data)
-    rto_runs = [
+    rto_runs = await _rto_runs(session, incident)
+    return {
+        "rto_runs": rto_runs,
+        "target_seconds": target_seconds,
+        "missed_windows": missed,
+        "approved": int(counts.get(EventKind.STEP_APPROVED, 0)),
+        "skipped": int(counts.get(EventKind.STEP_SKIPPED, 0)),
+        "updates": int(counts.get(EventKind.STATUS_UPDATE, 0)),
+        "reminders": int(counts.get(EventKind.REMINDER_SENT, 0)),
+        "notes": int(counts.get(EventKind.NOTE, 0)),
+        "runs": int(counts.get(EventKind.RUNBOOK_STARTED, 0)),
+        "first_decision_at": first_decision,
+    }
+
+
+async def _rto_runs(session: AsyncSession, incident: Incident) -> list[dict[str, Any]]:
+    """The incident's runs that had an RTO, in start order."""
+    return [
         {
             "runbook_id": runbook_id,
             "state": state,
@@ -65,18 +82,6 @@ async def incident_stats(
         ).all()
         if rto
     ]
-    return {
-        "rto_runs": rto_runs,
-        "target_seconds": target_seconds,
-        "missed_windows": missed,
-        "approved": int(counts.get(EventKind.STEP_APPROVED, 0)),
-        "skipped": int(counts.get(EventKind.STEP_SKIPPED, 0)),
-        "updates": int(counts.get(EventKind.STATUS_UPDATE, 0)),
-        "reminders": int(counts.get(EventKind.REMINDER_SENT, 0)),
-        "notes": int(counts.get(EventKind.NOTE, 0)),
-        "runs": int(counts.get(EventKind.RUNBOOK_STARTED, 0)),
-        "first_decision_at": first_decision,
-    }
 
 
 def resolved_data(incident: Incident, stats: dict[str, Any]) -> dict[str, Any]:

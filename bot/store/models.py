@@ -11,7 +11,6 @@ Invariants the database enforces rather than process memory:
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -34,6 +33,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.store.states import INCIDENT_KEY, parse_incident_key  # noqa: F401 (re-exported)
 
 # SQLite has no BIGSERIAL: an INTEGER PRIMARY KEY is its rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -58,15 +59,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-INCIDENT_KEY = re.compile(r"^INC-(\d{1,12})$", re.IGNORECASE)
-
-
-def parse_incident_key(token: str) -> int | None:
-    """``INC-42`` (any case) → 42; anything else → None."""
-    match = INCIDENT_KEY.match(token.strip())
-    return int(match.group(1)) if match else None
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -76,8 +68,7 @@ class Base(DeclarativeBase):
 
 
 def table_of(model: type[Base]) -> Table:
-    """A mapped class's table, typed as one (SQLAlchemy types ``__table__`` as
-    any FROM clause)."""
+    """A mapped class's table, typed as one (``__table__`` is any FROM clause)."""
     table = model.__table__
     assert isinstance(table, Table)
     return table

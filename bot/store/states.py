@@ -6,6 +6,7 @@ Pure: no SQLAlchemy, so renderers and the engine can use them.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -73,6 +74,15 @@ def run_key(run_id: int) -> str:
 
 def incident_key(incident_id: int) -> str:
     return f"incident:{incident_id}"
+
+
+INCIDENT_KEY = re.compile(r"^INC-(\d{1,12})$", re.IGNORECASE)
+
+
+def parse_incident_key(token: str) -> int | None:
+    """``INC-42`` (any case) → 42; anything else → None."""
+    match = INCIDENT_KEY.match(token.strip())
+    return int(match.group(1)) if match else None
 
 
 def run_message_key(run_id: int) -> str:
