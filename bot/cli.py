@@ -146,7 +146,7 @@ async def _migrate(settings: Settings) -> None:
 async def _timeline(settings: Settings, key: str, fmt: str) -> int:
     from bot.incidents.timeline import export_incident
     from bot.store.db import make_engine, make_sessionmaker
-    from bot.store.models import parse_incident_key
+    from bot.store.states import parse_incident_key
 
     incident_id = parse_incident_key(key)
     if incident_id is None:

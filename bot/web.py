@@ -16,7 +16,7 @@ from bot.alerts import webhook
 from bot.context import AppContext
 from bot.slack.health import AUTH
 from bot.store.models import Incident, IntakeItem, OutboxMessage, SlackProblem, utcnow
-from bot.store.states import IncidentState, OutboxState
+from bot.store.states import IncidentState, IntakeState, OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,14 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
             )
         ).one()
     m = ctx.metrics
-    m.outbox_pending.set(states.get("pending", 0))
-    m.outbox_failed.set(states.get("failed", 0))
+    m.outbox_pending.set(states.get(OutboxState.PENDING, 0))
+    m.outbox_failed.set(states.get(OutboxState.FAILED, 0))
     m.outbox_oldest_pending.set((now - oldest).total_seconds() if oldest else 0)
     m.outbox_in_doubt.set(in_doubt)
-    pending, first = intake.get("pending", (0, None))
+    pending, first = intake.get(IntakeState.PENDING, (0, None))
     m.intake_pending.set(pending)
     m.intake_oldest_pending.set((now - first).total_seconds() if first else 0)
-    m.intake_failed.set(intake.get("failed", (0, None))[0])
+    m.intake_failed.set(intake.get(IntakeState.FAILED, (0, None))[0])
     m.slack_unusable.set(1 if AUTH in problems else 0)
     m.slack_channels_unreachable.set(sum(1 for p in problems if p.startswith("channel:")))
     m.open_incidents.set(open_count)

@@ -24,11 +24,10 @@ from bot.store.models import (
     OutboxMessage,
     Run,
     TimelineEvent,
-    parse_incident_key,
     table_of,
     utcnow,
 )
-from bot.store.states import EventKind, IncidentState, OutboxState, incident_key
+from bot.store.states import EventKind, IncidentState, OutboxState, incident_key, parse_incident_key
 from bot.store.writes import append_row
 
 

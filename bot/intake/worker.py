@@ -336,7 +336,7 @@ class IntakeWorker:
             row = await session.get(IntakeItem, item_id)
             if row is None:
                 return
-            row.state, row.last_error = "failed", repr(exc)[:2000]
+            row.state, row.last_error = IntakeState.FAILED, repr(exc)[:2000]
             reply(session, Item(row.id, row.kind, row.payload, row.received_at), FAILED_REPLY)
         self._on_failed()
 

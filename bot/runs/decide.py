@@ -213,7 +213,7 @@ async def _next_step(
     info = run_info(run, incident)
     thread, run_row = await run_message_ref(session, run)
     if outcome.rollback_completed:
-        run.rollback_state = outcome.state.rollback_status.value
+        run.rollback_state = outcome.state.rollback_status
     if not outcome.step.rollback:
         messaging.enqueue_run_update(session, run, info, outcome.state, run_row)
     if outcome.next_step is not None:

@@ -36,9 +36,9 @@ async def end_run(
     """``state``: the run's state after its last decision (``completed``) or
     after the abort by ``user_id``."""
     await disarm(session, incident.id, RTO_KINDS, run.id)  # the run is no longer going
-    run.state = state.status.value
+    run.state = state.status
     if not completed:
-        run.rollback_state = state.rollback_status.value
+        run.rollback_state = state.rollback_status
     run.ended_at = now
     verdict: Verdict | None = None
     if completed and info.drill:

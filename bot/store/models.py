@@ -18,7 +18,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -27,36 +26,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bot.store.states import INCIDENT_KEY, parse_incident_key  # noqa: F401 (re-exported)
+from bot.store import states
+from bot.store.columns import UTCDateTime
 
 # SQLite has no BIGSERIAL: an INTEGER PRIMARY KEY is its rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: store timezone-aware UTC times only")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -80,7 +60,9 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved
+    state: Mapped[states.IncidentState] = mapped_column(
+        String(16), default=states.IncidentState.OPEN
+    )
     opened_by: Mapped[str | None] = mapped_column(String(64))
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
@@ -128,9 +110,11 @@ class Run(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
     # running | completed | aborted
-    state: Mapped[str] = mapped_column(String(16), default="running")
+    state: Mapped[states.RunStatus] = mapped_column(String(16), default=states.RunStatus.RUNNING)
     # Rollback after an abort: none | running | done
-    rollback_state: Mapped[str] = mapped_column(String(16), default="none")
+    rollback_state: Mapped[states.RollbackStatus] = mapped_column(
+        String(16), default=states.RollbackStatus.NONE
+    )
 
     __table_args__ = (
         Index("ix_runs_incident", "incident_id"),
@@ -160,7 +144,7 @@ class TimelineEvent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
-    kind: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[states.EventKind] = mapped_column(String(40))
     actor: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     text: Mapped[str] = mapped_column(Text, default="")
@@ -266,7 +250,9 @@ class OutboxMessage(Base):
     thread_from: Mapped[int | None] = mapped_column(BigId)
     # After delivery, store the returned ts here: "run:<id>" or "incident:<id>".
     on_delivered: Mapped[str | None] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    state: Mapped[states.OutboxState] = mapped_column(
+        String(16), default=states.OutboxState.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
@@ -325,7 +311,9 @@ class IntakeItem(Base):
     ordering_key: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | failed
+    state: Mapped[states.IntakeState] = mapped_column(
+        String(16), default=states.IntakeState.PENDING
+    )
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_intake_key_state_id", "ordering_key", "state", "id"),)
