@@ -42,7 +42,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             trigger_id=body.get("trigger_id"),
             name=clicker_name(body),
         )
-        await submit_click(ctx, ack, item, where=(channel, user, thread), what="alert click")
+        await submit_click(ctx, ack, item)
 
     for action_id in KINDS:
         bolt.action(action_id)(on_click)

@@ -72,50 +72,26 @@ def slash_command(bolt: Any, ctx: AppContext, name: str, dispatch: Dispatch) -> 
     """Register ``/name``: dispatch on the first word, answer in the ack.
 
     ``dispatch`` returns the ephemeral reply (or None for a silent ack) after
-    committing its work; a database outage becomes a clear "try again".
+    committing its work; a database outage becomes a clear "try again"
+    (``commands/outage.py``).
     """
 
     async def listener(ack: Any, command: dict[str, Any]) -> None:
         verb, rest = split_args(command.get("text"))
-        try:
-            reply = await dispatch(ctx, verb, rest, command)
-        except Exception as exc:
-            if not is_db_down(exc):
-                raise
-            ctx.metrics.db_errors.inc()
-            log.warning("%s %s: database unavailable: %r", name, verb, exc)
-            reply = {"text": UNAVAILABLE}
+        reply = await dispatch(ctx, verb, rest, command)  # an outage: commands/outage.py
         await ack(**reply) if reply else await ack()
         ctx.metrics.acks.labels("command").inc()
 
     bolt.command(name)(listener)
 
 
-async def submit_click(
-    ctx: AppContext,
-    ack: Any,
-    item: tuple[str, str, dict[str, Any]],
-    *,
-    where: tuple[str, str, str | None],
-    what: str,
-) -> None:
+async def submit_click(ctx: AppContext, ack: Any, item: tuple[str, str, dict[str, Any]]) -> None:
     """Commit a click's intake ``item`` (kind, ordering key, payload), then ack.
 
     Committed before the ack, acted on after it (bot/intake/worker.py). A database
-    outage is acked too and answered "try again" to the clicker (``where`` is
-    channel, user, thread ts); ``what`` names the click in the log line.
+    outage is acked too and answered "try again" to the clicker (commands/outage.py).
     """
-    channel, user, thread = where
-    try:
-        await ctx.intake.submit(*item)
-    except Exception as exc:
-        if not is_db_down(exc):
-            raise
-        await ack()
-        ctx.metrics.db_errors.inc()
-        log.warning("%s: database unavailable: %r", what, exc)
-        ephemeral(ctx, channel, user, UNAVAILABLE, thread)
-        return
+    await ctx.intake.submit(*item)
     await ack()
     ctx.metrics.acks.labels("interaction").inc()
 

@@ -16,7 +16,7 @@ from bot.home import view as home_view
 from bot.home.channel import NO_SUCH_CHANNEL
 from bot.incidents import flows
 from bot.incidents.flows import Request
-from commands.common import UNAVAILABLE, clean_text, is_db_down, log
+from commands.common import clean_text, log
 
 
 def priority_levels(ctx: AppContext) -> tuple[list[str], str | None]:
@@ -82,16 +82,10 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             ctx.declare_channel.nudge()
             return
         request = Request(channel=channel, user=user, request_key=f"view:{view.get('id')}")
-        try:
-            await ctx.intake_worker.drain_channel(channel)
-            outcome = await flows.declare(
-                ctx.sessions, request, title, policy=ctx.settings.priorities, priority=priority
-            )
-        except Exception as exc:
-            if not is_db_down(exc):
-                raise
-            await ack(response_action="errors", errors={"title": UNAVAILABLE})
-            return
+        await ctx.intake_worker.drain_channel(channel)
+        outcome = await flows.declare(
+            ctx.sessions, request, title, policy=ctx.settings.priorities, priority=priority
+        )
         await ack()
         if outcome.delivered:
             ctx.outbox.notify()

@@ -8,10 +8,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.context import AppContext
 from bot.incidents import blocks as incident_blocks
-from bot.incidents.service import incident_view, record_status_update, snooze_reminders
+from bot.incidents import flows
+from bot.incidents.service import incident_view
 from bot.store.models import Incident
 from bot.store.states import IncidentState
-from commands.common import UNAVAILABLE, clean_text, ephemeral, is_db_down, log, where_clicked
+from commands.common import clean_text, ephemeral, log, where_clicked
+
+NOT_OPEN = "That incident is not open any more."
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
@@ -21,16 +24,10 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
     ) -> None:
         await ack()
         channel, _ts, thread, user = where_clicked(body)
-        try:
-            async with ctx.sessions() as session:
-                incident = await session.get(Incident, int(action.get("value", "0")))
-        except Exception as exc:
-            if not is_db_down(exc):
-                raise
-            ephemeral(ctx, channel, user, UNAVAILABLE, thread)
-            return
+        async with ctx.sessions() as session:
+            incident = await session.get(Incident, int(action.get("value", "0")))
         if incident is None or incident.state != IncidentState.OPEN:
-            ephemeral(ctx, channel, user, "That incident is not open any more.", thread)
+            ephemeral(ctx, channel, user, NOT_OPEN, thread)
             return
         view = incident_blocks.update_modal(incident_view(incident))
 
@@ -53,33 +50,17 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         if not text:
             await ack(response_action="errors", errors={"update": "Write the update first."})
             return
-        try:
-            async with ctx.sessions() as session, session.begin():
-                incident = await session.get(
-                    Incident, int(view.get("private_metadata") or 0), with_for_update=True
-                )
-                if incident is None or incident.state != IncidentState.OPEN:
-                    await ack(
-                        response_action="errors",
-                        errors={"update": "That incident is not open any more."},
-                    )
-                    return
-                due = await record_status_update(
-                    session,
-                    incident,
-                    user_id=user,
-                    text=text,
-                    policy=ctx.settings.priorities,
-                    via="modal",
-                )
-        except Exception as exc:
-            if not is_db_down(exc):
-                raise
-            await ack(response_action="errors", errors={"update": UNAVAILABLE})
+        update = flows.post_update(user, text, policy=ctx.settings.priorities, via="modal")
+        incident_id = int(view.get("private_metadata") or 0)
+        outcome = await flows.act_on_open(
+            ctx.sessions, flows.Request("", user), incident_id, update, lock=True
+        )
+        if outcome.reply is not None:
+            await ack(response_action="errors", errors={"update": NOT_OPEN})
             return
         await ack()
         ctx.outbox.notify()
-        ctx.reminders.nudge(due)
+        ctx.reminders.nudge(outcome.due)
 
     @bolt.action(incident_blocks.REMINDER_SNOOZE)
     async def snooze(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -95,21 +76,11 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             await ack()
             ephemeral(ctx, channel, user, "Snooze for 15, 30 or 60 minutes.", thread)
             return
-        try:
-            async with ctx.sessions() as session, session.begin():
-                incident = await session.get(Incident, incident_id, with_for_update=True)
-                if incident is None or incident.state != IncidentState.OPEN:
-                    due = None
-                else:
-                    due = await snooze_reminders(session, incident, user_id=user, minutes=minutes)
-        except Exception as exc:
-            if not is_db_down(exc):
-                raise
-            await ack()
-            ephemeral(ctx, channel, user, UNAVAILABLE, thread)
-            return
+        snooze = flows.snooze(user, minutes)
+        request = flows.Request(channel, user)
+        outcome = await flows.act_on_open(ctx.sessions, request, incident_id, snooze, lock=True)
         await ack()
-        if due is None:
-            ephemeral(ctx, channel, user, "That incident is not open any more.", thread)
+        if outcome.reply is not None:
+            ephemeral(ctx, channel, user, NOT_OPEN, thread)
             return
         ctx.outbox.notify()

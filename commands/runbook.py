@@ -14,12 +14,11 @@ from bot.drills import blocks as drill_blocks
 from bot.drills.history import recent_runs
 from bot.drills.log import due_runbooks
 from bot.incidents.priority import split_level_word
-from bot.incidents.service import open_incidents, parse_incident_key
+from bot.incidents.service import parse_incident_key
 from bot.intake.actions import start_payload
 from bot.runbook.model import Runbook
-from bot.runs import catalog_blocks
-from bot.runs.flows import DRILL_ON_INCIDENT, abort_run, cannot_attach
-from bot.runs.queries import current_run_in_channel
+from bot.runs import aborting, catalog_blocks
+from bot.runs.flows import DRILL_ON_INCIDENT, cannot_attach
 from bot.slack.mrkdwn import escape
 from bot.store.models import Incident, utcnow
 from commands.common import slash_command
@@ -174,24 +173,16 @@ async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     incident_id = parse_incident_key(token) if token else None
     if token and incident_id is None:
         return {"text": f"`{escape(token)}` is not an incident ID (INC-<n>)."}
-    await ctx.intake_worker.drain_channel(channel_id)
-    async with ctx.sessions() as session, session.begin():
-        runs = await current_run_in_channel(session, channel_id, incident_id)
-        if not runs:
-            return {"text": "No runbook is running here. Nothing was aborted."}
-        if len(runs) > 1:
-            incidents = await open_incidents(session, channel_id)
-            keys = ", ".join(i.key for i in incidents)
-            return {
-                "text": f"Several runs are going on here: say which, e.g. "
-                f"`/runbook abort INC-<n>` (open: {keys})."
-            }
-        result = await abort_run(
-            session,
-            run_id=runs[0].id,
-            user_id=command.get("user_id", ""),
-            postgres=ctx.postgres,
-        )
+    result = await aborting.abort(
+        ctx.sessions,
+        ctx.intake_worker,
+        user_id=command.get("user_id", ""),
+        postgres=ctx.postgres,
+        channel_id=channel_id,
+        incident_id=incident_id,
+    )
+    if result.problem is not None:
+        return {"text": result.problem}
     if result.refused is not None:
         return {"text": "That run has already ended."}
     ctx.outbox.notify()

@@ -8,16 +8,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.context import AppContext
 from bot.intake.actions import decide_payload
-from bot.runs import blocks
+from bot.runs import aborting, blocks
 from bot.runs.engine import Decision
-from bot.runs.flows import abort_run
-from bot.runs.queries import run_key
 from commands.common import (
     MALFORMED,
-    UNAVAILABLE,
     clicker_name,
     ephemeral,
-    is_db_down,
     submit_click,
     where_clicked,
 )
@@ -48,7 +44,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             thread_ts=thread,
             name=clicker_name(body),
         )
-        await submit_click(ctx, ack, item, where=(channel, user, thread), what="step click")
+        await submit_click(ctx, ack, item)
 
     @bolt.action(blocks.APPROVE)
     async def approve(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -63,21 +59,11 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         channel, _ts, thread, user = where_clicked(body)
         try:
             run_id = int(str(action.get("value", "")))
-            # Clicks acknowledged before the abort are decided before it.
-            await ctx.intake_worker.drain(run_key(run_id))
-            async with ctx.sessions() as session, session.begin():
-                result = await abort_run(
-                    session, run_id=run_id, user_id=user, postgres=ctx.postgres
-                )
+            result = await aborting.abort(
+                ctx.sessions, ctx.intake_worker, user_id=user, postgres=ctx.postgres, run_id=run_id
+            )
         except ValueError:
             await ack()
-            return
-        except Exception as exc:
-            if not is_db_down(exc):
-                raise
-            await ack()
-            ctx.metrics.db_errors.inc()
-            ephemeral(ctx, channel, user, UNAVAILABLE, thread)
             return
         await ack()
         if result.refused is not None:

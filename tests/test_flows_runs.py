@@ -110,7 +110,7 @@ async def test_the_last_decision_ends_the_run_once_with_its_summary(sessions) ->
         assert summaries[0].payload == {**summaries[1].payload, "channel": "C1"} | {
             k: v for k, v in summaries[0].payload.items() if k == "thread_ts"
         }
-        pending = (await session.execute(select(Deadline).where(Deadline.fired_at.is_(None))))
+        pending = await session.execute(select(Deadline).where(Deadline.fired_at.is_(None)))
         assert [d for d in pending.scalars() if d.run_id == run_id] == []  # RTO disarmed
 
 

@@ -26,6 +26,7 @@ from bot.incidents.service import (
     record_status_update,
     resolve_incident,
     resolve_target,
+    snooze_reminders,
     timeline,
 )
 from bot.slack.outbox import enqueue
@@ -146,9 +147,13 @@ async def show_timeline(sessions: Sessions, channel: str, incident_id: int | Non
 # --- actions on an open incident ----------------------------------------------
 
 
-def post_update(user: str, text: str, *, policy: PriorityPolicy) -> Action:
+def post_update(user: str, text: str, *, policy: PriorityPolicy, via: str = "command") -> Action:
+    """``via``: "command" (``/incident update``) or "modal" (the reminder's button)."""
+
     async def act(session: AsyncSession, incident: Incident) -> Outcome:
-        due = await record_status_update(session, incident, user_id=user, text=text, policy=policy)
+        due = await record_status_update(
+            session, incident, user_id=user, text=text, policy=policy, via=via
+        )
         return Outcome(delivered=True, due=due)
 
     return act
@@ -158,6 +163,16 @@ def add_note(user: str, text: str) -> Action:
     async def act(session: AsyncSession, incident: Incident) -> Outcome:
         add_event(session, incident.id, EventKind.NOTE, user, text)
         return Outcome.say(f"📝 Note added to {incident.key}'s timeline.")
+
+    return act
+
+
+def snooze(user: str, minutes: int) -> Action:
+    """The reminder's Snooze: no reminder for ``minutes``."""
+
+    async def act(session: AsyncSession, incident: Incident) -> Outcome:
+        due = await snooze_reminders(session, incident, user_id=user, minutes=minutes)
+        return Outcome(delivered=True, due=due)
 
     return act
 

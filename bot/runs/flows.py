@@ -194,6 +194,7 @@ class AbortResult:
     refused: engine.Refused | None
     run: Run | None
     incident_key: str = ""
+    problem: str | None = None  # why nothing was aborted (which run was not clear)
 
 
 async def abort_run(
