@@ -124,7 +124,6 @@ def build_context(
     actions = Actions(
         library=library,
         policy=policy,
-        postgres=postgres,
         metrics=metrics,
         notify_outbox=outbox.notify,
         nudge_reminders=reminders.nudge,
@@ -136,7 +135,6 @@ def build_context(
         channel=settings.alerts_channel,
         levels=level_names(settings),
         policy=policy,
-        postgres=postgres,
         metrics=metrics,
         notify_outbox=outbox.notify,
         nudge_reminders=reminders.nudge,

@@ -23,7 +23,8 @@ KINDS = {
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
     async def on_click(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        channel, ts, thread, user = where_clicked(body)
+        click = where_clicked(body)
+        channel, ts, thread, user = click.channel, click.ts, click.thread_ts, click.user
         parsed = blocks.parse_button_value(str(action.get("value", "")))
         kind = KINDS.get(str(action.get("action_id", "")))
         if parsed is None or kind is None:

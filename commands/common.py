@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -103,11 +104,21 @@ def clicker_name(body: dict[str, Any]) -> str | None:
     return user.get("username") or user.get("name") or None
 
 
-def where_clicked(body: dict[str, Any]) -> tuple[str, str, str | None, str]:
-    """(channel, message ts, thread ts, user) of a click, from its payload."""
+@dataclass(frozen=True, slots=True)
+class Click:
+    """Where a click came from: the clicked message and who clicked."""
+
+    channel: str
+    ts: str  # the clicked message's
+    thread_ts: str | None  # its thread's, when it is in one
+    user: str
+
+
+def where_clicked(body: dict[str, Any]) -> Click:
+    """Where a click came from, from its payload."""
     container = body.get("container") or {}
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
     ts = container.get("message_ts") or (body.get("message") or {}).get("ts", "")
     thread = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
     user = (body.get("user") or {}).get("id", "")
-    return channel, ts, thread, user
+    return Click(channel, ts, thread, user)

@@ -74,7 +74,7 @@ async def ack(ctx: AppContext, request: Request, rest: str, command: dict) -> Ou
     if extra:
         return Outcome.say("Usage: `/incident ack [INC-<n>]`")
     action = flows.acknowledge(request.user, policy=ctx.settings.priorities)
-    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
 async def priority(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
@@ -91,7 +91,7 @@ async def priority(ctx: AppContext, request: Request, rest: str, command: dict) 
     action = flows.then(
         flows.set_priority(request.user, level, policy=policy), refresh_run_messages
     )
-    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
 async def role(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
@@ -106,7 +106,7 @@ async def role(ctx: AppContext, request: Request, rest: str, command: dict) -> O
     if holder is None:
         return Outcome.say(f"`{escape(parts[1])}` is not a user: mention them. {usage}")
     action = flows.then(flows.assign_role(request.user, name, holder), refresh_run_messages)
-    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
 async def update(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
@@ -114,7 +114,7 @@ async def update(ctx: AppContext, request: Request, rest: str, command: dict) ->
     if not text.strip():
         return Outcome.say("Nothing to record: `/incident update [INC-<n>] <text>`")
     action = flows.post_update(request.user, readable(text), policy=ctx.settings.priorities)
-    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
 async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
@@ -122,13 +122,13 @@ async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> O
     if not text.strip():
         return Outcome.say("Nothing to record: `/incident note [INC-<n>] <text>`")
     action = flows.add_note(request.user, readable(text))
-    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
 async def resolve(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, _ = split_incident_arg(rest)
     action = flows.resolve(request.user, policy=ctx.settings.priorities)
-    return await flows.act_on_open(ctx.sessions, request, incident_id, action, lock=ctx.postgres)
+    return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
 async def timeline(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:

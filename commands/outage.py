@@ -44,7 +44,8 @@ def outage_reply(ctx: AppContext, body: dict[str, Any]) -> BoltResponse:
         return BoltResponse(
             status=200, body={"response_action": "errors", "errors": {field: UNAVAILABLE}}
         )
-    channel, _ts, thread, user = where_clicked(body)
+    click = where_clicked(body)
+    channel, thread, user = click.channel, click.thread_ts, click.user
     if channel and user:
         ephemeral(ctx, channel, user, UNAVAILABLE, thread)
     return BoltResponse(status=200, body="")

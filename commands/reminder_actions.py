@@ -10,6 +10,7 @@ from bot.context import AppContext
 from bot.incidents import blocks as incident_blocks
 from bot.incidents import flows
 from bot.incidents.service import incident_view
+from bot.slack.buttons import SnoozeButton
 from bot.store.models import Incident
 from bot.store.states import IncidentState
 from commands.common import clean_text, ephemeral, log, where_clicked
@@ -23,7 +24,8 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
     ) -> None:
         await ack()
-        channel, _ts, thread, user = where_clicked(body)
+        click = where_clicked(body)
+        channel, thread, user = click.channel, click.thread_ts, click.user
         async with ctx.sessions() as session:
             incident = await session.get(Incident, int(action.get("value", "0")))
         if incident is None or incident.state != IncidentState.OPEN:
@@ -53,7 +55,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         update = flows.post_update(user, text, policy=ctx.settings.priorities, via="modal")
         incident_id = int(view.get("private_metadata") or 0)
         outcome = await flows.act_on_open(
-            ctx.sessions, flows.Request("", user), incident_id, update, lock=True
+            ctx.sessions, flows.Request("", user), incident_id, update
         )
         if outcome.reply is not None:
             await ack(response_action="errors", errors={"update": NOT_OPEN})
@@ -64,11 +66,12 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
 
     @bolt.action(incident_blocks.REMINDER_SNOOZE)
     async def snooze(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        channel, _ts, thread, user = where_clicked(body)
+        click = where_clicked(body)
+        channel, thread, user = click.channel, click.thread_ts, click.user
         raw = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
         try:
-            incident_raw, _, minutes_raw = raw.partition(":")
-            incident_id, minutes = int(incident_raw), int(minutes_raw)
+            button = SnoozeButton.from_json(raw)
+            incident_id, minutes = button.incident_id, button.minutes
         except ValueError:
             await ack()
             return
@@ -78,7 +81,7 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             return
         snooze = flows.snooze(user, minutes)
         request = flows.Request(channel, user)
-        outcome = await flows.act_on_open(ctx.sessions, request, incident_id, snooze, lock=True)
+        outcome = await flows.act_on_open(ctx.sessions, request, incident_id, snooze)
         await ack()
         if outcome.reply is not None:
             ephemeral(ctx, channel, user, NOT_OPEN, thread)

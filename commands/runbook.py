@@ -177,7 +177,6 @@ async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
         ctx.sessions,
         ctx.intake_worker,
         user_id=command.get("user_id", ""),
-        postgres=ctx.postgres,
         channel_id=channel_id,
         incident_id=incident_id,
     )

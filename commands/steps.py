@@ -10,6 +10,7 @@ from bot.context import AppContext
 from bot.intake.actions import decide_payload
 from bot.runs import aborting, blocks
 from bot.runs.engine import Decision
+from bot.slack.buttons import AbortButton, StepButton
 from commands.common import (
     MALFORMED,
     clicker_name,
@@ -23,10 +24,10 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
     async def on_step(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], decision: Decision
     ) -> None:
-        channel, ts, thread, user = where_clicked(body)
+        click = where_clicked(body)
+        channel, ts, thread, user = click.channel, click.ts, click.thread_ts, click.user
         try:
-            run_raw, _, index_raw = str(action.get("value", "")).partition(":")
-            run_id, step_index = int(run_raw), int(index_raw)
+            button = StepButton.from_json(str(action.get("value", "")))
         except ValueError:
             await ack()
             ephemeral(ctx, channel, user, MALFORMED, thread)
@@ -35,8 +36,8 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         # judged after it by the intake worker, from what Slack last said
         # (bot/slack/approvers.py): nothing here waits on Slack.
         item = decide_payload(
-            run_id=run_id,
-            step_index=step_index,
+            run_id=button.run_id,
+            step_index=button.step_index,
             decision=decision,
             user=user,
             channel=channel,
@@ -56,11 +57,12 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
 
     @bolt.action(blocks.ABORT)
     async def abort(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        channel, _ts, thread, user = where_clicked(body)
+        click = where_clicked(body)
+        channel, thread, user = click.channel, click.thread_ts, click.user
         try:
-            run_id = int(str(action.get("value", "")))
+            run_id = AbortButton.from_json(str(action.get("value", ""))).run_id
             result = await aborting.abort(
-                ctx.sessions, ctx.intake_worker, user_id=user, postgres=ctx.postgres, run_id=run_id
+                ctx.sessions, ctx.intake_worker, user_id=user, run_id=run_id
             )
         except ValueError:
             await ack()

@@ -63,7 +63,6 @@ async def test_a_decision_updates_the_step_the_run_message_and_posts_the_next(se
             user_id="U2",
             message_channel="C1",
             message_ts="1.0002",
-            postgres=True,
         )
     assert result.accepted is not None and result.refused is None
     async with sessions() as session:
@@ -94,7 +93,6 @@ async def test_the_last_decision_ends_the_run_once_with_its_summary(sessions) ->
                 user_id="U2",
                 message_channel="C1",
                 message_ts=ts,
-                postgres=True,
             )
     async with sessions() as session:
         run = await session.get(Run, run_id)
@@ -129,7 +127,6 @@ async def test_a_second_decision_on_a_step_is_refused_and_records_nothing(sessio
                     user_id=user,
                     message_channel="C1",
                     message_ts="1.1",
-                    postgres=True,
                 )
             )
     assert results[0].accepted is not None
@@ -145,7 +142,7 @@ async def test_abort_ends_the_run_with_its_summary_in_the_thread(sessions) -> No
     async with sessions() as session:
         before = len(await outbox(session))
     async with sessions() as session, session.begin():
-        result = await abort_run(session, run_id=run_id, user_id="U9", postgres=True)
+        result = await abort_run(session, run_id=run_id, user_id="U9")
     assert result.aborted is not None
     async with sessions() as session:
         run = await session.get(Run, run_id)
@@ -158,5 +155,5 @@ async def test_abort_ends_the_run_with_its_summary_in_the_thread(sessions) -> No
         ]
         assert "U9" in str(rows[1].payload) and rows[1].priority == Priority.CLICK
     async with sessions() as session, session.begin():
-        again = await abort_run(session, run_id=run_id, user_id="U9", postgres=True)
+        again = await abort_run(session, run_id=run_id, user_id="U9")
     assert again.refused is not None

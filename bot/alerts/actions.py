@@ -108,7 +108,6 @@ class AlertActions:
         channel: str,
         levels: Sequence[str],
         policy: PriorityPolicy,
-        postgres: bool,
         metrics: Metrics,
         notify_outbox: Callable[[], None],
         nudge_reminders: Callable[[datetime | None], None],
@@ -118,7 +117,6 @@ class AlertActions:
         self._channel = channel
         self._levels = list(levels)
         self._policy = policy
-        self._postgres = postgres
         self._metrics = metrics
         self._notify = notify_outbox
         self._nudge = nudge_reminders
@@ -161,7 +159,6 @@ class AlertActions:
             index=self._index,
             channel=self._channel,
             at=item.received_at,
-            postgres=self._postgres,
         )
         await groups.publish(
             session,
@@ -188,13 +185,11 @@ class AlertActions:
     async def _clicked(self, session: AsyncSession, item: Item) -> Alert | None:
         """The clicked message's lead (row-locked), or None (and the clicker told)."""
         p = item.payload
-        alert = await service.lock_alert(
-            session, int(p["alert_id"]), str(p["fingerprint"]), self._postgres
-        )
+        alert = await service.lock_alert(session, int(p["alert_id"]), str(p["fingerprint"]))
         if alert is not None and alert.lead_id not in (None, alert.id):
             # Buttons name their message's lead; a value naming another alert of
             # the group (hand-made) acts on the message that shows it.
-            alert = await service.lock_alert(session, alert.lead_id, None, self._postgres)
+            alert = await service.lock_alert(session, alert.lead_id, None)
         if alert is None:
             reply(session, item, "That alert is not known to the bot. Nothing changed.")
         return alert

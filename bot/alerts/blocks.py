@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.slack.blockkit import Payload, button, context, header, section, slack_date, truncate
+from bot.slack.buttons import AlertButton
 from bot.slack.mrkdwn import escape
 
 START = "alert_start_runbook"
@@ -61,14 +62,15 @@ class AlertView:
 
 def button_value(alert: AlertView) -> str:
     """``<alert id>:<fingerprint>``: the click is ordered with the alert's notifications."""
-    return f"{alert.id}:{alert.fingerprint}"
+    return AlertButton(alert.id, alert.fingerprint).to_json()
 
 
 def parse_button_value(value: str) -> tuple[int, str] | None:
-    raw_id, sep, fingerprint = value.partition(":")
-    if not sep or not raw_id.isdigit() or not fingerprint:
+    try:
+        button = AlertButton.from_json(value)
+    except ValueError:
         return None
-    return int(raw_id), fingerprint
+    return button.alert_id, button.fingerprint
 
 
 def _link(url: str | None, label: str) -> str | None:

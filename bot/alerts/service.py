@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts import blocks
@@ -25,6 +24,7 @@ from bot.alerts.payload import AlertNotice
 from bot.alerts.priority import priority_for_severity
 from bot.incidents.service import add_event
 from bot.runbook import Runbook
+from bot.store.backend import backend
 from bot.store.models import Alert, Incident
 from bot.store.states import EventKind
 
@@ -82,7 +82,6 @@ async def record_notices(
     index: RunbookIndex,
     channel: str,
     at: datetime,
-    postgres: bool,
 ) -> Recorded:
     """One delivery's alerts of one group, in order, in a handful of statements.
 
@@ -104,7 +103,7 @@ async def record_notices(
     wanted = Alert.fingerprint.in_(fingerprints)
     query = select(Alert).where(or_(wanted, Alert.id == lead_id) if lead_id else wanted)
     query = query.order_by(Alert.id)
-    if postgres:
+    if backend(session).postgres:
         query = query.with_for_update()  # clicks on these alerts wait (and see the result)
     locked = list((await session.execute(query)).scalars())
     lead = next((a for a in locked if a.id == lead_id), None)
@@ -148,7 +147,7 @@ async def record_notices(
         new.append(values)
         by_start[key] = latest[notice.fingerprint] = values  # a later notice here sees it
     if new:
-        out.posted = await _insert_new(session, new, postgres)
+        out.posted = await _insert_new(session, new)
         await _lead(session, out, group, lead)
     return out
 
@@ -194,10 +193,10 @@ def _status(row: Alert | dict) -> str:
     return row.status if isinstance(row, Alert) else str(row["status"])
 
 
-async def _insert_new(session: AsyncSession, rows: list[dict], postgres: bool) -> list[Alert]:
+async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Alert]:
     """One INSERT for the new firings; a firing another delivery recorded
     first (the same alert routed twice) is skipped, not an error."""
-    insert = postgresql.insert if postgres else sqlite.insert
+    insert = backend(session).insert
     statement = (
         insert(Alert)
         .values(rows)
@@ -220,13 +219,11 @@ def _resolve(alert: Alert, notice: AlertNotice, at: datetime) -> None:
     alert.resolved_at = at
 
 
-async def lock_alert(
-    session: AsyncSession, alert_id: int, fingerprint: str | None, postgres: bool
-) -> Alert | None:
+async def lock_alert(session: AsyncSession, alert_id: int, fingerprint: str | None) -> Alert | None:
     """The alert a button names (row-locked on PostgreSQL), if the button is
     ours (``fingerprint`` None: any alert with that id)."""
     query = select(Alert).where(Alert.id == alert_id)
-    if postgres:
+    if backend(session).postgres:
         query = query.with_for_update()
     alert = (await session.execute(query)).scalar_one_or_none()
     if alert is None or (fingerprint is not None and alert.fingerprint != fingerprint):

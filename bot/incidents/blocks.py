@@ -20,6 +20,7 @@ from bot.slack.blockkit import (
     slack_date,
     truncate,
 )
+from bot.slack.buttons import SnoozeButton
 from bot.slack.mrkdwn import escape, split_mrkdwn
 from bot.store.states import EventKind
 from bot.timefmt import format_duration
@@ -117,7 +118,10 @@ def reminder_message(incident: IncidentView, now: datetime) -> Payload:
         f"_{escape(truncate(incident.title, 300))}_"
     )
     options = [
-        {"text": {"type": "plain_text", "text": f"Snooze {m} min"}, "value": f"{incident.id}:{m}"}
+        {
+            "text": {"type": "plain_text", "text": f"Snooze {m} min"},
+            "value": SnoozeButton(incident.id, m).to_json(),
+        }
         for m in SNOOZE_MINUTES
     ]
     blocks: list[dict[str, Any]] = [

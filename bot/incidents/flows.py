@@ -30,6 +30,7 @@ from bot.incidents.service import (
     timeline,
 )
 from bot.slack.outbox import enqueue
+from bot.store.backend import backend
 from bot.store.models import Incident, utcnow
 from bot.store.states import EventKind, IncidentState, incident_key
 
@@ -111,20 +112,17 @@ async def act_on_open(
     request: Request,
     incident_id: int | None,
     action: Action,
-    *,
-    lock: bool,
 ) -> Outcome:
-    """Run ``action`` on the open incident the request means, row-locked.
-
-    ``lock``: take the row lock (PostgreSQL), so a concurrent resolve, update
-    or reminder claim waits for this one, and the event's time is taken after
-    the lock (timeline ids and times agree).
+    """Run ``action`` on the open incident the request means, row-locked
+    (PostgreSQL), so a concurrent resolve, update or reminder claim waits for
+    this one, and the event's time is taken after the lock (timeline ids and
+    times agree).
     """
     async with sessions() as session, session.begin():
         incident, problem = await resolve_target(session, request.channel, incident_id)
         if incident is None:
             return Outcome.say(problem or "No such incident.")
-        await session.refresh(incident, with_for_update=lock)
+        await session.refresh(incident, with_for_update=backend(session).postgres)
         if incident.state != IncidentState.OPEN:
             return Outcome.say(f"{incident.key} is already resolved.")
         if request.request_key and not await claim_request(session, request.request_key):

@@ -15,18 +15,19 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents.priority import PriorityPolicy
-from bot.intake.worker import AfterCommit, Handler, Item, NotYet, reply, sender
+from bot.intake.payloads import DecideRequest, Message, ReplyTo, StartRequest
+from bot.intake.worker import AfterCommit, Handler, Item, NotYet, reply
 from bot.metrics import Metrics
 from bot.runbook import Library
 from bot.runs import blocks
 from bot.runs.engine import Decision
 from bot.runs.flows import DuplicateRequest, FlowError, decide_step, start_run
-from bot.runs.queries import GateGroups, run_key
+from bot.runs.queries import GateGroups
 from bot.slack.groups import GroupMembers
 from bot.store.models import utcnow
 
-DECIDE = "decide"
-START = "start"
+DECIDE = DecideRequest.KIND
+START = StartRequest.KIND
 
 NOT_AN_APPROVER = (
     "Only the configured approvers can decide steps in this workspace. Nothing changed."
@@ -50,10 +51,6 @@ class Judges(Protocol):
     def nudge(self) -> None: ...
 
 
-def channel_key(channel: str) -> str:
-    return f"channel:{channel}"
-
-
 def decide_payload(
     *,
     run_id: int,
@@ -69,17 +66,14 @@ def decide_payload(
 
     ``name`` is the clicker's handle as Slack sent it: it rides along for free
     and the worker records it (``bot/store/people.py``)."""
-    return (
-        DECIDE,
-        run_key(run_id),
-        {
-            "run_id": run_id,
-            "step_index": step_index,
-            "decision": decision.value,
-            "message": {"channel": channel, "ts": ts},
-            "reply_to": sender(channel, user, name, thread_ts=thread_ts),
-        },
+    request = DecideRequest(
+        run_id,
+        step_index,
+        decision,
+        Message(channel, ts),
+        ReplyTo(channel, user, name, thread_ts),
     )
+    return DECIDE, request.ordering_key, request.to_json()
 
 
 def start_payload(
@@ -96,17 +90,16 @@ def start_payload(
 ) -> tuple[str, str, dict[str, Any]]:
     """(kind, ordering key, payload) of ``/runbook start`` (and ``drill``);
     ``name`` as in ``decide_payload``."""
-    payload: dict[str, Any] = {
-        "runbook_id": runbook_id,
-        "summary": summary,
-        "incident_id": incident_id,
-        "priority": priority,
-        "trigger_id": trigger_id,
-        "reply_to": sender(channel, user, name),
-    }
-    if drill_environment is not None:
-        payload["drill_environment"] = drill_environment
-    return START, channel_key(channel), payload
+    request = StartRequest(
+        runbook_id,
+        ReplyTo(channel, user, name),
+        summary=summary,
+        incident_id=incident_id,
+        priority=priority,
+        trigger_id=trigger_id,
+        drill_environment=drill_environment,
+    )
+    return START, request.ordering_key, request.to_json()
 
 
 class Actions:
@@ -117,7 +110,6 @@ class Actions:
         *,
         library: Library,
         policy: PriorityPolicy,
-        postgres: bool,
         metrics: Metrics,
         notify_outbox: Callable[[], None],
         nudge_reminders: Callable[[datetime | None], None],
@@ -128,7 +120,6 @@ class Actions:
         self._nudge_deadlines = nudge_deadlines or (lambda _due: None)
         self._library = library
         self._policy = policy
-        self._postgres = postgres
         self._approvers = approvers
         self._wait = wait_seconds
         self._gate_groups = GateGroups()
@@ -140,10 +131,9 @@ class Actions:
         return {DECIDE: self.decide, START: self.start}
 
     async def decide(self, session: AsyncSession, item: Item) -> AfterCommit:
-        p = item.payload
-        decision = Decision(p["decision"])
-        run_id, step_index = int(p["run_id"]), int(p["step_index"])
-        user = p["reply_to"]["user"]
+        request = DecideRequest.from_json(item.payload)
+        decision, run_id, step_index = request.decision, request.run_id, request.step_index
+        user = request.reply_to.user
         members: dict[str, GroupMembers] = {}
         if self._approvers is not None:
             allowed = self._approvers.allows(user)
@@ -161,9 +151,8 @@ class Actions:
             step_index=step_index,
             decision=decision,
             user_id=user,
-            message_channel=p["message"]["channel"],
-            message_ts=p["message"]["ts"],
-            postgres=self._postgres,
+            message_channel=request.message.channel,
+            message_ts=request.message.ts,
             # The decision is timed when the person clicked, not when it was processed.
             at=item.received_at,
             group_members=members,
@@ -193,28 +182,28 @@ class Actions:
             raise NotYet(RETRY_SECONDS)
 
     async def start(self, session: AsyncSession, item: Item) -> AfterCommit:
-        p = item.payload
-        runbook = self._library.get(p["runbook_id"])
+        request = StartRequest.from_json(item.payload)
+        runbook = self._library.get(request.runbook_id)
         if runbook is None:
-            text = f"Runbook `{p['runbook_id']}` is no longer loaded. Nothing was started."
+            text = f"Runbook `{request.runbook_id}` is no longer loaded. Nothing was started."
             reply(session, item, text)
             return self._notify
-        trigger = p.get("trigger_id")
+        trigger = request.trigger_id
         try:
             # A savepoint: a refused start leaves nothing behind but the reply.
             async with session.begin_nested():
                 started = await start_run(
                     session,
                     runbook=runbook,
-                    channel_id=p["reply_to"]["channel"],
-                    user_id=p["reply_to"]["user"],
-                    summary=p.get("summary"),
-                    incident_id=p.get("incident_id"),
+                    channel_id=request.reply_to.channel,
+                    user_id=request.reply_to.user,
+                    summary=request.summary,
+                    incident_id=request.incident_id,
                     policy=self._policy,
-                    priority=p.get("priority"),
+                    priority=request.priority,
                     request_key=f"trigger:{trigger}" if trigger else None,
                     at=item.received_at,
-                    drill_environment=p.get("drill_environment"),
+                    drill_environment=request.drill_environment,
                 )
         except DuplicateRequest:
             return self._notify  # Slack retried a start already handled: say nothing

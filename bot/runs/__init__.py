@@ -4,7 +4,11 @@
 - ``blocks``, ``catalog_blocks`` — Block Kit for run/step messages and for
   ``/runbook help | list | show`` (pure).
 - ``flows`` — start / decide / abort, each one transaction that records the
-  decision, appends the timeline and enqueues the Slack messages it owes.
+  decision, appends the timeline and enqueues the Slack messages it owes;
+  ``decide`` (one function per outcome), ``ending`` (a run's end, completed
+  or aborted), ``aborting`` (the abort asked for in Slack).
+- ``messaging`` — every Slack message a run owes (ordering key, priority,
+  collapse key).
 - ``queries`` — reading runs back (state, messages, the runs in a channel).
 
 May import: ``bot.runbook``, ``bot.incidents``, ``bot.slack``, ``bot.store``

@@ -30,7 +30,6 @@ async def abort(
     intake: Drains,
     *,
     user_id: str,
-    postgres: bool,
     run_id: int | None = None,
     channel_id: str = "",
     incident_id: int | None = None,
@@ -50,7 +49,7 @@ async def abort(
             if len(runs) > 1:
                 return AbortResult(None, None, None, problem=await _several(session, channel_id))
             run_id = runs[0].id
-        return await abort_run(session, run_id=run_id, user_id=user_id, postgres=postgres)
+        return await abort_run(session, run_id=run_id, user_id=user_id)
 
 
 async def _several(session: AsyncSession, channel_id: str) -> str:

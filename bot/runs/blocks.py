@@ -43,6 +43,7 @@ from bot.slack.blockkit import (
     slack_date,
     truncate,
 )
+from bot.slack.buttons import AbortButton
 from bot.slack.mrkdwn import escape
 from bot.timefmt import format_duration
 
@@ -166,7 +167,11 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
             {
                 "type": "actions",
                 "block_id": f"run:{info.run_id}",
-                "elements": [button("Abort run", ABORT, str(info.run_id), "danger", confirm)],
+                "elements": [
+                    button(
+                        "Abort run", ABORT, AbortButton(info.run_id).to_json(), "danger", confirm
+                    )
+                ],
             }
         )
     level = f" ({info.priority})" if info.priority else ""

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents.response import acknowledge
@@ -33,6 +32,7 @@ from bot.runs.engine import Decision, DecisionRecord, FlowStep
 from bot.runs.queries import load_state, lock_run, partial_approvals, run_info, run_message_ref
 from bot.slack.groups import Members
 from bot.slack.pace import Priority
+from bot.store.backend import backend
 from bot.store.models import Incident, Run, StepDecision, utcnow
 from bot.store.states import EventKind
 
@@ -66,7 +66,6 @@ async def decide_step(
     user_id: str,
     message_channel: str,
     message_ts: str,
-    postgres: bool,
     at: datetime | None = None,
     group_members: Members | None = None,
 ) -> DecideResult:
@@ -77,7 +76,7 @@ async def decide_step(
         run_id, step_index, decision, user_id, {"channel": message_channel, "ts": message_ts}
     )
     now = at or utcnow()
-    run = await lock_run(session, run_id, postgres)
+    run = await lock_run(session, run_id)
     if run is None:
         return DecideResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
     outcome = engine.decide(await load_state(session, run), step_index, decision, user_id, now)
@@ -85,7 +84,8 @@ async def decide_step(
         return DecideResult(None, outcome, run)
     # Locked after the run (the order every flow takes): its roles decide the
     # gate, and the first decision acknowledges it.
-    incident = await session.get(Incident, run.incident_id, with_for_update=postgres or None)
+    lock = backend(session).row_lock
+    incident = await session.get(Incident, run.incident_id, with_for_update=lock)
     assert incident is not None
     approvers: tuple[str, ...] = ()
     if outcome.step.approval is not None:
@@ -97,7 +97,7 @@ async def decide_step(
             await _record_partial(session, run, incident, outcome.step, click, verdict, now)
             return DecideResult(None, None, run, incident.key, partial=verdict)
         approvers = verdict.approvers
-    lost = await _insert_decision(session, click, now, postgres)
+    lost = await _insert_decision(session, click, now)
     if lost is not None:
         return DecideResult(None, lost, run)
     await _record_decision(session, run, incident, outcome, click, approvers, now)
@@ -130,12 +130,12 @@ async def _judge(
 
 
 async def _insert_decision(
-    session: AsyncSession, click: Click, now: datetime, postgres: bool
+    session: AsyncSession, click: Click, now: datetime
 ) -> engine.Refused | None:
     """Insert the decision; None, or the refusal telling the race's loser who won."""
     # One INSERT ... ON CONFLICT DO NOTHING instead of SAVEPOINT + INSERT +
     # RELEASE: the unique (run, step) constraint stays the backstop.
-    insert = postgresql.insert if postgres else sqlite.insert
+    insert = backend(session).insert
     inserted = (
         await session.execute(
             insert(StepDecision)

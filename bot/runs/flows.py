@@ -3,8 +3,8 @@ the decision, appends the timeline and enqueues the Slack messages it owes
 (``messaging.py``); a run's end, completed or aborted, is ``ending.py``'s.
 
 Start and decide (``decide.py``) run in the worker, on requests the listener committed to the
-intake before acknowledging (``bot/intake/worker.py``); abort runs in the listener
-before its ack. The outbox worker does the Slack calls after the commit.
+intake before acknowledging (``bot/intake/worker.py``); abort (``aborting.py``) runs in the
+listener before its ack. The outbox worker does the Slack calls after the commit.
 """
 
 from __future__ import annotations
@@ -197,11 +197,9 @@ class AbortResult:
     problem: str | None = None  # why nothing was aborted (which run was not clear)
 
 
-async def abort_run(
-    session: AsyncSession, *, run_id: int, user_id: str, postgres: bool
-) -> AbortResult:
+async def abort_run(session: AsyncSession, *, run_id: int, user_id: str) -> AbortResult:
     now = utcnow()
-    run = await lock_run(session, run_id, postgres)
+    run = await lock_run(session, run_id)
     if run is None:
         return AbortResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
     state = await load_state(session, run)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runs import blocks, engine
 from bot.runs.engine import Decision, DecisionRecord, RunState
+from bot.store.backend import backend
 from bot.store.models import Incident, OutboxMessage, Run, StepDecision, TimelineEvent
 from bot.store.states import EventKind, RunStatus, run_key
 
@@ -57,9 +58,9 @@ async def load_state(session: AsyncSession, run: Run) -> RunState:
     )
 
 
-async def lock_run(session: AsyncSession, run_id: int, postgres: bool) -> Run | None:
+async def lock_run(session: AsyncSession, run_id: int) -> Run | None:
     query = select(Run).where(Run.id == run_id)
-    if postgres:
+    if backend(session).postgres:
         # Clicks on one run queue here; the database decides, not process memory.
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()

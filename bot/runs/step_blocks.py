@@ -40,6 +40,7 @@ from bot.slack.blockkit import (
     text_length,
     truncate,
 )
+from bot.slack.buttons import StepButton
 from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 
 APPROVE = "step_approve"
@@ -222,7 +223,7 @@ def _step_message(
 ) -> Payload:
     blocks = _body(step, shape, drill)
     blocks += gate_lines(step, roles or {}, partial, decision)
-    value = f"{run_id}:{step.index}"
+    value = StepButton(run_id, step.index).to_json()
     blocks.append(
         {
             "type": "actions",

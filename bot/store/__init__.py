@@ -1,6 +1,10 @@
 """The database: tables, engine and sessions, migrations, housekeeping.
 
 - ``models`` — the SQLAlchemy tables (the migrations create exactly these).
+- ``states`` — names for the stored states and timeline kinds (StrEnums,
+  the columns' own values) and the ordering / collapse keys (pure);
+  ``columns`` — shared column types; ``backend`` — PostgreSQL or SQLite,
+  asked of a session.
 - ``db`` — engine and session factory (built by the app factory, never at
   import time), and which errors mean "database unavailable".
 - ``writes`` — append-only rows buffered per session, one INSERT per table.
