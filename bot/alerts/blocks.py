@@ -20,6 +20,7 @@ from typing import Any
 from bot.slack.blockkit import Payload, button, context, header, section, slack_date, truncate
 from bot.slack.buttons import AlertButton
 from bot.slack.mrkdwn import escape
+from bot.store.states import AlertStatus
 
 START = "alert_start_runbook"
 ACKNOWLEDGE = "alert_acknowledge"
@@ -52,7 +53,7 @@ class AlertView:
 
     @property
     def resolved(self) -> bool:
-        return self.status == "resolved"
+        return self.status == AlertStatus.RESOLVED
 
     @property
     def title(self) -> str:

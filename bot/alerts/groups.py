@@ -28,7 +28,7 @@ from bot.slack.blockkit import Payload
 from bot.slack.outbox import enqueue, enqueue_collapsing
 from bot.slack.pace import Priority
 from bot.store.models import Alert, Incident, OutboxMessage
-from bot.store.states import EventKind, OutboxState, alert_group_key, alert_key
+from bot.store.states import AlertStatus, EventKind, OutboxState, alert_group_key, alert_key
 
 RunbookFor = Callable[[str], Runbook | None]
 
@@ -41,9 +41,13 @@ async def members(session: AsyncSession, lead_id: int) -> list[Alert]:
 
 async def still_firing(session: AsyncSession, lead: Alert) -> bool:
     """Is any alert of the lead's message still firing?"""
-    if lead.status == "firing":
+    if lead.status == AlertStatus.FIRING:
         return True
-    query = select(Alert.id).where(Alert.lead_id == lead.id, Alert.status == "firing").limit(1)
+    query = (
+        select(Alert.id)
+        .where(Alert.lead_id == lead.id, Alert.status == AlertStatus.FIRING)
+        .limit(1)
+    )
     return (await session.execute(query)).first() is not None
 
 
@@ -57,12 +61,12 @@ def render(
 ) -> Payload:
     """The message of ``lead``'s episode showing ``shown`` (plain data)."""
     shown = list(shown) or [lead]
-    firing = any(a.status == "firing" for a in shown)
+    firing = any(a.status == AlertStatus.FIRING for a in shown)
     ends = [a.ends_at or a.resolved_at for a in shown]
     head = view(lead, runbook=runbook, levels=levels, incident=incident)
     head = dataclasses.replace(
         head,
-        status="firing" if firing else "resolved",
+        status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
         ends_at=None if firing else max((e for e in ends if e is not None), default=None),
     )
     listed = [
@@ -70,7 +74,7 @@ def render(
             name=a.alertname,
             fingerprint=a.fingerprint,
             labels=a.labels or {},
-            firing=a.status == "firing",
+            firing=a.status == AlertStatus.FIRING,
             summary=(a.annotations or {}).get("summary") or None,
         )
         for a in shown
@@ -123,7 +127,7 @@ async def publish(
             await session.get(Incident, lead.incident_id) if lead.incident_id is not None else None
         )
         shown = await members(session, lead_id)
-        if incident is not None and not any(a.status == "firing" for a in shown):
+        if incident is not None and not any(a.status == AlertStatus.FIRING for a in shown):
             _record_resolved(session, lead, shown, incident, at)
         runbook = runbook_for(lead.runbook_id) if lead.runbook_id else None
         payload = render(lead, shown, runbook=runbook, levels=levels, incident=incident)

@@ -26,7 +26,7 @@ from bot.incidents.service import add_event
 from bot.runbook import Runbook
 from bot.store.backend import backend
 from bot.store.models import Alert, Incident
-from bot.store.states import EventKind
+from bot.store.states import AlertStatus, EventKind
 
 
 def view(
@@ -119,22 +119,22 @@ async def record_notices(
     for notice in notices:
         key = (notice.fingerprint, notice.starts_at)
         same = by_start.get(key) or latest.get(notice.fingerprint)
-        if notice.status == "resolved":
-            if isinstance(same, Alert) and same.status == "firing":
+        if notice.status == AlertStatus.RESOLVED:
+            if isinstance(same, Alert) and same.status == AlertStatus.FIRING:
                 _resolve(same, notice, at)
                 out.resolved.append(same)
                 out.changed.add(same.lead_id or same.id)
             else:
                 out.repeats += 1
             continue
-        if same is not None and (key in by_start or _status(same) == "firing"):
+        if same is not None and (key in by_start or _status(same) == AlertStatus.FIRING):
             out.repeats += 1
             continue
         runbook = index.find(notice.name, notice.runbook_url)
         values = {
             "fingerprint": notice.fingerprint,
             "alertname": notice.name[:2000],
-            "status": "firing",
+            "status": AlertStatus.FIRING,
             "starts_at": notice.starts_at,
             "labels": notice.labels,
             "annotations": notice.annotations,
@@ -158,7 +158,7 @@ async def open_lead(session: AsyncSession, group: str) -> int | None:
     one at a time, so it stays the lead until this one commits."""
     query = (
         select(Alert.lead_id)
-        .where(Alert.group_key == group, Alert.status == "firing")
+        .where(Alert.group_key == group, Alert.status == AlertStatus.FIRING)
         .order_by(Alert.id.desc())
         .limit(1)
     )
@@ -214,7 +214,7 @@ async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> list
 
 
 def _resolve(alert: Alert, notice: AlertNotice, at: datetime) -> None:
-    alert.status = "resolved"
+    alert.status = AlertStatus.RESOLVED
     alert.ends_at = notice.ends_at
     alert.resolved_at = at
 

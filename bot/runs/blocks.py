@@ -45,6 +45,7 @@ from bot.slack.blockkit import (
 )
 from bot.slack.buttons import AbortButton
 from bot.slack.mrkdwn import escape
+from bot.store.states import RunStatus
 from bot.timefmt import format_duration
 
 __all__ = [
@@ -131,17 +132,17 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
     n = state.normal_count
     decided = counts[Decision.APPROVED] + counts[Decision.SKIPPED]
     title = f"{info.incident_key} · {info.runbook_id} {info.runbook_title}"
-    status = state.status.value
-    if status == "running":
+    status = state.status
+    if status == RunStatus.RUNNING:
         progress = f"▶️ Step {min(decided + 1, n)} of {n}"
-    elif status == "completed":
+    elif status == RunStatus.COMPLETED:
         progress = "🏁 Runbook completed"
     else:
         progress = "🛑 Runbook aborted"
     progress += (
         f" · {counts[Decision.APPROVED]} approved · {counts[Decision.SKIPPED]} skipped"
         f" · {n - decided} not run"
-        if status != "running"
+        if status != RunStatus.RUNNING
         else f" · {counts[Decision.APPROVED]} approved · {counts[Decision.SKIPPED]} skipped"
     )
     if ended_at is not None:
@@ -152,7 +153,7 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
     if info.summary:
         blocks.append(section(f"*Summary:* {escape(info.summary)}"))
     blocks.append(section(progress + "\n_Steps follow in this thread._"))
-    if status == "running":
+    if status == RunStatus.RUNNING:
         confirm = {
             "title": {"type": "plain_text", "text": "Abort this run?"},
             "text": {

@@ -333,7 +333,9 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     alertname: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="firing")  # firing | resolved
+    status: Mapped[states.AlertStatus] = mapped_column(
+        String(16), default=states.AlertStatus.FIRING
+    )
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime | None]
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

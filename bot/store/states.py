@@ -39,6 +39,13 @@ class IntakeState(StrEnum):
     FAILED = "failed"
 
 
+class AlertStatus(StrEnum):
+    """An alert's, as Alertmanager says it."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
 class EventKind(StrEnum):
     """A timeline event's ``kind``."""
 
