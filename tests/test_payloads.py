@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.alerts.actions import click_payload
 from bot.alerts.blocks import parse_button_value
 from bot.intake.actions import decide_payload, start_payload
-from bot.intake.payloads import DecideRequest, Message, ReplyTo, StartRequest
+from bot.intake.payloads import AlertClickRequest, DecideRequest, Message, ReplyTo, StartRequest
 from bot.runs.engine import Decision
 from bot.slack.buttons import AbortButton, AlertButton, SnoozeButton, StepButton
 
@@ -101,3 +102,29 @@ def test_a_malformed_alert_button_reads_as_none() -> None:
     assert parse_button_value("5:fp") == (5, "fp")
     assert parse_button_value("x:fp") is None and parse_button_value("5:") is None
     assert parse_button_value("5") is None
+
+
+OLD_ALERT_CLICK = {
+    "alert_id": 4,
+    "fingerprint": "f1",
+    "trigger_id": None,
+    "message": {"channel": "C9", "ts": "1.5"},
+    "reply_to": {"channel": "C9", "user": "U1", "thread_ts": None},
+}
+
+
+def test_an_alert_click_row_written_by_the_previous_release_is_read() -> None:
+    click = AlertClickRequest.from_json(OLD_ALERT_CLICK)
+    assert click == AlertClickRequest(4, "f1", Message("C9", "1.5"), ReplyTo("C9", "U1"))
+    assert click.to_json() == OLD_ALERT_CLICK
+    kind, key, payload = click_payload(
+        "alert_ack",
+        alert_id=4,
+        fingerprint="f1",
+        user="U1",
+        channel="C9",
+        ts="1.5",
+        thread_ts=None,
+        trigger_id=None,
+    )
+    assert (kind, key, payload) == ("alert_ack", "alert:f1", OLD_ALERT_CLICK)

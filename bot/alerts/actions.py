@@ -27,7 +27,8 @@ from bot.alerts.priority import DEFAULT_LEVELS, priority_for_severity
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, claim_request, create_incident, incident_view
-from bot.intake.worker import AfterCommit, Handler, Item, reply, sender
+from bot.intake.payloads import AlertClickRequest, Message, ReplyTo
+from bot.intake.worker import AfterCommit, Handler, Item, reply
 from bot.metrics import Metrics
 from bot.runbook import Library
 from bot.runs.flows import DuplicateRequest, FlowError, start_run
@@ -85,17 +86,14 @@ def click_payload(
 ) -> tuple[str, str, dict[str, Any]]:
     """(kind, ordering key, payload) of a click on an alert message (``name``:
     the clicker's handle, recorded by the intake worker)."""
-    return (
-        kind,
-        alert_intake_key(fingerprint),
-        {
-            "alert_id": alert_id,
-            "fingerprint": fingerprint,
-            "trigger_id": trigger_id,
-            "message": {"channel": channel, "ts": ts},
-            "reply_to": sender(channel, user, name, thread_ts=thread_ts),
-        },
+    request = AlertClickRequest(
+        alert_id,
+        fingerprint,
+        Message(channel, ts),
+        ReplyTo(channel, user, name, thread_ts),
+        trigger_id,
     )
+    return kind, alert_intake_key(fingerprint), request.to_json()
 
 
 class AlertActions:
@@ -133,8 +131,8 @@ class AlertActions:
 
     async def _update(self, session: AsyncSession, lead: Alert, item: Item) -> None:
         """Re-render the clicked message (the lead's group) after a click."""
-        message = item.payload.get("message") or {}
-        clicked = (str(message.get("channel", "")), str(message.get("ts", "")))
+        message = Message.from_json(item.payload.get("message"))
+        clicked = (message.channel, message.ts)
         payload = await groups.render_current(
             session, lead, runbook_for=self._library.get, levels=self._levels
         )
@@ -184,8 +182,8 @@ class AlertActions:
 
     async def _clicked(self, session: AsyncSession, item: Item) -> Alert | None:
         """The clicked message's lead (row-locked), or None (and the clicker told)."""
-        p = item.payload
-        alert = await service.lock_alert(session, int(p["alert_id"]), str(p["fingerprint"]))
+        click = AlertClickRequest.from_json(item.payload)
+        alert = await service.lock_alert(session, click.alert_id, click.fingerprint)
         if alert is not None and alert.lead_id not in (None, alert.id):
             # Buttons name their message's lead; a value naming another alert of
             # the group (hand-made) acts on the message that shows it.
@@ -229,15 +227,15 @@ class AlertActions:
             what = f"`{escape(alert.runbook_id or '?')}`"
             reply(session, item, f"Runbook {what} is no longer loaded. Nothing was started.")
             return self._notify
-        p = item.payload
-        user, trigger = p["reply_to"]["user"], p.get("trigger_id")
+        click = AlertClickRequest.from_json(item.payload)
+        user, trigger = click.reply_to.user, click.trigger_id
         priority = self._priority(alert)
         try:
             async with session.begin_nested():
                 started = await start_run(
                     session,
                     runbook=runbook,
-                    channel_id=p["message"]["channel"],
+                    channel_id=click.message.channel,
                     user_id=user,
                     summary=self._title(alert),
                     incident_id=None,
@@ -268,8 +266,8 @@ class AlertActions:
         alert = await self._clicked(session, item)
         if alert is None or await self._cannot_open(session, item, alert):
             return self._notify
-        p = item.payload
-        user, trigger, channel = p["reply_to"]["user"], p.get("trigger_id"), p["message"]["channel"]
+        click = AlertClickRequest.from_json(item.payload)
+        user, trigger, channel = click.reply_to.user, click.trigger_id, click.message.channel
         if trigger and not await claim_request(session, f"trigger:{trigger}"):
             return self._notify
         incident = await create_incident(
@@ -314,7 +312,7 @@ class AlertActions:
             text = f"<@{alert.acknowledged_by}> already acknowledged this alert. Nothing changed."
             reply(session, item, text)
             return self._notify
-        user = item.payload["reply_to"]["user"]
+        user = AlertClickRequest.from_json(item.payload).reply_to.user
         alert.acknowledged_by, alert.acknowledged_at = user, item.received_at
         if alert.incident_id is not None:
             add_event(

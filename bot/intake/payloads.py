@@ -142,5 +142,36 @@ class StartRequest:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AlertClickRequest:
+    """A button on an alert message (Start runbook, Acknowledge, Declare):
+    ``kind`` is the button's, the payload the same for all three."""
+
+    alert_id: int
+    fingerprint: str
+    message: Message
+    reply_to: ReplyTo
+    trigger_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "fingerprint": self.fingerprint,
+            "trigger_id": self.trigger_id,
+            "message": self.message.to_json(),
+            "reply_to": self.reply_to.to_json(thread=True),
+        }
+
+    @classmethod
+    def from_json(cls, p: dict[str, Any]) -> AlertClickRequest:
+        return cls(
+            int(p["alert_id"]),
+            str(p["fingerprint"]),
+            Message.from_json(p.get("message")),
+            ReplyTo.from_json(p.get("reply_to")),
+            p.get("trigger_id"),
+        )
+
+
 def channel_key(channel: str) -> str:
     return f"channel:{channel}"
