@@ -34,6 +34,7 @@ from bot.runs.flows import DuplicateRequest, FlowError, start_run
 from bot.settings import Settings
 from bot.slack.mrkdwn import escape
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import Alert, Incident
 
 NOTICE = "alert"
@@ -297,6 +298,7 @@ class AlertActions:
             "chat.postMessage",
             {"channel": channel, **incident_blocks.declared_message(incident_view(incident), user)},
             on_delivered=f"incident:{incident.id}",
+            priority=Priority.CLICK,
         )
         service.link_incident(
             session,

@@ -29,6 +29,7 @@ from bot.incidents.service import (
     timeline,
 )
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import Incident, utcnow
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -98,6 +99,7 @@ async def declare(
             "chat.postMessage",
             {"channel": request.channel, **payload},
             on_delivered=f"incident:{incident.id}",
+            priority=Priority.CLICK,
         )
     target = policy.target_for(incident.priority) or 0.0
     deadline = incident.opened_at + timedelta(seconds=target)
