@@ -35,6 +35,7 @@ SCRIPTS = [
     ["gate_click.py"],
     ["timeline_export.py"],
     ["alert_burst.py"],
+    ["storm.py"],
 ]
 LIMIT = 300  # seconds per script
 
