@@ -57,13 +57,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 from _common import (
     INC_RE,
     ROOT,
     RemoteCall,
     StandIn,
-    asyncpg_dsn,
     bench_line,
     click_body,
     fresh_database,
@@ -77,13 +75,12 @@ from _common import (
     table,
     worker_mode,
 )
+from _storm_db import CHANNEL, INTERVAL, explain_slow, outbox_states, reminder_audit, seed
 from alert_burst import TOKEN, alert, burst, delivery, shown_count
 from click_to_update import Watcher
 
 from bot.runs.blocks import APPROVE
 
-CHANNEL = "C_INC"  # the incident channel the slash commands come from
-INTERVAL = 30.0
 REMINDER = "time for a status update"
 RUNBOOK = "RB-90"
 
@@ -96,38 +93,6 @@ def runbook_text(steps: int) -> str:
         f"---\nid: {RUNBOOK}\ntitle: Storm drill\nowner: Bench\nseverity: Maintenance\n---\n\n"
         f"# Storm drill\n\nA short runbook for the storm benchmark.\n\n## Steps\n\n{body}\n"
     )
-
-
-async def seed(url: str, n: int, first_due: datetime) -> None:
-    """``n`` open incidents in the channel, first reminders due evenly over one interval."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.copy_records_to_table(
-            "incidents",
-            records=[
-                (
-                    CHANNEL,
-                    f"Storm incident {i}",
-                    "open",
-                    "UBENCH",
-                    first_due - timedelta(minutes=5),
-                    first_due + timedelta(seconds=INTERVAL * i / n),
-                    "{}",
-                )
-                for i in range(n)
-            ],
-            columns=[
-                "channel_id",
-                "title",
-                "state",
-                "opened_by",
-                "opened_at",
-                "next_reminder_at",
-                "roles",
-            ],
-        )
-    finally:
-        await conn.close()
 
 
 class Storm(Watcher):
@@ -190,6 +155,7 @@ async def respond(
     rng: random.Random,
     samples: list[tuple[float, float]],
     missing: list[str],
+    slow: list[tuple[str, str, float]],
 ) -> float:
     """One responder walks one run; returns when it sent its last click."""
     last = 0.0
@@ -214,46 +180,9 @@ async def respond(
                 missing.append(f"step {run_id}:{index + 1}")
                 return last
         samples.append((update, to_next))
+        if not update < 2.0:
+            slow.append((value, step.ts, sent))
     return last
-
-
-async def reminder_audit(db_url: str, storm: Storm, stopped: datetime) -> tuple[int, int, int]:
-    """(decided, lost, overdue): reminders the bot decided to send, those
-    neither posted nor still owed in the outbox, incidents whose due time
-    passed unclaimed (more than 2 s before the bot stopped)."""
-    conn = await asyncpg.connect(asyncpg_dsn(db_url))
-    try:
-        sent = {
-            r["incident_id"]: r["n"]
-            for r in await conn.fetch(
-                "SELECT incident_id, count(*) AS n FROM timeline_events "
-                "WHERE kind = 'reminder_sent' GROUP BY incident_id"
-            )
-        }
-        owed = Counter(
-            int(r["k"].split(":")[-1])
-            for r in await conn.fetch(
-                "SELECT collapse_key AS k FROM slack_outbox "
-                "WHERE state = 'pending' AND collapse_key LIKE 'reminder:%'"
-            )
-        )
-        overdue = await conn.fetchval(
-            "SELECT count(*) FROM incidents WHERE state = 'open' AND next_reminder_at < $1",
-            stopped - timedelta(seconds=2),
-        )
-    finally:
-        await conn.close()
-    lost = sum(abs(n - storm.reminders[i] - owed[i]) for i, n in sent.items())
-    return sum(sent.values()), lost, int(overdue)
-
-
-async def outbox_states(db_url: str) -> Counter[str]:
-    conn = await asyncpg.connect(asyncpg_dsn(db_url))
-    try:
-        rows = await conn.fetch("SELECT state, count(*) AS n FROM slack_outbox GROUP BY state")
-    finally:
-        await conn.close()
-    return Counter({r["state"]: int(r["n"]) for r in rows})
 
 
 def parse_args() -> argparse.Namespace:
@@ -319,6 +248,7 @@ async def main() -> None:
         shutil.copy(md, books / md.name)
     (books / f"{RUNBOOK}.md").write_text(runbook_text(args.steps))
     samples: list[tuple[float, float]] = []
+    slow: list[tuple[str, str, float]] = []  # (run:index, step ts, click sent)
     missing: list[str] = []
     async with StandIn() as slack, fresh_database() as db_url:
         print(f"   PostgreSQL {await pg_version(db_url)}; bot, Slack stand-in and load generator")
@@ -342,7 +272,9 @@ async def main() -> None:
                 alerts = asyncio.create_task(alerts_during(http, bot.url, args, think[0]))
                 lasts = await asyncio.gather(
                     *(
-                        respond(http, bot.url, storm, r, args.steps, think, rng, samples, missing)
+                        respond(
+                            http, bot.url, storm, r, args.steps, think, rng, samples, missing, slow
+                        )
                         for r in runs
                     )
                 )
@@ -362,6 +294,7 @@ async def main() -> None:
         storm.catch_up()
         decided, lost_reminders, overdue = await reminder_audit(db_url, storm, stopped)
         states = await outbox_states(db_url)
+        await explain_slow(db_url, storm, slow)
     retried = [line for line in log if "429" in line or "rate" in line.lower()]
     if retried:
         print(f"\n{len(retried)} bot log lines about Slack's pace; the first few:")
