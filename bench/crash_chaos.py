@@ -115,7 +115,8 @@ async def trial(
     for index in range(STEPS):
         value = f"{run_id}:{index}"
         step = await watcher.wait(watcher.steps, value)
-        await asyncio.sleep(think if index else 0.0)
+        # Right after a restart the responder clicks at once: the stall is the bot's.
+        await asyncio.sleep(think if index and not measure else 0.0)
         if index == kill_step and moment == "reminder":
             seen = sum(watcher.reminders.values())
             deadline = time.monotonic() + 30
