@@ -37,7 +37,7 @@ SCRIPTS = [
     ["alert_burst.py"],
     ["storm.py"],
 ]
-LIMIT = 300  # seconds per script
+LIMIT = 600  # seconds per script (storm.py takes about 5 minutes)
 
 
 def main() -> int:
