@@ -28,7 +28,7 @@ R requests per second, as real traffic arrives. Besides each server's own CPU,
 the CPU of the PostgreSQL server processes during each cell is read from /proc
 (``pg`` columns). The last line is ``BENCH ack_latency ...``.
 
-Slack's pace: each start runs in a channel of its own (a start posts twice
+Slack's pace: the starts take 300 incident channels in turn (a start posts twice
 in its channel, and Slack takes about one post a second per channel), and
 the stand-in's pace is off unless ``--slack-limits on``: a cell of 300
 clicks owes 600 ``chat.update``, twelve minutes at Slack's 50 a minute,
@@ -111,16 +111,22 @@ def list_bodies(n: int) -> list[bytes]:
     return [signer.slash_command("/runbook", "list") for _ in range(n)]
 
 
+CHANNELS = 300  # incident channels the starts take in turn
 _channels = itertools.count(1)
 
 
+def incident_channels() -> str:
+    """``INCIDENT_CHANNELS`` for the bot: runbooks start only in incident channels."""
+    return ",".join(["incidents", *(f"bench-{k}" for k in range(CHANNELS))])
+
+
 def start_bodies(n: int) -> list[bytes]:
-    """``n`` starts, each in a channel of its own (one post a second per channel)."""
+    """``n`` starts, each in the next channel (one post a second per channel)."""
     return [
         signer.slash_command(
             "/runbook",
             f"start RB-04 bench run {i}",
-            channel_id=f"CB{(k := next(_channels)):06d}",
+            channel_id=f"CB{(k := next(_channels) % CHANNELS):06d}",
             channel_name=f"bench-{k}",
         )
         for i in range(n)
@@ -195,7 +201,9 @@ async def main() -> None:
         )
         servers: dict[str, Any] = {}
         try:
-            servers["bot"] = await start_bot(db_url, slack.url, worker=worker)
+            servers["bot"] = await start_bot(
+                db_url, slack.url, worker=worker, INCIDENT_CHANNELS=incident_channels()
+            )
             servers["bare-default"] = await start_bare(slack.url, "default")
             servers["bare-pbr"] = await start_bare(slack.url, "pbr")
             servers["bare-durable"] = await start_bare(slack.url, "durable", db_url)
