@@ -201,7 +201,7 @@ async def decide_step(
     if outcome.rollback_completed:
         run.rollback_state = new_state.rollback_status.value
     if not step.rollback:
-        enqueue_run_update(session, run, info, new_state, run_row)
+        enqueue_run_update(session, run, info, new_state, run_row, priority=Priority.CLICK)
     if outcome.next_step is not None:
         step = outcome.next_step
         enqueue_step(

@@ -88,8 +88,15 @@ def enqueue_run_update(
     info: blocks.RunInfo,
     state: RunState,
     run_row: OutboxMessage | None,
+    *,
+    priority: Priority = Priority.OTHER,
 ) -> None:
-    """Keep the run message's progress current (its ts, or its pending row's)."""
+    """Keep the run message's progress current (its ts, or its pending row's).
+
+    ``priority``: a click's (``Priority.CLICK``) when a click moved the run —
+    it shares its run's queue of updates with the next click's step update,
+    which would otherwise wait behind it whenever Slack's update budget is
+    busy."""
     update = {"channel": run.channel_id, **blocks.run_message(info, state, ended_at=run.ended_at)}
     if run.message_ts:
         update["ts"] = run.message_ts
@@ -101,6 +108,7 @@ def enqueue_run_update(
         update,
         thread_from=run_row,
         collapse=f"run-message:{run.id}",
+        priority=priority,
     )
 
 
