@@ -40,7 +40,7 @@ LABEL org.opencontainers.image.title="runbook-bot" \
 # and setuptools go (nothing installs at run time).
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends tini=0.19.0-1+b3 \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && (python -m pip uninstall -y -q pip setuptools wheel 2>/dev/null || true) \
     && groupadd --gid 10001 runbook \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /data --shell /usr/sbin/nologin runbook \
