@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -254,6 +255,26 @@ async def playground_through_p() -> None:
     check(code == 0, f"the playground is reachable through -p and stops with 0: {code}")
 
 
+async def compose_bot_service(url: str) -> None:
+    """compose.yaml's bot service as compose would run it (init, read-only, tmpfs,
+    .env), against the host's PostgreSQL: no postgres image can be pulled here."""
+    bot = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]["bot"]
+    name = f"{PREFIX}-compose"
+    port = free_port()
+    args = ["--network", "host", "-e", f"DATABASE_URL={url}", "-e", f"PORT={port}"]
+    args += ["--init"] if bot.get("init") else []
+    args += ["--read-only"] if bot.get("read_only") else []
+    args += [f"--tmpfs={path}" for path in bot.get("tmpfs", [])]
+    with tempfile.TemporaryDirectory() as tmp:
+        dotenv = Path(tmp) / ".env"
+        dotenv.write_text(f"SLACK_BOT_TOKEN=xoxb-image\nSLACK_SIGNING_SECRET={SECRET}\n")
+        started = await start(name, *args, "--env-file", str(dotenv), TAG)
+    await healthz(f"http://127.0.0.1:{port}/healthz", 60, name)
+    say(f"compose's bot service: /healthz 200 in {time.monotonic() - started:.1f} s")
+    code, seconds = await stop(name)
+    check(code == 0 and seconds < 2, f"compose's bot service stops with 0: {code}, {seconds}")
+
+
 async def main() -> int:
     await ensure_tools()
     await build()
@@ -263,6 +284,7 @@ async def main() -> int:
     try:
         await migrate_and_lint(url)
         await serve_on_postgres(url, slack)
+        await compose_bot_service(url)
         await stop_while_database_hangs()
         await sqlite_on_a_volume()
         await root_owned_data()
