@@ -76,7 +76,10 @@ async def ensure_tools() -> None:
     if os.geteuid() != 0:
         raise Failed(f"needs root, or as root first: apt-get install -y {' '.join(TOOLS)}")
     say("installing " + " ".join(TOOLS))
-    await run("apt-get", "install", "-y", "-q", *TOOLS, timeout=600)
+    code, _ = await run("apt-get", "install", "-y", "-q", *TOOLS, timeout=600, ok=False)
+    if code != 0:  # stale package lists
+        await run("apt-get", "update", "-q", timeout=600)
+        await run("apt-get", "install", "-y", "-q", *TOOLS, timeout=600)
 
 
 async def build() -> None:
