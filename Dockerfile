@@ -36,8 +36,9 @@ LABEL org.opencontainers.image.title="runbook-bot" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.documentation="docs/deploy.md"
-# tini as PID 1 forwards signals and reaps the worker child; the base's own pip
-# and setuptools go (nothing installs at run time).
+# tini as PID 1 forwards signals and reaps the worker child; the base's own pip,
+# setuptools and wheel go (nothing installs at run time; a Debian-packaged pip,
+# as in the stand-in base `make image-test` builds offline, cannot be removed).
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends tini=0.19.0-1+b3 \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
