@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-setup lock image-test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts bench-deadlines bench-gates clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts bench-deadlines bench-gates clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,7 @@ lint: $(STAMP)
 # What the tests need from the machine besides Python: Debian's Chromium for
 # the playground's browser tests (installed when missing, as root or through
 # `sudo -n`), and PostgreSQL on 127.0.0.1:5432 (see README).
+.PHONY: test-setup lock image-test
 test-setup:
 	@.ci/test-setup
 
