@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts bench-deadlines bench-gates clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts bench-deadlines bench-gates bench-storm clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,12 +27,33 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/runbook-bot lint runbooks
 
-test: $(STAMP)
+# What the tests need from the machine besides Python: Debian's Chromium for
+# the playground's browser tests (installed when missing, as root or through
+# `sudo -n`), and PostgreSQL on 127.0.0.1:5432 (see README).
+.PHONY: test-setup lock image-test
+test-setup:
+	@.ci/test-setup
+
+test: test-setup $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/runbook-bot lint runbooks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -n 4
+
+# requirements.lock / requirements-build.lock: the image's exact dependencies,
+# with hashes, resolved from pyproject.toml (tests/test_lock.py fails when stale).
+LOCK_ARGS := --generate-hashes --universal --python-version 3.11 -q --custom-compile-command "make lock"
+lock: $(STAMP)
+	$(PY) -m pip install -q uv
+	UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile pyproject.toml $(LOCK_ARGS) -o requirements.lock
+	$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	  | UV_NATIVE_TLS=1 $(VENV)/bin/uv pip compile - $(LOCK_ARGS) -o requirements-build.lock
+
+# Builds the image with podman and smoke-tests it (serve, migrate, lint,
+# signals, SQLite on a volume, the playground); needs root and PostgreSQL.
+image-test: $(STAMP)
+	$(PY) .ci/image_test.py
 
 # Benchmarks (not tests; need PostgreSQL like the tests). One command each from a
 # fresh clone; extra flags with ARGS="…", e.g. make bench-ack ARGS="--requests 100".
@@ -62,6 +83,9 @@ bench-deadlines: $(STAMP)
 
 bench-gates: $(STAMP)
 	$(PY) bench/gate_click.py $(ARGS)
+
+bench-storm: $(STAMP)
+	$(PY) bench/storm.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runbook-bot.db*

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 
 import asyncpg
@@ -39,6 +41,7 @@ class Watcher(Poller):
 
 async def audit(db_url: str, watcher: Watcher, runs: list[int]) -> dict[str, int]:
     """Duplicates, lost decisions and doubled events, from Slack's and the database's view."""
+    await drained(db_url)  # at Slack's pace rows may wait longer than a quiet second
     await watcher.slack.quiesce(quiet=1.0)
     watcher.catch_up()  # the calls quiesce fetched: the counts below read the indexes
     calls = watcher.slack.calls
@@ -75,6 +78,9 @@ async def audit(db_url: str, watcher: Watcher, runs: list[int]) -> dict[str, int
             for index in range(STEPS):
                 step = watcher.steps.get(f"{run_id}:{index}")
                 if step is None or step.ts not in watcher.updates:
+                    print(
+                        f"   LOST step {run_id}:{index} ({'no update' if step else 'not posted'})"
+                    )
                     lost += 1
             incident_id = await conn.fetchval("SELECT incident_id FROM runs WHERE id = $1", run_id)
             kinds = dict(
@@ -95,15 +101,32 @@ async def audit(db_url: str, watcher: Watcher, runs: list[int]) -> dict[str, int
                 got = int(kinds.get(kind, 0))
                 doubled += max(0, got - count)
                 lost += max(0, count - got)
-            # Each recorded reminder has its one message, and no more.
+            # Each recorded reminder has its one message, and no more — or was
+            # superseded by the incident's next reminder before it went (that
+            # one stands for it, as a reminder that joined a waiting one does).
             recorded = int(kinds.get("reminder_sent", 0))
             posted = watcher.reminders.get(f"INC-{incident_id}", 0)
+            superseded = await conn.fetchval(
+                "SELECT count(*) FROM slack_outbox WHERE state = 'superseded' "
+                "AND collapse_key = $1",
+                f"reminder:{incident_id}",
+            )
             doubled += max(0, posted - recorded)
-            lost += max(0, recorded - posted)
+            if recorded - posted - int(superseded) > 0:
+                print(
+                    f"   LOST reminders of INC-{incident_id}: recorded {recorded}, "
+                    f"posted {posted}, superseded {superseded}"
+                )
+            lost += max(0, recorded - posted - int(superseded))
         owed = await conn.fetchval(
             "SELECT count(*) FROM slack_outbox WHERE state IN ('pending', 'failed')"
         )
         unacted = await conn.fetchval("SELECT count(*) FROM intake")
+        for row in await conn.fetch(
+            "SELECT id, ordering_key, method, state, priority, last_error FROM slack_outbox "
+            "WHERE state IN ('pending', 'failed') LIMIT 10"
+        ):
+            print(f"   OWED outbox row {dict(row)}")
         looked_up = await conn.fetchval(
             "SELECT count(*) FROM slack_outbox WHERE in_doubt AND method = 'chat.postMessage'"
         )
@@ -117,6 +140,19 @@ async def audit(db_url: str, watcher: Watcher, runs: list[int]) -> dict[str, int
         "in_doubt": int(looked_up),
         "lookups": len(lookups),
     }
+
+
+async def drained(db_url: str, timeout: float = 60.0) -> None:
+    """Until no outbox row is pending (bounded: the audit counts what is left)."""
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not await conn.fetchval("SELECT count(*) FROM slack_outbox WHERE state = 'pending'"):
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
 
 
 async def incident_of(db_url: str, run_id: int) -> int:

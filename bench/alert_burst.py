@@ -10,7 +10,7 @@ on the machine). The load generator sends ``--calls`` webhook deliveries of
 ``--per-call`` distinct firing alerts each, at ``--rate`` calls per second
 (open loop: a call leaves on schedule whatever the previous answers), as
 Alertmanager would POST them; delivery ``i`` belongs to Alertmanager group
-``i % --groups`` (default: each delivery its own group). A group's alerts
+``i % --groups`` (default 10 groups; 0: each delivery its own group). A group's alerts
 share one message: its first delivery posts it, later ones update it.
 Measured: each delivery's ack (the HTTP 200), and for each alert the time
 from sending its delivery to its group's message showing it (the post, or
@@ -20,6 +20,12 @@ deliveries again (Alertmanager's repeat_interval, or its retries): nothing
 new may be posted.
 A quarter of the alerts name a bundled runbook by ``runbook_url`` slug, a
 quarter by alert name, the rest match none (Declare incident).
+Slack's pace is on (the stand-in's default): about one post a second in the
+alert channel, ``chat.update`` 50 a minute. A burst's group messages
+therefore cannot all be posted at once whatever the bot does: the n-th
+group's message goes about n seconds in. The alert → message target is that
+floor plus 2 s (``--groups`` / 0.95 posts a second + 2 s; the bot keeps 5 %
+under Slack's rate).
 The last line is ``BENCH alert_burst ...``.
 """
 
@@ -194,7 +200,7 @@ async def main() -> None:
     parser.add_argument("--per-call", type=int, default=10, help="distinct alerts per delivery")
     parser.add_argument("--rate", type=float, default=50.0, help="deliveries per second")
     parser.add_argument(
-        "--groups", type=int, default=0, help="Alertmanager groups (default: one per call)"
+        "--groups", type=int, default=10, help="Alertmanager groups (0: one per call)"
     )
     args = parser.parse_args()
     total = args.calls * args.per_call
@@ -318,7 +324,10 @@ async def main() -> None:
     ack_p99, msg_p99 = rows[0][3], rows[0][6]
     # The warm-up's group posted once too: nothing else may be an alert post.
     every_once = first_posts == n_groups and duplicates == 0 and others == 1
-    met = every_once and ack_p99 < 50 and msg_p99 < 1000 and replay_posts == 0
+    # Slack's pace: one post a second in the channel (the bot keeps 5 % under).
+    floor_ms = 1000 * n_groups / 0.95
+    target_ms = floor_ms + 2000
+    met = every_once and ack_p99 < 50 and msg_p99 < target_ms and replay_posts == 0
     print(
         bench_line(
             "alert_burst",
@@ -343,7 +352,9 @@ async def main() -> None:
                 "worker_cpu_ms": rows[0][10],
                 "pg_cpu_ms": rows[0][11],
                 "target_ack_p99_ms": 50,
-                "target_to_message_p99_ms": 1000,
+                "pace_floor_ms": round(floor_ms),
+                "target_to_message_p99_ms": round(target_ms),
+                "share_429": round(slack.refused_share(), 4),
                 "met": "yes" if met else "no",
             },
         )

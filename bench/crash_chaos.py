@@ -1,6 +1,7 @@
 """Crash chaos: kill -9 the whole bot at random moments of a run, restart, finish.
 
     .venv/bin/python bench/crash_chaos.py [--trials 20] [--seed 1] [--answer-delay-ms 20]
+        [--think 2.5]
 
 ``runbook-bot serve`` (with its worker child, ``WORKER=process``) runs on a
 fresh PostgreSQL database against the Slack stand-in in its own process,
@@ -17,8 +18,12 @@ in turn:
   (``STATUS_UPDATE_INTERVAL=2``);
 
 then starts it again, clicks on, walks the run to completion and resolves
-the incident. ``OUTBOX_LEASE_SECONDS`` stays at its default (15 s): nothing
-may wait it out. Counted over all trials:
+the incident. The responder clicks ``--think`` seconds after a step's update
+arrives: Slack's pace is on (the stand-in's default), and every click owes
+two ``chat.update`` (the step, the run message) out of the 50 a minute Slack
+allows a workspace, so clicking any faster than one every ~2.5 s for long
+would measure Slack's queue, not a restart. ``OUTBOX_LEASE_SECONDS`` stays
+at its default (15 s): nothing may wait it out. Counted over all trials:
 
 - duplicates: messages posted more than once (every post names its outbox
   row in its metadata; a step index posted twice counts too);
@@ -86,7 +91,12 @@ async def command(http: aiohttp.ClientSession, bot: Bot, name: str, text: str) -
 
 
 async def trial(
-    n: int, rng: random.Random, http: aiohttp.ClientSession, bot: Bot, watcher: Watcher
+    n: int,
+    rng: random.Random,
+    http: aiohttp.ClientSession,
+    bot: Bot,
+    watcher: Watcher,
+    think: float,
 ) -> dict[str, Any]:
     moment = MOMENTS[n % len(MOMENTS)]
     kill_step = rng.randrange(0, STEPS - 1)  # a step with one after it
@@ -105,6 +115,8 @@ async def trial(
     for index in range(STEPS):
         value = f"{run_id}:{index}"
         step = await watcher.wait(watcher.steps, value)
+        # Right after a restart the responder clicks at once: the stall is the bot's.
+        await asyncio.sleep(think if index and not measure else 0.0)
         if index == kill_step and moment == "reminder":
             seen = sum(watcher.reminders.values())
             deadline = time.monotonic() + 30
@@ -149,6 +161,9 @@ async def main() -> None:
         default=20.0,
         help="how late the stand-in answers chat.postMessage / chat.update",
     )
+    parser.add_argument(
+        "--think", type=float, default=2.5, help="seconds between a step's update and its click"
+    )
     args = parser.parse_args()
     print_header(f"crash chaos: {args.trials} trials, seed {args.seed}, WORKER=process")
     rng = random.Random(args.seed)
@@ -166,7 +181,7 @@ async def main() -> None:
         try:
             async with aiohttp.ClientSession() as http:
                 for n in range(args.trials):
-                    result = await trial(n, rng, http, bot, watcher)
+                    result = await trial(n, rng, http, bot, watcher, args.think)
                     results.append(result)
                     incident = await incident_of(db_url, result["run"])
                     await command(http, bot, "/incident", f"resolve INC-{incident}")
@@ -216,6 +231,8 @@ async def main() -> None:
                 "stall_max_ms": stall_max,
                 "in_doubt": counts["in_doubt"],
                 "lookups": counts["lookups"],
+                "think_s": args.think,
+                "share_429": round(slack.refused_share(), 4),
                 "target_stall_ms": 2000,
                 "met": "yes"
                 if counts["duplicates"] == counts["lost"] == counts["doubled"] == 0

@@ -2,6 +2,7 @@
 target and a running RTO clock, all due within the same 30 s (SPEC §7).
 
     .venv/bin/python bench/deadline_scale.py [--sizes 1000,10000] [--window 30]
+        [--per-channel 10]
 
 For each size a fresh PostgreSQL database gets N open, unacknowledged
 incidents, each with one running run of a runbook with a 15 s RTO, and its
@@ -9,7 +10,12 @@ incidents, each with one running run of a runbook with a 15 s RTO, and its
 (d_i + 3 s), with d_i spread evenly over ``--window`` − 3 seconds starting a
 few seconds after the bot is up — 2 × N clocks in the window. The RTO's 80 %
 warning has fired before the window; ``--warnings`` makes it due at d_i too
-(3 × N clocks). Then ``runbook-bot serve`` runs as a subprocess
+(3 × N clocks). The incidents are spread round robin over channels of
+``--per-channel`` incidents each (default 10: 1,000 channels at 10,000), as
+in a real workspace: Slack posts about one message a second per channel
+(the stand-in enforces it), so 20,000 messages in 30 s in one channel would
+take over five hours whatever the bot did. ``--per-channel 0`` puts them all
+in one channel. Then ``runbook-bot serve`` runs as a subprocess
 (``WORKER=process`` by default: the clocks fire in its worker child) and the
 Slack stand-in (its own process) records when each message arrives.
 
@@ -52,8 +58,14 @@ BREACH_AFTER = 3.0  # the breach is due this long after the target and warning
 KINDS = ("response_target", "rto_warning", "rto_breach")
 
 
+def channel_of(i: int, channels: int) -> str:
+    """Incident ``i``'s channel: round robin, so each channel's clocks spread
+    over the whole window like everyone's."""
+    return "C_INC" if channels <= 1 else f"C{i % channels:05d}"
+
+
 async def seed(
-    url: str, n: int, first_due: datetime, window: float, warnings: bool
+    url: str, n: int, first_due: datetime, window: float, warnings: bool, channels: int
 ) -> dict[tuple[int, str], float]:
     """N incidents + runs + their clocks; {(incident id, kind): due epoch}.
     Without ``warnings`` the 80 % warning has fired already (before the window)."""
@@ -66,7 +78,7 @@ async def seed(
             "incidents",
             records=[
                 (
-                    "C_INC",
+                    channel_of(i, channels),
                     f"Bench incident {i}",
                     "open",
                     "UBENCH",
@@ -99,14 +111,16 @@ async def seed(
                     "Bench",
                     "0" * 64,
                     snapshot,
-                    "C_INC",
+                    channel,
                     f"1700000000.{inc:06d}",
                     "UBENCH",
                     due + timedelta(seconds=BREACH_AFTER - RTO),
                     "running",
                     "none",
                 )
-                for inc, due in zip(ids, dues, strict=True)
+                for inc, due, channel in zip(
+                    ids, dues, [channel_of(i, channels) for i in range(n)], strict=True
+                )
             ],
             columns=[
                 "incident_id",
@@ -182,10 +196,11 @@ async def fire_lateness(url: str) -> tuple[list[float], int, int]:
     return [float(r["late"]) for r in rows], len(rows), int(pending)
 
 
-async def one_size(n: int, window: float, warnings: bool) -> dict[str, Any]:
+async def one_size(n: int, window: float, warnings: bool, per_channel: int) -> dict[str, Any]:
+    channels = -(-n // per_channel) if per_channel > 0 else 1
     async with StandIn() as slack, fresh_database() as url:
         first_due = datetime.now(UTC) + timedelta(seconds=LEAD + 4.0)
-        due = await seed(url, n, first_due, window, warnings)
+        due = await seed(url, n, first_due, window, warnings, channels)
         bot = await start_bot(
             url, slack.url, PRIORITY_LEVELS="critical=15m,low=1d", DEFAULT_PRIORITY="low"
         )
@@ -226,6 +241,8 @@ async def one_size(n: int, window: float, warnings: bool) -> dict[str, Any]:
         "rss_mb": rss,
         "worker_rss_mb": worker_rss,
         "invalid": slack.invalid,
+        "channels": channels,
+        "share_429": slack.refused_share(),
     }
 
 
@@ -237,6 +254,12 @@ async def main() -> None:
         "--warnings",
         action="store_true",
         help="the RTO 80%% warnings fall due in the window too (3 clocks per incident, not 2)",
+    )
+    parser.add_argument(
+        "--per-channel",
+        type=int,
+        default=10,
+        help="incidents per channel (default 10; 0: all in one channel)",
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -254,7 +277,7 @@ async def main() -> None:
         async with fresh_database(migrate=False) as probe_url:
             if not results:
                 print(f"   PostgreSQL {await pg_version(probe_url)}")
-        results.append(await one_size(n, args.window, args.warnings))
+        results.append(await one_size(n, args.window, args.warnings, args.per_channel))
         r = results[-1]
         print(
             f"   {n}: {r['fired']}/{r['clocks']} fired, {r['delivered']} delivered, "
@@ -307,6 +330,8 @@ async def main() -> None:
     }
     for r in results:
         k = r["n"]
+        line[f"n{k}_channels"] = r["channels"]
+        line[f"n{k}_share_429"] = round(r["share_429"], 4)
         line[f"n{k}_clocks"] = r["clocks"]
         line[f"n{k}_fired"] = r["fired"]
         line[f"n{k}_delivered"] = r["delivered"]

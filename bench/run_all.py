@@ -35,8 +35,9 @@ SCRIPTS = [
     ["gate_click.py"],
     ["timeline_export.py"],
     ["alert_burst.py"],
+    ["storm.py"],
 ]
-LIMIT = 300  # seconds per script
+LIMIT = 600  # seconds per script (storm.py takes about 5 minutes)
 
 
 def main() -> int:

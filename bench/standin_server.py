@@ -14,7 +14,9 @@ URL on the first line of stdout and adds one route for the benchmark:
                                before a 429's Retry-After had passed)
 
 Slack's limits are on, as in the tests: its pace (429 with ``Retry-After``)
-and its refusal of messages too long as a whole.
+and its refusal of messages too long as a whole. ``BENCH_SLACK_LIMITS=0``
+turns the pace off (``bench/ack_latency.py`` only: it measures the
+acknowledgement, and compares code from before the bot kept Slack's pace).
 
 ``BENCH_ANSWER_DELAY_MS=<ms>`` answers ``chat.postMessage`` and ``chat.update``
 that long after carrying them out (the message is posted, the answer is late),
@@ -55,7 +57,8 @@ def _call_json(call: Any) -> dict[str, Any]:
 
 
 async def main() -> None:
-    slack = SlackStandIn()
+    # BENCH_SLACK_LIMITS=0: without Slack's pace (bench/ack_latency.py says why).
+    slack = SlackStandIn(limits=os.environ.get("BENCH_SLACK_LIMITS") != "0")
     # BENCH_USERGROUPS="S0ONCALL01:oncall=U1,U2;…": user groups with their handles.
     for spec in filter(None, os.environ.get("BENCH_USERGROUPS", "").split(";")):
         head, _, users = spec.partition("=")

@@ -32,6 +32,7 @@ from bot.metrics import Metrics
 from bot.runbook import Library, load_library
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
+from bot.slack.budget import Budgets, LocalBudgets, SharedBudgets
 from bot.slack.delivery import OutboxWorker
 from bot.slack.owner import LeaseOwner
 from bot.slack.sent_marks import SentMarks
@@ -93,6 +94,8 @@ def build_context(
     metrics.runbooks_loaded.set(len(library.runbooks))
     postgres = not is_sqlite(settings.database_url)
     dsn = asyncpg_dsn(settings.database_url) if postgres else None
+    # Slack's rate budgets, one set for every caller (and, on PostgreSQL, every process).
+    budgets: Budgets = SharedBudgets(sessions) if postgres else LocalBudgets()
     outbox = OutboxWorker(
         sessions,
         client,
@@ -105,6 +108,7 @@ def build_context(
         owner=LeaseOwner(dsn),
         marks=SentMarks(sessions, dsn),
         on_wait=lambda bucket, why: metrics.slack_waits.labels(bucket, why).inc(),
+        budgets=budgets,
     )
     policy = settings.priorities
     intervals = [policy.interval_for(name) for name in policy.names]
@@ -120,7 +124,7 @@ def build_context(
     deadlines = Deadlines(
         sessions, outbox=outbox, policy=policy, postgres=postgres, metrics=metrics
     )
-    approvers = Approvers(settings.approvers, client)
+    approvers = Approvers(settings.approvers, client, budgets=budgets)
     actions = Actions(
         library=library,
         policy=policy,
@@ -169,6 +173,7 @@ def build_context(
         validation_interval=settings.validation_interval,
         on_call=metrics.slack_call,
         levels=settings.priorities.names,
+        budgets=budgets,
     )
     return AppContext(
         settings,

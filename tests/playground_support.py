@@ -23,7 +23,14 @@ BIN = Path(sys.executable).with_name("runbook-bot")
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 LAUNCH_ARGS = ["--disable-gpu", "--disable-dev-shm-usage"]
 # Settings a newcomer has not made (the playground picks its own).
-UNSET = ("DATABASE_URL", "STATUS_UPDATE_INTERVAL", "HOME_REFRESH_INTERVAL", "RUNBOOKS_DIR", "PORT")
+UNSET = (
+    "DATABASE_URL",
+    "STATUS_UPDATE_INTERVAL",
+    "HOME_REFRESH_INTERVAL",
+    "RUNBOOKS_DIR",
+    "PORT",
+    "HOST",
+)
 URL_LINE = re.compile(r"open (http://127\.0\.0\.1:\d+/)")
 
 
@@ -32,7 +39,7 @@ def chromium_path() -> str:
     if not found:
         raise RuntimeError(
             "the browser tests need Debian's Chromium: apt-get install -y chromium chromium-driver"
-            " (.ci/run does it)"
+            " (make test installs it when run as root or with sudo)"
         )
     return found
 

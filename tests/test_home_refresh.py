@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from bot.home.publisher import HomePublisher
+from bot.slack.pace import Priority
 from bot.store.models import HomeViewer, utcnow
 from tests.conftest import BotFactory
 from tests.rig import SlackStandIn
@@ -57,6 +58,25 @@ async def test_a_failed_publish_is_retried(make_bot: BotFactory, slack: SlackSta
         assert viewer is not None and viewer.published_mark >= 1
 
 
+class RoomFor:
+    """A rate budget with room for ``n`` calls, then none (the shared one's
+    arithmetic is tested in tests/test_slack_budget.py)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    async def take(self, bucket: str, priority: Priority) -> float:
+        return 0.0 if await self.take_many(bucket, 1, priority) else 60.0
+
+    async def take_many(self, bucket: str, n: int, priority: Priority) -> int:
+        granted = min(n, self.left)
+        self.left -= granted
+        return granted
+
+    async def refused(self, bucket: str, retry_after: float) -> None:
+        self.left = 0
+
+
 async def test_more_viewers_than_the_tier_allows_are_spread_oldest_view_first(
     make_bot: BotFactory, slack: SlackStandIn
 ) -> None:
@@ -75,7 +95,7 @@ async def test_more_viewers_than_the_tier_allows_are_spread_oldest_view_first(
             await session.execute(
                 update(HomeViewer).where(HomeViewer.user_id == user).values(published_at=published)
             )
-    # A publisher allowed 3 views at once, then one a minute (its own bucket).
+    # views.publish's shared budget has room for 3 views now, then none.
     slow = HomePublisher(
         bot.ctx.sessions,
         bot.ctx.client,
@@ -83,8 +103,7 @@ async def test_more_viewers_than_the_tier_allows_are_spread_oldest_view_first(
         postgres=True,
         refresh_interval=10.0,
         validation_interval=bot.settings.validation_interval,
-        publish_per_minute=1.0,
-        publish_burst=3,
+        budgets=RoomFor(3),
     )
     slack.clear()
     try:

@@ -89,13 +89,21 @@ def test_dockerfile_runs_serve_as_non_root() -> None:
         for line in (REPO / "Dockerfile").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
+    # One pinned base for both stages (a patch release, not a floating tag).
+    base = next(line.split("=", 1)[1] for line in lines if line.startswith("ARG PYTHON_IMAGE="))
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
     froms = [line for line in lines if line.startswith("FROM ")]
-    assert froms and all("python:3.11-slim" in line for line in froms)
+    assert froms and all(line.split()[1] == "${PYTHON_IMAGE}" for line in froms)
+    # Numeric, so Kubernetes' runAsNonRoot can verify it without /etc/passwd.
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
-    assert users and users[-1] not in ("root", "0")
+    assert users and re.fullmatch(r"[1-9]\d*:[1-9]\d*", users[-1]), users
     assert "EXPOSE 3000" in lines
     assert any(line.startswith("HEALTHCHECK") for line in lines)
     assert "/healthz" in (REPO / "Dockerfile").read_text()
+    assert lines[-2] == 'ENTRYPOINT ["/usr/bin/tini", "--"]'
     assert lines[-1] == 'CMD ["runbook-bot", "serve"]'
+    # Dependencies only from the lock, with hashes; no anonymous volume.
+    assert "--require-hashes -r requirements.lock" in (REPO / "Dockerfile").read_text()
+    assert not any(line.startswith("VOLUME") for line in lines)
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored

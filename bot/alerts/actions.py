@@ -35,6 +35,7 @@ from bot.runs.flows import DuplicateRequest, FlowError, start_run
 from bot.settings import Settings
 from bot.slack.mrkdwn import escape
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import Alert, Incident
 from bot.store.states import EventKind, alert_intake_key, incident_key
 
@@ -286,6 +287,7 @@ class AlertActions:
             "chat.postMessage",
             {"channel": channel, **incident_blocks.declared_message(incident_view(incident), user)},
             on_delivered=incident_key(incident.id),
+            priority=Priority.CLICK,
         )
         service.link_incident(
             session,

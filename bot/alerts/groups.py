@@ -4,7 +4,8 @@ The alerts of one Alertmanager group share one message while any of them
 fires (an *episode*): its first alert (the *lead*) posts it and holds it —
 its ts, who acknowledged it, the incident opened from it — and every change
 (an alert joins or resolves, a click) re-renders the whole message as one
-``chat.update``. Slack allows about one post per second per channel, so a
+``chat.update`` — or, while its post still waits for Slack's pace, as the
+post's own content (no update owed). Slack allows about one post per second per channel, so a
 storm's updates wait their turn; waiting updates of one message collapse
 into the newest (``alert-group:<lead id>``): a storm of joins costs a few
 calls, not one per alert. Once no alert of the episode fires, the message
@@ -17,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts import blocks
@@ -188,6 +189,8 @@ async def enqueue_update(
         ).scalar_one_or_none()
         if post is None:
             return False  # the post failed for good: nothing in Slack to update
+        if await _rewrite_waiting_post(session, post, {"channel": lead.channel_id, **payload}):
+            return True
         await enqueue_collapsing(
             session,
             key,
@@ -202,3 +205,21 @@ async def enqueue_update(
         session, key, "chat.update", {**target, **payload}, collapse=collapse, priority=priority
     )
     return True
+
+
+async def _rewrite_waiting_post(session: AsyncSession, post: int, payload: blocks.Payload) -> bool:
+    """The post still waits for Slack's pace and no worker holds it: it goes
+    with the newest content, and no update is owed. False: it is on its way."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == post,
+            OutboxMessage.state == "pending",
+            OutboxMessage.lease_owner.is_(None),
+            # Slack may have the old content already (it is looked up, not re-posted).
+            OutboxMessage.in_doubt.is_(False),
+        )
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

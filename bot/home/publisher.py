@@ -51,15 +51,14 @@ from bot.home.permalinks import Permalinks
 from bot.home.view import home_view
 from bot.runbook import Library
 from bot.slack.bucket import Bucket
+from bot.slack.budget import Budgets, LocalBudgets
+from bot.slack.pace import Priority
 from bot.store.models import HomeViewer, TimelineEvent, utcnow
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-# views.publish is Tier 4 (100 a minute): the refresh stays under it, bursts included.
-PUBLISH_PER_MINUTE = 90.0
-PUBLISH_BURST = 20
 FAILED = -1  # published_mark of a viewer whose last publish failed: behind any view
 PARALLEL = 8  # views.publish calls in flight at once
 INSIGHTS_TTL = 60.0  # seconds an insights section is reused across publishes
@@ -85,8 +84,7 @@ class HomePublisher:
         levels: Sequence[str] = (),
         poll_seconds: float = 1.0,
         recent_seconds: float = 900.0,
-        publish_per_minute: float = PUBLISH_PER_MINUTE,
-        publish_burst: int = PUBLISH_BURST,
+        budgets: Budgets | None = None,
     ) -> None:
         self._sessions = sessions
         self._client = client
@@ -101,7 +99,8 @@ class HomePublisher:
         self._insights_task: asyncio.Task[None] | None = None
         self._poll = min(poll_seconds, refresh_interval)
         self._recent = timedelta(seconds=recent_seconds)
-        self._bucket = Bucket(publish_per_minute, publish_burst)
+        # views.publish is Tier 4 (100 a minute), shared by every process's refresh.
+        self._bucket = Bucket(budgets or LocalBudgets(), "views.publish")
         self._permalinks = Permalinks(client, self._on_call)
         # (mark, when, the view and whether it has the insights)
         self._rendered: tuple[int, float, asyncio.Future[tuple[dict[str, Any], bool]]] | None = None
@@ -158,12 +157,13 @@ class HomePublisher:
                 .values(user_id=user_id, **values)
                 .on_conflict_do_update(index_elements=[HomeViewer.user_id], set_=values)
             )
+        # Counted like any publish; published at once all the same (they are looking).
+        await self._bucket.take_up_to(1, Priority.CLICK)
         await self._send([user_id], mark, now)
 
     async def _send(self, users: Sequence[str], mark: int, now: datetime) -> None:
         """Publish the view at ``mark``; owe a full one to whoever it lacked
         insights for; whoever it failed for is behind again (retried)."""
-        self._bucket.spend(len(users))
         view, complete = await self._view_for(mark, now)
         failed = await self._publish(users, view)
         if failed:
@@ -201,10 +201,6 @@ class HomePublisher:
             mark = await _newest_event(session)
         if mark <= self._seen_mark and not self._stale:
             return 0
-        allowance = min(BATCH, self._bucket.available())
-        if allowance < 1:
-            self._stale = True  # the tier's minute is spent: the next rounds go on
-            return 0
         now = now or utcnow()
         behind = (
             HomeViewer.published_mark < mark,
@@ -216,11 +212,14 @@ class HomePublisher:
         )
         oldest_first = HomeViewer.published_at.asc().nulls_first()
         query = select(HomeViewer.user_id).where(*behind, ready).order_by(oldest_first)
-        query = query.limit(allowance)
+        query = query.limit(BATCH)
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
         async with self._sessions() as session, session.begin():
             users = list((await session.execute(query)).scalars())
+            # As many as views.publish's tier allows now (oldest view first);
+            # the rest stay behind and go in the next rounds.
+            users = users[: await self._bucket.take_up_to(len(users))] if users else users
             if users:
                 await session.execute(
                     update(HomeViewer)

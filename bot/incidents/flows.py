@@ -31,6 +31,7 @@ from bot.incidents.service import (
 )
 from bot.slack.outbox import enqueue
 from bot.store.backend import backend
+from bot.slack.pace import Priority
 from bot.store.models import Incident, utcnow
 from bot.store.states import EventKind, IncidentState, incident_key
 
@@ -101,6 +102,7 @@ async def declare(
             "chat.postMessage",
             {"channel": request.channel, **payload},
             on_delivered=incident_key(incident.id),
+            priority=Priority.CLICK,
         )
     target = policy.target_for(incident.priority) or 0.0
     deadline = incident.opened_at + timedelta(seconds=target)

@@ -18,6 +18,7 @@ from bot.incidents.clocks import arm_response_target, disarm
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.summary import incident_stats, resolved_data
 from bot.slack.outbox import enqueue
+from bot.slack.pace import Priority
 from bot.store.models import (
     HandledRequest,
     Incident,
@@ -232,7 +233,14 @@ async def post_in_thread(
         parent = await thread_parent(session, incident)
     if broadcast and (incident.thread_ts or parent is not None):
         payload["reply_broadcast"] = True  # in the thread and visible in the channel
-    enqueue(session, incident_key(incident.id), "chat.postMessage", payload, thread_from=parent)
+    enqueue(
+        session,
+        incident_key(incident.id),
+        "chat.postMessage",
+        payload,
+        thread_from=parent,
+        priority=Priority.CLICK,
+    )
 
 
 async def thread_parent(session: AsyncSession, incident: Incident) -> OutboxMessage | None:
@@ -280,6 +288,7 @@ async def resolve_incident(
             "channel": incident.channel_id,
             **incident_blocks.resolve_message(incident_view(incident), user_id, stats),
         },
+        priority=Priority.CLICK,
     )
 
 
@@ -306,5 +315,6 @@ async def snooze_reminders(
             "channel": incident.channel_id,
             **incident_blocks.snoozed_message(incident_view(incident), user_id, minutes, until),
         },
+        priority=Priority.CLICK,
     )
     return until

@@ -35,22 +35,48 @@ log = logging.getLogger("runbook_bot.playground")
 REMINDER_INTERVAL = 60.0  # seconds, unless STATUS_UPDATE_INTERVAL is set
 # One person watching: the Home tab may follow changes closely (unless set).
 HOME_REFRESH = 2.0
+# Loopback unless HOST says otherwise: the playground has no authentication.
+DEFAULT_HOST = "127.0.0.1"
 SLACK_HINT = (
     "To connect a real Slack workspace instead: set SLACK_BOT_TOKEN and "
     "SLACK_SIGNING_SECRET (see docs/slack-setup.md) and run `make run` again."
 )
+# Outside a checkout (an installed package, the container image) there is no `make run`.
+SLACK_HINT_INSTALLED = (
+    "To connect a real Slack workspace instead: run `runbook-bot serve` (the image's "
+    "default command) with SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET set (see docs/slack-setup.md)."
+)
 
 
-def playground_settings(port: int, db_dir: Path) -> Settings:
+def slack_hint(cwd: Path) -> str:
+    """The hint for where the playground runs: `make run` only in a checkout."""
+    in_checkout = (cwd / "Makefile").is_file() and (cwd / "pyproject.toml").is_file()
+    return SLACK_HINT if in_checkout else SLACK_HINT_INSTALLED
+
+
+def listen_host() -> str:
+    """HOST when set (0.0.0.0 in the container image), else loopback."""
+    chosen = load_settings()
+    return chosen.host if "host" in chosen.model_fields_set else DEFAULT_HOST
+
+
+def loopback_for(host: str) -> str:
+    """An address this process reaches its own listener at, as a URL writes it."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def playground_settings(port: int, db_dir: Path, host: str = DEFAULT_HOST) -> Settings:
     """The environment's settings, with Slack replaced by this process."""
     chosen = load_settings()
     overrides: dict[str, Any] = {
         "slack_bot_token": "xoxb-playground",
         "slack_signing_secret": secrets.token_hex(16),
         "slack_app_token": None,
-        "slack_api_url": f"http://127.0.0.1:{port}/api/",
+        "slack_api_url": f"http://{loopback_for(host)}:{port}/api/",
         "port": port,
-        "host": "127.0.0.1",
+        "host": host,
         "worker": "embedded",  # one process: the page's user watches it all happen
     }
     if "database_url" not in chosen.model_fields_set:
@@ -72,7 +98,7 @@ class Playground:
     def __init__(self, workspace: Workspace, settings: Settings) -> None:
         self.ws = workspace
         self.secret = settings.slack_signing_secret or ""
-        self.events_url = f"http://127.0.0.1:{settings.port}/slack/events"
+        self.events_url = f"http://{loopback_for(settings.host)}:{settings.port}/slack/events"
         self.http: aiohttp.ClientSession | None = None
 
     def add_routes(self, app: web.Application) -> None:
@@ -256,10 +282,11 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((host, port))
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -270,10 +297,11 @@ async def run_playground(port: int) -> None:
     from bot.app import build_app
     from bot.store.migrate import upgrade
 
-    sock = _bind(port)  # bound first so --port 0 works and the API URL names the real port
+    host = listen_host()
+    sock = _bind(host, port)  # bound first so --port 0 works and the API URL names the real port
     port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="runbook-bot-playground-") as tmp:
-        settings = playground_settings(port, Path(tmp))
+        settings = playground_settings(port, Path(tmp), host)
         # A fresh temporary database runs every migration: eight INFO lines a
         # newcomer need not read before the URL (LOG_LEVEL=DEBUG still shows them).
         alembic_log = logging.getLogger("alembic")
@@ -282,7 +310,8 @@ async def run_playground(port: int) -> None:
         await upgrade(settings.database_url)
         workspace = Workspace()
         bot = build_app(settings)
-        url = f"http://127.0.0.1:{port}/"
+        # On 0.0.0.0 (a container) the browser reaches it via the published port.
+        url = f"http://{loopback_for(host)}:{port}/"
         WebApi(workspace).add_routes(bot.web)
         Playground(workspace, settings).add_routes(bot.web)
         runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
@@ -295,7 +324,7 @@ async def run_playground(port: int) -> None:
         temporary = "playground.db" in settings.database_url
         where = "a temporary SQLite file" if temporary else "DATABASE_URL"
         print(f"runbook-bot playground: open {url} (data in {where})", flush=True)
-        print(SLACK_HINT, flush=True)
+        print(slack_hint(Path.cwd()), flush=True)
         try:
             await stop.wait()
         finally:

@@ -215,7 +215,9 @@ async def _next_step(
     if outcome.rollback_completed:
         run.rollback_state = outcome.state.rollback_status
     if not outcome.step.rollback:
-        messaging.enqueue_run_update(session, run, info, outcome.state, run_row)
+        messaging.enqueue_run_update(
+            session, run, info, outcome.state, run_row, priority=Priority.CLICK
+        )
     if outcome.next_step is not None:
         messaging.enqueue_step(
             session,

@@ -32,8 +32,13 @@ def enqueue_run_update(
     info: blocks.RunInfo,
     state: RunState,
     run_row: OutboxMessage | None,
+    *,
+    priority: Priority = Priority.OTHER,
 ) -> None:
-    """Keep the run message's progress current (its ts, or its pending row's)."""
+    """Keep the run message's progress current (its ts, or its pending row's).
+
+    ``priority``: a click's (``Priority.CLICK``) when a click moved the run —
+    it shares its run's queue of updates with the next click's step update."""
     update = {"channel": run.channel_id, **blocks.run_message(info, state, ended_at=run.ended_at)}
     if run.message_ts:
         update["ts"] = run.message_ts
@@ -45,6 +50,7 @@ def enqueue_run_update(
         update,
         thread_from=run_row,
         collapse=run_message_key(run.id),
+        priority=priority,
     )
 
 

@@ -12,8 +12,8 @@ once it is known (``bot/intake/actions.py``).
 The loop lists the handles (``usergroups.list``) and each group's members
 (``usergroups.users.list``) at start and every ``refresh_seconds``, a failed
 listing again after ``retry_seconds`` (the last known members are kept
-meanwhile rather than lock everyone out), at most ``burst`` calls at once
-and then one per ``pace_seconds``: a handful a minute, within Tier 2.
+meanwhile rather than lock everyone out), paced within Tier 2 and counted
+across processes (``bot/slack/budget.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.bucket import Bucket
+from bot.slack.budget import Budgets, LocalBudgets
 from bot.slack.groups import NO_SUCH_GROUP, GroupMembers, is_group_id
 from bot.tasks import cancel_and_wait
 
@@ -38,8 +39,6 @@ __all__ = ["Approvers", "is_group_id"]
 HANDLES = "usergroups.list"  # the due-list key of the handle → ID listing
 REFRESH_SECONDS = 300.0
 RETRY_SECONDS = 20.0
-PACE_SECONDS = 6.0
-BURST = 4
 
 
 class Approvers:
@@ -50,15 +49,19 @@ class Approvers:
         *,
         refresh_seconds: float = REFRESH_SECONDS,
         retry_seconds: float = RETRY_SECONDS,
-        pace_seconds: float = PACE_SECONDS,
-        burst: int = BURST,
+        budgets: Budgets | None = None,
     ) -> None:
         self._users = {i for i in ids if not i.startswith("S")}
         self._groups = [i for i in ids if i.startswith("S")]  # user-group IDs start with S
         self._client = client
         self._refresh = refresh_seconds
         self._retry = retry_seconds
-        self._bucket = Bucket(60.0 / pace_seconds, burst)
+        # Tier 2 (20 a minute), shared by every process's listings.
+        budgets = budgets or LocalBudgets()
+        self._buckets = {
+            HANDLES: Bucket(budgets, "usergroups.list"),
+            "members": Bucket(budgets, "usergroups.users.list"),
+        }
         self._members: dict[str, frozenset[str]] = {}  # group ID → members, as last listed
         self._absent: set[str] = set()  # group IDs Slack says do not exist
         self._handles: dict[str, str] | None = None  # handle → ID; None: never listed
@@ -176,7 +179,7 @@ class Approvers:
             if not due:
                 return
             key = min(due, key=lambda k: (k != HANDLES, self._due[k]))
-            await self._bucket.take()
+            await self._buckets[HANDLES if key == HANDLES else "members"].take()
             learned = await (self._list_handles() if key == HANDLES else self._list_members(key))
             if learned:
                 self.on_learned()

@@ -1,41 +1,24 @@
-"""A token bucket for one process's own calls to one Slack method: ``burst``
-at once, then ``per_minute``. Used by background loops that choose how much
-to do per round (the App Home refresh, the user-group listing), so they stay
-within the method's tier by themselves. No I/O but ``asyncio.sleep``."""
+"""One Web API method's budget, for background loops that choose how much to
+do per round (the App Home refresh, the user-group listing): the budget is
+the one every process shares (``bot/slack/budget.py``), so the loops of
+several workers together stay within the method's tier."""
 
 from __future__ import annotations
 
-import asyncio
-import time
+from bot.slack.budget import Budgets, wait_for_slot
+from bot.slack.pace import Priority, bucket_of
 
 
 class Bucket:
-    def __init__(self, per_minute: float, burst: float) -> None:
-        self._rate = per_minute / 60.0  # tokens a second
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._at = time.monotonic()
-
-    def available(self) -> int:
-        """How many calls may go now."""
-        self._fill()
-        return max(0, int(self._tokens))
-
-    def spend(self, count: int = 1) -> None:
-        """Count calls made (also ones that could not wait: the bucket may go
-        below zero, and the rounds that can wait then wait longer)."""
-        self._fill()
-        self._tokens = max(self._tokens - count, -self._burst)
+    def __init__(self, budgets: Budgets, method: str, priority: Priority = Priority.OTHER) -> None:
+        self._budgets = budgets
+        self._bucket = bucket_of(method, None)
+        self._priority = priority
 
     async def take(self) -> None:
         """Wait for one call's turn, and count it."""
-        self._fill()
-        if self._tokens < 1:
-            await asyncio.sleep((1 - self._tokens) / self._rate)
-            self._fill()
-        self.spend()
+        await wait_for_slot(self._budgets, self._bucket, self._priority)
 
-    def _fill(self) -> None:
-        now = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-        self._at = now
+    async def take_up_to(self, n: int, priority: Priority | None = None) -> int:
+        """Up to ``n`` calls now (counted): how many may go."""
+        return await self._budgets.take_many(self._bucket, n, priority or self._priority)

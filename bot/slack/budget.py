@@ -16,6 +16,8 @@ SQLite means one process: the same arithmetic in memory.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from typing import Protocol
 
@@ -63,6 +65,33 @@ _BLOCK = text(
 ).bindparams(bindparam("seconds", type_=Float()))
 
 
+_ENSURE = text(
+    "INSERT INTO slack_pace (bucket, tat) VALUES (:bucket, clock_timestamp()) "
+    "ON CONFLICT (bucket) DO NOTHING"
+)
+# How far ahead of now the bucket's tat is, and how long Slack asked us to wait.
+_LOCK = text(
+    "SELECT EXTRACT(EPOCH FROM tat - clock_timestamp())::float8, "
+    "COALESCE(EXTRACT(EPOCH FROM blocked_until - clock_timestamp())::float8, 0.0) "
+    "FROM slack_pace WHERE bucket = :bucket FOR UPDATE"
+)
+_ADVANCE = text(
+    "UPDATE slack_pace SET tat = GREATEST(tat, clock_timestamp()) "
+    "+ make_interval(secs => :seconds) WHERE bucket = :bucket"
+).bindparams(bindparam("seconds", type_=Float()))
+
+
+def slots(ahead: float, blocked: float, n: int, interval: float, tolerance: float) -> int:
+    """How many of ``n`` calls may go now: GCRA with the bucket ``ahead``
+    seconds past its steady pace (pure)."""
+    if blocked > 0 or n <= 0:
+        return 0
+    ahead = max(0.0, ahead)
+    if ahead > tolerance:
+        return 0
+    return min(n, math.floor((tolerance - ahead) / interval + 1e-9) + 1)
+
+
 class Budgets(Protocol):
     async def take(self, bucket: str, priority: Priority) -> float:
         """0.0: go now (the call is counted). Otherwise: seconds until a call
@@ -72,6 +101,20 @@ class Budgets(Protocol):
     async def refused(self, bucket: str, retry_after: float) -> None:
         """Slack answered 429: no call of this bucket before ``retry_after``."""
         ...
+
+    async def take_many(self, bucket: str, n: int, priority: Priority) -> int:
+        """Up to ``n`` calls' slots at once (counted): how many may go now."""
+        ...
+
+
+async def wait_for_slot(budgets: Budgets, bucket: str, priority: Priority) -> None:
+    """Until a call of ``bucket`` may go (counted) — for background loops that
+    have nothing better to do than wait for their turn."""
+    while True:
+        wait = await budgets.take(bucket, priority)
+        if wait <= 0:
+            return
+        await asyncio.sleep(wait)  # the slot's known time
 
 
 class SharedBudgets:
@@ -94,6 +137,16 @@ class SharedBudgets:
     async def refused(self, bucket: str, retry_after: float) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(_BLOCK, {"bucket": bucket, "seconds": float(retry_after)})
+
+    async def take_many(self, bucket: str, n: int, priority: Priority) -> int:
+        rate = rate_of(bucket)
+        async with self._sessions() as session, session.begin():
+            await session.execute(_ENSURE, {"bucket": bucket})
+            ahead, blocked = (await session.execute(_LOCK, {"bucket": bucket})).one()
+            k = slots(float(ahead), float(blocked), n, rate.interval, rate.tolerance(priority))
+            if k:
+                await session.execute(_ADVANCE, {"bucket": bucket, "seconds": k * rate.interval})
+        return k
 
 
 class LocalBudgets:
@@ -119,3 +172,12 @@ class LocalBudgets:
     async def refused(self, bucket: str, retry_after: float) -> None:
         until = time.monotonic() + retry_after
         self._blocked[bucket] = max(self._blocked.get(bucket, 0.0), until)
+
+    async def take_many(self, bucket: str, n: int, priority: Priority) -> int:
+        rate, now = rate_of(bucket), time.monotonic()
+        tat = self._tat.get(bucket, now)
+        blocked = self._blocked.get(bucket, 0.0) - now
+        k = slots(tat - now, blocked, n, rate.interval, rate.tolerance(priority))
+        if k:
+            self._tat[bucket] = max(tat, now) + k * rate.interval
+        return k

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,6 +77,7 @@ class HandOff:
         }
         # One rolled back with a savepoint: leave that key alone.
         blocked |= {r["ordering_key"] for row_id, r in now_rows if row_id not in present}
+        await _inherit_priority(session, blocked, [*rows, *(r for _, r in now_rows)])
         if blocked >= keys:
             return
         until = utcnow() + self._lease
@@ -126,3 +127,23 @@ class HandOff:
             # As in a claimed round: once its lease ends it is claimed back (in doubt).
             log.error("outbox: handed-off delivery failed: %r", task.exception())
         self.notify()  # rows of its keys queued behind it go now
+
+
+async def _inherit_priority(
+    session: AsyncSession, blocked: set[str], rows: list[dict[str, Any]]
+) -> None:
+    """Priority inheritance: a row queued behind a waiting one of lower
+    priority (a run message's progress update waiting for Slack's update
+    budget, ahead of the next click's step update) lends it its priority and
+    makes it due now — else the click would wait for the slot of what it
+    queued behind."""
+    lent: dict[str, int] = {}
+    for r in rows:
+        key = r["ordering_key"]
+        if key in blocked:
+            lent[key] = min(lent.get(key, 99), int(r.get("priority", 4)))
+    if lent:
+        keys, priorities = zip(*sorted(lent.items()), strict=True)
+        await session.execute(
+            rows_.INHERIT, {"keys": list(keys), "priorities": list(priorities), "now": utcnow()}
+        )

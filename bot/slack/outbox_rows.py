@@ -191,6 +191,16 @@ async def release(sessions: Sessions, rows: Sequence[Claimed]) -> None:
         log.warning("outbox: could not release %d leased rows: %r", len(rows), exc)
 
 
+# Rows waiting (not in backoff after a failure, not in flight) ahead of a
+# higher-priority one in their key take its priority, due now.
+INHERIT = text(
+    "UPDATE slack_outbox AS o SET priority = v.p, "
+    "next_attempt_at = LEAST(o.next_attempt_at, :now) "
+    "FROM unnest(CAST(:keys AS text[]), CAST(:priorities AS smallint[])) AS v(k, p) "
+    "WHERE o.ordering_key = v.k AND o.state = 'pending' AND o.priority > v.p "
+    "AND o.attempts = 0 AND o.lease_owner IS NULL"
+).bindparams(bindparam("now", type_=OUTBOX.c.created_at.type))
+
 DEFER = text(
     "UPDATE slack_outbox SET next_attempt_at = :at, locked_until = NULL, lease_owner = NULL "
     "WHERE id = :id AND state = 'pending'"

@@ -19,7 +19,9 @@ from enum import IntEnum
 class Priority(IntEnum):
     """What goes first in a channel (lower first)."""
 
-    CLICK = 0  # a clicked step's update and the next step
+    # What a person just did: a clicked step's update and the next step, the
+    # answer to a command (a declaration, a status update, a resolve summary).
+    CLICK = 0
     ESCALATION = 1  # response target missed, RTO warning or breach
     ALERT = 2  # alert messages
     REMINDER = 3  # status-update reminders

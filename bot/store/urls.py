@@ -4,6 +4,7 @@ alone would be a third of that command's time)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -38,3 +39,16 @@ def missing_sqlite_folder(url: str) -> Path | None:
         return None
     folder = Path(database).expanduser().parent
     return None if folder.is_dir() else folder
+
+
+def unwritable_sqlite_folder(url: str) -> Path | None:
+    """The folder of a SQLite database when this user cannot write in it (e.g. a
+    root-owned bind mount at /data): SQLite creates the file and its journal
+    there, and would only say "unable to open database file"."""
+    database = sqlite_database(url)
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    folder = Path(database).expanduser().parent
+    if not folder.is_dir():
+        return None
+    return None if os.access(folder, os.W_OK | os.X_OK) else folder
