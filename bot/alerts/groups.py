@@ -207,14 +207,14 @@ async def enqueue_update(
     return True
 
 
-async def _rewrite_waiting_post(session: AsyncSession, post: int, payload: blocks.Payload) -> bool:
+async def _rewrite_waiting_post(session: AsyncSession, post: int, payload: Payload) -> bool:
     """The post still waits for Slack's pace and no worker holds it: it goes
     with the newest content, and no update is owed. False: it is on its way."""
     result = await session.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.id == post,
-            OutboxMessage.state == "pending",
+            OutboxMessage.state == OutboxState.PENDING,
             OutboxMessage.lease_owner.is_(None),
             # Slack may have the old content already (it is looked up, not re-posted).
             OutboxMessage.in_doubt.is_(False),

@@ -30,8 +30,8 @@ from bot.incidents.service import (
     timeline,
 )
 from bot.slack.outbox import enqueue
-from bot.store.backend import backend
 from bot.slack.pace import Priority
+from bot.store.backend import backend
 from bot.store.models import Incident, utcnow
 from bot.store.states import EventKind, IncidentState, incident_key
 
