@@ -69,7 +69,7 @@ async def test_a_decision_updates_the_step_the_run_message_and_posts_the_next(se
         rows = (await outbox(session))[before:]
         assert [(r.method, r.priority, r.collapse_key) for r in rows] == [
             ("chat.update", Priority.CLICK, None),  # the clicked step, decided
-            ("chat.update", Priority.OTHER, run_message_key(run_id)),  # progress
+            ("chat.update", Priority.CLICK, run_message_key(run_id)),  # progress, the click's
             ("chat.postMessage", Priority.CLICK, None),  # step 2
         ]
         assert rows[0].payload["ts"] == "1.0002" and rows[0].payload["channel"] == "C1"

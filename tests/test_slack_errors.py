@@ -129,7 +129,7 @@ async def test_an_unknown_error_gives_up_and_the_step_comes_with_its_buttons(
             "chat.postMessage", lambda c: "Slack would not take" in str(c.args), timeout=30
         )
     )[0]
-    assert "posted a short stand-in" in bot.log()
+    await bot.wait_log("posted a short stand-in")
     # Its buttons decide step 2: the run goes on.
     assert (await bot.click(short, "step_approve", "UCAROL")).status == 200
     steps = await slack.wait_for("chat.postMessage", lambda c: "Step 3 of" in c.args["text"])

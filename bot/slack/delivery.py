@@ -118,7 +118,7 @@ class OutboxWorker(Refusals, HandOff):
         self._next_due: float | None = None  # monotonic: the soonest deferred row
         self._told_scopes: set[str] = set()
         # Rows of each bucket sent to wait in the database this round.
-        self._queued: dict[str, int] = {}
+        self._queued: dict[str, tuple[int, float]] = {}
 
     @property
     def health(self) -> SlackHealth:
@@ -200,7 +200,6 @@ class OutboxWorker(Refusals, HandOff):
         if not claimed:
             return False
         leased_at = time.monotonic()
-        self._queued.clear()
         by_key: dict[str, list[Claimed]] = defaultdict(list)
         for row in claimed:
             by_key[row.ordering_key].append(row)
@@ -354,7 +353,11 @@ class OutboxWorker(Refusals, HandOff):
             waited += wait
         self._on_wait(bucket.split(":", 1)[0], "paced")
         # Rows refused together come due one slot apart, not all at once.
-        queued = self._queued[bucket] = self._queued.get(bucket, 0) + 1
+        # (Refusals more than a second apart start again: a stagger, not a history.)
+        count, since = self._queued.get(bucket, (0, 0.0))
+        now = time.monotonic()
+        queued = count + 1 if now - since < 1.0 else 1
+        self._queued[bucket] = (queued, since if queued > 1 else now)
         await self._defer(row, wait + (queued - 1) * rate_of(bucket).interval)
         return False
 
