@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store import states
@@ -34,7 +34,7 @@ class Execution(Base):
     started_by: Mapped[str | None] = mapped_column(String(64))  # None: the bot itself
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
-    owner: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[int | None] = mapped_column(BigInteger)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     __table_args__ = (

@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("started_by", sa.String(64), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("owner", sa.String(64), nullable=True),
+        sa.Column("owner", sa.BigInteger(), nullable=True),
         sa.Column("result", sa.JSON(), nullable=False),
         sa.UniqueConstraint("run_id", "step_index", "attempt", name="uq_execution_step_attempt"),
     )
