@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import logging
 import sys
 from pathlib import Path
 from textwrap import dedent
 
+import pytest
+
+from bot.app import load_actions
 from bot.runbook import parse_runbook
 from bot.runbook.actions import CommandAction, HttpAction, parse_actions, split_run_tag
 from bot.runbook.lint import run_lint
+from bot.settings import Settings
 
 RUNBOOK = """\
 ---
@@ -149,3 +154,15 @@ def test_without_actions_file_runbooks_without_tags_lint_as_before(tmp_path: Pat
     plain = dedent(RUNBOOK).replace(" [run: health]", "").replace(" [run: flush]", "")
     write(tmp_path, None, plain)
     assert lint(tmp_path) == (0, ["1 file checked, 0 errors, 0 warnings"])
+
+
+def test_a_broken_actions_file_says_why_at_start_and_defines_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, ACTIONS.replace("kind: http", "kind: ftp"))
+    settings = Settings(runbooks_dir=tmp_path)
+    with caplog.at_level(logging.INFO, logger="runbook_bot"):
+        found = load_actions(settings)
+    assert found is not None and found.actions == {}
+    assert "actions file problem (no actions are run)" in caplog.text
+    assert load_actions(Settings(runbooks_dir=tmp_path / "none")) is None
