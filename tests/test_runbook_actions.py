@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.app import load_actions
 from bot.runbook import parse_runbook
 from bot.runbook.actions import CommandAction, HttpAction, parse_actions, split_run_tag
 from bot.runbook.lint import run_lint
+from bot.runs.engine import snapshot_runbook, state_from_snapshot
 from bot.settings import Settings
 
 RUNBOOK = """\
@@ -166,3 +168,12 @@ def test_a_broken_actions_file_says_why_at_start_and_defines_nothing(
     assert found is not None and found.actions == {}
     assert "actions file problem (no actions are run)" in caplog.text
     assert load_actions(Settings(runbooks_dir=tmp_path / "none")) is None
+
+
+def test_a_run_snapshot_keeps_each_steps_action() -> None:
+    runbook, _ = parse_runbook(RUNBOOK, "rb.md")
+    assert runbook is not None
+    snapshot = json.loads(json.dumps(snapshot_runbook(runbook)))  # as stored
+    state = state_from_snapshot(snapshot)
+    assert [s.action for s in state.steps] == ["health", "flush", "flush", None]
+    assert "action" not in snapshot["steps"][3]  # steps without one store as before
