@@ -30,6 +30,8 @@ from bot.intake.worker import IntakeWorker
 from bot.intake.writer import Intake, PostgresSink, SqlAlchemySink
 from bot.metrics import Metrics
 from bot.runbook import Library, load_library
+from bot.runbook.actions import ActionsFile
+from bot.runbook.library import actions_path, read_actions
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.budget import Budgets, LocalBudgets, SharedBudgets
@@ -70,12 +72,23 @@ def gate_groups(library: Library) -> list[str]:
     ]
 
 
+def load_actions(settings: Settings) -> ActionsFile | None:
+    """The actions file, if any; a broken one defines no actions and says why at start."""
+    found = read_actions(actions_path(settings.runbooks_dir, settings.actions_file))
+    if found is not None:
+        for problem in found.problems:
+            log.warning("actions file problem (no actions are run): %s", problem)
+        log.info("loaded %d actions from %s", len(found.actions), found.path)
+    return found
+
+
 def load_runbooks(settings: Settings) -> Library:
     library = load_library(settings.runbooks_dir)
     for problem in library.problems:
         # One bad file never keeps the others out: log it, load the rest.
         log.warning("runbook problem: %s", problem)
     log.info("loaded %d runbooks from %s", len(library.runbooks), settings.runbooks_dir)
+    load_actions(settings)  # says at start why a broken actions file runs nothing
     return library
 
 

@@ -323,13 +323,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "lint":
         from bot.runbook.lint import run_lint
 
-        paths = args.paths or [str(settings.runbooks_dir)]
         return run_lint(
-            paths,
+            args.paths or [str(settings.runbooks_dir)],
             fix=args.fix,
             out=sys.stdout,
             err=sys.stderr,
             runbooks_dir=settings.runbooks_dir,
+            actions_file=settings.actions_file,
         )
     from bot.store.urls import missing_sqlite_folder, unwritable_sqlite_folder
 

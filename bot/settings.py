@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # token is unset; alerts are posted in ALERT_CHANNEL (default: the first
     # incident channel).
     alert_webhook_token: str | None = None
+    # Executable steps (docs/runbook-format.md): the actions file, by default
+    # actions.yaml at the root of RUNBOOKS_DIR; ESCALATION_ACTION names one of
+    # its actions, run when a response target or an RTO passes.
+    actions_file: Path | None = None
+    escalation_action: str | None = None
     alert_channel: str | None = None
 
     @field_validator("incident_channels", "approvers", mode="before")

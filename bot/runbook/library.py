@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.runbook.actions import ACTIONS_NAME, ActionsFile, missing_programs, parse_actions
 from bot.runbook.config import CONFIG_NAME, MAX_CONFIG_BYTES, RepoConfig, parse_config
 from bot.runbook.model import Problem, Runbook, Severity
 from bot.runbook.parser import Parsed, parse_file
@@ -209,3 +210,44 @@ def discover_configured(
         for file in files:
             words.setdefault(file, configs[key].action_phases)
     return sorted(words, key=lambda p: p.as_posix()), words, problems
+
+
+def actions_path(runbooks_dir: Path | str, actions_file: Path | str | None = None) -> Path:
+    """Where the actions file is: ``ACTIONS_FILE``, else ``actions.yaml`` in the folder."""
+    return Path(actions_file) if actions_file is not None else Path(runbooks_dir) / ACTIONS_NAME
+
+
+def read_actions(path: Path) -> ActionsFile | None:
+    """The actions file at ``path``; None when there is none (nothing changes then)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return ActionsFile(str(path), {}, [Problem(str(path), 1, f"cannot read: {exc.strerror}")])
+    return parse_actions(data, str(path))
+
+
+def action_problems(parsed: Iterable[Parsed], actions: ActionsFile | None) -> list[Problem]:
+    """Lint for executable steps: the file's own problems, unknown ids, missing programs."""
+    problems: list[Problem] = []
+    known: dict[str, object] = {}
+    if actions is not None:
+        problems += actions.problems + missing_programs(actions)
+        known = dict(actions.actions)
+    for result in parsed:
+        runbook = result.runbook
+        if runbook is None:
+            continue
+        phases = (*runbook.phases, *((runbook.rollback,) if runbook.rollback else ()))
+        for phase in phases:
+            for step in phase.steps:
+                if step.action is None or step.action in known:
+                    continue
+                where = "no actions file" if actions is None else f"not in {actions.path}"
+                message = (
+                    f"step {step.number} of '{phase.name}' runs unknown action "
+                    f"'{step.action}' ({where})"
+                )
+                problems.append(Problem(runbook.path, step.line, message))
+    return problems

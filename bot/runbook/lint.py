@@ -18,7 +18,7 @@ from bot.runbook.whole import MAX_SHOWN_CHARS, MAX_STEP_TEXT_CHARS
 from bot.slack.mrkdwn import md_to_mrkdwn
 
 if TYPE_CHECKING:
-    from bot.runbook.parser import Doc, Section
+    from bot.runbook.parser import Doc, Parsed, Section
 
 __all__ = ["document_problems", "is_action_phase", "lint_paths", "run_lint"]
 
@@ -161,14 +161,37 @@ def _step_problems(path: str, phase: Phase, step: Step, first: bool) -> list[Pro
 
 
 def lint_paths(
-    paths: Sequence[Path | str], runbooks_dir: Path | str | None = None
+    paths: Sequence[Path | str],
+    runbooks_dir: Path | str | None = None,
+    actions_file: Path | str | None = None,
 ) -> list[Problem]:
     """Lint files and folders (recursively); problems sorted by path and line."""
     from bot.runbook.library import check_files, discover_configured, sort_problems
 
     files, words, problems = discover_configured(paths, runbooks_dir)
-    _, more = check_files(files, words)
+    parsed, more = check_files(files, words)
+    more += _actions_lint(paths, parsed, runbooks_dir, actions_file)
     return sort_problems([*problems, *more])
+
+
+def _actions_lint(
+    paths: Sequence[Path | str],
+    parsed: list[Parsed],
+    runbooks_dir: Path | str | None,
+    actions_file: Path | str | None,
+) -> list[Problem]:
+    """The actions file of the folder linted (``ACTIONS_FILE`` overrides), and the steps' ids."""
+    from bot.runbook.library import action_problems, actions_path, read_actions
+
+    root: Path | None = Path(runbooks_dir) if runbooks_dir is not None else None
+    if paths:
+        first = Path(paths[0])
+        inside = root is not None and first.resolve().is_relative_to(root.resolve())
+        if not inside:
+            root = first if first.is_dir() else first.parent
+    if root is None and actions_file is None:
+        return []
+    return action_problems(parsed, read_actions(actions_path(root or Path("."), actions_file)))
 
 
 def _step_total(text: str) -> int:
@@ -184,6 +207,7 @@ def run_lint(
     out: TextIO,
     err: TextIO,
     runbooks_dir: Path | str | None = None,
+    actions_file: Path | str | None = None,
 ) -> int:
     """`runbook-bot lint [--fix] PATH...`: print problems, return the exit status.
 
@@ -211,7 +235,8 @@ def run_lint(
                 continue
             numbered = _step_total(fixed) - _step_total(text)
             print(f"fixed {file} ({_plural(numbered, 'step')} numbered)", file=out)
-    _, more = check_files(files, words)
+    parsed, more = check_files(files, words)
+    more += _actions_lint(paths, parsed, runbooks_dir, actions_file)
     problems = sort_problems([*problems, *more])
     for problem in problems:
         print(problem, file=out)

@@ -61,6 +61,7 @@ class Step:
     checked: bool = False  # a `- [x]` task item
     approval: Approval | None = None  # from a trailing `[approval: …]` tag (removed from text)
     whole_phase: bool = False  # made from a whole phase or ### subsection, not a list item
+    action: str | None = None  # from a trailing `[run: <action id>]` tag (removed from text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from bot.runbook.actions import split_run_tag
 from bot.runbook.approval import parse_approval, split_tag
 from bot.runbook.frontmatter import KNOWN_KEYS as _KNOWN
 from bot.runbook.frontmatter import LABEL_FIELDS, as_tags, as_text, label_metadata
@@ -78,7 +79,11 @@ def _phase(
         )
     built: list[Step] = []
     for n, (item, lbl, ctx) in enumerate(steps, start=1):
-        text, approval = _approval(item, path, problems)
+        reported = len(problems)
+        text, action = _run_tag(item, item.text, path, problems)
+        text, approval = _approval(item, text, path, problems)
+        if action is None and len(problems) == reported:  # `[run: …]` before `[approval: …]`
+            text, action = _run_tag(item, text, path, problems)
         built.append(
             Step(
                 number=n,
@@ -88,18 +93,30 @@ def _phase(
                 label=lbl,
                 checked=item.checked,
                 approval=approval,
+                action=action,
             )
         )
     return Phase(name=section.name, intro=tuple(intro), steps=tuple(built), line=section.line)
 
 
-def _approval(item: Item, path: str, problems: list[Problem]) -> tuple[str, Approval | None]:
+def _run_tag(item: Item, text: str, path: str, problems: list[Problem]) -> tuple[str, str | None]:
+    """The step's text without a trailing `[run: <id>]` tag, and the action id."""
+    try:
+        return split_run_tag(text)
+    except ValueError as exc:
+        problems.append(Problem(path, _tag_line(item, text.rfind("[")), str(exc)))
+        return text, None
+
+
+def _approval(
+    item: Item, source: str, path: str, problems: list[Problem]
+) -> tuple[str, Approval | None]:
     """The step's text without its `[approval: …]` tag, and the tag as data."""
     try:
-        text, inner, offset = split_tag(item.text)
+        text, inner, offset = split_tag(source)
     except ValueError as exc:
-        problems.append(Problem(path, _tag_line(item, item.text.rfind("[")), str(exc)))
-        return item.text, None
+        problems.append(Problem(path, _tag_line(item, source.rfind("[")), str(exc)))
+        return source, None
     if inner is None:
         return text, None
     try:

@@ -43,6 +43,7 @@ class FlowStep:
     rollback: bool = False
     phase_intro: tuple[str, ...] = ()  # shown with the phase's first step
     approval: Approval | None = None  # who must decide it (SPEC §7 approval gates)
+    action: str | None = None  # the action its Run button runs (`[run: <id>]`)
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -59,6 +60,8 @@ class FlowStep:
         }
         if self.approval is not None:
             data["approval"] = approval_to_json(self.approval)
+        if self.action is not None:
+            data["action"] = self.action
         return data
 
     @classmethod
@@ -75,6 +78,7 @@ class FlowStep:
             rollback=bool(data.get("rollback")),
             phase_intro=tuple(data.get("phase_intro") or ()),
             approval=approval_from_json(data.get("approval")),
+            action=data.get("action"),
         )
 
 
@@ -167,6 +171,7 @@ def _flow_steps(
                 rollback=rollback,
                 phase_intro=tuple(intro) if first_of_phase else (),
                 approval=step.approval,
+                action=step.action,
             )
         )
     return out

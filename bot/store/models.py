@@ -386,3 +386,6 @@ class SlackProblem(Base):
     detail: Mapped[str] = mapped_column(Text, default="", server_default="")
     since: Mapped[datetime] = mapped_column(default=utcnow)
     checked_at: Mapped[datetime | None]
+
+
+from bot.store.executions import Execution  # noqa: E402,F401  (registers its table on Base)

@@ -39,6 +39,15 @@ class IntakeState(StrEnum):
     FAILED = "failed"
 
 
+class ExecutionState(StrEnum):
+    """An action's execution (``executions``): recorded before it starts."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    IN_DOUBT = "in_doubt"  # its process died while it ran: it may have run
+
+
 class AlertStatus(StrEnum):
     """An alert's, as Alertmanager says it."""
 
@@ -72,6 +81,9 @@ class EventKind(StrEnum):
     ALERT_FIRED = "alert_fired"
     ALERT_RESOLVED = "alert_resolved"
     ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    ACTION_STARTED = "action_started"
+    ACTION_SUCCEEDED = "action_succeeded"
+    ACTION_FAILED = "action_failed"
 
 
 # Ordering keys (the outbox's and the intake's): one place that spells them.
