@@ -1,4 +1,5 @@
-"""``/incident declare | ack | priority | role | update | note | resolve | timeline``.
+"""``/incident declare | ack | priority | role | update | note | resolve | timeline``
+(and ``followup`` / ``followups``: ``commands/followups.py``).
 
 One small handler per verb (``VERBS``): parse, call a flow in
 ``bot/incidents/flows.py``, return the private reply. Adding a verb is one
@@ -22,6 +23,7 @@ from bot.runs import catalog_blocks
 from bot.runs.messaging import refresh_run_messages
 from bot.slack.mrkdwn import escape, readable
 from commands.common import slash_command
+from commands.followups import followup, list_followups
 
 MAX_TEXT = 40_000
 
@@ -147,4 +149,6 @@ VERBS: dict[str, Handler] = {
     "note": note,
     "resolve": resolve,
     "timeline": timeline,
+    "followup": followup,
+    "followups": list_followups,
 }

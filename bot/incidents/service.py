@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.blocks import EventView, IncidentView
-from bot.incidents.clocks import arm_response_target, disarm
+from bot.incidents.clocks import INCIDENT_CLOCKS, arm_response_target, disarm
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.summary import incident_stats, resolved_data
 from bot.slack.outbox import enqueue
@@ -269,7 +269,8 @@ async def resolve_incident(
     incident.resolved_at = now
     incident.resolved_by = user_id
     incident.next_reminder_at = None  # no more reminders
-    await disarm(session, incident.id)  # nor response-target or RTO clocks
+    # Nor response-target or RTO clocks (follow-ups stay due after it).
+    await disarm(session, incident.id, INCIDENT_CLOCKS)
     stats = await incident_stats(session, incident, policy.target_for(incident.priority))
     add_event(
         session,

@@ -72,6 +72,9 @@ class EventKind(StrEnum):
     ALERT_FIRED = "alert_fired"
     ALERT_RESOLVED = "alert_resolved"
     ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    FOLLOWUP_ADDED = "followup_added"
+    FOLLOWUP_DONE = "followup_done"
+    FOLLOWUP_OVERDUE = "followup_overdue"
 
 
 # Ordering keys (the outbox's and the intake's): one place that spells them.
