@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--overdue", action="store_true", help="only overdue ones; exit 1 if any"
     )
     followups.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    postmortem = sub.add_parser("postmortem", help="print a postmortem draft of an incident")
+    postmortem.add_argument("incident", help="INC-<n>")
+    postmortem.add_argument("--format", choices=("markdown", "json"), default="markdown")
     validations = sub.add_parser(
         "validations", help="print the validation log (drills), newest first"
     )
@@ -356,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             asyncio.run(run_playground(settings.port if args.port is None else args.port))
             return 0
-        if args.command in ("timeline", "followups"):
+        if args.command in ("timeline", "followups", "postmortem"):
             from bot import cli_reports
 
             return asyncio.run(cli_reports.run(settings, args))

@@ -1,4 +1,4 @@
-"""``runbook-bot timeline`` and ``runbook-bot followups``: read-only reports
+"""``runbook-bot timeline``, ``followups`` and ``postmortem``: read-only reports
 printed from the database (imported only by those commands)."""
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         sessions = make_sessionmaker(engine)
         if args.command == "timeline":
             return await _timeline(sessions, args.incident, args.format)
+        if args.command == "postmortem":
+            return await _postmortem(settings, sessions, args.incident, args.format)
         return await _followups(sessions, overdue=args.overdue, fmt=args.format)
     finally:
         await engine.dispose()
@@ -60,3 +62,22 @@ async def _followups(sessions: Sessions, *, overdue: bool, fmt: str) -> int:
         text = followup_text.as_markdown(views, now, handles)
     sys.stdout.write(text)
     return 1 if overdue and views else 0
+
+
+async def _postmortem(settings: Settings, sessions: Sessions, key: str, fmt: str) -> int:
+    from bot.incidents import postmortem_render
+    from bot.incidents.postmortem import load_draft
+    from bot.store.models import utcnow
+    from bot.store.states import parse_incident_key
+
+    incident_id = parse_incident_key(key)
+    if incident_id is None:
+        print(f"error: {key!r} is not an incident ID (INC-<n>)", file=sys.stderr)
+        return 2
+    draft = await load_draft(sessions, incident_id, settings.priorities)
+    if draft is None:
+        print(f"error: there is no INC-{incident_id}", file=sys.stderr)
+        return 1
+    render = postmortem_render.render_json if fmt == "json" else postmortem_render.render_markdown
+    sys.stdout.write(render(draft, utcnow()))
+    return 0

@@ -1,11 +1,12 @@
-"""``/incident followup …`` and ``/incident followups …``: parse, call a flow
-in ``bot/incidents/followups.py``, answer privately."""
+"""``/incident followup …``, ``/incident followups …`` and ``/incident
+postmortem``: parse, call a flow in ``bot/incidents/``, answer privately."""
 
 from __future__ import annotations
 
 from bot.context import AppContext
-from bot.incidents import followup_text, followups
+from bot.incidents import followup_text, followups, postmortem_render
 from bot.incidents.flows import Outcome, Request
+from bot.incidents.postmortem import load_draft
 from bot.incidents.service import split_incident_arg
 from bot.slack.mrkdwn import escape
 from bot.store.models import utcnow
@@ -47,3 +48,16 @@ async def list_followups(ctx: AppContext, request: Request, rest: str, command: 
     else:
         return Outcome.say(f"`{escape(word[:100])}` is not a choice. {LIST_USAGE}")
     return Outcome.say(followup_text.list_reply(views, title, now))
+
+
+async def postmortem(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
+    incident_id, extra = split_incident_arg(rest)
+    if extra:
+        return Outcome.say("Usage: `/incident postmortem [INC-<n>]`")
+    found = await followups.incident_for(ctx.sessions, request.channel, incident_id)
+    if isinstance(found, str):
+        return Outcome.say(found)
+    draft = await load_draft(ctx.sessions, found, ctx.settings.priorities)
+    if draft is None:
+        return Outcome.say(f"There is no INC-{found}.")
+    return Outcome.say(postmortem_render.summary(draft, utcnow()))

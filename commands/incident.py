@@ -23,7 +23,7 @@ from bot.runs import catalog_blocks
 from bot.runs.messaging import refresh_run_messages
 from bot.slack.mrkdwn import escape, readable
 from commands.common import slash_command
-from commands.followups import followup, list_followups
+from commands.followups import followup, list_followups, postmortem
 
 MAX_TEXT = 40_000
 
@@ -151,4 +151,5 @@ VERBS: dict[str, Handler] = {
     "timeline": timeline,
     "followup": followup,
     "followups": list_followups,
+    "postmortem": postmortem,
 }

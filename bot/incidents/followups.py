@@ -156,6 +156,13 @@ async def listed(
         return [view_of(row) for row in (await session.execute(query)).scalars()]
 
 
+async def incident_for(sessions: Sessions, channel: str, incident_id: int | None) -> int | str:
+    """The incident a command means (open or resolved) by id, or why it is unclear."""
+    async with sessions() as session:
+        incident, problem = await _incident_for(session, channel, incident_id)
+        return incident.id if incident is not None else str(problem)
+
+
 async def channel_incidents(sessions: Sessions, channel: str) -> list[int]:
     async with sessions() as session:
         query = select(Incident.id).where(Incident.channel_id == channel)

@@ -33,6 +33,7 @@ INCIDENT_HELP = """*`/incident` — the incident around your runbooks*
 • `/incident followup [INC-<n>] <text> [<@user>] [due 3d|YYYY-MM-DD]` — record a follow-up \
 (`/incident followup done <id>` when it is)
 • `/incident followups [INC-<n> | mine | overdue]` — list follow-ups
+• `/incident postmortem [INC-<n>]` — a summary of the postmortem draft
 `INC-<n>` can be left out when exactly one incident is open in this channel."""
 
 
