@@ -4,7 +4,7 @@ postmortem``: parse, call a flow in ``bot/incidents/``, answer privately."""
 from __future__ import annotations
 
 from bot.context import AppContext
-from bot.incidents import followup_text, followups, postmortem_render
+from bot.incidents import followup_text, followups, postmortem_due, postmortem_render
 from bot.incidents.flows import Outcome, Request
 from bot.incidents.postmortem import load_draft
 from bot.incidents.service import split_incident_arg
@@ -52,8 +52,16 @@ async def list_followups(ctx: AppContext, request: Request, rest: str, command: 
 
 async def postmortem(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, extra = split_incident_arg(rest)
+    words = extra.split()
+    if words and words[0].lower() == "done":
+        link = postmortem_due.parse_link(words[1]) if len(words) == 2 else None
+        if link is None:
+            return Outcome.say(
+                f"Give the postmortem's link (http or https). {postmortem_due.USAGE}"
+            )
+        return await postmortem_due.record_done(ctx.sessions, request, incident_id, link)
     if extra:
-        return Outcome.say("Usage: `/incident postmortem [INC-<n>]`")
+        return Outcome.say(f"Usage: `/incident postmortem [INC-<n>]`. {postmortem_due.USAGE}")
     found = await followups.incident_for(ctx.sessions, request.channel, incident_id)
     if isinstance(found, str):
         return Outcome.say(found)

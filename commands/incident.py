@@ -129,7 +129,11 @@ async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> O
 
 async def resolve(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, _ = split_incident_arg(rest)
-    action = flows.resolve(request.user, policy=ctx.settings.priorities)
+    action = flows.resolve(
+        request.user,
+        policy=ctx.settings.priorities,
+        postmortem_due=ctx.settings.postmortem_due,
+    )
     return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.incidents import clock_blocks, followups
-from bot.incidents.clocks import FOLLOWUP_DUE, RESPONSE_TARGET, RTO_WARNING
+from bot.incidents import clock_blocks, followups, postmortem_due
+from bot.incidents.clocks import FOLLOWUP_DUE, POSTMORTEM_DUE, RESPONSE_TARGET, RTO_WARNING
 from bot.incidents.due import DueJob
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, incident_view
@@ -173,6 +173,8 @@ class Deadlines(DueJob):
         applies (acknowledged, resolved, the run ended, or the warning is moot)."""
         if deadline.kind == FOLLOWUP_DUE:  # owed after the incident too
             return await followups.fire_overdue(session, deadline, incident, now)
+        if deadline.kind == POSTMORTEM_DUE:
+            return await postmortem_due.fire_overdue(session, incident, now)
         if incident.state != IncidentState.OPEN:
             return False
         late = round(max(0.0, (now - deadline.due_at).total_seconds()), 3)

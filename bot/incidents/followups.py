@@ -37,7 +37,7 @@ def view_of(row: Any) -> FollowupView:
     )
 
 
-async def _incident_for(
+async def find_incident(
     session: AsyncSession, channel: str, incident_id: int | None
 ) -> tuple[Incident | None, str | None]:
     """The named incident (open or resolved); else the one open here; else the
@@ -66,7 +66,7 @@ async def add(
     sessions: Sessions, request: Request, incident_id: int | None, spec: FollowupSpec
 ) -> Outcome:
     async with sessions() as session, session.begin():
-        incident, problem = await _incident_for(session, request.channel, incident_id)
+        incident, problem = await find_incident(session, request.channel, incident_id)
         if incident is None:
             return Outcome.say(f"{problem} Nothing was recorded.")
         if request.request_key and not await claim_request(session, request.request_key):
@@ -159,7 +159,7 @@ async def listed(
 async def incident_for(sessions: Sessions, channel: str, incident_id: int | None) -> int | str:
     """The incident a command means (open or resolved) by id, or why it is unclear."""
     async with sessions() as session:
-        incident, problem = await _incident_for(session, channel, incident_id)
+        incident, problem = await find_incident(session, channel, incident_id)
         return incident.id if incident is not None else str(problem)
 
 
@@ -192,10 +192,14 @@ async def fire_overdue(session: AsyncSession, deadline: Any, incident: Any, now:
             "late_seconds": late,
         },
     )
-    payload: dict[str, Any] = {
-        "channel": incident.channel_id,
-        **followup_text.overdue_message(view),
-    }
+    await post_notice(session, incident, followup_text.overdue_message(view))
+    return True
+
+
+async def post_notice(session: AsyncSession, incident: Any, message: dict[str, Any]) -> None:
+    """A deadline's notice in the incident's thread (or under the message that
+    will start it), at escalation priority."""
+    payload: dict[str, Any] = {"channel": incident.channel_id, **message}
     parent = None
     if incident.thread_ts:
         payload["thread_ts"] = incident.thread_ts
@@ -209,4 +213,3 @@ async def fire_overdue(session: AsyncSession, deadline: Any, incident: Any, now:
         thread_from=parent,
         priority=Priority.ESCALATION,
     )
-    return True

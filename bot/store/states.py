@@ -75,6 +75,8 @@ class EventKind(StrEnum):
     FOLLOWUP_ADDED = "followup_added"
     FOLLOWUP_DONE = "followup_done"
     FOLLOWUP_OVERDUE = "followup_overdue"
+    POSTMORTEM_DONE = "postmortem_done"
+    POSTMORTEM_OVERDUE = "postmortem_overdue"
 
 
 # Ordering keys (the outbox's and the intake's): one place that spells them.
