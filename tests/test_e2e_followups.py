@@ -16,6 +16,7 @@ from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 from tests.test_cli import run
 from tests.test_e2e_deadlines import BotFactory, count_events, event_data
+from tests.test_home import open_home, wait_home
 
 
 def overdue(call: Call) -> bool:
@@ -152,3 +153,26 @@ async def test_cli_lists_and_fails_on_overdue(
     assert late.returncode == 1, late.stderr
     rows = json.loads(late.stdout)
     assert [(r["id"], r["state"], r["owner"]) for r in rows] == [(2, "overdue", "UBOB")]
+
+
+async def test_app_home_lists_the_viewers_follow_ups_overdue_first(
+    make_bot: BotFactory, slack: SlackStandIn
+) -> None:
+    bot = await make_bot()
+    await declared(bot, slack)
+    await bot.command("/incident", "followup Later work <@UALICE> due 30d")
+    await bot.command("/incident", "followup Urgent work <@UALICE> due 1s")
+    await bot.command("/incident", "followup Bob's work <@UBOB>")
+    await bot.command("/incident", "followup Done work <@UALICE>")
+    await bot.command("/incident", "followup done 4")
+    await slack.wait_for("chat.postMessage", overdue, timeout=10)
+    await bot.settle()
+    await open_home(bot, "UALICE")
+    view = await wait_home(slack, "UALICE", lambda t: "Your follow-ups" in t)
+    assert "Your follow-ups (2, 1 overdue)" in view
+    assert view.index("Urgent work") < view.index("Later work")  # overdue first
+    assert "Bob's work" not in view and "Done work" not in view
+    assert view.index("Open incidents") < view.index("Your follow-ups") < view.index("Drills due")
+    await open_home(bot, "UCAROL")
+    other = await wait_home(slack, "UCAROL", lambda t: "Open incidents" in t)
+    assert "Your follow-ups" not in other
