@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.store.models import Incident
 from tests.rig import Call, SlackStandIn
+from tests.test_drills import drill
 from tests.test_e2e_deadlines import BotFactory, count_events, event_data, pending_deadlines
 from tests.test_e2e_followups import declared
 
@@ -69,3 +71,14 @@ async def test_done_in_time_is_recorded_and_silences_it(
     await bot.settle()
     assert not [c for c in slack.calls if due_notice(c)]
     assert await count_events(bot, "postmortem_overdue") == 0
+
+
+async def test_a_drill_owes_no_postmortem(make_bot: BotFactory, slack: SlackStandIn) -> None:
+    bot = await make_bot(**DUE)
+    await drill(bot, slack, "RB-11 staging")
+    await bot.command("/incident", "resolve INC-1")
+    await bot.settle()
+    async with bot.ctx.sessions() as session:
+        state = (await session.get(Incident, 1)).state  # type: ignore[union-attr]
+    assert state == "resolved"
+    assert await pending_deadlines(bot, "postmortem_due") == 0
