@@ -167,27 +167,6 @@ async def _migrate(settings: Settings) -> None:
     print(f"database at revision {await current_revision(settings.database_url)}")
 
 
-async def _timeline(settings: Settings, key: str, fmt: str) -> int:
-    from bot.incidents.timeline import export_incident
-    from bot.store.db import make_engine, make_sessionmaker
-    from bot.store.states import parse_incident_key
-
-    incident_id = parse_incident_key(key)
-    if incident_id is None:
-        print(f"error: {key!r} is not an incident ID (INC-<n>)", file=sys.stderr)
-        return 2
-    engine = make_engine(settings.database_url)
-    try:
-        text = await export_incident(make_sessionmaker(engine), incident_id, fmt)
-    finally:
-        await engine.dispose()
-    if text is None:
-        print(f"error: there is no INC-{incident_id}", file=sys.stderr)
-        return 1
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return 0
-
-
 async def _validations(settings: Settings, args: argparse.Namespace) -> int:
     from bot.drills.report import validations_report
     from bot.runbook import load_library
@@ -273,6 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     timeline = sub.add_parser("timeline", help="print an incident's timeline")
     timeline.add_argument("incident", help="INC-<n>")
     timeline.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    followups = sub.add_parser("followups", help="list open follow-ups across incidents")
+    followups.add_argument(
+        "--overdue", action="store_true", help="only overdue ones; exit 1 if any"
+    )
+    followups.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    postmortem = sub.add_parser("postmortem", help="print a postmortem draft of an incident")
+    postmortem.add_argument("incident", help="INC-<n>")
+    postmortem.add_argument("--format", choices=("markdown", "json"), default="markdown")
     validations = sub.add_parser(
         "validations", help="print the validation log (drills), newest first"
     )
@@ -372,8 +359,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             asyncio.run(run_playground(settings.port if args.port is None else args.port))
             return 0
-        if args.command == "timeline":
-            return asyncio.run(_timeline(settings, args.incident, args.format))
+        if args.command in ("timeline", "followups", "postmortem"):
+            from bot import cli_reports
+
+            return asyncio.run(cli_reports.run(settings, args))
         if args.command == "validations":
             return asyncio.run(_validations(settings, args))
     except KeyboardInterrupt:

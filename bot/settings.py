@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # Drills (SPEC §8): a runbook whose last passing validation is older than
     # this (or that has none) is due. A duration: 90d, 12h, HH:MM:SS, seconds.
     validation_interval: float = 90 * 86400.0
+    # After resolving a (non-drill) incident, its postmortem is due within this.
+    postmortem_due: float = 48 * 3600.0
     # App Home: at most one views.publish per viewer per this many seconds;
     # changes in between are coalesced into the next one.
     home_refresh_interval: float = 10.0
@@ -110,7 +112,11 @@ class Settings(BaseSettings):
         return parse_interval(value)
 
     @field_validator(
-        "validation_interval", "home_refresh_interval", "home_recent_window", mode="before"
+        "validation_interval",
+        "home_refresh_interval",
+        "home_recent_window",
+        "postmortem_due",
+        mode="before",
     )
     @classmethod
     def _duration(cls, value: object) -> float:

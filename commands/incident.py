@@ -1,4 +1,5 @@
-"""``/incident declare | ack | priority | role | update | note | resolve | timeline``.
+"""``/incident declare | ack | priority | role | update | note | resolve | timeline``
+(and ``followup`` / ``followups``: ``commands/followups.py``).
 
 One small handler per verb (``VERBS``): parse, call a flow in
 ``bot/incidents/flows.py``, return the private reply. Adding a verb is one
@@ -22,6 +23,7 @@ from bot.runs import catalog_blocks
 from bot.runs.messaging import refresh_run_messages
 from bot.slack.mrkdwn import escape, readable
 from commands.common import slash_command
+from commands.followups import followup, list_followups, postmortem
 
 MAX_TEXT = 40_000
 
@@ -127,7 +129,11 @@ async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> O
 
 async def resolve(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, _ = split_incident_arg(rest)
-    action = flows.resolve(request.user, policy=ctx.settings.priorities)
+    action = flows.resolve(
+        request.user,
+        policy=ctx.settings.priorities,
+        postmortem_due=ctx.settings.postmortem_due,
+    )
     return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
@@ -147,4 +153,7 @@ VERBS: dict[str, Handler] = {
     "note": note,
     "resolve": resolve,
     "timeline": timeline,
+    "followup": followup,
+    "followups": list_followups,
+    "postmortem": postmortem,
 }

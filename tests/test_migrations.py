@@ -29,7 +29,7 @@ from tests.rig.pg import resolve_admin_url
 
 # The server the rest of the suite uses (TEST_DATABASE_ADMIN_URL overrides it).
 PG_ADMIN_DSN = resolve_admin_url()
-HEAD = "0012"  # the newest revision in migrations/versions
+HEAD = "0013"  # the newest revision in migrations/versions
 
 REPO_ROOT = Path(bot.__file__).resolve().parent.parent
 

@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.drills.history import recent_runs
 from bot.drills.log import due_runbooks
 from bot.home.view import SHOW_INCIDENTS, SHOW_RUNS, HomeData, OpenIncident
+from bot.incidents.followup_text import FollowupView
+from bot.incidents.followups import view_of
 from bot.runbook import Library
-from bot.store.models import Incident, Run, SlackProblem, StepDecision
+from bot.store.models import Followup, Incident, Run, SlackProblem, StepDecision
 from bot.store.states import IncidentState, RunStatus
 
 
@@ -121,3 +123,16 @@ async def load_home(
         catalog_size=len(catalog),
         slack_problems={str(scope): str(error) for scope, error in problems},
     )
+
+
+async def followups_of(
+    session: AsyncSession, users: Sequence[str]
+) -> dict[str, list[FollowupView]]:
+    """Each viewer's open follow-ups (one query for a round of viewers)."""
+    if not users:
+        return {}
+    query = select(Followup).where(Followup.owner.in_(users), Followup.done_at.is_(None))
+    mine: dict[str, list[FollowupView]] = {}
+    for row in (await session.execute(query.order_by(Followup.id))).scalars():
+        mine.setdefault(str(row.owner), []).append(view_of(row))
+    return mine

@@ -46,9 +46,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.drills.stats import compute_stats
 from bot.drills.stats_render import insight_lines
-from bot.home.data import load_home
+from bot.home.data import followups_of, load_home
 from bot.home.permalinks import Permalinks
-from bot.home.view import home_view
+from bot.home.view import home_view, with_followups
 from bot.runbook import Library
 from bot.slack.bucket import Bucket
 from bot.slack.budget import Budgets, LocalBudgets
@@ -261,11 +261,14 @@ class HomePublisher:
         """Who it failed for."""
         gate = asyncio.Semaphore(PARALLEL)
         failed: list[str] = []
+        async with self._sessions() as session:
+            owed = await followups_of(session, users)  # each viewer's own, added to the view
 
         async def one(user: str) -> None:
             async with gate:
                 try:
-                    await self._client.views_publish(user_id=user, view=view)
+                    mine = with_followups(view, owed.get(user, []), utcnow())
+                    await self._client.views_publish(user_id=user, view=mine)
                     self._on_call("views.publish", True)
                     self.published += 1
                 except Exception as exc:

@@ -10,6 +10,7 @@ from typing import Any
 from bot.drills.blocks import run_result
 from bot.drills.views import DueRunbook, RunRow
 from bot.incidents.blocks import DRILL, ago
+from bot.incidents.followup_text import FollowupView, line, ordered
 from bot.slack.blockkit import (
     MAX_VIEW_BLOCKS,
     VIEW_TEXT_BUDGET,
@@ -29,6 +30,7 @@ DECLARE_MODAL = "home_declare_modal"
 SHOW_INCIDENTS = 30  # one section each; the rest are counted
 SHOW_DUE = 25
 SHOW_RUNS = 10
+SHOW_FOLLOWUPS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,3 +214,31 @@ def declare_modal(levels: Sequence[str], default: str | None) -> dict[str, Any]:
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": blocks,
     }
+
+
+def with_followups(
+    view: dict[str, Any], mine: Sequence[FollowupView], now: datetime
+) -> dict[str, Any]:
+    """The shared view with the viewer's open follow-ups, overdue first, after
+    the open incidents (the rest of the view is the same for everyone)."""
+    if not mine:
+        return view
+    rows = ordered(list(mine), now)
+    late = sum(1 for v in rows if v.overdue(now))
+    title = f"📌 Your follow-ups ({len(rows)}" + (f", {late} overdue)" if late else ")")
+    blocks: list[dict[str, Any]] = [header(title)]
+    blocks += _lines_blocks([line(v, now) for v in rows[:SHOW_FOLLOWUPS]], 2)
+    if len(rows) > SHOW_FOLLOWUPS:
+        blocks.append(
+            context(f"_…and {len(rows) - SHOW_FOLLOWUPS} more: `/incident followups mine`._")
+        )
+    blocks.append({"type": "divider"})
+    old = list(view["blocks"])
+    at = next((i + 1 for i, b in enumerate(old) if b.get("type") == "divider"), len(old))
+    merged = fit_blocks(
+        old[:at] + blocks + old[at:],
+        note="_…cut to fit._",
+        budget=VIEW_TEXT_BUDGET,
+        max_blocks=MAX_VIEW_BLOCKS,
+    )
+    return {**view, "blocks": merged}

@@ -15,6 +15,9 @@ RESPONSE_TARGET = "response_target"
 RTO_WARNING = "rto_warning"
 RTO_BREACH = "rto_breach"
 RTO_KINDS = (RTO_WARNING, RTO_BREACH)
+INCIDENT_CLOCKS = (RESPONSE_TARGET, *RTO_KINDS)  # what resolving ends
+FOLLOWUP_DUE = "followup_due"
+POSTMORTEM_DUE = "postmortem_due"
 WARN_AT = 0.8  # of the RTO
 
 _PENDING = Deadline.fired_at.is_(None)

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.incidents import clock_blocks
-from bot.incidents.clocks import RESPONSE_TARGET, RTO_WARNING
+from bot.incidents import clock_blocks, followups, postmortem_due
+from bot.incidents.clocks import FOLLOWUP_DUE, POSTMORTEM_DUE, RESPONSE_TARGET, RTO_WARNING
 from bot.incidents.due import DueJob
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import add_event, incident_view
@@ -46,6 +46,7 @@ _DEADLINE_COLUMNS = (
     Deadline.kind,
     Deadline.incident_id,
     Deadline.run_id,
+    Deadline.followup_id,
     Deadline.due_at,
 )
 # Everything ``incident_view`` reads.
@@ -65,6 +66,7 @@ _INCIDENT_COLUMNS = (
     Incident.acknowledged_by,
     Incident.drill,
     Incident.drill_environment,
+    Incident.thread_ts,
 )
 _RUN_COLUMNS = (
     Run.id,
@@ -169,6 +171,10 @@ class Deadlines(DueJob):
     ) -> bool:
         """Record and post what the deadline means now; False when it no longer
         applies (acknowledged, resolved, the run ended, or the warning is moot)."""
+        if deadline.kind == FOLLOWUP_DUE:  # owed after the incident too
+            return await followups.fire_overdue(session, deadline, incident, now)
+        if deadline.kind == POSTMORTEM_DUE:
+            return await postmortem_due.fire_overdue(session, incident, now)
         if incident.state != IncidentState.OPEN:
             return False
         late = round(max(0.0, (now - deadline.due_at).total_seconds()), 3)

@@ -177,10 +177,13 @@ def snooze(user: str, minutes: int) -> Action:
     return act
 
 
-def resolve(user: str, *, policy: PriorityPolicy) -> Action:
+def resolve(user: str, *, policy: PriorityPolicy, postmortem_due: float | None = None) -> Action:
     async def act(session: AsyncSession, incident: Incident) -> Outcome:
-        await resolve_incident(session, incident, user_id=user, policy=policy)
-        return Outcome(delivered=True)
+        await resolve_incident(
+            session, incident, user_id=user, policy=policy, postmortem_due=postmortem_due
+        )
+        due = utcnow() + timedelta(seconds=postmortem_due) if postmortem_due else None
+        return Outcome(delivered=True, deadline=due)
 
     return act
 

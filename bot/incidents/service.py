@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.blocks import EventView, IncidentView
-from bot.incidents.clocks import arm_response_target, disarm
+from bot.incidents.clocks import (
+    INCIDENT_CLOCKS,
+    POSTMORTEM_DUE,
+    arm,
+    arm_response_target,
+    disarm,
+)
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.summary import incident_stats, resolved_data
 from bot.slack.outbox import enqueue
@@ -262,14 +268,23 @@ async def thread_parent(session: AsyncSession, incident: Incident) -> OutboxMess
 
 
 async def resolve_incident(
-    session: AsyncSession, incident: Incident, *, user_id: str, policy: PriorityPolicy
+    session: AsyncSession,
+    incident: Incident,
+    *,
+    user_id: str,
+    policy: PriorityPolicy,
+    postmortem_due: float | None = None,
 ) -> None:
+    """``postmortem_due``: seconds until a (non-drill) incident's postmortem is due."""
     now = utcnow()
     incident.state = IncidentState.RESOLVED
     incident.resolved_at = now
     incident.resolved_by = user_id
     incident.next_reminder_at = None  # no more reminders
-    await disarm(session, incident.id)  # nor response-target or RTO clocks
+    # Nor response-target or RTO clocks (follow-ups stay due after it).
+    await disarm(session, incident.id, INCIDENT_CLOCKS)
+    if postmortem_due and not incident.drill:
+        arm(session, POSTMORTEM_DUE, incident.id, now + timedelta(seconds=postmortem_due))
     stats = await incident_stats(session, incident, policy.target_for(incident.priority))
     add_event(
         session,

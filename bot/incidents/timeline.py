@@ -91,6 +91,9 @@ LABELS: dict[str, str] = {
     EventKind.STEP_APPROVAL_PARTIAL: "Step partly approved",
     EventKind.RTO_WARNING: "RTO warning",
     EventKind.RTO_BREACHED: "RTO breached",
+    EventKind.FOLLOWUP_ADDED: "Follow-up added",
+    EventKind.FOLLOWUP_DONE: "Follow-up done",
+    EventKind.FOLLOWUP_OVERDUE: "Follow-up overdue",
 }
 
 

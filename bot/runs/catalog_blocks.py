@@ -30,6 +30,11 @@ INCIDENT_HELP = """*`/incident` — the incident around your runbooks*
 • `/incident note [INC-<n>] <text>` — add a note to the timeline
 • `/incident timeline [INC-<n>]` — show the timeline
 • `/incident resolve [INC-<n>]` — resolve, stop reminders, post a summary
+• `/incident followup [INC-<n>] <text> [<@user>] [due 3d|YYYY-MM-DD]` — record a follow-up \
+(`/incident followup done <id>` when it is)
+• `/incident followups [INC-<n> | mine | overdue]` — list follow-ups
+• `/incident postmortem [INC-<n>]` — a summary of the postmortem draft \
+(`/incident postmortem [INC-<n>] done <link>` once it is written)
 `INC-<n>` can be left out when exactly one incident is open in this channel."""
 
 

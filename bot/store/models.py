@@ -217,6 +217,7 @@ class Deadline(Base):
     kind: Mapped[str] = mapped_column(String(32))  # response_target | rto_warning | rto_breach
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id"))
     due_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]
 
@@ -389,3 +390,5 @@ class SlackProblem(Base):
 
 
 from bot.store.executions import Execution  # noqa: E402,F401  (registers its table on Base)
+# Its own module (this one is full); imported here so the metadata has it.
+from bot.store.followup import Followup as Followup  # noqa: E402

@@ -84,6 +84,11 @@ class EventKind(StrEnum):
     ACTION_STARTED = "action_started"
     ACTION_SUCCEEDED = "action_succeeded"
     ACTION_FAILED = "action_failed"
+    FOLLOWUP_ADDED = "followup_added"
+    FOLLOWUP_DONE = "followup_done"
+    FOLLOWUP_OVERDUE = "followup_overdue"
+    POSTMORTEM_DONE = "postmortem_done"
+    POSTMORTEM_OVERDUE = "postmortem_overdue"
 
 
 # Ordering keys (the outbox's and the intake's): one place that spells them.

@@ -1,0 +1,122 @@
+"""A postmortem draft from the database: one query per part (the incident, its
+timeline, its runs, its follow-ups, the people's handles, the runbooks' recent
+skips), rendered by ``bot/incidents/postmortem_render.py``."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.incidents.followups import view_of
+from bot.incidents.postmortem_render import Draft, Feedback, Head, RunRow
+from bot.incidents.priority import PriorityPolicy
+from bot.incidents.timeline import EventRow
+from bot.store.models import Followup, Incident, Run, StepDecision, TimelineEvent
+from bot.store.people import names_of
+from bot.store.states import EventKind
+
+RECENT_RUNS = 20  # "recent": a runbook's last runs, drills excluded
+
+
+async def load_draft(
+    sessions: async_sessionmaker[AsyncSession], incident_id: int, policy: PriorityPolicy
+) -> Draft | None:
+    async with sessions() as session:
+        incident = await session.get(Incident, incident_id)
+        if incident is None:
+            return None
+        head = Head(
+            key=incident.key,
+            title=incident.title,
+            priority=incident.priority,
+            drill=bool(incident.drill),
+            roles=dict(incident.roles or {}),
+            opened_at=incident.opened_at,
+            opened_by=incident.opened_by,
+            acknowledged_at=incident.acknowledged_at,
+            acknowledged_by=incident.acknowledged_by,
+            resolved_at=incident.resolved_at,
+            resolved_by=incident.resolved_by,
+            target_seconds=policy.target_for(incident.priority),
+        )
+        events = await _events(session, incident_id)
+        runs = await _runs(session, incident_id)
+        rows = (
+            await session.execute(
+                select(Followup).where(Followup.incident_id == incident_id).order_by(Followup.id)
+            )
+        ).scalars()
+        followups = [view_of(row) for row in rows]
+        feedback = await _feedback(session, events, runs)
+        people = {e.actor for e in events if e.actor} | set(head.roles.values())
+        people |= {f.owner for f in followups if f.owner}
+        people |= {u for u in (head.opened_by, head.resolved_by, head.acknowledged_by) if u}
+        handles = await names_of(session, people)
+    return Draft(head, events, runs, followups, feedback, handles)
+
+
+async def _events(session: AsyncSession, incident_id: int) -> list[EventRow]:
+    result = await session.execute(
+        select(
+            TimelineEvent.at,
+            TimelineEvent.kind,
+            TimelineEvent.actor,
+            TimelineEvent.text,
+            TimelineEvent.run_id,
+            TimelineEvent.data,
+        )
+        .where(TimelineEvent.incident_id == incident_id)
+        .order_by(TimelineEvent.at, TimelineEvent.id)
+    )
+    return [EventRow(*row) for row in result.all()]
+
+
+async def _runs(session: AsyncSession, incident_id: int) -> list[RunRow]:
+    result = await session.execute(
+        select(
+            Run.id,
+            Run.runbook_id,
+            Run.runbook_title,
+            Run.state,
+            Run.started_by,
+            Run.started_at,
+            Run.ended_at,
+            Run.snapshot[("meta", "rto_seconds")].as_float(),
+        )
+        .where(Run.incident_id == incident_id)
+        .order_by(Run.started_at, Run.id)
+    )
+    return [RunRow(*row) for row in result.all()]
+
+
+async def _feedback(
+    session: AsyncSession, events: list[EventRow], runs: list[RunRow]
+) -> list[Feedback]:
+    """Each step skipped here, with how many of its runbook's recent runs skipped it."""
+    runbook_of = {r.id: r.runbook_id for r in runs}
+    skipped = [e for e in events if e.kind == EventKind.STEP_SKIPPED and e.run_id in runbook_of]
+    out = []
+    for e in skipped:
+        runbook_id = runbook_of[e.run_id]  # type: ignore[index]
+        index = int((e.data or {}).get("step_index", -1))
+        recent = (
+            select(Run.id)
+            .join(Incident, Incident.id == Run.incident_id)
+            .where(Run.runbook_id == runbook_id, Incident.drill.is_(False))
+            .order_by(Run.started_at.desc())
+            .limit(RECENT_RUNS)
+            .subquery()
+        )
+        of_runs = (await session.execute(select(func.count()).select_from(recent))).scalar() or 0
+        skips = (
+            await session.execute(
+                select(func.count(StepDecision.id)).where(
+                    StepDecision.run_id.in_(select(recent.c.id)),
+                    StepDecision.step_index == index,
+                    StepDecision.decision == "skipped",
+                )
+            )
+        ).scalar() or 0
+        step = e.text.split(": ", 1)[-1]
+        out.append(Feedback(runbook_id, index, step, e.actor, int(skips), int(of_runs)))
+    return out

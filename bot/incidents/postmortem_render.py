@@ -1,0 +1,303 @@
+"""A postmortem draft in words: Markdown (reads well on a Git host), JSON, and
+the short summary Slack shows. Pure: the loader (``bot/incidents/postmortem.py``)
+hands in plain rows."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.incidents.followup_text import FollowupView
+from bot.incidents.timeline import LABELS, EventRow
+from bot.slack.mrkdwn import escape
+from bot.store.states import EventKind
+from bot.timefmt import format_duration
+
+ESCALATIONS = (
+    EventKind.RESPONSE_TARGET_MISSED,
+    EventKind.PRIORITY_CHANGED,
+    EventKind.RTO_WARNING,
+    EventKind.RTO_BREACHED,
+)
+STEPS = (EventKind.STEP_APPROVED, EventKind.STEP_SKIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    key: str
+    title: str
+    priority: str
+    drill: bool
+    roles: dict[str, str]
+    opened_at: datetime
+    opened_by: str | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    target_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    id: int
+    runbook_id: str
+    title: str
+    state: str
+    started_by: str
+    started_at: datetime
+    ended_at: datetime | None
+    rto_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A step skipped here, and how often that runbook's recent runs skipped it."""
+
+    runbook_id: str
+    step_index: int
+    step: str
+    skipped_by: str | None
+    skipped_in: int
+    of_runs: int
+
+
+@dataclass(slots=True)
+class Draft:
+    head: Head
+    events: list[EventRow]
+    runs: list[RunRow]
+    followups: list[FollowupView]
+    feedback: list[Feedback]
+    handles: dict[str, str] = field(default_factory=dict)
+
+
+def _md(text: str) -> str:
+    """User text on one Markdown line, its markup characters taken literally."""
+    flat = " ".join(text.split())
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", flat)
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def _said(draft: Draft, text: str) -> str:
+    """Recorded text with its mentions as handles (``@ana``), then escaped."""
+    named = _MENTION.sub(lambda m: "@" + draft.handles.get(m.group(1), m.group(1)), text)
+    return _md(named)
+
+
+def _at(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _who(draft: Draft, user: str | None) -> str:
+    if not user:
+        return "the bot"
+    return "@" + _md(draft.handles.get(user, user))
+
+
+def ack_line(head: Head) -> str:
+    if head.acknowledged_at is None:
+        return "never acknowledged"
+    took = (head.acknowledged_at - head.opened_at).total_seconds()
+    text = f"after {format_duration(head.acknowledged_at - head.opened_at)}"
+    if head.target_seconds:
+        met = "met" if took <= head.target_seconds else "missed"
+        target = format_duration(timedelta(seconds=head.target_seconds))
+        text += f" (target {target}: {met})"
+    return text
+
+
+def rto_line(run: RunRow) -> str | None:
+    if not run.rto_seconds:
+        return None
+    took = ((run.ended_at or run.started_at) - run.started_at).total_seconds()
+    rto = format_duration(timedelta(seconds=run.rto_seconds))
+    if run.ended_at is None:
+        return f"RTO {rto}: still running"
+    return f"RTO {rto}: {'met' if took <= run.rto_seconds else 'missed'}"
+
+
+def _summary_table(draft: Draft) -> list[str]:
+    h = draft.head
+    roles = ", ".join(f"{_md(r)} {_who(draft, u)}" for r, u in sorted(h.roles.items())) or "none"
+    resolved = "still open"
+    if h.resolved_at is not None:
+        took = format_duration(h.resolved_at - h.opened_at)
+        resolved = f"{_at(h.resolved_at)} by {_who(draft, h.resolved_by)}, after {took}"
+    ack = ack_line(h)
+    if h.acknowledged_at is not None:
+        ack = f"{_at(h.acknowledged_at)} by {_who(draft, h.acknowledged_by)}, {ack}"
+    rows = [
+        ("Priority", _md(h.priority) + (" (drill)" if h.drill else "")),
+        ("Roles", roles),
+        ("Declared", f"{_at(h.opened_at)} by {_who(draft, h.opened_by)}"),
+        ("Acknowledged", ack),
+        ("Resolved", resolved),
+    ]
+    return ["| | |", "|---|---|", *(f"| **{k}** | {v} |" for k, v in rows)]
+
+
+def _runs(draft: Draft) -> list[str]:
+    out = ["## Runbooks run", ""]
+    if not draft.runs:
+        return [*out, "No runbook was run.", ""]
+    for run in draft.runs:
+        out += [f"### {_md(run.runbook_id)}: {_md(run.title)} ({run.state})", ""]
+        out.append(f"- Started by {_who(draft, run.started_by)} at {_at(run.started_at)}")
+        if (rto := rto_line(run)) is not None:
+            out.append(f"- {rto}")
+        for e in draft.events:
+            if e.run_id == run.id and e.kind in STEPS:
+                verb = "approved" if e.kind == EventKind.STEP_APPROVED else "**skipped**"
+                out.append(f"- {_said(draft, e.text[:300])}: {verb} by {_who(draft, e.actor)}")
+        out.append("")
+    return out
+
+
+def _event_list(draft: Draft, title: str, kinds: tuple[str, ...], empty: str) -> list[str]:
+    chosen = [e for e in draft.events if e.kind in kinds]
+    lines = [
+        f"- {_at(e.at)} · {_who(draft, e.actor)}: {_said(draft, e.text[:500])}" for e in chosen
+    ]
+    return [f"## {title}", "", *(lines or [empty]), ""]
+
+
+def _actions(draft: Draft) -> list[str]:
+    actions = [e for e in draft.events if e.kind.startswith("action_")]
+    if not actions:
+        return []
+    lines = [f"- {_at(e.at)} · {_md(e.kind)} · {_md(e.text[:500])}" for e in actions]
+    return ["## Actions run", "", *lines, ""]
+
+
+def _timeline(draft: Draft) -> list[str]:
+    out = ["## Timeline", "", "| Time (UTC) | Event | Who | Details |", "|---|---|---|---|"]
+    for e in draft.events:
+        label = LABELS.get(e.kind, e.kind.replace("_", " ").capitalize())
+        when = e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        out.append(f"| {when} | {label} | {_who(draft, e.actor)} | {_said(draft, e.text[:300])} |")
+    return [*out, ""]
+
+
+def _followups(draft: Draft, now: datetime) -> list[str]:
+    lines = []
+    for f in draft.followups:
+        state = "done" if f.done_at else ("**overdue**" if f.overdue(now) else "open")
+        due = f", due {_at(f.due_at)}" if f.due_at else ""
+        lines.append(f"- #{f.id} {_md(f.text)} — {_who(draft, f.owner)}{due}, {state}")
+    return ["## Follow-ups", "", *(lines or ["None recorded yet."]), ""]
+
+
+def _feedback(draft: Draft) -> list[str]:
+    lines = [
+        f"- {_md(f.runbook_id)} step {f.step_index + 1} ({_md(f.step[:200])}): skipped here by "
+        f"{_who(draft, f.skipped_by)}; skipped in {f.skipped_in} of its last {f.of_runs} runs"
+        for f in draft.feedback
+    ]
+    return ["## Runbook feedback", "", *(lines or ["No step was skipped."]), ""]
+
+
+def render_markdown(draft: Draft, now: datetime) -> str:
+    h = draft.head
+    out = [f"# Postmortem: {h.key} — {_md(h.title)}", ""]
+    out += [f"*Draft written from the incident's record on {_at(now)}. Edit freely.*", ""]
+    out += [*_summary_table(draft), ""]
+    out += _event_list(draft, "Escalations", ESCALATIONS, "None.")
+    out += _runs(draft) + _actions(draft)
+    out += _event_list(draft, "Status updates", (EventKind.STATUS_UPDATE,), "None.")
+    out += _timeline(draft) + _followups(draft, now) + _feedback(draft)
+    for heading in ("Root cause", "What went well", "What went badly"):
+        out += [f"## {heading}", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def render_json(draft: Draft, now: datetime) -> str:
+    h = draft.head
+
+    def iso(at: datetime | None) -> str | None:
+        return at.astimezone(UTC).isoformat() if at else None
+
+    body: dict[str, Any] = {
+        "incident": h.key,
+        "title": h.title,
+        "priority": h.priority,
+        "drill": h.drill,
+        "roles": h.roles,
+        "declared": {"at": iso(h.opened_at), "by": h.opened_by},
+        "acknowledged": {"at": iso(h.acknowledged_at), "by": h.acknowledged_by},
+        "resolved": {"at": iso(h.resolved_at), "by": h.resolved_by},
+        "target_seconds": h.target_seconds,
+        "runs": [
+            {
+                "runbook_id": r.runbook_id,
+                "title": r.title,
+                "state": r.state,
+                "started_at": iso(r.started_at),
+                "ended_at": iso(r.ended_at),
+                "rto": rto_line(r),
+                "steps": [
+                    {"decision": e.kind, "by": e.actor, "text": e.text, "at": iso(e.at)}
+                    for e in draft.events
+                    if e.run_id == r.id and e.kind in STEPS
+                ],
+            }
+            for r in draft.runs
+        ],
+        "events": [
+            {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "text": e.text}
+            for e in draft.events
+        ],
+        "followups": [
+            {
+                "id": f.id,
+                "text": f.text,
+                "owner": f.owner,
+                "due": iso(f.due_at),
+                "done": f.done_at is not None,
+            }
+            for f in draft.followups
+        ],
+        "feedback": [
+            {
+                "runbook_id": f.runbook_id,
+                "step_index": f.step_index,
+                "step": f.step,
+                "skipped_in": f.skipped_in,
+                "of_runs": f.of_runs,
+            }
+            for f in draft.feedback
+        ],
+        "handles": draft.handles,
+    }
+    return json.dumps(body, ensure_ascii=False, indent=1) + "\n"
+
+
+def summary(draft: Draft, now: datetime) -> str:
+    """What ``/incident postmortem`` answers: the draft in a few lines (Slack mrkdwn)."""
+    h = draft.head
+    counts: dict[str, int] = {}
+    for e in draft.events:
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+    open_ = sum(1 for f in draft.followups if f.done_at is None)
+    lines = [
+        f"*Postmortem draft for {h.key}* — acknowledged: {ack_line(h)}",
+        f"• {len(draft.runs)} runbook run(s): {counts.get(EventKind.STEP_APPROVED, 0)} steps "
+        f"approved, {counts.get(EventKind.STEP_SKIPPED, 0)} skipped",
+        f"• {counts.get(EventKind.STATUS_UPDATE, 0)} status update(s), "
+        f"{sum(counts.get(k, 0) for k in ESCALATIONS)} escalation(s)",
+        f"• {len(draft.followups)} follow-up(s), {open_} open",
+    ]
+    if h.resolved_at is not None:
+        lines.insert(1, f"• Resolved after {format_duration(h.resolved_at - h.opened_at)}")
+    for f in draft.feedback[:5]:
+        lines.append(
+            f"• Runbook feedback: {escape(f.runbook_id)} step {f.step_index + 1} skipped in "
+            f"{f.skipped_in} of its last {f.of_runs} runs"
+        )
+    lines.append(f"The whole draft: `runbook-bot postmortem {h.key} > {h.key}-postmortem.md`")
+    return "\n".join(lines)
