@@ -390,5 +390,6 @@ class SlackProblem(Base):
 
 
 from bot.store.executions import Execution  # noqa: E402,F401  (registers its table on Base)
+
 # Its own module (this one is full); imported here so the metadata has it.
 from bot.store.followup import Followup as Followup  # noqa: E402

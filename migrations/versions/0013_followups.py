@@ -1,7 +1,7 @@
 """Follow-ups: the actions a team agrees on after an incident.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06
 
 - ``followups``: one row per follow-up (its incident, text, owner, due time,
