@@ -7,14 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot.store.models import Alert
+from bot.store.models import Alert, Run, StepDecision, TimelineEvent
+from bot.store.states import EventKind, RunStatus
 from tests.alert_support import CHANNEL, TOKEN, alert_count, deliver, member, notification, until
 from tests.alert_support import runbooks as alert_runbooks
 from tests.conftest import BotFactory
 from tests.rig import SlackStandIn
 from tests.rig.botserver import BotServer
+from tests.test_e2e_runbook import is_step, start
 
 
 @pytest.fixture
@@ -43,3 +45,29 @@ async def test_lone_surrogate_in_an_alert_does_not_fail_the_delivery(
 
 async def _count_is(bot: BotServer, n: int) -> bool:
     return await alert_count(bot) == n
+
+
+async def test_resolving_ends_the_run_and_its_steps_refuse_decisions(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    step1 = await start(bot, slack)
+    resolved = await bot.command("/incident", "resolve INC-1")
+    assert resolved.status == 200
+    await bot.settle()
+    late = await bot.click(step1, "step_approve", user_id="UBOB")
+    assert late.status == 200
+    abort = await bot.command("/runbook", "abort INC-1")
+    assert abort.status == 200 and "Nothing was aborted" in abort.text, abort.text
+    await bot.settle()
+    async with bot.ctx.sessions() as session:
+        assert (await session.execute(select(func.count(StepDecision.id)))).scalar() == 0
+        [run] = (await session.execute(select(Run))).scalars().all()
+        assert run.state == RunStatus.ABORTED and run.ended_at is not None
+        events = (
+            (await session.execute(select(TimelineEvent.kind).order_by(TimelineEvent.id)))
+            .scalars()
+            .all()
+        )
+    assert events[-2:] == [EventKind.RUNBOOK_ABORTED, EventKind.INCIDENT_RESOLVED], events
+    # One step message only: nothing was decided, no rollback is offered.
+    assert len([c for c in slack.calls_to("chat.postMessage") if is_step(c)]) == 1
