@@ -10,6 +10,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import AppContext
+from bot.incidents.service import BadIncidentKey
 from bot.store.db import is_db_down
 
 log = logging.getLogger("runbook_bot.commands")
@@ -79,7 +80,10 @@ def slash_command(bolt: Any, ctx: AppContext, name: str, dispatch: Dispatch) -> 
 
     async def listener(ack: Any, command: dict[str, Any]) -> None:
         verb, rest = split_args(command.get("text"))
-        reply = await dispatch(ctx, verb, rest, command)  # an outage: commands/outage.py
+        try:
+            reply = await dispatch(ctx, verb, rest, command)  # an outage: commands/outage.py
+        except BadIncidentKey as exc:  # refused by name before anything changed
+            reply = {"text": str(exc)}
         await ack(**reply) if reply else await ack()
         ctx.metrics.acks.labels("command").inc()
 

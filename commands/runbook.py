@@ -14,7 +14,7 @@ from bot.drills import blocks as drill_blocks
 from bot.drills.history import recent_runs
 from bot.drills.log import due_runbooks
 from bot.incidents.priority import split_level_word
-from bot.incidents.service import parse_incident_key
+from bot.incidents.service import incident_token, parse_incident_key
 from bot.intake.actions import start_payload
 from bot.runbook.model import Runbook
 from bot.runs import aborting, catalog_blocks
@@ -84,7 +84,7 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     refusal = _not_incident_channel(ctx, command)
     if refusal is not None:
         return refusal
-    incident_id = parse_incident_key(tokens[1]) if len(tokens) > 1 else None
+    incident_id = incident_token(tokens[1]) if len(tokens) > 1 else None
     rest_text = " ".join(tokens[2:] if incident_id is not None else tokens[1:])
     # SPEC §7: a first word naming a level is the new incident's priority.
     level, rest_text = split_level_word(rest_text, ctx.settings.priorities.names)

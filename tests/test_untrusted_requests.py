@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.store.models import Alert, Run, StepDecision, TimelineEvent
-from bot.store.states import EventKind, RunStatus
+from bot.store.models import Alert, Incident, Run, StepDecision, TimelineEvent
+from bot.store.states import EventKind, IncidentState, RunStatus
 from tests.alert_support import CHANNEL, TOKEN, alert_count, deliver, member, notification, until
 from tests.alert_support import runbooks as alert_runbooks
 from tests.conftest import BotFactory
@@ -71,3 +71,30 @@ async def test_resolving_ends_the_run_and_its_steps_refuse_decisions(
     assert events[-2:] == [EventKind.RUNBOOK_ABORTED, EventKind.INCIDENT_RESOLVED], events
     # One step message only: nothing was decided, no rollback is offered.
     assert len([c for c in slack.calls_to("chat.postMessage") if is_step(c)]) == 1
+
+
+@pytest.mark.parametrize("key", ["INC-99999999999999999999", "INC 7", "inc-x", "INC#1"])
+async def test_a_malformed_incident_id_is_refused_by_name(
+    bot: BotServer, slack: SlackStandIn, key: str
+) -> None:
+    await start(bot, slack)  # INC-1 is open here
+    resolve = await bot.command("/incident", f"resolve {key}")
+    shown = key.split()[0]
+    assert f"`{shown}` is not an incident ID" in resolve.text, resolve.text
+    again = await bot.command("/runbook", f"start RB-04 {key} more")
+    assert "is not an incident ID" in again.text, again.text
+    await bot.settle()
+    async with bot.ctx.sessions() as session:
+        incidents = (await session.execute(select(Incident))).scalars().all()
+    assert [(i.id, i.state) for i in incidents] == [(1, IncidentState.OPEN)]
+
+
+async def test_several_open_lists_titles_escaped(bot: BotServer, slack: SlackStandIn) -> None:
+    for title in ("<https://evil.example|Join bridge>", "<!channel> second"):
+        declared = await bot.command("/incident", f"declare {title}")
+        assert declared.status == 200
+    await bot.settle()
+    reply = await bot.command("/incident", "update where are we")
+    assert "Several incidents are open here" in reply.text, reply.text
+    assert "&lt;https://evil.example|Join bridge&gt;" in reply.text
+    assert "<https://evil" not in reply.text and "<!channel>" not in reply.text
