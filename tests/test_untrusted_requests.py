@@ -4,6 +4,7 @@ fails, stalls or fools the handling of the others."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,23 @@ async def test_several_open_lists_titles_escaped(bot: BotServer, slack: SlackSta
     assert "Several incidents are open here" in reply.text, reply.text
     assert "&lt;https://evil.example|Join bridge&gt;" in reply.text
     assert "<https://evil" not in reply.text and "<!channel>" not in reply.text
+
+
+async def test_an_overlong_id_in_a_button_fails_only_that_click(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    step1 = await start(bot, slack)
+    forged = bot.signer.block_action(
+        "step_approve", "7" * 70 + ":0", message_ts=step1.ts, channel_id=step1.args["channel"]
+    )
+    results = await asyncio.gather(
+        bot.send(forged, "click"),
+        *(bot.click(step1, "step_approve", user_id=f"U{i:03d}") for i in range(8)),
+    )
+    assert [r.status for r in results] == [200] * 9
+    await bot.settle()
+    async with bot.ctx.sessions() as session:
+        decisions = (await session.execute(select(StepDecision))).scalars().all()
+    assert len(decisions) == 1 and decisions[0].run_id == 1
+    notes = [c.args["text"] for c in slack.calls_to("chat.postEphemeral")]
+    assert any("malformed" in text for text in notes), notes
