@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 # A database id (BIGINT) has at most 19 digits; a longer "id" in a forged button
 # would only make keys longer than their columns.
 _MAX_DIGITS = 18
