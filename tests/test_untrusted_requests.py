@@ -119,3 +119,26 @@ async def test_an_overlong_id_in_a_button_fails_only_that_click(
     assert len(decisions) == 1 and decisions[0].run_id == 1
     notes = [c.args["text"] for c in slack.calls_to("chat.postEphemeral")]
     assert any("malformed" in text for text in notes), notes
+
+
+EVIL = "<https://evil.example|Join bridge> <!channel>"
+
+
+async def test_runbook_titles_are_escaped_in_bot_text(
+    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    folder = tmp_path / "rb"
+    folder.mkdir()
+    (folder / "RB-77.md").write_text(f"# {EVIL}\n\n## Mitigation\n\n1. look\n2. fix\n")
+    bot = await make_bot(runbooks_dir=folder)
+    listing = await bot.command("/runbook", "list")
+    show = await bot.command("/runbook", "show RB-77")
+    started = await bot.command("/runbook", "start RB-77 trouble")
+    assert started.status == 200
+    await bot.settle()
+    posted = [c.args for c in slack.calls_to("chat.postMessage") + slack.calls_to("chat.update")]
+    texts = [listing.body.get("text", ""), show.body.get("text", "")]
+    texts += [str(args.get("text", "")) for args in posted]
+    assert any("&lt;https://evil.example|Join bridge&gt;" in t for t in texts), texts
+    for text in texts:
+        assert "<https://evil" not in text and "<!channel>" not in text, text
