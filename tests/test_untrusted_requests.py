@@ -5,6 +5,9 @@ fails, stalls or fools the handling of the others."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +145,24 @@ async def test_runbook_titles_are_escaped_in_bot_text(
     assert any("&lt;https://evil.example|Join bridge&gt;" in t for t in texts), texts
     for text in texts:
         assert "<https://evil" not in text and "<!channel>" not in text, text
+
+
+async def test_unreadable_requests_get_clear_answers_not_500(bot: BotServer) -> None:
+    url = bot.url + "/slack/events"
+    body = b"command=%2Fincident&text=\xff\xfe&user_id=U1"  # not UTF-8, validly signed
+    stamp = str(int(time.time()))
+    base = b"v0:" + stamp.encode() + b":" + body
+    digest = hmac.new(bot.signer.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    signed = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+    async with bot.http.post(url, data=body, headers=signed) as resp:
+        assert resp.status == 400 and "UTF-8" in await resp.text()
+    good = bot.signer.slash_command("/incident", "list")
+    headers = {**bot.signer.headers(good), "X-Slack-Request-Timestamp": "soon"}
+    async with bot.http.post(url, data=good, headers=headers) as resp:
+        assert resp.status == 401
+    show = await bot.command("/runbook", "show " + "1" * 5000)
+    assert show.status == 200 and "Unknown runbook" in show.text, show

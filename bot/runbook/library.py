@@ -137,8 +137,11 @@ class Library:
 
         def norm(text: str) -> str:
             # Ignore case, punctuation and leading zeros: rb4 == RB-04.
-            return re.sub(r"\d+", lambda m: str(int(m.group())), re.sub(r"\W|_", "", text.lower()))
+            # Leading zeros stripped as text: int() refuses 4,300+ digits.
+            bare = re.sub(r"\W|_", "", text.lower())
+            return re.sub(r"\d+", lambda m: m.group().lstrip("0") or "0", bare)
 
+        runbook_id = runbook_id[:200]  # no id is longer; difflib is quadratic
         wanted, lowered = norm(runbook_id), runbook_id.strip().lower()
         exact = [key for key in self.runbooks if norm(key) == wanted]
         # Rank the rest on the ids as typed: RB-13 is nearer RB-12 than RB-01.
