@@ -91,3 +91,17 @@ def test_front_matter_alias_refused_at_its_line(tmp_path: Path) -> None:
     assert library.runbooks == {}
     [problem] = library.errors
     assert "aliases" in problem.message and problem.line == 4, problem
+
+
+def test_lint_fix_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    folder = tmp_path / "book"
+    folder.mkdir()
+    plain = "# Plain\n\n## Mitigation\n\n- check the logs\n- tell the channel\n"
+    target = folder / "real.md"
+    target.write_text(plain)
+    (folder / "link.md").symlink_to(target)  # inside the folder: linted, not written
+    proc = run(["lint", "--fix", str(folder / "link.md")], tmp_path, timeout=60)
+    assert "not fixed: a symbolic link" in proc.stdout + proc.stderr, output_lines(proc)
+    assert target.read_text() == plain and (folder / "link.md").is_symlink()
+    fixed = run(["lint", "--fix", str(folder)], tmp_path, timeout=60)
+    assert "fixed" in fixed.stdout and target.read_text() != plain, output_lines(fixed)
