@@ -21,13 +21,26 @@ UNAVAILABLE = (
 )
 
 MALFORMED = "That button is malformed. Nothing changed."
+# Aborting a run is a decision about the run: with APPROVERS set, theirs alone.
+NOT_AN_APPROVER_ABORT = (
+    "Only the configured approvers can abort a run in this workspace. Nothing changed."
+)
+
+
+def may_abort(ctx: AppContext, user_id: str) -> bool:
+    """APPROVERS unset: anyone; set: its users and group members (a group Slack has
+    not listed yet counts as no, as for a step decision)."""
+    return ctx.approvers.allows(user_id) is True
+
 
 __all__ = [
     "MALFORMED",
+    "NOT_AN_APPROVER_ABORT",
     "UNAVAILABLE",
     "clean_text",
     "ephemeral",
     "is_db_down",
+    "may_abort",
     "slash_command",
     "submit_click",
 ]

@@ -21,7 +21,7 @@ from bot.runs import aborting, catalog_blocks
 from bot.runs.flows import DRILL_ON_INCIDENT, cannot_attach
 from bot.slack.mrkdwn import escape
 from bot.store.models import Incident, utcnow
-from commands.common import slash_command
+from commands.common import NOT_AN_APPROVER_ABORT, may_abort, slash_command
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
@@ -169,6 +169,8 @@ async def history(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict |
 
 async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
     channel_id = command.get("channel_id", "")
+    if not may_abort(ctx, command.get("user_id", "")):
+        return {"text": NOT_AN_APPROVER_ABORT}
     token = rest.split()[0] if rest.split() else None
     incident_id = parse_incident_key(token) if token else None
     if token and incident_id is None:

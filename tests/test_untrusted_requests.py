@@ -166,3 +166,25 @@ async def test_unreadable_requests_get_clear_answers_not_500(bot: BotServer) -> 
         assert resp.status == 401
     show = await bot.command("/runbook", "show " + "1" * 5000)
     assert show.status == 200 and "Unknown runbook" in show.text, show
+
+
+async def test_with_approvers_set_only_they_may_abort(
+    make_bot: BotFactory, slack: SlackStandIn
+) -> None:
+    bot = await make_bot(approvers="UBOSS")
+    await start(bot, slack)
+    await bot.settle()
+    run_msg = slack.calls_to("chat.postMessage")[0]
+    clicked = await bot.click(run_msg, "run_abort", user_id="UMALLORY")
+    assert clicked.status == 200
+    notes = await slack.wait_for("chat.postEphemeral")
+    assert notes[0].args["user"] == "UMALLORY" and "approvers" in notes[0].args["text"]
+    typed = await bot.command("/runbook", "abort INC-1", user_id="UMALLORY")
+    assert "Only the configured approvers can abort" in typed.text, typed.text
+    async with bot.ctx.sessions() as session:
+        assert (await session.execute(select(Run.state))).scalar() == RunStatus.RUNNING
+    allowed = await bot.command("/runbook", "abort INC-1", user_id="UBOSS")
+    assert allowed.status == 200 and "approvers" not in allowed.text
+    await bot.settle()
+    async with bot.ctx.sessions() as session:
+        assert (await session.execute(select(Run.state))).scalar() == RunStatus.ABORTED
