@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.incidents.blocks import REMINDER_SNOOZE, REMINDER_UPDATE, UPDATE_MODAL
 from bot.store.models import Alert, Incident, Run, StepDecision, TimelineEvent
 from bot.store.states import EventKind, IncidentState, RunStatus
 from tests.alert_support import CHANNEL, TOKEN, alert_count, deliver, member, notification, until
@@ -21,6 +22,7 @@ from tests.conftest import BotFactory
 from tests.rig import SlackStandIn
 from tests.rig.botserver import BotServer
 from tests.test_e2e_runbook import is_step, start
+from tests.test_reminders import INTERVAL, declare, events, wait_reminders
 
 
 @pytest.fixture
@@ -188,3 +190,49 @@ async def test_with_approvers_set_only_they_may_abort(
     await bot.settle()
     async with bot.ctx.sessions() as session:
         assert (await session.execute(select(Run.state))).scalar() == RunStatus.ABORTED
+
+
+async def test_replayed_update_submission_and_snooze_act_once(
+    make_bot: BotFactory, slack: SlackStandIn
+) -> None:
+    bot = await make_bot(status_update_interval=INTERVAL)
+    await declare(bot, slack)
+    reminder = (await wait_reminders(slack, 1))[0]
+    await bot.settle()
+    await bot.click(reminder, REMINDER_UPDATE, user_id="UCAROL")
+    opened = (await slack.wait_for("views.open"))[0]
+    stored = slack.views[opened.response["view"]["id"]]
+    field = next(b for b in stored["blocks"] if b["type"] == "input")
+    values = {field["block_id"]: {field["element"]["action_id"]: "DB failover done"}}
+    forged = bot.signer.view_submission(UPDATE_MODAL, values, private_metadata="abc")
+    refused = await bot.send(forged, "view")
+    assert refused.status == 200 and refused.body["response_action"] == "errors"
+    body = bot.signer.view_submission(
+        UPDATE_MODAL, values, private_metadata=stored["private_metadata"], user_id="UCAROL"
+    )
+    for _ in range(5):  # the same request replayed
+        assert (await bot.send(body, "view")).status == 200
+    message = slack.message(reminder.args["channel"], reminder.ts)
+    select_ = next(
+        e
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == REMINDER_SNOOZE
+    )
+    snooze = bot.signer.block_action(
+        REMINDER_SNOOZE,
+        message_ts=reminder.ts,
+        message=message,
+        user_id="UBOB",
+        selected_option_value=select_["options"][0]["value"],
+        selected_option_text="Snooze 15 min",
+    )
+    for _ in range(5):
+        assert (await bot.send(snooze, "click")).status == 200
+    await bot.settle()
+    assert len(await events(bot, kind="status_update")) == 1
+    assert len(await events(bot, kind="reminder_snoozed")) == 1
+    posted = [c.args["text"] for c in slack.calls_to("chat.postMessage")]
+    assert sum("Status update" in t for t in posted) == 1
+    assert sum("snoozed" in t for t in posted) == 1
