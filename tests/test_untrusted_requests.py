@@ -236,3 +236,11 @@ async def test_replayed_update_submission_and_snooze_act_once(
     posted = [c.args["text"] for c in slack.calls_to("chat.postMessage")]
     assert sum("Status update" in t for t in posted) == 1
     assert sum("snoozed" in t for t in posted) == 1
+
+
+async def test_a_value_the_database_refuses_is_not_reported_as_an_outage(
+    bot: BotServer,
+) -> None:
+    reply = await bot.command("/incident", "declare Payments down", channel_id="C" + "9" * 100)
+    assert reply.status == 200
+    assert "Nothing changed" in reply.text and "database" not in reply.text.lower(), reply.text
