@@ -88,9 +88,26 @@ async def refresh_database_gauges(ctx: AppContext) -> None:
     m.reminders_overdue.set(overdue)
 
 
+async def _unreadable(request: web.Request) -> web.Response | None:
+    """A request Slack cannot have sent: a timestamp that is not a number (401,
+    as for a bad signature) or a body that is not UTF-8 (400)."""
+    stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        return web.Response(status=401, text="invalid request timestamp")
+    try:
+        (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        return web.Response(status=400, text="the body is not UTF-8")
+    return None
+
+
 def add_routes(app: web.Application, ctx: AppContext, bolt: AsyncApp) -> None:
     async def slack_events(request: web.Request) -> web.Response:
         started = time.perf_counter()
+        refused = await _unreadable(request)
+        if refused is not None:  # Bolt would answer these with a 500
+            ctx.metrics.requests.labels("unreadable", str(refused.status)).inc()
+            return refused
         bolt_request = await to_bolt_request(request)
         kind = request_kind(bolt_request.raw_body)
         bolt_response = await bolt.async_dispatch(bolt_request)

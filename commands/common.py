@@ -10,6 +10,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import AppContext
+from bot.incidents.service import BadIncidentKey
 from bot.store.db import is_db_down
 
 log = logging.getLogger("runbook_bot.commands")
@@ -20,13 +21,26 @@ UNAVAILABLE = (
 )
 
 MALFORMED = "That button is malformed. Nothing changed."
+# Aborting a run is a decision about the run: with APPROVERS set, theirs alone.
+NOT_AN_APPROVER_ABORT = (
+    "Only the configured approvers can abort a run in this workspace. Nothing changed."
+)
+
+
+def may_abort(ctx: AppContext, user_id: str) -> bool:
+    """APPROVERS unset: anyone; set: its users and group members (a group Slack has
+    not listed yet counts as no, as for a step decision)."""
+    return ctx.approvers.allows(user_id) is True
+
 
 __all__ = [
     "MALFORMED",
+    "NOT_AN_APPROVER_ABORT",
     "UNAVAILABLE",
     "clean_text",
     "ephemeral",
     "is_db_down",
+    "may_abort",
     "slash_command",
     "submit_click",
 ]
@@ -79,7 +93,10 @@ def slash_command(bolt: Any, ctx: AppContext, name: str, dispatch: Dispatch) -> 
 
     async def listener(ack: Any, command: dict[str, Any]) -> None:
         verb, rest = split_args(command.get("text"))
-        reply = await dispatch(ctx, verb, rest, command)  # an outage: commands/outage.py
+        try:
+            reply = await dispatch(ctx, verb, rest, command)  # an outage: commands/outage.py
+        except BadIncidentKey as exc:  # refused by name before anything changed
+            reply = {"text": str(exc)}
         await ack(**reply) if reply else await ack()
         ctx.metrics.acks.labels("command").inc()
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import AppContext
 from bot.incidents import flows
@@ -20,8 +21,11 @@ from bot.incidents.priority import split_level_word
 from bot.incidents.response import ROLE, parse_user
 from bot.incidents.service import split_incident_arg
 from bot.runs import catalog_blocks
+from bot.runs.flows import abort_run
 from bot.runs.messaging import refresh_run_messages
+from bot.runs.queries import running_runs_of
 from bot.slack.mrkdwn import escape, readable
+from bot.store.models import Incident
 from commands.common import slash_command
 from commands.followups import followup, list_followups, postmortem
 
@@ -129,11 +133,19 @@ async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> O
 
 async def resolve(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, _ = split_incident_arg(rest)
-    action = flows.resolve(
+    resolved = flows.resolve(
         request.user,
         policy=ctx.settings.priorities,
         postmortem_due=ctx.settings.postmortem_due,
     )
+
+    async def action(session: AsyncSession, incident: Incident) -> Outcome:
+        # A resolved incident's runs end with it (as aborted, their messages
+        # updated), so no step of theirs can be decided afterwards.
+        for run in await running_runs_of(session, incident.id):
+            await abort_run(session, run_id=run.id, user_id=request.user, rollback=False)
+        return await resolved(session, incident)
+
     return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 

@@ -13,7 +13,7 @@ from bot.incidents.service import incident_view
 from bot.slack.buttons import SnoozeButton
 from bot.store.models import Incident
 from bot.store.states import IncidentState
-from commands.common import clean_text, ephemeral, log, where_clicked
+from commands.common import MALFORMED, clean_text, ephemeral, log, where_clicked
 
 NOT_OPEN = "That incident is not open any more."
 
@@ -26,8 +26,12 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
         await ack()
         click = where_clicked(body)
         channel, thread, user = click.channel, click.thread_ts, click.user
+        raw = str(action.get("value") or "")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+            ephemeral(ctx, channel, user, MALFORMED, thread)
+            return
         async with ctx.sessions() as session:
-            incident = await session.get(Incident, int(action.get("value", "0")))
+            incident = await session.get(Incident, int(raw))
         if incident is None or incident.state != IncidentState.OPEN:
             ephemeral(ctx, channel, user, NOT_OPEN, thread)
             return
@@ -53,10 +57,13 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             await ack(response_action="errors", errors={"update": "Write the update first."})
             return
         update = flows.post_update(user, text, policy=ctx.settings.priorities, via="modal")
-        incident_id = int(view.get("private_metadata") or 0)
-        outcome = await flows.act_on_open(
-            ctx.sessions, flows.Request("", user), incident_id, update
-        )
+        metadata = str(view.get("private_metadata") or "")
+        if not (metadata.isascii() and metadata.isdigit() and len(metadata) <= 12):
+            await ack(response_action="errors", errors={"update": NOT_OPEN})
+            return
+        # A replayed submission of the same modal (same view id) records nothing.
+        request = flows.Request("", user, _slack_key("view", view.get("id")))
+        outcome = await flows.act_on_open(ctx.sessions, request, int(metadata), update)
         if outcome.reply is not None:
             await ack(response_action="errors", errors={"update": NOT_OPEN})
             return
@@ -80,10 +87,16 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             ephemeral(ctx, channel, user, "Snooze for 15, 30 or 60 minutes.", thread)
             return
         snooze = flows.snooze(user, minutes)
-        request = flows.Request(channel, user)
+        # Slack's trigger id is one per interaction: a replay of it is a no-op.
+        request = flows.Request(channel, user, _slack_key("trigger", body.get("trigger_id")))
         outcome = await flows.act_on_open(ctx.sessions, request, incident_id, snooze)
         await ack()
         if outcome.reply is not None:
             ephemeral(ctx, channel, user, NOT_OPEN, thread)
             return
         ctx.outbox.notify()
+
+
+def _slack_key(kind: str, slack_id: object) -> str | None:
+    """An idempotency key from Slack's own id for the interaction, if it sent one."""
+    return f"{kind}:{slack_id}" if isinstance(slack_id, str) and slack_id else None

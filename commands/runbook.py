@@ -14,14 +14,14 @@ from bot.drills import blocks as drill_blocks
 from bot.drills.history import recent_runs
 from bot.drills.log import due_runbooks
 from bot.incidents.priority import split_level_word
-from bot.incidents.service import parse_incident_key
+from bot.incidents.service import incident_token, parse_incident_key
 from bot.intake.actions import start_payload
 from bot.runbook.model import Runbook
 from bot.runs import aborting, catalog_blocks
 from bot.runs.flows import DRILL_ON_INCIDENT, cannot_attach
 from bot.slack.mrkdwn import escape
 from bot.store.models import Incident, utcnow
-from commands.common import slash_command
+from commands.common import NOT_AN_APPROVER_ABORT, may_abort, slash_command
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
@@ -84,7 +84,7 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     refusal = _not_incident_channel(ctx, command)
     if refusal is not None:
         return refusal
-    incident_id = parse_incident_key(tokens[1]) if len(tokens) > 1 else None
+    incident_id = incident_token(tokens[1]) if len(tokens) > 1 else None
     rest_text = " ".join(tokens[2:] if incident_id is not None else tokens[1:])
     # SPEC §7: a first word naming a level is the new incident's priority.
     level, rest_text = split_level_word(rest_text, ctx.settings.priorities.names)
@@ -169,6 +169,8 @@ async def history(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict |
 
 async def abort(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | None:
     channel_id = command.get("channel_id", "")
+    if not may_abort(ctx, command.get("user_id", "")):
+        return {"text": NOT_AN_APPROVER_ABORT}
     token = rest.split()[0] if rest.split() else None
     incident_id = parse_incident_key(token) if token else None
     if token and incident_id is None:

@@ -13,8 +13,10 @@ from bot.runs.engine import Decision
 from bot.slack.buttons import AbortButton, StepButton
 from commands.common import (
     MALFORMED,
+    NOT_AN_APPROVER_ABORT,
     clicker_name,
     ephemeral,
+    may_abort,
     submit_click,
     where_clicked,
 )
@@ -59,6 +61,10 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
     async def abort(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         click = where_clicked(body)
         channel, thread, user = click.channel, click.thread_ts, click.user
+        if not may_abort(ctx, user):
+            await ack()
+            ephemeral(ctx, channel, user, NOT_AN_APPROVER_ABORT, thread)
+            return
         try:
             run_id = AbortButton.from_json(str(action.get("value", ""))).run_id
             result = await aborting.abort(

@@ -144,6 +144,7 @@ async def test_update_threads_under_run_message(bot: BotServer, slack: SlackStan
         "incident_acknowledged",  # the first decision acknowledges (SPEC §7)
         "step_skipped",
         "status_update",
+        "runbook_aborted",  # a resolved incident's runs end with it
         "incident_resolved",
     ]
     resolved = (await events(bot))[-1]

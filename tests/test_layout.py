@@ -32,6 +32,7 @@ PURE = (
     "bot.slack.blockkit",
     "bot.slack.groups",
     "bot.timefmt",
+    "bot.untrusted",
     "bot.drills.validation",
     "bot.drills.views",
     "bot.drills.render",
@@ -63,7 +64,7 @@ ALLOWED = {
         "bot.context",  # the webhook route reads the app's parts, as listeners do
     },
 }
-ROOT_HELPERS = {"bot", "bot.tasks", "bot.timefmt", "bot.settings", "bot.metrics"}
+ROOT_HELPERS = {"bot", "bot.tasks", "bot.timefmt", "bot.settings", "bot.metrics", "bot.untrusted"}
 
 
 def module_name(path: Path) -> str:

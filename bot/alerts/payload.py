@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.untrusted import valid_utf8
+
 STATUSES = ("firing", "resolved")
 MAX_FINGERPRINT = 58  # the intake's ordering key is "alert:<fingerprint>" (64)
 MAX_ALERTS = 1000  # per delivery; Alertmanager's max_alerts can cap it lower
@@ -94,7 +96,7 @@ def group_digest(receiver: str, group_key: str) -> str | None:
 def parse_notification(body: bytes | str) -> Notification:
     """The webhook body → :class:`Notification`; :class:`PayloadError` otherwise."""
     try:
-        data = json.loads(body)
+        data = valid_utf8(json.loads(body))
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):

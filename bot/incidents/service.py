@@ -5,6 +5,7 @@ Each function works inside the caller's transaction; the caller commits.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from bot.incidents.clocks import (
 )
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.summary import incident_stats, resolved_data
+from bot.slack.mrkdwn import escape
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.models import (
@@ -188,15 +190,37 @@ async def resolve_target(
         return candidates[0], None
     if not candidates:
         return None, "No incident is open in this channel. Name one with `INC-<n>`."
-    listed = ", ".join(f"`{i.key}` ({i.title[:60]})" for i in candidates[:20])
+    listed = ", ".join(f"`{i.key}` ({escape(i.title[:60])})" for i in candidates[:20])
     return None, f"Several incidents are open here — say which: {listed}."
 
 
+class BadIncidentKey(ValueError):
+    """A word meant as an incident id that is not one: refused by name, never
+    taken as text (which would act on whichever incident is open)."""
+
+
+# "INC", "INC-…", "inc#4", "INC7": meant as an id; "Incoming …" is text.
+_MEANT_AS_KEY = re.compile(r"^inc(?:$|[^a-z])", re.IGNORECASE)
+
+
+def incident_token(token: str) -> int | None:
+    """``INC-4`` → 4; a word that is not meant as an id → None; a malformed
+    one (``INC``, ``INC-99999999999999999999``, ``INC-x``) → :class:`BadIncidentKey`."""
+    incident_id = parse_incident_key(token)
+    if incident_id is None and _MEANT_AS_KEY.match(token.strip()):
+        shown = escape(token.strip()[:40])
+        raise BadIncidentKey(
+            f"`{shown}` is not an incident ID: write `INC-<n>` (e.g. `INC-7`). Nothing was changed."
+        )
+    return incident_id
+
+
 def split_incident_arg(rest: str) -> tuple[int | None, str]:
-    """``"INC-4 text"`` → ``(4, "text")``; ``"text"`` → ``(None, "text")``."""
+    """``"INC-4 text"`` → ``(4, "text")``; ``"text"`` → ``(None, "text")``;
+    a malformed id → :class:`BadIncidentKey`."""
     parts = rest.strip().split(None, 1)
     if parts:
-        incident_id = parse_incident_key(parts[0])
+        incident_id = incident_token(parts[0])
         if incident_id is not None:
             return incident_id, parts[1] if len(parts) > 1 else ""
     return None, rest.strip()

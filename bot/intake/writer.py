@@ -30,11 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.store.db import DatabaseUnavailable
 from bot.store.models import IntakeItem, table_of, utcnow
 from bot.store.states import IntakeState
+from bot.untrusted import valid_utf8
 
 log = logging.getLogger(__name__)
 
 # (kind, ordering key, payload, received at)
 Row = tuple[str, str, dict[str, Any], datetime]
+MAX_ORDERING_KEY = 64  # the column's width (IntakeItem.ordering_key)
 
 # One statement for any batch size: the prepared plan is reused, and the
 # statement-level trigger (migration 0003) fires once per batch. unnest keeps
@@ -158,6 +160,11 @@ class Intake:
         self._writer: asyncio.Task[None] | None = None
 
     async def submit(self, kind: str, ordering_key: str, payload: dict[str, Any]) -> None:
+        if len(ordering_key) > MAX_ORDERING_KEY:
+            # Built from a button value or a payload: refuse it here, for its caller
+            # alone, rather than let the column fail everyone's shared INSERT.
+            raise ValueError(f"ordering key longer than {MAX_ORDERING_KEY} characters")
+        payload = valid_utf8(payload)  # a lone surrogate would poison the stored row
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(((kind, ordering_key, payload, utcnow()), future))
         if self._writer is None or self._writer.done():
@@ -171,16 +178,35 @@ class Intake:
             try:
                 await self.sink.write([row for row, _ in batch])
             except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                else:  # one bad row must not fail the others: each on its own
+                    for row, future in batch:
+                        await self._write_one(row, future)
                 continue
             for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+                _settle(future, None)
             self._on_written(len(batch))
+
+    async def _write_one(self, row: Row, future: asyncio.Future[None]) -> None:
+        try:
+            await self.sink.write([row])
+        except Exception as exc:
+            _settle(future, exc)
+            return
+        _settle(future, None)
+        self._on_written(1)
 
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
         await self.sink.close()
+
+
+def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

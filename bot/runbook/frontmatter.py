@@ -58,6 +58,12 @@ def read_front_matter(lines: list[str]) -> FrontMatter:
         return FrontMatter()
     body = "\n".join(lines[1:close])
     try:
+        alias = _first_alias(body)
+        if alias is not None:
+            # An alias can repeat a node exponentially when the value is shown
+            # (a 600-byte "billion laughs"); runbook metadata never needs one.
+            message = "unreadable front matter: YAML aliases (*name) are not allowed"
+            return FrontMatter(end=close + 1, errors=((2 + alias, message),))
         data = yaml.load(body, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -87,6 +93,16 @@ def read_front_matter(lines: list[str]) -> FrontMatter:
         key_lines=key_lines,
         end=close + 1,
     )
+
+
+def _first_alias(body: str) -> int | None:
+    """0-based line of the first YAML alias in ``body``, found by the scanner alone."""
+    if "*" not in body:
+        return None
+    for token in yaml.scan(body, Loader=_LOADER):
+        if isinstance(token, yaml.AliasToken):
+            return int(token.start_mark.line)
+    return None
 
 
 def as_text(value: object) -> str | None:

@@ -26,9 +26,13 @@ __all__ = [
     "is_runbook_file",
     "load_library",
     "read_config",
+    "read_runbook",
     "sort_problems",
 ]
 
+# A runbook folder may be someone else's repository: a file bigger than this is
+# refused unread (the bundled runbooks are a few KiB each).
+MAX_RUNBOOK_BYTES = 1024 * 1024
 # Folder documentation and the authors' template are Markdown but not runbooks.
 _NOT_RUNBOOKS = frozenset({"readme", "index", "_index", "template"})
 _SUFFIXES = frozenset({"md", "markdown"})
@@ -58,12 +62,21 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for folder, dirs, files in os.walk(path):
+            home = path.resolve()
+            for folder, dirs, files in os.walk(path):  # never follows linked folders
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
-                found.update(Path(folder, f) for f in files if is_runbook_file(Path(f)))
-        elif path.is_file():
+                for name in files:
+                    file = Path(folder, name)
+                    if not is_runbook_file(file):
+                        continue
+                    if file.is_symlink() and not file.resolve().is_relative_to(home):
+                        message = "symbolic link to a file outside the folder (skipped)"
+                        problems.append(Problem(str(file), 1, message))
+                        continue
+                    found.add(file)
+        elif path.exists():
             if is_runbook_file(path):
-                found.add(path)
+                found.add(path)  # named by the operator; read_runbook still checks it
         else:
             problems.append(Problem(str(raw), 1, "no such file or directory"))
     return sorted(found, key=lambda p: p.as_posix()), problems
@@ -81,10 +94,9 @@ def check_files(
     owners: dict[str, str] = {}
     for file in files:
         name = str(file)
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            problems.append(Problem(name, 1, f"cannot read file: {exc.strerror or exc}"))
+        data = read_runbook(file)
+        if isinstance(data, Problem):
+            problems.append(data)
             continue
         words = action_phases.get(file, ()) if isinstance(action_phases, Mapping) else action_phases
         parsed = parse_file(data, name, words)
@@ -126,8 +138,11 @@ class Library:
 
         def norm(text: str) -> str:
             # Ignore case, punctuation and leading zeros: rb4 == RB-04.
-            return re.sub(r"\d+", lambda m: str(int(m.group())), re.sub(r"\W|_", "", text.lower()))
+            # Leading zeros stripped as text: int() refuses 4,300+ digits.
+            bare = re.sub(r"\W|_", "", text.lower())
+            return re.sub(r"\d+", lambda m: m.group().lstrip("0") or "0", bare)
 
+        runbook_id = runbook_id[:200]  # no id is longer; difflib is quadratic
         wanted, lowered = norm(runbook_id), runbook_id.strip().lower()
         exact = [key for key in self.runbooks if norm(key) == wanted]
         # Rank the rest on the ids as typed: RB-13 is nearer RB-12 than RB-01.
@@ -153,6 +168,44 @@ def load_library(root: Path | str) -> Library:
     ordered = {key: loaded[key] for key in sorted(loaded, key=_natural)}
     found = sort_problems([*config.problems, *problems, *more])
     return Library(ordered, found, config.action_phases)
+
+
+def read_runbook(path: Path) -> bytes | Problem:
+    """One runbook file's bytes, or why not: a regular file under the size cap only.
+
+    Opened non-blocking and checked on the open descriptor, so a FIFO, a device
+    (a link to /dev/zero) or a 50 MB file costs one ``fstat``, not a hang or the memory.
+    """
+    name = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return Problem(name, 1, f"cannot read file: {exc.strerror or exc}")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return Problem(name, 1, "cannot read file: not a regular file (skipped)")
+        if info.st_size > MAX_RUNBOOK_BYTES:
+            return Problem(name, 1, _too_big())
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_RUNBOOK_BYTES:  # the file may grow after fstat
+            chunk = os.read(fd, MAX_RUNBOOK_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        return Problem(name, 1, f"cannot read file: {exc.strerror or exc}")
+    finally:
+        os.close(fd)
+    if size > MAX_RUNBOOK_BYTES:
+        return Problem(name, 1, _too_big())
+    return b"".join(chunks)
+
+
+def _too_big() -> str:
+    return f"file larger than {MAX_RUNBOOK_BYTES // (1024 * 1024)} MB (skipped)"
 
 
 def read_config(root: Path) -> RepoConfig:

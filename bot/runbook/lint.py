@@ -7,6 +7,7 @@ knows whether to number bullets (or run `--fix`) or restructure.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -200,6 +201,13 @@ def _step_total(text: str) -> int:
     return sum(s.step_count for s in analyze(text).sections if not s.is_rollback)
 
 
+def _write_in_place(file: Path, data: bytes) -> None:
+    """Overwrite ``file`` itself: O_NOFOLLOW refuses a link swapped in meanwhile."""
+    flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(file, flags), "wb") as out:
+        out.write(data)
+
+
 def run_lint(
     paths: Sequence[str],
     *,
@@ -215,21 +223,26 @@ def run_lint(
     for files inside it, as the bot reads them).
     """
     from bot.runbook.fix import fix_text
-    from bot.runbook.library import check_files, discover_configured, sort_problems
+    from bot.runbook.library import check_files, discover_configured, read_runbook, sort_problems
 
     files, words, problems = discover_configured(paths, runbooks_dir)
     if fix:
         for file in files:
-            try:
-                raw = file.read_bytes()
-                text = raw.decode("utf-8")
-            except (OSError, UnicodeDecodeError):
+            raw = read_runbook(file)
+            if isinstance(raw, Problem):
                 continue  # reported by the lint pass below
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
             fixed = fix_text(text, str(file), words[file])
             if fixed == text:
                 continue
+            if file.is_symlink():  # never write through a link, wherever it points
+                print(f"{file}: not fixed: a symbolic link (fix the file it points to)", file=err)
+                continue
             try:
-                file.write_bytes(fixed.encode("utf-8"))
+                _write_in_place(file, fixed.encode("utf-8"))
             except OSError as exc:
                 print(f"{file}: cannot write fix: {exc.strerror or exc}", file=err)
                 continue

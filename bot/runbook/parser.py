@@ -21,7 +21,11 @@ from bot.runbook.structure import Block, Doc, Item, Section, analyze, block_sour
 from bot.runbook.whole import whole_phase_steps
 from bot.timefmt import DURATION_FORMS, parse_duration
 
-__all__ = ["Block", "Doc", "Item", "Section", "analyze", "parse_runbook"]
+__all__ = ["MAX_STEPS", "Block", "Doc", "Item", "Section", "analyze", "parse_runbook"]
+
+# More steps than anyone clicks through in an incident: a runbook past this is
+# refused so one file cannot make every listing and `show` heavy.
+MAX_STEPS = 2000
 
 
 def _phase(
@@ -240,6 +244,10 @@ def _build(text: str, path: str, digest: str, checks: Checks, extra: tuple[str, 
         phases = [replace(phases[0], name=name)]
     normal = tuple(p for p in phases if not p.is_rollback)
     rollbacks = [p for p in phases if p.is_rollback]
+    total = sum(len(p.steps) for p in phases)
+    if total > MAX_STEPS:
+        message = f"{total} steps: more than {MAX_STEPS}, the most a runbook may have"
+        return Parsed(None, [*problems, Problem(path, 1, message)], runbook_id, id_line, doc)
     problems.extend(checks(doc, path, normal, rollbacks, extra))
     problems.sort(key=lambda p: (p.line, p.severity != Severity.ERROR))
     if any(p.severity is Severity.ERROR for p in problems):

@@ -176,7 +176,8 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
             }
         )
     level = f" ({info.priority})" if info.priority else ""
-    text = f"{info.incident_key}{level}: runbook {info.runbook_id} {info.runbook_title} — {status}"
+    title = f"{escape(info.runbook_id)} {escape(info.runbook_title)}"  # from the runbook's file
+    text = f"{info.incident_key}{level}: runbook {title} — {status}"
     return {"text": truncate(drilled(text, info.drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
 
 

@@ -71,7 +71,8 @@ def list_message(library: Library, due: frozenset[str] = frozenset()) -> Payload
     if library.problems:
         blocks.append(context(f"{len(library.problems)} file problem(s): run `runbook-bot lint`."))
     text = "Runbooks: " + ", ".join(
-        f"{rb.id} {rb.title}" + (" (drill due)" if rb.id in due else "") for rb in runbooks
+        f"{escape(rb.id)} {escape(rb.title)}" + (" (drill due)" if rb.id in due else "")
+        for rb in runbooks
     )
     note = "_…more runbooks than one message holds: `runbook-bot lint` names every file._"
     return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks, note)}
@@ -114,11 +115,11 @@ def show_message(runbook: Runbook) -> Payload:
     )
     blocks.append(
         context(
-            f"{runbook.step_count} steps{as_written} · `{runbook.path}` · "
+            f"{runbook.step_count} steps{as_written} · `{escape(runbook.path)}` · "
             f"rev `{runbook.content_hash[:12]}` · start with `/runbook start {runbook.id}`"
         )
     )
-    text = f"{runbook.id} {runbook.title}: {runbook.step_count} steps"
+    text = f"{escape(runbook.id)} {escape(runbook.title)}: {runbook.step_count} steps"
     note = f"_…cut to fit one Slack message: every phase and step is in_ `{escape(runbook.path)}`"
     return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks, note)}
 

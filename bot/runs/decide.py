@@ -34,7 +34,7 @@ from bot.slack.groups import Members
 from bot.slack.pace import Priority
 from bot.store.backend import backend
 from bot.store.models import Incident, Run, StepDecision, utcnow
-from bot.store.states import EventKind
+from bot.store.states import EventKind, IncidentState
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,8 @@ async def decide_step(
     lock = backend(session).row_lock
     incident = await session.get(Incident, run.incident_id, with_for_update=lock)
     assert incident is not None
+    if incident.state == IncidentState.RESOLVED:  # its runs ended with it
+        return DecideResult(None, engine.Refused(engine.Refusal.RUN_ENDED), run, incident.key)
     approvers: tuple[str, ...] = ()
     if outcome.step.approval is not None:
         verdict = await _judge(session, run, incident, outcome.step, click, group_members)

@@ -9,7 +9,7 @@ listener before its ack. The outbox worker does the Slack calls after the commit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -197,7 +197,10 @@ class AbortResult:
     problem: str | None = None  # why nothing was aborted (which run was not clear)
 
 
-async def abort_run(session: AsyncSession, *, run_id: int, user_id: str) -> AbortResult:
+async def abort_run(
+    session: AsyncSession, *, run_id: int, user_id: str, rollback: bool = True
+) -> AbortResult:
+    """``rollback=False``: the incident is resolved, so no rollback is offered."""
     now = utcnow()
     run = await lock_run(session, run_id)
     if run is None:
@@ -208,15 +211,18 @@ async def abort_run(session: AsyncSession, *, run_id: int, user_id: str) -> Abor
         return AbortResult(None, outcome, run)
     incident = await session.get(Incident, run.incident_id)
     assert incident is not None
+    state, first = outcome.state, outcome.first_rollback_step
+    if not rollback:
+        state, first = replace(state, rollback_status=RollbackStatus.NONE), None
     await end_run(
         session,
         run,
         incident,
         run_info(run, incident),
-        outcome.state,
+        state,
         now,
         completed=False,
         user_id=user_id,
-        first_rollback_step=outcome.first_rollback_step,
+        first_rollback_step=first,
     )
     return AbortResult(outcome, None, run, incident.key)

@@ -107,6 +107,12 @@ async def current_run_in_channel(
     return list((await session.execute(query.order_by(Run.id))).scalars())
 
 
+async def running_runs_of(session: AsyncSession, incident_id: int) -> list[Run]:
+    """The incident's runs still going (ended with it when it is resolved)."""
+    query = select(Run).where(Run.incident_id == incident_id, Run.state == RunStatus.RUNNING)
+    return list((await session.execute(query.order_by(Run.id))).scalars())
+
+
 class GateGroups:
     """The user groups each step's approval gate names, per run — read once per
     run in a process (a run's snapshot never changes): after a run's first

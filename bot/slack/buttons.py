@@ -6,6 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A database id (BIGINT) has at most 19 digits; a longer "id" in a forged button
+# would only make keys longer than their columns.
+_MAX_DIGITS = 18
+
+
+def _id(text: str) -> int:
+    """Digits only, as the bot writes them (``int`` would take " 1_0", "+1")."""
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS):
+        raise ValueError(f"not an id: {text[:40]!r}")
+    return int(text)
+
 
 def _two(value: str) -> tuple[str, str]:
     first, sep, second = value.partition(":")
@@ -27,7 +38,7 @@ class StepButton:
     @classmethod
     def from_json(cls, value: str) -> StepButton:
         run, index = _two(value)
-        return cls(int(run), int(index))
+        return cls(_id(run), _id(index))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +52,7 @@ class AbortButton:
 
     @classmethod
     def from_json(cls, value: str) -> AbortButton:
-        return cls(int(value))
+        return cls(_id(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +68,7 @@ class SnoozeButton:
     @classmethod
     def from_json(cls, value: str) -> SnoozeButton:
         incident, minutes = _two(value)
-        return cls(int(incident), int(minutes))
+        return cls(_id(incident), _id(minutes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,4 +87,4 @@ class AlertButton:
         raw_id, fingerprint = _two(value)
         if not raw_id.isdigit() or not fingerprint:
             raise ValueError(f"not an alert button: {value!r}")
-        return cls(int(raw_id), fingerprint)
+        return cls(_id(raw_id), fingerprint)
