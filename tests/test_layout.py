@@ -32,7 +32,7 @@ PURE = (
     "bot.slack.blockkit",
     "bot.slack.groups",
     "bot.timefmt",
-    "bot.untrusted",
+    "bot.slack.untrusted",
     "bot.drills.validation",
     "bot.drills.views",
     "bot.drills.render",
@@ -64,7 +64,7 @@ ALLOWED = {
         "bot.context",  # the webhook route reads the app's parts, as listeners do
     },
 }
-ROOT_HELPERS = {"bot", "bot.tasks", "bot.timefmt", "bot.settings", "bot.metrics", "bot.untrusted"}
+ROOT_HELPERS = {"bot", "bot.tasks", "bot.timefmt", "bot.settings", "bot.metrics"}
 
 
 def module_name(path: Path) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.untrusted import valid_utf8
+from bot.slack.untrusted import valid_utf8
 
 STATUSES = ("firing", "resolved")
 MAX_FINGERPRINT = 58  # the intake's ordering key is "alert:<fingerprint>" (64)

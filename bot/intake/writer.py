@@ -27,10 +27,10 @@ import asyncpg
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.slack.untrusted import valid_utf8
 from bot.store.db import DatabaseUnavailable
 from bot.store.models import IntakeItem, table_of, utcnow
 from bot.store.states import IntakeState
-from bot.untrusted import valid_utf8
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@
 - ``owner`` — who holds a lease, checkable by the database (an advisory lock
   per live worker); ``lookup`` — whether a message in doubt after a crash is
   already in Slack (by the metadata every post carries).
+- ``untrusted`` — text from outside made valid UTF-8 at the edge (pure).
 - ``approvers`` — who may decide steps (``APPROVERS``), user groups resolved
   through ``usergroups.users.list`` and cached.
 
