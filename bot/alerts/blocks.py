@@ -121,11 +121,17 @@ def alert_message(alert: AlertView) -> Payload:
     states = _states(alert)
     if states:
         blocks.append(section("\n".join(states)))
+    return _with_buttons(alert, notification_text(alert), blocks)
+
+
+def _with_buttons(alert: AlertView, text: str, blocks: list[dict[str, Any]]) -> Payload:
+    """The message of ``alert`` (one, or a group's lead): its buttons, and the
+    metadata its clicks and the in-doubt lookup find it by."""
     actions = _buttons(alert)
     if actions:
         blocks.append({"type": "actions", "block_id": "alert_actions", "elements": actions})
     return {
-        "text": notification_text(alert),
+        "text": text,
         "blocks": blocks,
         "metadata": {
             "event_type": METADATA_EVENT,
@@ -134,11 +140,12 @@ def alert_message(alert: AlertView) -> Payload:
     }
 
 
-def _details(alert: AlertView) -> str:
-    parts = [f"Firing since {slack_date(alert.starts_at)}"]
+def _details(alert: AlertView, since: str = "Firing since", fingerprint: bool = True) -> str:
+    parts = [f"{since} {slack_date(alert.starts_at)}"]
     if alert.priority:
         parts.append(f"priority *{escape(alert.priority)}*")
-    parts.append(f"fingerprint `{escape(alert.fingerprint)}`")
+    if fingerprint:
+        parts.append(f"fingerprint `{escape(alert.fingerprint)}`")
     for url, label in ((alert.runbook_url, "runbook page"), (alert.generator_url, "source")):
         link = _link(url, label)
         if link:
@@ -285,30 +292,9 @@ def group_message(group: GroupView) -> Payload:
     else:
         count = f"*{group.firing} firing* · {group.resolved} resolved"
     blocks.append(section(f"{count}\n{_member_list(group.members)}"))
-    blocks.append(context(_group_details(lead)))
+    blocks.append(context(_details(lead, "First fired", fingerprint=False)))
     # The counts above say resolved already.
     states = [line for line in _states(lead, "these alerts") if not line.startswith("✅")]
     if states:
         blocks.append(section("\n".join(states)))
-    actions = _buttons(lead)
-    if actions:
-        blocks.append({"type": "actions", "block_id": "alert_actions", "elements": actions})
-    return {
-        "text": group_text(group),
-        "blocks": blocks,
-        "metadata": {
-            "event_type": METADATA_EVENT,
-            "event_payload": {"alert_id": lead.id, "fingerprint": lead.fingerprint},
-        },
-    }
-
-
-def _group_details(lead: AlertView) -> str:
-    parts = [f"First fired {slack_date(lead.starts_at)}"]
-    if lead.priority:
-        parts.append(f"priority *{escape(lead.priority)}*")
-    for url, label in ((lead.runbook_url, "runbook page"), (lead.generator_url, "source")):
-        link = _link(url, label)
-        if link:
-            parts.append(link)
-    return " · ".join(parts)
+    return _with_buttons(lead, group_text(group), blocks)

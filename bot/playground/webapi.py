@@ -27,6 +27,9 @@ from bot.playground.workspace import (
     Workspace,
 )
 
+# The bot's own count of a message's text (as strict as Slack's).
+from bot.slack.blockkit import text_length as blocks_text_chars
+
 Args = dict[str, Any]
 Answer = dict[str, Any]
 
@@ -41,22 +44,6 @@ MAX_UPDATE_TEXT = 4_000
 
 def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true", "yes")
-
-
-def blocks_text_chars(blocks: Any) -> int:
-    """Characters of every ``text`` string anywhere in ``blocks``, summed."""
-    total, stack = 0, [blocks]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    total += len(value)
-                else:
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    return total
 
 
 def _too_long(args: Args, *, update: bool = False) -> Answer | None:
