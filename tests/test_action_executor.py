@@ -127,3 +127,14 @@ async def test_http_action_failure_is_its_status(receiver: Receiver) -> None:
     receiver.status = 503
     outcome = await run_action(http_action(receiver.url), VARS, execution_id=42, environ=ENV)
     assert (outcome.ok, outcome.code, outcome.summary) == (False, 503, "failed with HTTP 503")
+
+
+async def test_a_variables_value_is_never_read_as_an_environment_reference(
+    receiver: Receiver,
+) -> None:
+    # {reason} (or any value the bot fills in) may contain "${…}": it stays text.
+    tricky = {**VARS, "incident": "INC-7 ${DB_PASSWORD}", "user": "{incident}"}
+    outcome = await run_action(http_action(receiver.url), tricky, execution_id=43, environ=ENV)
+    assert outcome.ok
+    body = receiver.seen[0]["body"]
+    assert body == {"incident": "INC-7 ${DB_PASSWORD}", "by": "{incident}", "n": 1}
