@@ -7,7 +7,7 @@ serve`` and by each test with its own settings.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -32,6 +32,7 @@ from bot.metrics import Metrics
 from bot.runbook import Library, load_library
 from bot.runbook.actions import ActionsFile
 from bot.runbook.library import actions_path, read_actions
+from bot.runs.action_runner import ActionRunner
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.budget import Budgets, LocalBudgets, SharedBudgets
@@ -88,8 +89,8 @@ def load_runbooks(settings: Settings) -> Library:
         # One bad file never keeps the others out: log it, load the rest.
         log.warning("runbook problem: %s", problem)
     log.info("loaded %d runbooks from %s", len(library.runbooks), settings.runbooks_dir)
-    load_actions(settings)  # says at start why a broken actions file runs nothing
-    return library
+    found = load_actions(settings)  # says at start why a broken actions file runs nothing
+    return replace(library, actions=dict(found.actions)) if found is not None else library
 
 
 def build_context(
@@ -138,7 +139,9 @@ def build_context(
         sessions, outbox=outbox, policy=policy, postgres=postgres, metrics=metrics
     )
     approvers = Approvers(settings.approvers, client, budgets=budgets)
+    runner = ActionRunner(sessions, dsn=dsn, notify_outbox=outbox.notify)
     actions = Actions(
+        runner=runner,
         library=library,
         policy=policy,
         metrics=metrics,
@@ -188,7 +191,7 @@ def build_context(
         levels=settings.priorities.names,
         budgets=budgets,
     )
-    return AppContext(
+    context = AppContext(
         settings,
         engine,
         sessions,
@@ -203,7 +206,9 @@ def build_context(
         home,
         ChannelResolver(client, settings.incident_channels),
         deadlines,
+        runner=runner,
     )
+    return context
 
 
 class _QuietClientWarning(logging.Filter):
@@ -240,6 +245,8 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
         return
     ctx.outbox.start()
     ctx.approvers.start()
+    if ctx.runner is not None:  # executions cut short are in doubt before a click is acted on
+        await ctx.runner.begin()
     ctx.intake_worker.start()
     await ctx.reminders.start()
     ctx.home.start()
@@ -273,6 +280,8 @@ async def stop_background(ctx: AppContext) -> None:
     await ctx.deadlines.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
+    if ctx.runner is not None:
+        await ctx.runner.stop()
     await ctx.approvers.stop()
     await ctx.background.drain()
     await ctx.outbox.stop()
