@@ -31,6 +31,7 @@ from bot.slack.mrkdwn import escape
 
 __all__ = [
     "Ran",
+    "failed_message",
     "in_doubt_message",
     "output_message",
     "result_line",
