@@ -152,8 +152,8 @@ def output_message(step: FlowStep, ran: Ran, tail: str, *, drill: bool = False) 
     if ran.attempt > 1:
         head += f" (attempt {ran.attempt})"
     head += f" — {escape(ran.summary)}{_took(ran)}"
-    shown = tail[-_OUTPUT_CHARS:].replace("```", "'''")
-    body = f"```\n{escape(shown)}\n```" if shown.strip() else "_(no output)_"
+    shown = escape(tail.replace("```", "'''"))[-_OUTPUT_CHARS:]
+    body = f"```\n{shown}\n```" if shown.strip() else "_(no output)_"
     text = f"Output of {where}: {ran.summary}"
     return {
         "text": truncate(drilled(text, drill), TEXT_LIMIT),
