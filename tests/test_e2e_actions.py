@@ -26,6 +26,7 @@ from bot.store.models import StepDecision, TimelineEvent
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 from tests.test_e2e_incident import is_step, text_of
+from tests.test_timeline import run_cli
 
 BotFactory = Callable[..., Awaitable[BotServer]]
 PY = sys.executable
@@ -202,6 +203,24 @@ async def test_failure_leaves_the_step_open_and_run_again_is_a_new_attempt(
     ]
     assert "Approved* by <@UCAROL>" in shown(slack, step)
     assert len(await output_posted(slack, 2)) == 2
+    # Who ran what, and how it ended: in /incident timeline and the export.
+    answer = await bot.command("/incident", "timeline INC-1")
+    rendered = str(answer.body["blocks"])
+    assert "⚙️" in rendered and "<@UANA>" in rendered and "<@UCAROL>" in rendered
+    assert "action restart failed with exit code 3 after" in rendered
+    assert "action restart started (attempt 2)" in rendered
+    assert "action restart succeeded after" in rendered
+    code, md, err = await run_cli(bot.settings.database_url, tmp_path, "timeline", "INC-1")
+    assert code == 0, err
+    assert "| Action started | <@UANA> | RB-X Steps step 1/1: action restart started: " in md
+    assert "| Action failed | <@UANA> | RB-X Steps step 1/1: action restart failed with exit" in md
+    assert "| Action succeeded | <@UCAROL> |" in md
+    assert "**Actions:** 2 run, 1 failed or in doubt" in md
+    code, raw, _ = await run_cli(
+        bot.settings.database_url, tmp_path, "timeline", "INC-1", "--format", "json"
+    )
+    failed = [e for e in json.loads(raw) if e["kind"] == "action_failed"]
+    assert failed[0]["data"]["code"] == 3 and "line 30" in failed[0]["data"]["tail"]
 
 
 async def test_two_concurrent_runs_start_one_execution(

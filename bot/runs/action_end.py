@@ -95,7 +95,8 @@ def _ended_event(session: AsyncSession, found: Found, outcome: Outcome, now: dat
         found.incident.id,
         kind,
         execution.started_by,
-        f"{step_label(found.run, found.step)}: action {execution.action_id} {outcome.summary}",
+        f"{step_label(found.run, found.step)}: action {execution.action_id} "
+        f"{outcome.summary} after {outcome.duration_s:.1f}s",
         run_id=found.run.id,
         at=now,
         data={

@@ -24,6 +24,7 @@ from bot.runs.decide import Click, action_running, judge_click, record_partial, 
 from bot.runs.engine import Decision, FlowStep
 from bot.runs.queries import load_state, lock_run, run_info
 from bot.runs.step_blocks import action_preview
+from bot.slack.blockkit import truncate
 from bot.slack.groups import Members
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
@@ -110,12 +111,15 @@ def started(
     """The execution's ``action_started`` event, and the step shown running."""
     by = execution.started_by
     attempt = f" (attempt {execution.attempt})" if execution.attempt > 1 else ""
+    if (execution.result or {}).get("rerun_of"):
+        attempt += ", rerun by the bot: it is idempotent and was cut short"
+    runs = truncate(action_preview(step) or "", 200)
     add_event(
         session,
         incident.id,
         EventKind.ACTION_STARTED,
         by,
-        f"{step_label(run, step)}: action {execution.action_id} started{attempt}",
+        f"{step_label(run, step)}: action {execution.action_id} started{attempt}: {runs}",
         run_id=run.id,
         at=now,
         data={
