@@ -7,7 +7,7 @@ serve`` and by each test with its own settings.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -33,6 +33,7 @@ from bot.metrics import Metrics
 from bot.runbook import Library, load_library
 from bot.runbook.actions import ActionsFile
 from bot.runbook.library import actions_path, read_actions
+from bot.runs.action_runner import ActionRunner
 from bot.runs.escalation import Escalation, escalation_for
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
@@ -108,8 +109,8 @@ def load_runbooks(settings: Settings) -> Library:
         # One bad file never keeps the others out: log it, load the rest.
         log.warning("runbook problem: %s", problem)
     log.info("loaded %d runbooks from %s", len(library.runbooks), settings.runbooks_dir)
-    load_actions(settings)  # says at start why a broken actions file runs nothing
-    return library
+    found = load_actions(settings)  # says at start why a broken actions file runs nothing
+    return replace(library, actions=dict(found.actions)) if found is not None else library
 
 
 def build_context(
@@ -163,7 +164,9 @@ def build_context(
         escalation=build_escalation(settings, sessions, owner),
     )
     approvers = Approvers(settings.approvers, client, budgets=budgets)
+    runner = ActionRunner(sessions, dsn=dsn, notify_outbox=outbox.notify)
     actions = Actions(
+        runner=runner,
         library=library,
         policy=policy,
         metrics=metrics,
@@ -213,7 +216,7 @@ def build_context(
         levels=settings.priorities.names,
         budgets=budgets,
     )
-    return AppContext(
+    context = AppContext(
         settings,
         engine,
         sessions,
@@ -228,7 +231,9 @@ def build_context(
         home,
         ChannelResolver(client, settings.incident_channels),
         deadlines,
+        runner=runner,
     )
+    return context
 
 
 class _QuietClientWarning(logging.Filter):
@@ -265,6 +270,8 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
         return
     ctx.outbox.start()
     ctx.approvers.start()
+    if ctx.runner is not None:  # executions cut short are in doubt before a click is acted on
+        await ctx.runner.begin()
     ctx.intake_worker.start()
     await ctx.reminders.start()
     ctx.home.start()
@@ -298,6 +305,8 @@ async def stop_background(ctx: AppContext) -> None:
     await ctx.deadlines.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
+    if ctx.runner is not None:
+        await ctx.runner.stop()
     await ctx.approvers.stop()
     await ctx.background.drain()
     await ctx.outbox.stop()

@@ -22,6 +22,7 @@ PURE = (
     "bot.runs.engine",
     "bot.runs.blocks",
     "bot.runs.step_blocks",
+    "bot.runs.action_blocks",
     "bot.runs.catalog_blocks",
     "bot.incidents.blocks",
     "bot.incidents.clock_blocks",

@@ -295,6 +295,9 @@ KIND_ICONS: dict[str, str] = {
     EventKind.ALERT_FIRED: "🔥",
     EventKind.ALERT_ACKNOWLEDGED: "👀",
     EventKind.ALERT_RESOLVED: "🟢",
+    EventKind.ACTION_STARTED: "⚙️",
+    EventKind.ACTION_SUCCEEDED: "🟢",
+    EventKind.ACTION_FAILED: "❌",
 }
 
 

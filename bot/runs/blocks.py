@@ -20,6 +20,7 @@ from bot.incidents.priority import span
 from bot.runs.engine import Decision, Refusal, Refused, RunState
 from bot.runs.step_blocks import (
     APPROVE,
+    RUN,
     SKIP,
     decided_step_message,
     decision_line,
@@ -51,6 +52,7 @@ from bot.timefmt import format_duration
 __all__ = [
     "ABORT",
     "APPROVE",
+    "RUN",
     "SKIP",
     "RunInfo",
     "aborted_message",
@@ -264,6 +266,8 @@ def refusal_text(refused: Refused) -> str:
         return f"This run has already {refused.status or 'ended'}. Nothing changed."
     if refused.reason is Refusal.NOT_ALLOWED:
         return refused.detail or "You cannot decide this step. Nothing changed."
+    if refused.reason is Refusal.ACTION:
+        return refused.detail or "This step's action cannot be run now. Nothing changed."
     if refused.reason is Refusal.NOT_CURRENT:
         return "That step is not the current one. Nothing changed."
     return "That run or step no longer exists. Nothing changed."

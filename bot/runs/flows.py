@@ -81,6 +81,7 @@ async def start_run(
     request_key: str | None = None,
     at: datetime | None = None,
     drill_environment: str | None = None,
+    actions: engine.Actions | None = None,
 ) -> Started:
     """Open (or attach to) an incident, record the run, enqueue run message + step 1,
     start the RTO clock when the runbook has one.
@@ -90,6 +91,7 @@ async def start_run(
     ``at``: when the request was received (defaults to now).
     ``drill_environment``: a drill (``/runbook drill``) in that environment — it
     always opens its own incident, marked as a drill.
+    ``actions``: the actions file's, by id (the run keeps those its steps run).
     """
     now = at or utcnow()
     if drill_environment is not None and incident_id is not None:
@@ -112,7 +114,9 @@ async def start_run(
         )
     else:
         incident = await _attach(session, incident_id, channel_id)
-    run = await _record_run(session, runbook, incident, user_id, summary, now, drill_environment)
+    run = await _record_run(
+        session, runbook, incident, user_id, summary, now, drill_environment, actions
+    )
     warning = None
     if runbook.rto_seconds:
         warning = now + timedelta(seconds=WARN_AT * runbook.rto_seconds)
@@ -141,10 +145,11 @@ async def _record_run(
     summary: str | None,
     now: datetime,
     drill_environment: str | None,
+    actions: engine.Actions | None = None,
 ) -> Run:
     """The run's row (the runbook as it was: its snapshot), its RTO clock armed,
     its timeline event."""
-    snapshot = engine.snapshot_runbook(runbook)
+    snapshot = engine.snapshot_runbook(runbook, actions)
     snapshot["meta"] = {
         "summary": summary,
         "owner": runbook.owner,

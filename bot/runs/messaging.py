@@ -115,10 +115,12 @@ def step_decided(
     record: DecisionRecord,
     approvers: tuple[str, ...],
     message: MessageRef,
+    *,
+    note: str | None = None,
 ) -> None:
-    """The clicked step shows its decision (buttons gone)."""
+    """The clicked step shows its decision (buttons gone; ``note``: how its action ended)."""
     payload = blocks.decided_step_message(
-        step, record, approvers, drill=info.drill, source=info.source
+        step, record, approvers, drill=info.drill, source=info.source, note=note
     )
     enqueue(
         session,
