@@ -92,7 +92,7 @@ class Escalator(Protocol):
 
     def start(self, started: list[Any]) -> None: ...
 
-    async def resume(self, *, postgres: bool) -> int: ...
+    async def begin(self, *, postgres: bool) -> None: ...
 
     async def stop(self) -> None: ...
 
@@ -127,10 +127,7 @@ class Deadlines(DueJob):
         await super().start()
         if self._escalation is not None:
             self._escalation.announce()
-            try:
-                await self._escalation.resume(postgres=self._postgres)
-            except Exception:  # database down at start: nothing is lost, the rows wait
-                log.exception("escalation: could not look for actions cut short")
+            await self._escalation.begin(postgres=self._postgres)
 
     async def stop(self) -> None:
         await super().stop()

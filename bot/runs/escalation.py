@@ -104,6 +104,7 @@ class Escalation:
         self._drain = drain_seconds
         self._limit = asyncio.Semaphore(MAX_AT_ONCE)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     def announce(self) -> None:
         """One line at start: what runs, or why nothing will."""
@@ -201,6 +202,24 @@ class Escalation:
                 data=result_data(execution, outcome),
             )
 
+    async def begin(self, *, postgres: bool, check_seconds: float = 5.0) -> None:
+        """Look for escalations cut short now, then (PostgreSQL: other processes
+        may die meanwhile) every ``check_seconds``."""
+        await self._resume_logged(postgres=postgres)
+        if postgres:
+            self._watch = asyncio.create_task(self._watching(check_seconds), name="escalations")
+
+    async def _watching(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self._resume_logged(postgres=True)
+
+    async def _resume_logged(self, *, postgres: bool) -> None:
+        try:
+            await self.resume(postgres=postgres)
+        except Exception as exc:  # database down: the rows wait for the next look
+            log.warning("escalation: could not look for actions cut short (%r)", exc)
+
     async def resume(self, *, postgres: bool) -> int:
         """At start: escalations whose process died while they ran.
 
@@ -261,6 +280,7 @@ class Escalation:
     async def stop(self) -> None:
         """Let running actions end (up to ``drain_seconds``), then cancel the rest:
         those stay ``running`` and the next start finds them."""
+        await cancel_and_wait(self._watch)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=self._drain)
         for task in list(self._tasks):
