@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.playground import slack_requests as sr
+from bot.playground.demo_runbooks import demo_folder
 from bot.playground.webapi import WebApi
 from bot.playground.workspace import Event, Workspace
 from bot.settings import Settings, load_settings
@@ -85,6 +86,9 @@ def playground_settings(port: int, db_dir: Path, host: str = DEFAULT_HOST) -> Se
         overrides["status_update_interval"] = REMINDER_INTERVAL
     if "home_refresh_interval" not in chosen.model_fields_set:
         overrides["home_refresh_interval"] = HOME_REFRESH
+    if "runbooks_dir" not in chosen.model_fields_set:
+        # The bundled runbooks and RB-00, whose steps run harmless local commands.
+        overrides["runbooks_dir"] = demo_folder(db_dir, chosen.runbooks_dir)
     return load_settings(**overrides)
 
 

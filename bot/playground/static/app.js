@@ -12,6 +12,7 @@
   RB.state = S;
   const HINTS = [
     ["/runbook start RB-04", "open an incident and run a runbook"],
+    ["/runbook start RB-00", "a runbook whose steps run commands (Run)"],
     ["/runbook list", "every runbook"],
     ["/runbook show RB-04", "a runbook's phases and steps"],
     ["/runbook abort", "stop the running runbook"],
