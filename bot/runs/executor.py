@@ -160,7 +160,11 @@ async def _http(
     timeout = aiohttp.ClientTimeout(total=action.timeout)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
-        session.request(action.method, values(action.url), data=body, headers=headers) as resp,
+        # No redirects: the reviewed URL is the only one that gets the headers
+        # and the signed body; a 3xx answer is a failure that names its status.
+        session.request(
+            action.method, values(action.url), data=body, headers=headers, allow_redirects=False
+        ) as resp,
     ):
         raw = await resp.content.read(MAX_OUTPUT_BYTES)
         status = resp.status
