@@ -46,7 +46,7 @@ async def test_the_demo_commands_run_one_passing_one_failing(tmp_path: Path) -> 
     health = await run_action(found.actions["health-check"], variables, execution_id=1)
     assert (health.ok, health.code) == (True, 0), health.tail
     lines = health.tail.splitlines()
-    assert lines[0] == "Health check for INC-7: 4 endpoints"
+    assert lines[0] == "Health check for INC-7 (4 endpoints)"
     assert len(lines) == 6 and all(" ms" in line for line in lines[1:5])
     assert lines[-1].startswith("All 4 checks passed")
     queue = await run_action(found.actions["queue-depth"], variables, execution_id=2)
