@@ -385,3 +385,77 @@ async def test_http_action_is_signed_and_keyed_and_its_status_shown(
     )
     stamp = headers["X-Runbook-Bot-Timestamp"]
     assert headers["X-Runbook-Bot-Signature"] == sign("hook-secret", stamp, body)
+
+
+async def test_embedded_sqlite_runs_an_action_and_finds_one_cut_short_at_start(
+    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    from bot.store.migrate import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+    await upgrade(url)
+    folder = write_runbook(
+        tmp_path / "rb",
+        ["Flush. [run: flush]", "Again. [run: flush]"],
+        [command("flush", "0", "0")],
+    )
+    bot = await make_bot(database_url=url, runbooks_dir=folder)
+    step = await started(bot, slack)
+    await bot.click(step, "step_run", user_id="UANA")
+    step2 = (await slack.wait_for("chat.postMessage", is_step, count=2, timeout=20))[1]
+    assert [(r.state, r.started_by) for r in await executions(bot)] == [("succeeded", "UANA")]
+    # As if the process had died while step 2's action ran: the next start finds
+    # it (SQLite has one process: every running row at start is a dead one's).
+    async with bot.ctx.sessions() as session, session.begin():
+        session.add(
+            Execution(
+                incident_id=1,
+                run_id=1,
+                step_index=1,
+                attempt=1,
+                action_id="flush",
+                state="running",
+                started_by="UBOB",
+                owner=123,
+                result={"message": {"channel": step2.args["channel"], "ts": step2.ts}},
+            )
+        )
+    await bot.close()
+    again = await make_bot(database_url=url, runbooks_dir=folder)
+    await updated_with(slack, step2, "may have run")
+    assert [r.state for r in await executions(again)] == ["succeeded", "in_doubt"]
+    await again.click(step2, "step_run", user_id="UBOB")
+    await slack.wait_for("chat.postMessage", lambda c: "completed" in c.args["text"], timeout=20)
+    assert [r.state for r in await executions(again)] == ["succeeded", "in_doubt", "succeeded"]
+
+
+async def test_a_shutdown_ends_the_running_program_and_the_next_bot_finds_it_in_doubt(
+    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    sleeper = {
+        "id": "slow",
+        "kind": "command",
+        "argv": [
+            PY,
+            "-c",
+            "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)",
+            str(pidfile),
+        ],
+    }
+    folder = write_runbook(tmp_path / "rb", ["Slow. [run: slow]"], [sleeper])
+    bot = await make_bot(runbooks_dir=folder)
+    step = await started(bot, slack)
+    await bot.click(step, "step_run", user_id="UANA")
+    await updated_with(slack, step, "Running")
+    for _ in range(200):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        await asyncio.sleep(0.05)
+    pid = int(pidfile.read_text())
+    await bot.close()  # SIGTERM's path: the runner is cancelled with the process
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    assert [r.state for r in await executions(bot)] == ["running"]
+    again = await make_bot(runbooks_dir=folder)
+    await updated_with(slack, step, "may have run")
+    assert [r.state for r in await executions(again)] == ["in_doubt"]

@@ -174,11 +174,12 @@ def _show_end(session: AsyncSession, found: Found, line: str, *, doubt: bool = F
 
 async def recover(
     session: AsyncSession, *, owner: int | None, all_running: bool = False
-) -> list[int]:
-    """Mark dead processes' running executions in doubt; the ids of the reruns
-    this process must start after the commit (idempotent actions, once)."""
+) -> tuple[int, list[int]]:
+    """Mark dead processes' running executions in doubt: how many, and the ids of
+    the reruns this process must start after the commit (idempotent ones, once)."""
     reruns: list[int] = []
-    for execution in await executions.cut_short(session, all_running=all_running):
+    cut = await executions.cut_short(session, all_running=all_running)
+    for execution in cut:
         found = await _load(session, execution)
         if found is None:
             continue
@@ -188,7 +189,7 @@ async def recover(
             reruns.append(again)
         else:
             _show_end(session, found, f"⚠️ Action {IN_DOUBT}", doubt=True)
-    return reruns
+    return len(cut), reruns
 
 
 def _in_doubt_event(session: AsyncSession, found: Found) -> None:

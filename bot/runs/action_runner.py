@@ -100,13 +100,15 @@ class ActionRunner:
             async with self._sessions() as session, session.begin():
                 # SQLite: one process, so at its start every running row is a dead one's.
                 sqlite = not self._owner.postgres
-                reruns = await action_end.recover(
+                cut, reruns = await action_end.recover(
                     session, owner=owner, all_running=sqlite and first
                 )
         except Exception as exc:
             log.warning("actions: could not look for executions cut short (%r)", exc)
             return []
-        self._notify()
+        if cut:
+            log.warning("actions: %d execution(s) cut short, now in doubt", cut)
+            self._notify()
         for execution_id in reruns:
             log.warning("actions: execution %d reruns (idempotent, cut short)", execution_id)
             self.start(execution_id)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.runs import blocks, gates
+from bot.runs import blocks, executions, gates
 from bot.runs.engine import Decision, DecisionRecord, FlowStep, RunState
 from bot.runs.queries import load_state, partial_approvals, run_info, run_message_ref
 from bot.slack.outbox import enqueue, enqueue_now
@@ -237,6 +237,8 @@ async def _refresh_gated_step(
 ) -> None:
     """The current step's gate names a role whose holder may just have changed:
     show the new one ("needs the commander — <@U…>")."""
+    if step.action is not None and await executions.running(session, run.id, step.index):
+        return  # it shows its action running; its end shows the step again
     block_id = f"step:{run.id}:{step.index}"
     recent = (
         await session.execute(
