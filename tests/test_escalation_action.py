@@ -269,3 +269,18 @@ async def test_an_unknown_escalation_action_is_named_once_and_the_bot_serves(
     )
     await asyncio.sleep(1.0)
     assert receiver.seen == [] and await rows(db) == []
+
+
+async def test_a_drill_pages_nobody(
+    make_process: Any, slack: SlackStandIn, db: AsyncEngine, receiver: Receiver, tmp_path: Path
+) -> None:
+    bot = make_process(**settings(folder(tmp_path, receiver.url)))
+    await bot.start()
+    assert (await bot.command("/runbook", "drill RB-T staging Failover rehearsal")).status == 200
+    breach = await slack.wait_for(
+        "chat.postMessage", lambda c: "RTO breached" in c.args.get("text", ""), timeout=20
+    )
+    assert "drill" in breach[0].args["text"].lower()  # the drill's breach was fired
+    await asyncio.sleep(1.5)
+    assert receiver.seen == [] and await rows(db) == []
+    assert await events(db, "action_started", *ENDS) == []
