@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -454,8 +455,32 @@ async def test_a_shutdown_ends_the_running_program_and_the_next_bot_finds_it_in_
         await asyncio.sleep(0.05)
     pid = int(pidfile.read_text())
     await bot.close()  # SIGTERM's path: the runner is cancelled with the process
-    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
     assert [r.state for r in await executions(bot)] == ["running"]
     again = await make_bot(runbooks_dir=folder)
     await updated_with(slack, step, "may have run")
     assert [r.state for r in await executions(again)] == ["in_doubt"]
+
+
+async def test_a_forged_run_changes_nothing(
+    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    folder = write_runbook(tmp_path / "rb", ["Look."], [command("flush", "0", "0")])
+    bot = await make_bot(runbooks_dir=folder)
+    step = await started(bot, slack)
+    channel = step.args["channel"]
+    for value in ("nope", "1:0"):  # malformed; a step without an action
+        body = bot.signer.block_action(
+            "step_run", value, message_ts=step.ts, channel_id=channel, user_id="UEVE"
+        )
+        assert (await bot.send(body, "click")).status == 200
+    told = await slack.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "UEVE", count=2)
+    texts = sorted(c.args["text"] for c in told)
+    assert texts == [
+        "That button is malformed. Nothing changed.",
+        "This step has no action that can be run. Nothing changed.",
+    ]
+    await bot.settle()
+    assert await executions(bot) == [] and await events(bot, "action_started") == []
+    assert "step_approve" in shown(slack, step)
