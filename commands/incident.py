@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.context import AppContext
 from bot.incidents import flows
 from bot.incidents.flows import Outcome, Request
-from bot.incidents.priority import split_level_word
+from bot.incidents.priority import PriorityPolicy, split_level_word
 from bot.incidents.response import ROLE, parse_user
 from bot.incidents.service import split_incident_arg
 from bot.runs import catalog_blocks
@@ -131,21 +131,28 @@ async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> O
     return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
+def resolve_with_runs(
+    user: str, *, policy: PriorityPolicy, postmortem_due: float | None
+) -> flows.Action:
+    """Resolve the (locked) incident and end its runs with it (as aborted, their
+    messages updated), so no step of theirs can be decided afterwards."""
+    resolved = flows.resolve(user, policy=policy, postmortem_due=postmortem_due)
+
+    async def action(session: AsyncSession, incident: Incident) -> Outcome:
+        for run in await running_runs_of(session, incident.id):
+            await abort_run(session, run_id=run.id, user_id=user, rollback=False)
+        return await resolved(session, incident)
+
+    return action
+
+
 async def resolve(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, _ = split_incident_arg(rest)
-    resolved = flows.resolve(
+    action = resolve_with_runs(
         request.user,
         policy=ctx.settings.priorities,
         postmortem_due=ctx.settings.postmortem_due,
     )
-
-    async def action(session: AsyncSession, incident: Incident) -> Outcome:
-        # A resolved incident's runs end with it (as aborted, their messages
-        # updated), so no step of theirs can be decided afterwards.
-        for run in await running_runs_of(session, incident.id):
-            await abort_run(session, run_id=run.id, user_id=request.user, rollback=False)
-        return await resolved(session, incident)
-
     return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 

@@ -23,6 +23,7 @@ from bot.incidents.service import (
     create_incident,
     event_view,
     incident_view,
+    other_channel,
     record_status_update,
     resolve_incident,
     resolve_target,
@@ -136,8 +137,10 @@ async def show_timeline(sessions: Sessions, channel: str, incident_id: int | Non
     async with sessions() as session:
         incident, problem = await resolve_target(session, channel, incident_id)
         if incident is None and incident_id is not None:
-            # A resolved incident's timeline is still worth reading.
+            # A resolved incident's timeline is still worth reading (in its channel).
             incident = await session.get(Incident, incident_id)
+            if incident is not None and (elsewhere := other_channel(incident, channel)):
+                return Outcome.say(elsewhere)
         if incident is None:
             return Outcome.say(problem or "No such incident.")
         events = [event_view(e) for e in await timeline(session, incident.id)]

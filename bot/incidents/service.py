@@ -174,6 +174,16 @@ async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEven
 # --- flows behind /incident --------------------------------------------------
 
 
+def other_channel(incident: Incident, channel_id: str) -> str | None:
+    """Why a command from ``channel_id`` may not name ``incident`` (None: it may).
+
+    An incident is run from its own channel: whoever may resolve or update it
+    is whoever is in there. ``""``: a modal that carries the incident itself."""
+    if not channel_id or incident.channel_id == channel_id:
+        return None
+    return f"{incident.key} belongs to another channel: run this in <#{incident.channel_id}>."
+
+
 async def resolve_target(
     session: AsyncSession, channel_id: str, incident_id: int | None
 ) -> tuple[Incident | None, str | None]:
@@ -182,6 +192,8 @@ async def resolve_target(
         incident = await session.get(Incident, incident_id)
         if incident is None:
             return None, f"There is no INC-{incident_id}."
+        if (elsewhere := other_channel(incident, channel_id)) is not None:
+            return None, elsewhere
         if incident.state != IncidentState.OPEN:
             return None, f"INC-{incident_id} is already resolved."
         return incident, None

@@ -25,11 +25,10 @@ from bot.runs import action_blocks, engine, executions
 from bot.runs.decide import Click, apply_decision, step_label
 from bot.runs.engine import Decision, FlowStep
 from bot.runs.executor import Outcome
-from bot.runs.queries import load_state, lock_run, run_info, run_message_ref
+from bot.runs.queries import load_state, lock_incident_then_run, run_info, run_message_ref
 from bot.runs.running import ran, started
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
-from bot.store.backend import backend
 from bot.store.executions import Execution
 from bot.store.models import Incident, Run, utcnow
 from bot.store.states import EventKind, IncidentState, run_key
@@ -53,11 +52,10 @@ class Found:
 async def _load(session: AsyncSession, execution: Execution) -> Found | None:
     if execution.run_id is None or execution.step_index is None:
         return None  # not a step's (the bot's own escalation)
-    run = await lock_run(session, execution.run_id)
-    lock = backend(session).row_lock
-    incident = await session.get(Incident, execution.incident_id, with_for_update=lock)
-    if run is None or incident is None:
+    locked = await lock_incident_then_run(session, execution.run_id)
+    if locked is None:
         return None
+    incident, run = locked
     state = await load_state(session, run)
     if not 0 <= execution.step_index < len(state.steps):
         return None

@@ -8,7 +8,7 @@ loser is told who won), ``record_partial`` (a gate's first of several
 approvals), ``_next_step`` (the run goes on), ``ending.end_run`` (the last
 step: shared with the abort). The messages are ``messaging.py``'s.
 
-The gate is checked under the run's row lock *and* the incident's (its roles
+The gate is checked under the incident's row lock *and* the run's (its roles
 say who the commander is): a role change and a click on a gated step are
 serialized by the database, so a click never passes on a role that was being
 taken away, nor is refused on one being given. User groups are resolved by the
@@ -31,7 +31,13 @@ from bot.incidents.service import add_event
 from bot.runs import engine, executions, gates, messaging
 from bot.runs.ending import end_run
 from bot.runs.engine import Decision, DecisionRecord, FlowStep
-from bot.runs.queries import load_state, lock_run, partial_approvals, run_info, run_message_ref
+from bot.runs.queries import (
+    load_state,
+    lock_incident_then_run,
+    partial_approvals,
+    run_info,
+    run_message_ref,
+)
 from bot.slack.groups import Members
 from bot.slack.pace import Priority
 from bot.store.backend import backend
@@ -78,9 +84,12 @@ async def decide_step(
         run_id, step_index, decision, user_id, {"channel": message_channel, "ts": message_ts}
     )
     now = at or utcnow()
-    run = await lock_run(session, run_id)
-    if run is None:
+    # The incident is locked too, before the run (the order every flow takes):
+    # its roles decide the gate, and the first decision acknowledges it.
+    locked = await lock_incident_then_run(session, run_id)
+    if locked is None:
         return DecideResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
+    incident, run = locked
     outcome = engine.decide(await load_state(session, run), step_index, decision, user_id, now)
     if isinstance(outcome, engine.Refused):
         return DecideResult(None, outcome, run)
@@ -88,11 +97,6 @@ async def decide_step(
         busy = await executions.running(session, run_id, step_index)
         if busy is not None:  # its end decides the step (or reopens it)
             return DecideResult(None, action_running(busy.started_by), run)
-    # Locked after the run (the order every flow takes): its roles decide the
-    # gate, and the first decision acknowledges it.
-    lock = backend(session).row_lock
-    incident = await session.get(Incident, run.incident_id, with_for_update=lock)
-    assert incident is not None
     if incident.state == IncidentState.RESOLVED:  # its runs ended with it
         return DecideResult(None, engine.Refused(engine.Refusal.RUN_ENDED), run, incident.key)
     approvers: tuple[str, ...] = ()

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runs.executor import Outcome
-from bot.runs.queries import lock_run
+from bot.runs.queries import lock_incident_then_run
 from bot.slack.owner import LIVE_OWNERS_SQL
 from bot.store.backend import backend
 from bot.store.executions import Execution
@@ -43,11 +43,12 @@ async def claim(
 ) -> Execution | None:
     """The step's next execution, recorded as running; None when one runs or ran.
 
-    Under the run's row lock (as every decision on the run): the check for a
-    running one and the next attempt's number are read by one claim at a time.
-    ``result``: what the row keeps from the start (the step message's ref).
+    Under the run's row lock (as every decision on the run, its incident's
+    first): the check for a running one and the next attempt's number are read
+    by one claim at a time. ``result``: what the row keeps from the start (the
+    step message's ref).
     """
-    await lock_run(session, run_id)
+    await lock_incident_then_run(session, run_id)
     mine = (Execution.run_id == run_id) & (Execution.step_index == step_index)
     busy = await session.scalar(
         select(Execution.id).where(mine, Execution.state.in_(_BUSY)).limit(1)

@@ -21,7 +21,7 @@ from bot.runbook import Runbook
 from bot.runs import engine, messaging
 from bot.runs.decide import DecideResult, decide_step
 from bot.runs.ending import end_run
-from bot.runs.queries import load_state, lock_run, run_info
+from bot.runs.queries import load_state, lock_incident_then_run, run_info
 from bot.store.models import Incident, Run, utcnow
 from bot.store.states import EventKind, IncidentState, RollbackStatus, RunStatus
 
@@ -207,15 +207,14 @@ async def abort_run(
 ) -> AbortResult:
     """``rollback=False``: the incident is resolved, so no rollback is offered."""
     now = utcnow()
-    run = await lock_run(session, run_id)
-    if run is None:
+    locked = await lock_incident_then_run(session, run_id)
+    if locked is None:
         return AbortResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
+    incident, run = locked
     state = await load_state(session, run)
     outcome = engine.abort(state)
     if isinstance(outcome, engine.Refused):
         return AbortResult(None, outcome, run)
-    incident = await session.get(Incident, run.incident_id)
-    assert incident is not None
     state, first = outcome.state, outcome.first_rollback_step
     if not rollback:
         state, first = replace(state, rollback_status=RollbackStatus.NONE), None

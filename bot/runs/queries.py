@@ -66,6 +66,20 @@ async def lock_run(session: AsyncSession, run_id: int) -> Run | None:
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def lock_incident_then_run(session: AsyncSession, run_id: int) -> tuple[Incident, Run] | None:
+    """Row-lock (PostgreSQL) the run's incident, then the run: the one order
+    every flow takes. A resolve locks the incident and then ends its runs; a
+    click locking the run first and its incident second could deadlock with it."""
+    incident_id = await session.scalar(select(Run.incident_id).where(Run.id == run_id))
+    if incident_id is None:
+        return None
+    incident = await session.get(Incident, incident_id, with_for_update=backend(session).row_lock)
+    run = await lock_run(session, run_id)
+    if incident is None or run is None:
+        return None
+    return incident, run
+
+
 async def run_message_ref(session: AsyncSession, run: Run) -> tuple[dict, OutboxMessage | None]:
     """Where the run message is: its ts if delivered, else its outbox row."""
     if run.message_ts:

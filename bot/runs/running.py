@@ -22,13 +22,12 @@ from bot.incidents.service import add_event
 from bot.runs import action_blocks, engine, executions, gates
 from bot.runs.decide import Click, action_running, judge_click, record_partial, step_label
 from bot.runs.engine import Decision, FlowStep
-from bot.runs.queries import load_state, lock_run, run_info
+from bot.runs.queries import load_state, lock_incident_then_run, run_info
 from bot.runs.step_blocks import action_preview
 from bot.slack.blockkit import truncate
 from bot.slack.groups import Members
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
-from bot.store.backend import backend
 from bot.store.executions import Execution
 from bot.store.models import Incident, Run, utcnow
 from bot.store.states import EventKind, ExecutionState, IncidentState, run_key
@@ -56,9 +55,11 @@ async def run_step(
     """Judge one Run click and, when it starts the action, record its execution
     (``owner``: this process's, which runs it)."""
     now = at or utcnow()
-    run = await lock_run(session, click.run_id)
-    if run is None:
+    # Incident first, then run: the order every flow takes (a resolve too).
+    locked = await lock_incident_then_run(session, click.run_id)
+    if locked is None:
         return RunResult(refused=engine.Refused(engine.Refusal.UNKNOWN_STEP))
+    incident, run = locked
     state = await load_state(session, run)
     outcome = engine.decide(state, click.step_index, Decision.APPROVED, click.user_id, now)
     if isinstance(outcome, engine.Refused):
@@ -66,9 +67,6 @@ async def run_step(
     step = outcome.step
     if step.action is None or action_preview(step) is None:
         return RunResult(refused=engine.Refused(engine.Refusal.ACTION, detail=NO_ACTION))
-    lock = backend(session).row_lock
-    incident = await session.get(Incident, run.incident_id, with_for_update=lock)
-    assert incident is not None
     if incident.state == IncidentState.RESOLVED:  # its runs ended with it
         return RunResult(refused=engine.Refused(engine.Refusal.RUN_ENDED))
     busy = await executions.running(session, run.id, step.index)

@@ -24,6 +24,9 @@
     ["/incident declare ", "open an incident without a runbook"],
     ["/incident help", "usage"],
   ];
+  // This page's token (the server puts it in the page): the server refuses
+  // actions and the live feed without it, so other sites cannot drive the playground.
+  const TOKEN = (document.querySelector('meta[name="playground-token"]') || {}).content || "";
   const tsNum = (ts) => Number(ts);
   const key = (m) => `${m.channel}|${m.ts}`;
   const ctx = () => ({ users: S.users, channels: S.channels, usergroups: S.usergroups, team: S.team, tz: me().tz });
@@ -32,7 +35,7 @@
 
   // -- server feed ------------------------------------------------------------
   function connect() {
-    const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/playground/ws`);
+    const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/playground/ws?token=${encodeURIComponent(TOKEN)}`);
     sock.onmessage = (e) => apply(JSON.parse(e.data));
     sock.onopen = () => { $("conn").textContent = "live"; $("conn").className = "conn live"; };
     sock.onclose = () => {
@@ -67,7 +70,7 @@
 
   async function act(action) {
     const res = await fetch("/playground/act", {
-      method: "POST", headers: { "Content-Type": "application/json" },
+      method: "POST", headers: { "Content-Type": "application/json", "X-Playground-Token": TOKEN },
       body: JSON.stringify({ user: S.me, ...action }),
     });
     return res.json();
