@@ -17,14 +17,12 @@ from bot.slack.blockkit import (
     button,
     cap_blocks,
     context,
-    fit_blocks,
     section,
     slack_date,
     truncate,
 )
 from bot.slack.buttons import SnoozeButton
 from bot.slack.mrkdwn import escape, split_mrkdwn
-from bot.store.states import EventKind
 from bot.timefmt import format_duration, plural
 
 REMINDER_UPDATE = "reminder_update"
@@ -81,6 +79,7 @@ class EventView:
     kind: str
     actor: str | None
     text: str
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def ago(delta: timedelta) -> str:
@@ -275,60 +274,6 @@ def roles_line(roles: dict[str, str]) -> str:
     return " · ".join(
         f"{escape(role.capitalize())} <@{escape(user)}>" for role, user in sorted(roles.items())
     )
-
-
-KIND_ICONS: dict[str, str] = {
-    EventKind.INCIDENT_OPENED: "🚨",
-    EventKind.RUNBOOK_STARTED: "▶️",
-    EventKind.STEP_APPROVED: "✅",
-    EventKind.STEP_SKIPPED: "⏭️",
-    EventKind.RUNBOOK_COMPLETED: "🏁",
-    EventKind.RUNBOOK_ABORTED: "🛑",
-    EventKind.STATUS_UPDATE: "📣",
-    EventKind.REMINDER_SENT: "⏰",
-    EventKind.REMINDER_JOINED: "⏰",
-    EventKind.REMINDER_SNOOZED: "😴",
-    EventKind.NOTE: "📝",
-    EventKind.INCIDENT_RESOLVED: "✔️",
-    EventKind.VALIDATION_RECORDED: "🧪",
-    EventKind.INCIDENT_ACKNOWLEDGED: "👀",
-    EventKind.RESPONSE_TARGET_MISSED: "🚨",
-    EventKind.PRIORITY_CHANGED: "🔺",
-    EventKind.ROLE_ASSIGNED: "🧑‍✈️",
-    EventKind.STEP_APPROVAL_PARTIAL: "☑️",
-    EventKind.RTO_WARNING: "⏳",
-    EventKind.RTO_BREACHED: "🔥",
-    EventKind.ALERT_FIRED: "🔥",
-    EventKind.ALERT_ACKNOWLEDGED: "👀",
-    EventKind.ALERT_RESOLVED: "🟢",
-}
-
-
-def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
-    """The timeline as an ephemeral message; the newest events if it is long."""
-    lines = []
-    for event in events:
-        who = f" <@{escape(event.actor)}>" if event.actor else ""
-        icon = KIND_ICONS.get(event.kind, "•")
-        lines.append(
-            f"{icon} {slack_date(event.at, '{date_short} {time_secs}')}{who} "
-            f"`{event.kind}` {escape(truncate(event.text, 500))}"
-        )
-    chunks = split_mrkdwn("\n".join(lines), 2900) if lines else ["_No events._"]
-    head = section(
-        drilled(
-            f"*Timeline of {incident.key_and_level}* — {escape(truncate(incident.title, 200))}",
-            incident.drill,
-        )
-    )
-    # A long timeline shows its latest events, within one message's limits.
-    export = f"`runbook-bot timeline {incident.key}`"
-    note = f"_Showing the latest events; export the rest with_ {export}"
-    blocks = fit_blocks(
-        [head, *(section(c) for c in chunks)], keep_head=1, keep_tail=0, latest=True, note=note
-    )
-    text = drilled(f"Timeline of {incident.key} ({len(events)} events)", incident.drill)
-    return {"text": text, "blocks": blocks}
 
 
 def declared_message(incident: IncidentView, user_id: str, running: Sequence[str] = ()) -> Payload:

@@ -30,6 +30,7 @@ from bot.incidents.service import (
     snooze_reminders,
     timeline,
 )
+from bot.incidents.timeline_blocks import timeline_blocks
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.backend import backend
@@ -142,7 +143,7 @@ async def show_timeline(sessions: Sessions, channel: str, incident_id: int | Non
         if incident is None:
             return Outcome.say(problem or "No such incident.")
         events = [event_view(e) for e in await timeline(session, incident.id)]
-        return Outcome(reply=incident_blocks.timeline_blocks(incident_view(incident), events))
+        return Outcome(reply=timeline_blocks(incident_view(incident), events))
 
 
 # --- actions on an open incident ----------------------------------------------

@@ -62,7 +62,9 @@ def incident_view(incident: Incident) -> IncidentView:
 
 
 def event_view(event: TimelineEvent) -> EventView:
-    return EventView(at=event.at, kind=event.kind, actor=event.actor, text=event.text)
+    return EventView(
+        at=event.at, kind=event.kind, actor=event.actor, text=event.text, data=event.data or {}
+    )
 
 
 def add_event(
