@@ -303,3 +303,17 @@ def test_the_slack_timeline_is_grouped_by_day_in_words() -> None:
     )
     assert "Mystery kind: x" in lines[-1]
     assert not any("role_assigned" in line or "2026-03" in line for line in lines)
+
+
+def test_plural_counts_read_as_english() -> None:
+    from bot.timefmt import plural
+
+    assert [plural(n, "reminder") for n in (0, 1, 2)] == [
+        "0 reminders",
+        "1 reminder",
+        "2 reminders",
+    ]
+    assert (
+        plural(1, "runbook run") == "1 runbook run" and plural(3, "runbook run") == "3 runbook runs"
+    )
+    assert plural(2, "person", "people") == "2 people"
