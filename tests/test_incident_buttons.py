@@ -217,3 +217,17 @@ async def test_one_live_reminder_per_incident(make_bot: BotFactory, slack: Slack
     assert live == []
     last = slack.message(channel, reminders(slack)[-1].ts)
     assert "INC-1 was resolved" in str(last["blocks"])
+
+
+async def test_a_step_decision_acknowledges_and_the_declare_message_follows(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    call = await declared(bot, slack)
+    assert (await bot.command("/runbook", "start RB-04 INC-1")).status == 200
+    (step,) = await slack.wait_for("chat.postMessage", is_step)
+    assert (await bot.click(step, "step_approve", user_id="U0BEA")).status == 200
+    await bot.settle()
+    assert (await incident(bot)).acknowledged_by == "U0BEA"
+    now = slack.message(call.args["channel"], call.ts)
+    assert actions_of(now) == [INCIDENT_COMMANDER, INCIDENT_RESOLVE]
+    assert "Acknowledged by <@U0BEA>" in str(now["blocks"])

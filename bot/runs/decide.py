@@ -24,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.incidents.messages import refresh_declared
 from bot.incidents.response import acknowledge
 from bot.incidents.service import add_event
 from bot.runs import engine, gates, messaging
@@ -203,7 +204,8 @@ async def _record_decision(
             **({"approvers": list(approvers)} if len(approvers) > 1 else {}),
         },
     )
-    await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now)
+    if await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now):
+        await refresh_declared(session, incident)  # its Acknowledge button goes
     info = run_info(run, incident)
     messaging.step_decided(session, run, info, step, outcome.record, approvers, click.message)
 
@@ -262,7 +264,8 @@ async def _record_partial(
         },
     )
     # Someone is on it: that acknowledges the incident too.
-    await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now)
+    if await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now):
+        await refresh_declared(session, incident)
     messaging.step_partly_approved(
         session, run, incident, step, click.decision, verdict, click.message
     )
