@@ -26,6 +26,8 @@ PURE = (
     "bot.runs.catalog_blocks",
     "bot.incidents.blocks",
     "bot.incidents.clock_blocks",
+    "bot.incidents.action_blocks",
+    "bot.incidents.timeline_blocks",
     "bot.incidents.priority",
     "bot.incidents.followup_text",
     "bot.runs.gates",

@@ -24,10 +24,10 @@ from bot.incidents.flows import Request, act_on_open
 from bot.runs import engine
 from bot.runs.aborting import abort
 from bot.runs.flows import decide_step, start_run
+from bot.runs.resolving import resolve as resolve_with_runs
 from bot.store.db import make_engine, make_sessionmaker
 from bot.store.models import Incident, Run, StepDecision, TimelineEvent
 from bot.store.states import EventKind, IncidentState, RunStatus
-from commands.incident import resolve_with_runs
 from tests.flow_support import POLICY, runbook
 
 ROUNDS = 40

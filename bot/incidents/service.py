@@ -6,6 +6,7 @@ Each function works inside the caller's transaction; the caller commits.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,7 +62,9 @@ def incident_view(incident: Incident) -> IncidentView:
 
 
 def event_view(event: TimelineEvent) -> EventView:
-    return EventView(at=event.at, kind=event.kind, actor=event.actor, text=event.text)
+    return EventView(
+        at=event.at, kind=event.kind, actor=event.actor, text=event.text, data=event.data or {}
+    )
 
 
 def add_event(
@@ -310,8 +313,10 @@ async def resolve_incident(
     user_id: str,
     policy: PriorityPolicy,
     postmortem_due: float | None = None,
+    ended: Sequence[str] = (),
 ) -> None:
-    """``postmortem_due``: seconds until a (non-drill) incident's postmortem is due."""
+    """``postmortem_due``: seconds until a (non-drill) incident's postmortem is due;
+    ``ended``: a line per run the resolve ended."""
     now = utcnow()
     incident.state = IncidentState.RESOLVED
     incident.resolved_at = now
@@ -322,6 +327,7 @@ async def resolve_incident(
     if postmortem_due and not incident.drill:
         arm(session, POSTMORTEM_DUE, incident.id, now + timedelta(seconds=postmortem_due))
     stats = await incident_stats(session, incident, policy.target_for(incident.priority))
+    stats["ended_runs"] = list(ended)
     add_event(
         session,
         incident.id,

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.incidents.messages import refresh_declared
 from bot.incidents.response import acknowledge
 from bot.incidents.service import add_event
 from bot.runs import engine, executions, gates, messaging
@@ -241,7 +242,8 @@ async def _record_decision(
             **({k: action[k] for k in ("action", "execution")} if action else {}),
         },
     )
-    await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now)
+    if await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now):
+        await refresh_declared(session, incident)  # its Acknowledge button goes
     info = run_info(run, incident)
     note = str(action["note"]) if action and action.get("note") else None
     messaging.step_decided(
@@ -303,7 +305,8 @@ async def record_partial(
         },
     )
     # Someone is on it: that acknowledges the incident too.
-    await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now)
+    if await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now):
+        await refresh_declared(session, incident)
     messaging.step_partly_approved(
         session, run, incident, step, click.decision, verdict, click.message
     )

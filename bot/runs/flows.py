@@ -37,6 +37,9 @@ __all__ = [
     "start_run",
 ]
 
+# What a run's messages say when resolving its incident ended it.
+RESOLVED_NOTE = "Run ended: incident resolved"
+
 DRILL_ON_INCIDENT = (
     "A drill is never attached to a real incident: `/runbook drill <ID> [environment] "
     "[summary]` opens its own."
@@ -200,12 +203,14 @@ class AbortResult:
     run: Run | None
     incident_key: str = ""
     problem: str | None = None  # why nothing was aborted (which run was not clear)
+    pending: engine.FlowStep | None = None  # the step it stopped at
 
 
 async def abort_run(
-    session: AsyncSession, *, run_id: int, user_id: str, rollback: bool = True
+    session: AsyncSession, *, run_id: int, user_id: str, resolving: bool = False
 ) -> AbortResult:
-    """``rollback=False``: the incident is resolved, so no rollback is offered."""
+    """``resolving``: the incident is being resolved, so no rollback is
+    offered and the run's messages say the resolve ended it."""
     now = utcnow()
     locked = await lock_incident_then_run(session, run_id)
     if locked is None:
@@ -215,18 +220,22 @@ async def abort_run(
     outcome = engine.abort(state)
     if isinstance(outcome, engine.Refused):
         return AbortResult(None, outcome, run)
+    pending = state.current()
     state, first = outcome.state, outcome.first_rollback_step
-    if not rollback:
+    info = run_info(run, incident)
+    if resolving:
         state, first = replace(state, rollback_status=RollbackStatus.NONE), None
+        info = replace(info, ended_note=RESOLVED_NOTE, incident_open=False)
     await end_run(
         session,
         run,
         incident,
-        run_info(run, incident),
+        info,
         state,
         now,
         completed=False,
         user_id=user_id,
         first_rollback_step=first,
+        pending_step=pending,
     )
-    return AbortResult(outcome, None, run, incident.key)
+    return AbortResult(outcome, None, run, incident.key, pending=pending)

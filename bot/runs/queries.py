@@ -15,7 +15,7 @@ from bot.runs import blocks, engine
 from bot.runs.engine import Decision, DecisionRecord, RunState
 from bot.store.backend import backend
 from bot.store.models import Incident, OutboxMessage, Run, StepDecision, TimelineEvent
-from bot.store.states import EventKind, RunStatus, run_key
+from bot.store.states import EventKind, IncidentState, RunStatus, run_key
 
 
 def run_info(run: Run, incident: Incident) -> blocks.RunInfo:
@@ -39,6 +39,9 @@ def run_info(run: Run, incident: Incident) -> blocks.RunInfo:
         drill=meta.get("drill") is not None,
         drill_environment=meta.get("drill"),
         path=meta.get("path"),
+        incident_id=incident.id,
+        acknowledged=incident.acknowledged_at is not None,
+        incident_open=incident.state == IncidentState.OPEN,
     )
 
 

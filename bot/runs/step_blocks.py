@@ -328,3 +328,14 @@ def decided_step_message(
     names = " and ".join(f"<@{u}>" for u in [*others, record.by])
     text = f"Step {step.position} of {step.total} {verb} by {names}"
     return {"text": truncate(drilled(text, drill), TEXT_LIMIT), "blocks": blocks}
+
+
+def ended_step_message(
+    step: FlowStep, why: str, *, drill: bool = False, source: str = ""
+) -> Payload:
+    """A step left waiting when its run ended (aborted, or the incident
+    resolved): its buttons gone, one line saying why."""
+    blocks = _body(step, layout(step, source), drill)
+    blocks.append(context(truncate(f"🛑 {why}", _LINE_CHARS)))
+    text = f"Step {step.position} of {step.total}: {why}"
+    return {"text": truncate(drilled(text, drill), TEXT_LIMIT), "blocks": blocks}

@@ -266,7 +266,8 @@
     const el = found.element;
     if (el.confirm && !(await confirmDialog(el.confirm))) return;
     const action = { type: el.type, action_id: el.action_id, block_id: found.blockId };
-    if (choice) {
+    if (choice && el.type === "users_select") action.selected_user = choice.value;
+    else if (choice) {
       action.selected_option = choice;
       if (el.placeholder) action.placeholder = el.placeholder;
     } else {
@@ -317,7 +318,8 @@
     if (!S.channels.has(channel)) return;
     const m = S.messages.get(`${channel}|${ts}`);
     S.tab = "channel"; S.channel = channel;
-    S.thread = thread || (m && (m.thread_ts || (m.reply_count ? m.ts : null))) || null;
+    // A thread link opens the thread (as Slack does), even one with no reply yet.
+    S.thread = thread || (m && m.thread_ts) || ts;
     renderChrome(); renderMessages();
     const node = $(S.thread ? "thread-messages" : "messages").querySelector(`[data-key="${CSS.escape(`${channel}|${ts}`)}"]`);
     if (node) node.scrollIntoView({ block: "center" });
@@ -349,6 +351,7 @@
     if (!sel || sel.dataset.input) return;
     const o = owner(sel), found = o && RB.blocks.resolve(o.blocks, sel.dataset.path);
     if (!found || !sel.value) return;
+    if (found.element.type === "users_select") { interact(sel, { value: sel.value }); return; }
     const opts = (found.element.options || []).concat(...(found.element.option_groups || []).map((g) => g.options || []));
     const opt = opts.find((x) => x.value === sel.value);
     if (opt) interact(sel, { text: opt.text, value: opt.value });
