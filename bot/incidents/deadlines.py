@@ -133,7 +133,10 @@ class Deadlines(DueJob):
                 run = runs.get(deadline.run_id) if deadline.run_id else None
                 if incident is None or (deadline.run_id and run is None):
                     continue  # busy in another transaction: the next round takes it
-                if await self._fire(session, deadline, incident, run, now):
+                fired = await self._fire(session, deadline, incident, run, now)
+                if fired is None:
+                    continue  # its follow-up is being marked done: the next round decides
+                if fired:
                     posted[deadline.kind] = posted.get(deadline.kind, 0) + 1
                 handled.append(deadline.id)
             if handled:
@@ -168,9 +171,10 @@ class Deadlines(DueJob):
         incident: Any,
         run: Any,
         now: datetime,
-    ) -> bool:
+    ) -> bool | None:
         """Record and post what the deadline means now; False when it no longer
-        applies (acknowledged, resolved, the run ended, or the warning is moot)."""
+        applies (acknowledged, resolved, the run ended, or the warning is moot),
+        None when its row is busy and the next round must decide."""
         if deadline.kind == FOLLOWUP_DUE:  # owed after the incident too
             return await followups.fire_overdue(session, deadline, incident, now)
         if deadline.kind == POSTMORTEM_DUE:
