@@ -18,6 +18,7 @@ process; this package adds what Slack would otherwise be:
 It is wiring, like the root: ``server`` may import the app factory, the
 settings and the migrations (``bot.app``, ``bot.settings``,
 ``bot.store.migrate``), and ``draft`` the postmortem draft's loader and
-renderer; the other modules only ``workspace``, aiohttp and the standard library. Never ``commands/`` directly (the app factory registers the
+renderer; the other modules only ``workspace``, aiohttp and the standard
+library. Never ``commands/`` directly (the app factory registers the
 listeners) and never ``tests/``.
 """
