@@ -75,10 +75,12 @@ class Draft:
     handles: dict[str, str] = field(default_factory=dict)
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
 def _md(text: str) -> str:
     """User text on one Markdown line, its markup characters taken literally."""
-    flat = " ".join(text.split())
-    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", flat)
+    return _MARKUP.sub(r"\\\1", " ".join(text.split()))
 
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -88,6 +90,29 @@ def _said(draft: Draft, text: str) -> str:
     """Recorded text with its mentions as handles (``@ana``), then escaped."""
     named = _MENTION.sub(lambda m: "@" + draft.handles.get(m.group(1), m.group(1)), text)
     return _md(named)
+
+
+# A runbook step's own Markdown: `code` spans and **bold**, kept as such.
+_RUNBOOK_MARKUP = re.compile(r"`([^`\n]+)`|\*\*([^*\n]+?)\*\*")
+
+
+def _step(text: str) -> str:
+    """A step's text (from a runbook in git) with its code spans and bold kept;
+    everything else escaped as ``_md`` does. A code span's content is literal
+    Markdown, but a pipe still ends a table cell: it is escaped there too."""
+    out, last = [], 0
+    flat = " ".join(text.split())
+    for m in _RUNBOOK_MARKUP.finditer(flat):
+        out.append(_MARKUP.sub(r"\\\1", flat[last : m.start()]))
+        code, bold = m.group(1), m.group(2)
+        out.append(
+            "`" + code.replace("|", "\\|") + "`"
+            if code is not None
+            else "**" + _MARKUP.sub(r"\\\1", bold) + "**"
+        )
+        last = m.end()
+    out.append(_MARKUP.sub(r"\\\1", flat[last:]))
+    return "".join(out)
 
 
 def _at(at: datetime) -> str:
@@ -154,7 +179,7 @@ def _runs(draft: Draft) -> list[str]:
         for e in draft.events:
             if e.run_id == run.id and e.kind in STEPS:
                 verb = "approved" if e.kind == EventKind.STEP_APPROVED else "**skipped**"
-                out.append(f"- {_said(draft, e.text[:300])}: {verb} by {_who(draft, e.actor)}")
+                out.append(f"- {_step(e.text[:300])}: {verb} by {_who(draft, e.actor)}")
         out.append("")
     return out
 
@@ -180,7 +205,8 @@ def _timeline(draft: Draft) -> list[str]:
     for e in draft.events:
         label = LABELS.get(e.kind, e.kind.replace("_", " ").capitalize())
         when = e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        out.append(f"| {when} | {label} | {_who(draft, e.actor)} | {_said(draft, e.text[:300])} |")
+        said = _step(e.text[:300]) if e.kind in STEPS else _said(draft, e.text[:300])
+        out.append(f"| {when} | {label} | {_who(draft, e.actor)} | {said} |")
     return [*out, ""]
 
 
@@ -195,7 +221,7 @@ def _followups(draft: Draft, now: datetime) -> list[str]:
 
 def _feedback(draft: Draft) -> list[str]:
     lines = [
-        f"- {_md(f.runbook_id)} step {f.step_index + 1} ({_md(f.step[:200])}): skipped here by "
+        f"- {_md(f.runbook_id)} step {f.step_index + 1} ({_step(f.step[:200])}): skipped here by "
         f"{_who(draft, f.skipped_by)}; skipped in {f.skipped_in} of its last {f.of_runs} runs"
         for f in draft.feedback
     ]
