@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.incidents.timeline import EventRow, IncidentRow, render_json, render_markdown
 from bot.store.models import Incident, TimelineEvent
+from bot.store.people import names_of
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 
@@ -160,6 +161,28 @@ async def test_cli_json_and_markdown(
     code, md, _ = await run_cli(clean_db, tmp_path, "timeline", "INC-1")
     assert code == 0 and "- **Resolved:**" in md and "UTC (after " in md
     assert "Incident resolved" in md.splitlines()[-1]
+
+
+async def test_people_who_only_type_commands_show_by_handle(
+    bot: BotServer, slack: SlackStandIn, clean_db: str, tmp_path: Path
+) -> None:
+    """A commander who never clicks a button still appears as @name: a slash
+    command's sender is recorded too (after the ack, in the background)."""
+    await declare(bot, slack, "Search slow", user_id="UDANA")
+    await bot.command("/incident", "role commander <@UERIN>", user_id="UDANA")
+    await bot.command("/incident", "update Erin is on it", user_id="UERIN")
+    async with asyncio.timeout(15):
+        while True:
+            async with bot.ctx.sessions() as session:
+                known = await names_of(session, ["UDANA", "UERIN"])
+            if len(known) == 2:
+                break
+            await asyncio.sleep(0.1)
+    assert known == {"UDANA": "dana", "UERIN": "erin"}
+    code, md, err = await run_cli(clean_db, tmp_path, "timeline", "INC-1")
+    assert code == 0, err
+    assert "| Incident opened | @dana |" in md and "- **Roles:** commander @erin" in md
+    assert "| Status update | @erin | Erin is on it |" in md
 
 
 async def test_cli_unknown_incident(clean_db: str, tmp_path: Path) -> None:
