@@ -60,7 +60,7 @@ async def test_draft_from_a_real_incident(
     text = done.stdout
     assert "| **Roles** | commander @cmd |" in text  # by handle: UCMD typed /incident resolve
     assert "RTO 1s: missed" in text
-    assert "step 2/3: Do thing 2.: **skipped** by @bob" in text  # handles, as clicked
+    assert "step 2/3: Do thing 2. — **skipped** by @bob" in text  # handles, as clicked
     assert "| @cmd is the commander |" in text  # a mention as a handle
     assert "Payments are back for 90% of users" in text
     assert "All traffic restored \\| watching" in text  # a pipe stays literal

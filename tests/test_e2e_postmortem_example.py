@@ -109,10 +109,10 @@ async def test_rb08_postmortem_draft(
     run_part = text.split("## Runbooks run")[1].split("## Status updates")[0]
     assert "- RTO 5s: missed" in run_part
     assert "Incident Commander approves the restore" in run_part
-    assert re.search(r"Incident Commander approves the restore.*: approved by @dana", run_part)
+    assert re.search(r"Incident Commander approves the restore.* — approved by @dana", run_part)
     assert "- RB-08 Steps step 5/16: **Put the portal into maintenance mode** so" in run_part
-    assert len(re.findall(r": \*\*skipped\*\* by @bob", run_part)) == 1
-    assert len(re.findall(r": approved by @", run_part)) == RB08_STEPS - 1
+    assert len(re.findall(r" — \*\*skipped\*\* by @bob", run_part)) == 1
+    assert len(re.findall(r" — approved by @", run_part)) == RB08_STEPS - 1
     updates = text.split("## Status updates")[1].split("## Timeline")[0]
     assert len(re.findall(r"(?m)^- ", updates)) == 2 and "PITR at 02:00 UTC" in updates
     followups = text.split("## Follow-ups")[1].split("## Runbook feedback")[0]

@@ -191,7 +191,7 @@ def _runs(draft: Draft) -> list[str]:
             out.append(f"- {rto}")
         for e in steps.get(run.id, []):
             verb = "approved" if e.kind == EventKind.STEP_APPROVED else "**skipped**"
-            out.append(f"- {_step(e.text[:300])}: {verb} by {_who(draft, e.actor)}")
+            out.append(f"- {_step(e.text[:300])} — {verb} by {_who(draft, e.actor)}")
         out.append("")
     return out
 
