@@ -17,24 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.incidents import followup_text
 from bot.incidents.clocks import FOLLOWUP_DUE
 from bot.incidents.flows import Outcome, Request, Sessions
-from bot.incidents.followup_text import FollowupSpec, FollowupView
+from bot.incidents.followup_text import FollowupSpec, FollowupView, view_of
 from bot.incidents.service import add_event, claim_request, open_incidents, thread_parent
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.backend import backend
 from bot.store.models import Deadline, Followup, Incident, utcnow
 from bot.store.states import EventKind, incident_key
-
-
-def view_of(row: Any) -> FollowupView:
-    return FollowupView(
-        id=row.id,
-        incident_id=row.incident_id,
-        text=row.text,
-        owner=row.owner,
-        due_at=row.due_at,
-        done_at=row.done_at,
-    )
 
 
 async def find_incident(

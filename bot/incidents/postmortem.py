@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.incidents.followups import view_of
+from bot.incidents.followup_text import view_of  # not .followups: its flows are not needed here
 from bot.incidents.postmortem_render import Draft, Feedback, Head, RunRow
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.timeline import EventRow
