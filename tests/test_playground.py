@@ -134,8 +134,8 @@ async def test_rb04_runs_to_completion_and_the_timeline_shows_it(page: Any) -> N
     await command(page, f"/incident timeline {key.group(0)}")
     ephemeral = page.locator("#messages .msg.ephemeral").last
     await expect(ephemeral).to_contain_text("Only visible to you")
-    await expect(ephemeral).to_contain_text("runbook_completed")
-    assert (await ephemeral.inner_text()).count("step_approved") == 18
+    await expect(ephemeral).to_contain_text("Runbook completed")
+    assert (await ephemeral.inner_text()).count("Step approved") == 18
     # Times are shown in the viewer's zone, not the UTC fallback.
     times = await ephemeral.locator("time").all_inner_texts()
     assert times and not any("UTC" in t for t in times)
