@@ -34,6 +34,7 @@ SCRIPTS = [
     ["deadline_scale.py"],
     ["gate_click.py"],
     ["timeline_export.py"],
+    ["postmortem.py"],
     ["alert_burst.py"],
     ["storm.py"],
 ]

@@ -29,6 +29,7 @@ from bot.runs.action_runner import ActionRunner
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.delivery import OutboxWorker
+from bot.store.people import SeenNames
 from bot.store.retention import Retention
 from bot.store.urls import is_sqlite
 
@@ -76,6 +77,8 @@ class AppContext:
     declare_channel: ChannelResolver
     deadlines: Deadlines
     background: Background = field(default_factory=Background)
+    # Handles already recorded from slash commands by this app (commands/common.py).
+    command_names: SeenNames = field(default_factory=SeenNames)
     listener: WakeListener | None = None
     retention: Retention | None = None
     runner: ActionRunner | None = None  # runs the actions of Run clicks (in the worker)

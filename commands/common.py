@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -12,6 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.context import AppContext
 from bot.incidents.service import BadIncidentKey
 from bot.store.db import is_db_down
+from bot.store.models import utcnow
+from bot.store.people import clean_name, record_name
 
 log = logging.getLogger("runbook_bot.commands")
 
@@ -99,8 +102,31 @@ def slash_command(bolt: Any, ctx: AppContext, name: str, dispatch: Dispatch) -> 
             reply = {"text": str(exc)}
         await ack(**reply) if reply else await ack()
         ctx.metrics.acks.labels("command").inc()
+        remember_sender(ctx, command)
 
     bolt.command(name)(listener)
+
+
+def remember_sender(ctx: AppContext, command: dict[str, Any]) -> None:
+    """Record the sender's handle for what shows people by handle (the timeline
+    export, the postmortem draft), as the intake worker does for clicks: after
+    the ack, in the background, once per (id, name) per app. Someone who only
+    ever types ``/incident`` commands would otherwise appear as a user ID."""
+    user, name = command.get("user_id"), clean_name(command.get("user_name"))
+    if not user or name is None or not ctx.command_names.is_new(user, name):
+        return
+    ctx.background.spawn(_record_sender(ctx, user, name, utcnow()))
+
+
+async def _record_sender(ctx: AppContext, user: str, name: str, at: datetime) -> None:
+    try:
+        async with ctx.sessions() as session, session.begin():
+            await record_name(session, user, name, at=at, postgres=ctx.postgres)
+    except Exception as exc:
+        if not is_db_down(exc):
+            raise
+        return  # not remembered: the person's next command tries again
+    ctx.command_names.remember(user, name)
 
 
 async def submit_click(ctx: AppContext, ack: Any, item: tuple[str, str, dict[str, Any]]) -> None:

@@ -184,8 +184,18 @@ def test_incident_payloads_are_valid() -> None:
         "updates": 4,
         "reminders": 1,
     }
-    valid(incident_blocks.resolve_message(resolved, "UBOB", stats))
+    done = valid(incident_blocks.resolve_message(resolved, "UBOB", stats))
     valid(incident_blocks.resolve_message(resolved, "UBOB", {**stats, "first_decision_at": None}))
+    # The summary ends with what is left: follow-ups, and the postmortem draft.
+    last = done["blocks"][-1]["text"]["text"].splitlines()
+    assert last == [
+        "Add follow-ups: `/incident followup INC-3 &lt;text&gt; @owner due 3d`",
+        "Postmortem draft: `runbook-bot postmortem INC-3`",
+    ]
+    drill = incident_blocks.resolve_message(
+        incident(state="resolved", resolved_at=T0 + timedelta(hours=1), drill=True), "UB", stats
+    )
+    assert "postmortem" not in drill["blocks"][-1]["text"]["text"]  # a drill owes none
     events = [
         EventView(
             kind="note" if i % 2 else "step_approved",

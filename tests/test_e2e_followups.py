@@ -115,6 +115,40 @@ async def test_after_resolving_and_overdue_once_across_two_processes(
     assert "*#1*" in listed and "*#2*" not in listed
 
 
+async def test_done_racing_the_overdue_notice_wins(
+    make_bot: BotFactory, slack: SlackStandIn
+) -> None:
+    """A ``followup done`` still in its transaction when the follow-up falls due:
+    the notice waits for it, then sees it done and posts nothing. A transaction
+    on the row that ends without marking it done lets the notice post, once."""
+    bot = await make_bot()
+    await declared(bot, slack)
+    await bot.command("/incident", "followup Rotate the keys <@UBOB> due 2s")
+    await bot.command("/incident", "followup Renew the cert <@UCAT> due 2s")
+    async with bot.ctx.sessions() as holder, holder.begin():
+        # Another transaction holds both rows, as an in-flight `followup done` does.
+        lock = select(Followup.id).where(Followup.id.in_([1, 2])).with_for_update()
+        assert list((await holder.execute(lock)).scalars()) == [1, 2]
+        # The real command queues behind it on follow-up 1's row.
+        done = asyncio.create_task(bot.command("/incident", "followup done 1", user_id="UBOB"))
+        await asyncio.sleep(4.0)  # both due 2 s ago; the deadline job has had rounds
+        assert not [c for c in slack.calls if overdue(c)]
+        assert await count_events(bot, "followup_overdue") == 0
+        await holder.rollback()
+    assert "is done" in (await asyncio.wait_for(done, 30)).text
+    notice = (await slack.wait_for("chat.postMessage", overdue, timeout=15))[0]
+    assert "<@UCAT>: follow-up *#2*" in notice.args["text"]
+    await asyncio.sleep(1.0)
+    await bot.settle()
+    assert [c.args["text"] for c in slack.calls if overdue(c)] == [notice.args["text"]]
+    assert [d["id"] for d in await event_data(bot, "followup_overdue")] == [2]
+    async with bot.ctx.sessions() as session:
+        pending = select(Deadline.followup_id).where(
+            Deadline.fired_at.is_(None), Deadline.followup_id.is_not(None)
+        )
+        assert list((await session.execute(pending)).scalars()) == []
+
+
 async def test_overdue_across_a_restart_posts_once(
     make_bot: BotFactory, slack: SlackStandIn
 ) -> None:

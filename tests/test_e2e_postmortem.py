@@ -58,10 +58,10 @@ async def test_draft_from_a_real_incident(
     # The summary and timeline are tables; root cause and lessons are left empty.
     assert sum(1 for t in tokens if t.type == "table_open") == 2
     text = done.stdout
-    assert "| **Roles** | commander @UCMD |" in text
+    assert "| **Roles** | commander @cmd |" in text  # by handle: UCMD typed /incident resolve
     assert "RTO 1s: missed" in text
-    assert "step 2/3: Do thing 2.: **skipped** by @bob" in text  # handles, as clicked
-    assert "| @UCMD is the commander |" in text  # a mention as a handle (or its ID)
+    assert "step 2/3: Do thing 2. — **skipped** by @bob" in text  # handles, as clicked
+    assert "| @cmd is the commander |" in text  # a mention as a handle
     assert "Payments are back for 90% of users" in text
     assert "All traffic restored \\| watching" in text  # a pipe stays literal
     assert "Alert on \\*queue\\* depth — @bob" in text and ", open" in text

@@ -1,4 +1,4 @@
-"""The layout's import rules (README "How it works", each package's __init__).
+"""The layout's import rules (docs/architecture.md "How it works", each package's __init__).
 
 Data flows one way: ``commands/`` → domain packages → ``bot.store``. The pure
 modules (runbook files, the run engine, Block Kit rendering, mrkdwn) import no

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.incidents.timeline import EventRow, IncidentRow, render_json, render_markdown
 from bot.store.models import Incident, TimelineEvent
+from bot.store.people import names_of
 from tests.rig import Call, SlackStandIn
 from tests.rig.botserver import BotServer
 
@@ -98,6 +99,16 @@ async def test_cli_json_and_markdown(
     assert data[0]["data"] == {"priority": "critical", "title": "Share link | leaked"}
     assert data[3]["data"]["via"] == "step_decision"
     assert all({"at", "kind", "actor", "text"} <= set(e) for e in data)
+    # IDs for machines, and each actor's handle as Slack sent it with their request.
+    assert [e["actor_handle"] for e in data] == [
+        "alice",
+        "alice",
+        "bob",
+        "bob",
+        "carol",
+        "alice",
+        "bob",
+    ]
     times = []
     for event in data:
         at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
@@ -115,16 +126,17 @@ async def test_cli_json_and_markdown(
     assert "## Timeline (UTC)" in md and "| Time | Event | Who | Details |" in md
     assert "- **State:** open" in md
     assert "- **Priority:** critical" in md
-    assert "- **Acknowledged:** by <@UBOB> after " in md
+    assert "- **Acknowledged:** by @bob after " in md  # people by handle, as in a postmortem
     assert "1 approved, 1 skipped" in md and "**Status updates:** 1" in md
     rows = [line for line in md.splitlines() if line.startswith("| 20")]
     assert len(rows) == 7  # one table row per event, multi-line text kept on one row
     for row, event, at in zip(rows, data, times, strict=True):
         assert row.startswith(f"| {at.strftime('%Y-%m-%d %H:%M:%S')} |")  # UTC time
-        assert f"<@{event['actor']}>" in row
+        assert f"| @{event['actor_handle']} |" in row
+    assert "<@" not in md  # no raw Slack mentions in a file people read
     assert "Step approved" in rows[2] and step_text[:40] in rows[2]
-    assert "Acknowledged" in rows[3] and "<@UBOB>" in rows[3]
-    assert "Step skipped" in rows[4] and "<@UCAROL>" in rows[4]
+    assert "Acknowledged" in rows[3] and "| @bob |" in rows[3]
+    assert "Step skipped" in rows[4] and "| @carol |" in rows[4]
     assert "Status update" in rows[5] and "Link revoked; customer told" in rows[5]
     assert "Note" in rows[6] and "&lt;public&gt; bucket \\| ACL" in rows[6]
     assert all(row.count(" | ") == 3 for row in rows)  # pipes in text don't add columns
@@ -133,12 +145,44 @@ async def test_cli_json_and_markdown(
     code, default, _ = await run_cli(clean_db, tmp_path, "timeline", "inc-1")
     assert code == 0 and default == md
 
+    # A role and a mention in typed text read as handles too; an ID nobody has
+    # a handle for stays an ID.
+    await bot.command("/incident", "role commander <@UCAROL>", user_id="UALICE")
+    await bot.command("/incident", "note paged <@UBOB> and <@UNOBODY>", user_id="UALICE")
+    await bot.settle()
+    code, md, _ = await run_cli(clean_db, tmp_path, "timeline", "INC-1")
+    assert code == 0 and "- **Roles:** commander @carol" in md
+    assert "| @alice | @carol is the commander |" in md
+    assert "| @alice | paged @bob and @UNOBODY |" in md and "<@" not in md
+
     # After resolve the export says so, with the duration.
     await bot.command("/incident", "resolve")
     await bot.settle()
     code, md, _ = await run_cli(clean_db, tmp_path, "timeline", "INC-1")
     assert code == 0 and "- **Resolved:**" in md and "UTC (after " in md
     assert "Incident resolved" in md.splitlines()[-1]
+
+
+async def test_people_who_only_type_commands_show_by_handle(
+    bot: BotServer, slack: SlackStandIn, clean_db: str, tmp_path: Path
+) -> None:
+    """A commander who never clicks a button still appears as @name: a slash
+    command's sender is recorded too (after the ack, in the background)."""
+    await declare(bot, slack, "Search slow", user_id="UDANA")
+    await bot.command("/incident", "role commander <@UERIN>", user_id="UDANA")
+    await bot.command("/incident", "update Erin is on it", user_id="UERIN")
+    async with asyncio.timeout(15):
+        while True:
+            async with bot.ctx.sessions() as session:
+                known = await names_of(session, ["UDANA", "UERIN"])
+            if len(known) == 2:
+                break
+            await asyncio.sleep(0.1)
+    assert known == {"UDANA": "dana", "UERIN": "erin"}
+    code, md, err = await run_cli(clean_db, tmp_path, "timeline", "INC-1")
+    assert code == 0, err
+    assert "| Incident opened | @dana |" in md and "- **Roles:** commander @erin" in md
+    assert "| Status update | @erin | Erin is on it |" in md
 
 
 async def test_cli_unknown_incident(clean_db: str, tmp_path: Path) -> None:
@@ -178,7 +222,7 @@ def rows() -> tuple[IncidentRow, list[EventRow]]:
 
 def test_render_json() -> None:
     _, events = rows()
-    data = json.loads(render_json(events))
+    data = json.loads(render_json(events, {"UBOB": "bob"}))
     assert [e["at"] for e in data] == [
         "2025-03-04T23:50:00Z",
         "2025-03-04T23:55:00Z",
@@ -187,6 +231,7 @@ def test_render_json() -> None:
         "2025-03-05T01:25:00Z",
     ]
     assert data[2]["actor"] is None and data[2]["kind"] == "reminder_sent"
+    assert [e["actor_handle"] for e in data] == [None, "bob", None, None, "bob"]
     assert data[3]["text"] == "Line 1\nline 2 ✓"
     assert "✓" in render_json(events)  # readable, not \\u-escaped
     assert json.loads(render_json([])) == []
@@ -194,18 +239,22 @@ def test_render_json() -> None:
 
 def test_render_markdown() -> None:
     head, events = rows()
-    md = render_markdown(head, events)
+    md = render_markdown(head, events, {"UBOB": "bob", "UALICE": "a|ice"})
     lines = md.splitlines()
     assert lines[0] == "# INC-7: DB \\| failover"
     assert "- **Opened:** 2025-03-04 23:50:00 UTC" in lines
     assert "- **Resolved:** 2025-03-05 01:25:00 UTC (after 1h 35m)" in lines
     table = [line for line in lines if line.startswith("| 2025")]
     assert table[1] == (
-        "| 2025-03-04 23:55:00 | Step approved | <@UBOB> "
+        "| 2025-03-04 23:55:00 | Step approved | @bob "
         "| RB-01 Steps step 1/5: Fail over to the replica |"
     )
     assert table[2] == "| 2025-03-05 00:20:00 | Reminder sent | bot | Reminder |"
-    assert table[3] == "| 2025-03-05 00:21:00 | Status update | <@UALICE> | Line 1 line 2 ✓ |"
+    # A handle is escaped like any cell text.
+    assert table[3] == "| 2025-03-05 00:21:00 | Status update | @a\\|ice | Line 1 line 2 ✓ |"
+    assert "| Incident resolved | @bob |" in md
+    # Without a known handle, the ID.
+    assert "| Step approved | @UBOB |" in render_markdown(head, events)
     assert md.endswith("|\n")
 
     open_head = IncidentRow("INC-8", "t", "C", "open", OPENED, None)

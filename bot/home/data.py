@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.drills.history import recent_runs
 from bot.drills.log import due_runbooks
 from bot.home.view import SHOW_INCIDENTS, SHOW_RUNS, HomeData, OpenIncident
-from bot.incidents.followup_text import FollowupView
-from bot.incidents.followups import view_of
+from bot.incidents.followup_text import FollowupView, view_of
 from bot.runbook import Library
 from bot.store.models import Followup, Incident, Run, SlackProblem, StepDecision
 from bot.store.states import IncidentState, RunStatus

@@ -223,8 +223,18 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
             f"The whole story: `/incident timeline {incident.key}` · to export it, "
             f"`runbook-bot timeline {incident.key}` on the bot's host"
         ),
+        section(after_resolve(incident)),
     ]
     return {"text": drilled(text, incident.drill), "blocks": blocks}
+
+
+def after_resolve(incident: IncidentView) -> str:
+    """What is left to do: follow-ups, and (not after a drill) the postmortem."""
+    usage = escape(f"/incident followup {incident.key} <text> @owner due 3d")
+    lines = [f"Add follow-ups: `{usage}`"]
+    if not incident.drill:
+        lines.append(f"Postmortem draft: `runbook-bot postmortem {incident.key}`")
+    return "\n".join(lines)
 
 
 def _level(incident: IncidentView) -> str:

@@ -165,7 +165,10 @@ class Deadlines(DueJob):
                 run = runs.get(deadline.run_id) if deadline.run_id else None
                 if incident is None or (deadline.run_id and run is None):
                     continue  # busy in another transaction: the next round takes it
-                if await self._fire(session, deadline, incident, run, now, escalated):
+                fired = await self._fire(session, deadline, incident, run, now, escalated)
+                if fired is None:
+                    continue  # its follow-up is being marked done: the next round decides
+                if fired:
                     posted[deadline.kind] = posted.get(deadline.kind, 0) + 1
                 handled.append(deadline.id)
             if handled:
@@ -203,10 +206,11 @@ class Deadlines(DueJob):
         run: Any,
         now: datetime,
         escalated: list[object],
-    ) -> bool:
+    ) -> bool | None:
         """Record and post what the deadline means now; False when it no longer
-        applies (acknowledged, resolved, the run ended, or the warning is moot).
-        A missed target or a breach also records the escalation action in ``escalated``."""
+        applies (acknowledged, resolved, the run ended, or the warning is moot),
+        None when its row is busy and the next round must decide. A missed
+        target or a breach also records the escalation action in ``escalated``."""
         if deadline.kind == FOLLOWUP_DUE:  # owed after the incident too
             return await followups.fire_overdue(session, deadline, incident, now)
         if deadline.kind == POSTMORTEM_DUE:

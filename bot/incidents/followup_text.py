@@ -45,6 +45,18 @@ class FollowupView:
         return self.done_at is None and self.due_at is not None and self.due_at <= now
 
 
+def view_of(row: Any) -> FollowupView:
+    """A ``followups`` row (or any object with its columns) as a view."""
+    return FollowupView(
+        id=row.id,
+        incident_id=row.incident_id,
+        text=row.text,
+        owner=row.owner,
+        due_at=row.due_at,
+        done_at=row.done_at,
+    )
+
+
 def parse_due(word: str, now: datetime) -> datetime:
     """A duration from now, or a date: due by the end of that day (UTC)."""
     date = _DATE.match(word)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.incidents import followup_text
 from bot.incidents.clocks import FOLLOWUP_DUE
 from bot.incidents.flows import Outcome, Request, Sessions
-from bot.incidents.followup_text import FollowupSpec, FollowupView
+from bot.incidents.followup_text import FollowupSpec, FollowupView, view_of
 from bot.incidents.service import (
     add_event,
     claim_request,
@@ -30,17 +30,6 @@ from bot.slack.pace import Priority
 from bot.store.backend import backend
 from bot.store.models import Deadline, Followup, Incident, utcnow
 from bot.store.states import EventKind, incident_key
-
-
-def view_of(row: Any) -> FollowupView:
-    return FollowupView(
-        id=row.id,
-        incident_id=row.incident_id,
-        text=row.text,
-        owner=row.owner,
-        due_at=row.due_at,
-        done_at=row.done_at,
-    )
 
 
 async def find_incident(
@@ -178,12 +167,29 @@ async def channel_incidents(sessions: Sessions, channel: str) -> list[int]:
         return list((await session.execute(query)).scalars())
 
 
-async def fire_overdue(session: AsyncSession, deadline: Any, incident: Any, now: datetime) -> bool:
-    """The overdue notice, in the claim's transaction; False when it was done."""
+async def fire_overdue(
+    session: AsyncSession, deadline: Any, incident: Any, now: datetime
+) -> bool | None:
+    """The overdue notice, in the claim's transaction; False when it was done,
+    None when a ``followup done`` holds the row (the next round decides).
+
+    The row is locked and read afresh: a ``done`` committing between the claim
+    and this read is seen, and one still in flight is not raced. SKIP LOCKED,
+    as the claim's other locks: ``done`` locks the follow-up and then deletes
+    the deadline this claim holds, so waiting here could deadlock.
+    """
     if deadline.followup_id is None:
         return False
-    row = await session.get(Followup, deadline.followup_id)
-    if row is None or row.done_at is not None:
+    query = select(Followup).where(Followup.id == deadline.followup_id)
+    if backend(session).postgres:
+        query = query.with_for_update(skip_locked=True)
+    row = (
+        await session.execute(query, execution_options={"populate_existing": True})
+    ).scalar_one_or_none()
+    if row is None:
+        gone = await session.get(Followup, deadline.followup_id) is None
+        return False if gone else None
+    if row.done_at is not None:
         return False
     view = view_of(row)
     late = round(max(0.0, (now - deadline.due_at).total_seconds()), 3)

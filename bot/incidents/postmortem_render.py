@@ -75,10 +75,14 @@ class Draft:
     handles: dict[str, str] = field(default_factory=dict)
 
 
+# Markdown's markup characters, each taken literally: a translate table (a regex
+# substitution per event was most of the render time of a long timeline).
+_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|~"})
+
+
 def _md(text: str) -> str:
     """User text on one Markdown line, its markup characters taken literally."""
-    flat = " ".join(text.split())
-    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", flat)
+    return " ".join(text.split()).translate(_ESCAPES)
 
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -86,12 +90,42 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 def _said(draft: Draft, text: str) -> str:
     """Recorded text with its mentions as handles (``@ana``), then escaped."""
-    named = _MENTION.sub(lambda m: "@" + draft.handles.get(m.group(1), m.group(1)), text)
-    return _md(named)
+    if "<@" in text:
+        text = _MENTION.sub(lambda m: "@" + draft.handles.get(m.group(1), m.group(1)), text)
+    return _md(text)
+
+
+# A runbook step's own Markdown: `code` spans and **bold**, kept as such.
+_RUNBOOK_MARKUP = re.compile(r"`([^`\n]+)`|\*\*([^*\n]+?)\*\*")
+
+
+def _step(text: str) -> str:
+    """A step's text (from a runbook in git) with its code spans and bold kept;
+    everything else escaped as ``_md`` does. A code span's content is literal
+    Markdown, but a pipe still ends a table cell: it is escaped there too."""
+    out, last = [], 0
+    flat = " ".join(text.split())
+    for m in _RUNBOOK_MARKUP.finditer(flat):
+        out.append(flat[last : m.start()].translate(_ESCAPES))
+        code, bold = m.group(1), m.group(2)
+        out.append(
+            "`" + code.replace("|", "\\|") + "`"
+            if code is not None
+            else "**" + bold.translate(_ESCAPES) + "**"
+        )
+        last = m.end()
+    out.append(flat[last:].translate(_ESCAPES))
+    return "".join(out)
+
+
+def _stamp(at: datetime) -> str:
+    """``2026-03-04 10:00:00`` in UTC (isoformat: strftime was a tenth of a
+    long draft's render time)."""
+    return at.astimezone(UTC).isoformat(" ", "seconds")[:19]
 
 
 def _at(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _stamp(at) + " UTC"
 
 
 def _who(draft: Draft, user: str | None) -> str:
@@ -146,15 +180,18 @@ def _runs(draft: Draft) -> list[str]:
     out = ["## Runbooks run", ""]
     if not draft.runs:
         return [*out, "No runbook was run.", ""]
+    steps: dict[int | None, list[EventRow]] = {}
+    for e in draft.events:  # once, not once per run
+        if e.kind in STEPS:
+            steps.setdefault(e.run_id, []).append(e)
     for run in draft.runs:
         out += [f"### {_md(run.runbook_id)}: {_md(run.title)} ({run.state})", ""]
         out.append(f"- Started by {_who(draft, run.started_by)} at {_at(run.started_at)}")
         if (rto := rto_line(run)) is not None:
             out.append(f"- {rto}")
-        for e in draft.events:
-            if e.run_id == run.id and e.kind in STEPS:
-                verb = "approved" if e.kind == EventKind.STEP_APPROVED else "**skipped**"
-                out.append(f"- {_said(draft, e.text[:300])}: {verb} by {_who(draft, e.actor)}")
+        for e in steps.get(run.id, []):
+            verb = "approved" if e.kind == EventKind.STEP_APPROVED else "**skipped**"
+            out.append(f"- {_step(e.text[:300])} — {verb} by {_who(draft, e.actor)}")
         out.append("")
     return out
 
@@ -179,8 +216,9 @@ def _timeline(draft: Draft) -> list[str]:
     out = ["## Timeline", "", "| Time (UTC) | Event | Who | Details |", "|---|---|---|---|"]
     for e in draft.events:
         label = LABELS.get(e.kind, e.kind.replace("_", " ").capitalize())
-        when = e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        out.append(f"| {when} | {label} | {_who(draft, e.actor)} | {_said(draft, e.text[:300])} |")
+        when = _stamp(e.at)
+        said = _step(e.text[:300]) if e.kind in STEPS else _said(draft, e.text[:300])
+        out.append(f"| {when} | {label} | {_who(draft, e.actor)} | {said} |")
     return [*out, ""]
 
 
@@ -195,7 +233,7 @@ def _followups(draft: Draft, now: datetime) -> list[str]:
 
 def _feedback(draft: Draft) -> list[str]:
     lines = [
-        f"- {_md(f.runbook_id)} step {f.step_index + 1} ({_md(f.step[:200])}): skipped here by "
+        f"- {_md(f.runbook_id)} step {f.step_index + 1} ({_step(f.step[:200])}): skipped here by "
         f"{_who(draft, f.skipped_by)}; skipped in {f.skipped_in} of its last {f.of_runs} runs"
         for f in draft.feedback
     ]

@@ -1,13 +1,17 @@
 """Timeline export: JSON for machines, Markdown ready to paste into a postmortem.
 
 The renderers are pure functions over plain rows; ``export_incident`` loads the
-rows in one query each.
+rows in one query each. People appear by handle (``@alice``, the ``people``
+table: what Slack last sent with their requests), as in the postmortem draft;
+an ID nobody has a handle for stays an ID (``@U123``). JSON keeps the IDs and
+adds each actor's handle.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.models import Incident, TimelineEvent
+from bot.store.people import names_of
 from bot.store.states import EventKind
 from bot.timefmt import format_duration
 
@@ -48,19 +53,31 @@ def iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def render_json(events: Sequence[EventRow]) -> str:
-    """A JSON array, one event object per line (readable, diffable, greppable).
+Handles = Mapping[str, str]
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def mentioned(texts: Iterable[str]) -> set[str]:
+    """User IDs mentioned (``<@U…>``) in ``texts``."""
+    return {m.group(1) for text in texts if "<@" in text for m in _MENTION.finditer(text)}
+
+
+def render_json(events: Sequence[EventRow], handles: Handles | None = None) -> str:
+    """A JSON array, one event object per line (readable, diffable, greppable);
+    ``actor_handle`` is the actor's handle (null when unknown or the bot).
 
     Each object is encoded on its own by the C encoder: ``indent=`` would
     select the pure-Python encoder, the slowest part of a 10,000-event export.
     """
     dumps = json.JSONEncoder(ensure_ascii=False).encode
+    names = handles or {}
     lines = ",\n  ".join(
         dumps(
             {
                 "at": iso(e.at),
                 "kind": e.kind,
                 "actor": e.actor,
+                "actor_handle": names.get(e.actor) if e.actor else None,
                 "text": e.text,
                 "run_id": e.run_id,
                 "data": e.data or {},
@@ -107,18 +124,34 @@ def _cell(text: str) -> str:
     return one_line.replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_markdown(incident: IncidentRow, events: Sequence[EventRow]) -> str:
+def _person(user: str, handles: Handles) -> str:
+    return "@" + _cell(handles.get(user, user))
+
+
+def _said(text: str, handles: Handles) -> str:
+    """A table cell of recorded text, its mentions as handles."""
+    if "<@" in text:
+        text = _MENTION.sub(lambda m: "@" + handles.get(m.group(1), m.group(1)), text)
+    return _cell(text)
+
+
+def render_markdown(
+    incident: IncidentRow, events: Sequence[EventRow], handles: Handles | None = None
+) -> str:
+    names = handles or {}
     lines = [f"# {incident.key}: {_cell(incident.title)}", ""]
     lines.append(f"- **Channel:** {incident.channel_id}")
     if incident.priority:
         lines.append(f"- **Priority:** {_cell(incident.priority)}")
     if incident.acknowledged_at is not None:
         lines.append(
-            f"- **Acknowledged:** by <@{incident.acknowledged_by}> after "
+            f"- **Acknowledged:** by {_person(incident.acknowledged_by or '', names)} after "
             f"{format_duration(incident.acknowledged_at - incident.opened_at)}"
         )
     if incident.roles:
-        roles = ", ".join(f"{_cell(r)} <@{u}>" for r, u in sorted(incident.roles.items()))
+        roles = ", ".join(
+            f"{_cell(r)} {_person(u, names)}" for r, u in sorted(incident.roles.items())
+        )
         lines.append(f"- **Roles:** {roles}")
     lines.append(f"- **Opened:** {incident.opened_at.strftime('%Y-%m-%d %H:%M:%S')} UTC")
     if incident.resolved_at:
@@ -139,10 +172,10 @@ def render_markdown(incident: IncidentRow, events: Sequence[EventRow]) -> str:
     )
     lines += ["", "## Timeline (UTC)", "", "| Time | Event | Who | Details |", "|---|---|---|---|"]
     for e in events:
-        who = f"<@{e.actor}>" if e.actor else "bot"
+        who = _person(e.actor, names) if e.actor else "bot"
         lines.append(
             f"| {e.at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')} "
-            f"| {LABELS.get(e.kind, e.kind)} | {who} | {_cell(e.text)} |"
+            f"| {LABELS.get(e.kind, e.kind)} | {who} | {_said(e.text, names)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -198,7 +231,15 @@ async def export_incident(
 ) -> str | None:
     async with sessions() as session:
         loaded = await load_rows(session, incident_id, with_data=fmt == "json")
-    if loaded is None:
-        return None
-    head, events = loaded
-    return render_json(events) if fmt == "json" else render_markdown(head, events)
+        if loaded is None:
+            return None
+        head, events = loaded
+        people = {e.actor for e in events if e.actor} | set((head.roles or {}).values())
+        if head.acknowledged_by:
+            people.add(head.acknowledged_by)
+        if fmt != "json":  # JSON keeps the text as typed
+            people |= mentioned(e.text for e in events)
+        handles = await names_of(session, people)
+    if fmt == "json":
+        return render_json(events, handles)
+    return render_markdown(head, events, handles)

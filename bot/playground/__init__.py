@@ -11,11 +11,14 @@ process; this package adds what Slack would otherwise be:
   ``block_actions``, ``view_submission``, events), signed as Slack signs them;
 - ``server`` — the wiring: settings built in code, the page and its WebSocket,
   the page's actions turned into signed requests to the real ``/slack/events``;
+- ``draft`` — the postmortem draft of an incident as a page, from the
+  playground's database (the loader and renderer ``runbook-bot postmortem`` uses);
 - ``static/`` — the page itself: plain HTML, CSS and JavaScript, no build step.
 
 It is wiring, like the root: ``server`` may import the app factory, the
 settings and the migrations (``bot.app``, ``bot.settings``,
-``bot.store.migrate``); the other modules only ``workspace``, aiohttp and the
-standard library. Never ``commands/`` directly (the app factory registers the
+``bot.store.migrate``), and ``draft`` the postmortem draft's loader and
+renderer; the other modules only ``workspace``, aiohttp and the standard
+library. Never ``commands/`` directly (the app factory registers the
 listeners) and never ``tests/``.
 """

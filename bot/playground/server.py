@@ -28,6 +28,7 @@ from aiohttp import web
 
 from bot.playground import slack_requests as sr
 from bot.playground.demo_runbooks import demo_folder
+from bot.playground.draft import add_draft_route
 from bot.playground.guard import Guard
 from bot.playground.webapi import WebApi
 from bot.playground.workspace import Event, Workspace
@@ -216,6 +217,9 @@ class Playground:
             reply = {"text": f'{command} failed with the error "dispatch_failed" (HTTP {status})'}
         elif isinstance(answer, dict) and (answer.get("text") or answer.get("blocks")):
             reply = answer
+        elif isinstance(answer, str) and answer.strip():
+            # Bolt answers a text-only ack as text/plain; Slack shows it like {"text": …}.
+            reply = {"text": answer}
         else:
             reply = None
         if reply is not None:
@@ -328,6 +332,7 @@ async def run_playground(port: int) -> None:
         guard.install(bot.web)
         WebApi(workspace).add_routes(bot.web)
         Playground(workspace, settings, guard).add_routes(bot.web)
+        add_draft_route(bot.web, bot.ctx)
         runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()

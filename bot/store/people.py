@@ -3,9 +3,11 @@ people rather than Slack: the validation log's Markdown shows ``@alice``,
 where an id means nothing once pasted into a runbook in git.
 
 Slack sends the acting user's handle with every request; the intake worker
-records it when it acts on the request (``bot/intake/worker.py``), never on
-the ack path, and only when its process has not already seen that exact
-(id, name) pair (``SeenNames``), so a busy run writes nothing per click.
+records it when it acts on the request (``bot/intake/worker.py``), and a slash
+command's listener right after its ack, in the background
+(``commands/common.py``) — never on the ack path, and only when that app has
+not already seen that exact (id, name) pair (``SeenNames``), so a busy run
+writes nothing per click.
 """
 
 from __future__ import annotations

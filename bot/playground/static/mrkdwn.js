@@ -120,12 +120,20 @@
   }
 
   // -- inline formatting --------------------------------------------------------
+  // The playground serves the postmortem draft that `runbook-bot postmortem INC-n`
+  // prints, so that command (a resolve summary ends with it) links to the draft.
+  function codeSpan(code) {
+    const html = `<code>${esc(code)}</code>`;
+    const draft = /^runbook-bot postmortem (INC-\d+)$/.exec(code);
+    if (!draft) return html;
+    return `<a class="draft-link" href="/playground/postmortem/${draft[1]}" target="_blank" rel="noopener">${html}</a>`;
+  }
   const P = "\u0001", Q = "\u0002"; // placeholder delimiters; never in escaped text
   function inline(line, ctx) {
     const held = [];
     const hold = (html) => { held.push(html); return P + (held.length - 1) + Q; };
     let s = String(line).replace(/[\u0001\u0002]/g, "");
-    s = s.replace(/`([^`\n]+)`/g, (m, code) => hold(`<code>${esc(unent(code))}</code>`));
+    s = s.replace(/`([^`\n]+)`/g, (m, code) => hold(codeSpan(unent(code))));
     s = s.replace(/<([^<>\n]+)>/g, (m, inner) => hold(token(inner, ctx)));
     s = emoji(esc(unent(s)));
     const around = (mark, tag) => {
