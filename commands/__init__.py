@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# The slash commands the Slack app's manifest declares (slack/manifest.*.yaml).
+KNOWN_COMMANDS = ("/runbook", "/incident")
+
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
-    from commands import alerts, home, incident, outage, reminder_actions, runbook, steps
+    from commands import alerts, common, home, incident, outage, reminder_actions, runbook, steps
 
     outage.register(bolt, ctx)  # a database outage's reply, for every listener below
 
@@ -27,3 +30,4 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
     reminder_actions.register(bolt, ctx)
     home.register(bolt, ctx)
     alerts.register(bolt, ctx)
+    common.answer_unknown_commands(bolt, ctx, KNOWN_COMMANDS)  # last: matches any command

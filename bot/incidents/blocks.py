@@ -330,8 +330,8 @@ def declared_message(incident: IncidentView, user_id: str) -> Payload:
         f"🚨 *{incident.key_and_level} declared* by <@{escape(user_id)}>: "
         f"{escape(incident.title)}\n"
         "Run a runbook with `/runbook start <ID> "
-        f"{incident.key}`, post updates with `/incident update`, "
-        "acknowledge with `/incident ack`."
+        f"{incident.key}`, post updates with `/incident update {incident.key}`, "
+        f"acknowledge with `/incident ack {incident.key}`."
     )
     return {
         "text": drilled(

@@ -208,6 +208,8 @@ class Playground:
             reply = {"text": f'{command} failed with the error "dispatch_failed" (HTTP {status})'}
         elif isinstance(answer, dict) and (answer.get("text") or answer.get("blocks")):
             reply = answer
+        elif isinstance(answer, str) and answer.strip():
+            reply = {"text": answer}  # Bolt acks a text-only reply as text/plain
         else:
             reply = None
         if reply is not None:

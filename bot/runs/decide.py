@@ -128,6 +128,7 @@ async def _judge(
         incident.roles or {},
         group_members or {},
         prior,
+        incident.key,
     )
 
 

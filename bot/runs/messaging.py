@@ -67,7 +67,9 @@ def enqueue_step(
 ) -> None:
     """Post a step in the run's thread: its context messages first when it is too
     long for one message, then the step with its buttons (the one decisions update)."""
-    payloads = blocks.step_messages(run_id, step, roles, drill=info.drill, source=info.source)
+    payloads = blocks.step_messages(
+        run_id, step, roles, drill=info.drill, source=info.source, incident_key=info.incident_key
+    )
     for payload in payloads:
         enqueue(
             session,
@@ -147,6 +149,7 @@ def step_partly_approved(
         decision.value,
         drill=bool(incident.drill),
         source=run_info(run, incident).source,
+        incident_key=incident.key,
     )
     enqueue(
         session, run_key(run.id), "chat.update", {**message, **payload}, priority=Priority.CLICK
@@ -261,7 +264,13 @@ async def _refresh_gated_step(
     partial = [u for u, d in await partial_approvals(session, run, step.index) if d == "approved"]
     info = run_info(run, incident)
     message = blocks.step_message(
-        run.id, step, incident.roles or {}, partial, drill=info.drill, source=info.source
+        run.id,
+        step,
+        incident.roles or {},
+        partial,
+        drill=info.drill,
+        source=info.source,
+        incident_key=info.incident_key,
     )
     # ts: the step message's, once delivered (thread_from means "its ts" for chat.update).
     enqueue(

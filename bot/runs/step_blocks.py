@@ -186,11 +186,12 @@ def gate_lines(
     roles: Mapping[str, str],
     partial: Sequence[str] = (),
     decision: str = "approved",
+    incident_key: str = "",
 ) -> list[dict[str, Any]]:
     """What a gated step needs, and how far its approvals have come."""
     if step.approval is None:
         return []
-    lines = [gates.describe(step.approval, roles)]
+    lines = [gates.describe(step.approval, roles, incident_key)]
     if partial:
         lines.append(gates.progress(partial, step.approval.people, decision))
     return [context(truncate(" · ".join(lines), _LINE_CHARS))]
@@ -205,11 +206,13 @@ def step_message(
     *,
     drill: bool = False,
     source: str = "",
+    incident_key: str = "",
 ) -> Payload:
     """A step waiting for its decision: Approve (primary) and Skip; a gated
     step says who must decide it (and, once partly approved, how far it is).
     The last of the step's messages: :func:`lead_messages` go before it."""
-    return _step_message(run_id, step, layout(step, source), roles, partial, decision, drill)
+    shape = layout(step, source)
+    return _step_message(run_id, step, shape, roles, partial, decision, drill, incident_key)
 
 
 def _step_message(
@@ -220,9 +223,10 @@ def _step_message(
     partial: Sequence[str],
     decision: str,
     drill: bool,
+    incident_key: str = "",
 ) -> Payload:
     blocks = _body(step, shape, drill)
-    blocks += gate_lines(step, roles or {}, partial, decision)
+    blocks += gate_lines(step, roles or {}, partial, decision, incident_key)
     value = StepButton(run_id, step.index).to_json()
     blocks.append(
         {
@@ -247,11 +251,12 @@ def step_messages(
     *,
     drill: bool = False,
     source: str = "",
+    incident_key: str = "",
 ) -> list[Payload]:
     """Every message that posts a step, in order: its context messages, then
     the step's own (with its buttons)."""
     shape = layout(step, source)
-    last = _step_message(run_id, step, shape, roles, (), "approved", drill)
+    last = _step_message(run_id, step, shape, roles, (), "approved", drill, incident_key)
     return [*_lead_messages(step, shape, drill), last]
 
 

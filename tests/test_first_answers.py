@@ -1,0 +1,109 @@
+"""The responder's first minutes: every command answers, bad input changes
+nothing. Signed requests into the real app, real PostgreSQL, the Slack stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from bot.store.models import Incident
+from tests.rig import SlackStandIn
+from tests.rig.botserver import BotServer
+from tests.test_e2e_incident import declare, snapshot
+
+
+async def incidents(bot: BotServer) -> list[tuple[str, str, str]]:
+    async with bot.ctx.sessions() as session:
+        rows = (await session.execute(select(Incident).order_by(Incident.id))).scalars()
+        return [(i.key, i.priority, i.title) for i in rows]
+
+
+async def test_declare_reads_sev_and_p_levels_as_runbooks_do(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    for text in ("sev1 Checkout errors", "P2 Search slow"):
+        answer = await bot.command("/incident", f"declare {text}")
+        assert answer.status == 200 and answer.text == ""
+    await slack.wait_for(
+        "chat.postMessage", lambda c: "INC-1 (critical) declared" in c.args["text"]
+    )
+    await slack.wait_for("chat.postMessage", lambda c: "INC-2 (high) declared" in c.args["text"])
+    assert await incidents(bot) == [
+        ("INC-1", "critical", "Checkout errors"),
+        ("INC-2", "high", "Search slow"),
+    ]
+    answer = await bot.command("/incident", "priority INC-2 sev4")
+    assert answer.status == 200 and answer.text == ""
+    await bot.settle()
+    assert (await incidents(bot))[1][1] == "low"
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        ("/incident", "declare urgent Checkout errors"),
+        ("/incident", "declare sev9 Checkout errors"),
+        ("/incident", "declare p7 Checkout errors"),
+        ("/incident", "declare critcal Checkout errors"),
+        ("/incident", "priority INC-1 p7"),
+        ("/incident", "priority INC-1 urgent"),
+        ("/runbook", "start RB-04 urgent Checkout errors"),
+        ("/runbook", "start RB-04 sev9"),
+    ],
+)
+async def test_a_word_that_looks_like_a_level_is_refused_with_the_levels(
+    bot: BotServer, slack: SlackStandIn, command: str, text: str
+) -> None:
+    await declare(bot, slack, "Disk full")
+    await bot.settle()
+    before = await snapshot(bot)
+    answer = await bot.command(command, text)
+    assert answer.status == 200
+    assert "is not a priority level" in answer.text, answer.text
+    assert "`critical` (respond within 15 min)" in answer.text and "`SEV1`" in answer.text
+    assert "Nothing changed" in answer.text
+    await asyncio.sleep(0.3)  # a wrongly started run or post would show by now
+    assert await snapshot(bot) == before
+    assert await incidents(bot) == [("INC-1", "medium", "Disk full")]
+
+
+async def test_unknown_command_is_answered_not_left_unhandled(
+    bot: BotServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    answer = await bot.command("/runbok", "start RB-04")
+    assert answer.status == 200
+    assert answer.text.startswith("Unknown command `/runbok`. Did you mean `/runbook`?")
+    assert "`/runbook help`" in answer.text and "`/incident help`" in answer.text
+    # Bolt's "[Suggestion] You can handle this type of event…" stub is not printed.
+    assert not [r for r in caplog.records if "Unhandled request" in r.getMessage()]
+    assert not [r for r in caplog.records if "@app.command" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "expected"),
+    [
+        ("/runbook", "strat RB-04", "Unknown subcommand `strat`. Did you mean `start`?"),
+        ("/runbook", "shwo RB-04", "Did you mean `show`?"),
+        ("/incident", "decalre Checkout", "Unknown subcommand `decalre`. Did you mean `declare`?"),
+        ("/incident", "resolv", "Did you mean `resolve`?"),
+        ("/incident", "frobnicate", "Unknown subcommand `frobnicate`. Try `/incident help`."),
+    ],
+)
+async def test_subcommand_typos_are_answered_with_did_you_mean(
+    bot: BotServer, command: str, text: str, expected: str
+) -> None:
+    answer = await bot.command(command, text)
+    assert answer.status == 200
+    assert expected in answer.text, answer.text
+
+
+async def test_declared_message_names_the_incident_in_its_hints(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    posted = await declare(bot, slack, "Checkout errors")
+    text = str(posted.args.get("blocks") or posted.args.get("text"))
+    assert "`/incident update INC-1`" in text and "`/incident ack INC-1`" in text
