@@ -64,7 +64,7 @@ async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | No
     runbook = _named_runbook(ctx, rest.split(), "/runbook show RB-04")
     if isinstance(runbook, dict):
         return runbook
-    return catalog_blocks.show_message(runbook)
+    return catalog_blocks.show_message(runbook, ctx.library.shown_path(runbook))
 
 
 def _not_incident_channel(ctx: AppContext, command: dict[str, Any]) -> dict | None:

@@ -107,3 +107,10 @@ async def test_declared_message_names_the_incident_in_its_hints(
     posted = await declare(bot, slack, "Checkout errors")
     text = str(posted.args.get("blocks") or posted.args.get("text"))
     assert "`/incident update INC-1`" in text and "`/incident ack INC-1`" in text
+
+
+async def test_show_names_the_file_relative_to_the_runbooks_folder(bot: BotServer) -> None:
+    answer = await bot.command("/runbook", "show RB-04")
+    footer = str(answer.body["blocks"][-1])
+    assert "`RB-04.md`" in footer, footer
+    assert str(bot.settings.runbooks_dir) not in str(answer.body)

@@ -124,6 +124,17 @@ class Library:
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     action_phases: tuple[str, ...] = ()  # the repository's own words, from .runbook-bot.yaml
+    root: str = ""  # the folder they were loaded from
+
+    def shown_path(self, runbook: Runbook) -> str:
+        """The runbook's file as people know it: relative to the runbooks folder
+        (the server's own paths are no business of the channel's)."""
+        if self.root:
+            try:
+                return Path(runbook.path).resolve().relative_to(Path(self.root).resolve()).as_posix()
+            except ValueError:
+                pass
+        return Path(runbook.path).name
 
     def get(self, runbook_id: str) -> Runbook | None:
         """Case-insensitive lookup: `/runbook start rb-04` finds RB-04."""
@@ -167,7 +178,7 @@ def load_library(root: Path | str) -> Library:
     loaded = {p.runbook.id: p.runbook for p in results if p.runbook is not None}
     ordered = {key: loaded[key] for key in sorted(loaded, key=_natural)}
     found = sort_problems([*config.problems, *problems, *more])
-    return Library(ordered, found, config.action_phases)
+    return Library(ordered, found, config.action_phases, str(root))
 
 
 def read_runbook(path: Path) -> bytes | Problem:
