@@ -59,7 +59,7 @@ async def walk(
         action = "step_skip" if k in skip else "step_approve"
         user = users[(k - 1) % len(users)]
         name = (names or {}).get(user)
-        response = await bot.click(current, action, user_id=user, user_name=name)
+        response = await bot.decide(current, action, user_id=user, user_name=name)
         assert response.status == 200
     await slack.wait_for("chat.postMessage", lambda c: "completed" in c.args["text"])
     await bot.settle()

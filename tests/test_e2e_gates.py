@@ -91,7 +91,7 @@ async def test_rb08_gate_wrong_person_then_the_commander(
     assert "This step needs the commander — <@U0CMD1>" in note
     # Skip is gated too.
     before = await decisions(bot)
-    await bot.click(step2, "step_skip", user_id="UBOB")
+    await bot.skip(step2, user_id="UBOB")
     await ephemeral_to(slack, "UBOB", 3)
     await bot.settle()
     assert await decisions(bot) == before

@@ -23,6 +23,7 @@ PURE = (
     "bot.runs.blocks",
     "bot.runs.step_blocks",
     "bot.runs.catalog_blocks",
+    "bot.runs.skip_blocks",
     "bot.incidents.blocks",
     "bot.incidents.clock_blocks",
     "bot.incidents.priority",

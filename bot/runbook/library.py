@@ -131,7 +131,8 @@ class Library:
         (the server's own paths are no business of the channel's)."""
         if self.root:
             try:
-                return Path(runbook.path).resolve().relative_to(Path(self.root).resolve()).as_posix()
+                root = Path(self.root).resolve()
+                return Path(runbook.path).resolve().relative_to(root).as_posix()
             except ValueError:
                 pass
         return Path(runbook.path).name

@@ -55,6 +55,7 @@ class Click:
     decision: Decision
     user_id: str
     message: messaging.MessageRef  # {"channel": …, "ts": …} of the clicked step
+    reason: str | None = None  # a skip's, as typed in its modal
 
 
 async def decide_step(
@@ -68,13 +69,13 @@ async def decide_step(
     message_ts: str,
     at: datetime | None = None,
     group_members: Members | None = None,
+    reason: str | None = None,
 ) -> DecideResult:
     """Record one decision; ``at`` is when the click arrived (defaults to now).
     ``group_members``: user group → its members (None: Slack could not say),
-    for the groups the step's gate names."""
-    click = Click(
-        run_id, step_index, decision, user_id, {"channel": message_channel, "ts": message_ts}
-    )
+    for the groups the step's gate names. ``reason``: why it was skipped."""
+    where = {"channel": message_channel, "ts": message_ts}
+    click = Click(run_id, step_index, decision, user_id, where, reason)
     now = at or utcnow()
     run = await lock_run(session, run_id)
     if run is None:
@@ -170,6 +171,13 @@ async def _insert_decision(
     return engine.Refused(engine.Refusal.ALREADY_DECIDED, existing=record)
 
 
+def _because(click: Click) -> str:
+    """A skip's reason as the timeline line ends with it."""
+    if click.decision is Decision.SKIPPED and click.reason:
+        return f" — skipped because: {click.reason}"
+    return ""
+
+
 def step_label(run: Run, step: FlowStep) -> str:
     """How the timeline names a step: "RB-04 Mitigate step 2/5"."""
     where = "Rollback" if step.rollback else step.phase
@@ -193,7 +201,7 @@ async def _record_decision(
         incident.id,
         EventKind.STEP_APPROVED if approved else EventKind.STEP_SKIPPED,
         click.user_id,
-        f"{step_label(run, step)}: {step.text[:500]}",
+        f"{step_label(run, step)}: {step.text[:500]}{_because(click)}",
         run_id=run.id,
         at=now,
         data={
@@ -202,6 +210,7 @@ async def _record_decision(
             "position": step.position,
             "rollback": step.rollback,
             **({"approvers": list(approvers)} if len(approvers) > 1 else {}),
+            **({"reason": click.reason} if click.reason and not approved else {}),
         },
     )
     await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now)
@@ -252,7 +261,8 @@ async def _record_partial(
         incident.id,
         EventKind.STEP_APPROVAL_PARTIAL,
         click.user_id,
-        f"{step_label(run, step)}: {len(verdict.approvers)} of {verdict.needed} {wanted}",
+        f"{step_label(run, step)}: {len(verdict.approvers)} of {verdict.needed} {wanted}"
+        f"{_because(click)}",
         run_id=run.id,
         at=now,
         data={
@@ -260,6 +270,7 @@ async def _record_partial(
             "decision": click.decision.value,
             "approvers": list(verdict.approvers),
             "needed": verdict.needed,
+            **({"reason": click.reason} if click.reason else {}),
         },
     )
     # Someone is on it: that acknowledges the incident too.
