@@ -9,10 +9,11 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from bot.store.models import Incident
+from bot.store.models import Incident, StepDecision, TimelineEvent
 from tests.rig import SlackStandIn
-from tests.rig.botserver import BotServer
+from tests.rig.botserver import BotServer, new_trigger
 from tests.test_e2e_incident import declare, snapshot
+from tests.test_e2e_runbook import is_step, start
 
 
 async def incidents(bot: BotServer) -> list[tuple[str, str, str]]:
@@ -114,3 +115,65 @@ async def test_show_names_the_file_relative_to_the_runbooks_folder(bot: BotServe
     footer = str(answer.body["blocks"][-1])
     assert "`RB-04.md`" in footer, footer
     assert str(bot.settings.runbooks_dir) not in str(answer.body)
+
+
+async def skip_events(bot: BotServer) -> list[TimelineEvent]:
+    async with bot.ctx.sessions() as session:
+        query = select(TimelineEvent).where(TimelineEvent.kind == "step_skipped")
+        return list((await session.execute(query.order_by(TimelineEvent.id))).scalars())
+
+
+async def test_skip_asks_why_and_records_the_reason_once(
+    bot: BotServer, slack: SlackStandIn
+) -> None:
+    step1 = await start(bot, slack)
+    await bot.settle()
+    # The click is acked and answered with a modal (views.open, after the ack); nothing is
+    # decided until the modal is submitted — closing it changes nothing.
+    trigger = new_trigger()
+    clicked = await bot.click(step1, "step_skip", user_id="UBOB", trigger_id=trigger)
+    assert clicked.status == 200 and clicked.body in (None, "", {})
+    [opened] = await slack.wait_for("views.open", lambda c: c.args["trigger_id"] == trigger)
+    view = opened.args["view"]
+    assert view["callback_id"] == "step_skip_reason" and view["blocks"][1]["optional"] is True
+    assert "Step 1 of" in view["blocks"][0]["text"]["text"]
+    await asyncio.sleep(0.3)
+    assert await skip_events(bot) == []
+
+    submission = bot.signer.view_submission(
+        view["callback_id"],
+        {"reason": {"text": "  Link already\nrevoked by hand "}},
+        private_metadata=view["private_metadata"],
+        user_id="UBOB",
+        view_id="VSKIP0001",
+    )
+    first = await bot.send(submission, "view")
+    again = await bot.send(submission, "view")  # submitted twice (a double click on Skip step)
+    assert first.status == again.status == 200
+    await bot.settle()
+    [event] = await skip_events(bot)
+    assert event.data["reason"] == "Link already revoked by hand"
+    assert event.text.endswith("— skipped because: Link already revoked by hand")
+    async with bot.ctx.sessions() as session:
+        assert len((await session.execute(select(StepDecision))).scalars().all()) == 1
+    # The step says who skipped it and why; the double submit told nobody anything.
+    updates = await slack.wait_for("chat.update", lambda c: c.args["ts"] == step1.ts)
+    assert "“Link already revoked by hand”" in str(updates[-1].args["blocks"])
+    assert slack.calls_to("chat.postEphemeral") == []
+
+    # An empty reason skips too.
+    step2 = (await slack.wait_for("chat.postMessage", is_step, count=2))[1]
+    assert (await bot.skip(step2, user_id="UBOB", reason="")).status == 200
+    await bot.settle()
+    events = await skip_events(bot)
+    assert len(events) == 2 and "reason" not in events[1].data
+    assert "skipped because" not in events[1].text
+
+
+async def test_a_tampered_skip_modal_is_refused_in_the_modal(bot: BotServer) -> None:
+    body = bot.signer.view_submission(
+        "step_skip_reason", {"reason": {"text": "x"}}, private_metadata='{"run":"x"}'
+    )
+    answer = await bot.send(body, "view")
+    assert answer.status == 200
+    assert answer.body["response_action"] == "errors" and "malformed" in str(answer.body)

@@ -215,7 +215,9 @@ async def _record_decision(
     )
     await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now)
     info = run_info(run, incident)
-    messaging.step_decided(session, run, info, step, outcome.record, approvers, click.message)
+    messaging.step_decided(
+        session, run, info, step, outcome.record, approvers, click.message, click.reason
+    )
 
 
 async def _next_step(

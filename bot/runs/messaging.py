@@ -117,10 +117,11 @@ def step_decided(
     record: DecisionRecord,
     approvers: tuple[str, ...],
     message: MessageRef,
+    reason: str | None = None,
 ) -> None:
-    """The clicked step shows its decision (buttons gone)."""
+    """The clicked step shows its decision (buttons gone), and why it was skipped."""
     payload = blocks.decided_step_message(
-        step, record, approvers, drill=info.drill, source=info.source
+        step, record, approvers, drill=info.drill, source=info.source, reason=reason
     )
     enqueue(
         session,

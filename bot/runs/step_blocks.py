@@ -267,13 +267,17 @@ def decided_step_message(
     *,
     drill: bool = False,
     source: str = "",
+    reason: str | None = None,
 ) -> Payload:
-    """The same step after its decision: who, when, and no buttons left."""
+    """The same step after its decision: who, when, why (a skip's reason), and
+    no buttons left."""
     blocks = _body(step, layout(step, source), drill)
     line = decision_line(record)
     others = [u for u in approvers if u != record.by]
     if others:
         line += " · also " + ", ".join(f"<@{escape(u)}>" for u in others)
+    if reason and record.decision is Decision.SKIPPED:
+        line += f" — “{escape(reason)}”"
     blocks.append(context(truncate(line, _LINE_CHARS)))
     verb = "approved" if record.decision is Decision.APPROVED else "skipped"
     names = " and ".join(f"<@{u}>" for u in [*others, record.by])
