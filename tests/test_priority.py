@@ -195,6 +195,8 @@ def test_policy() -> None:
         ("median latency up", None, "median latency up", None),
         ("criticality unclear", None, "criticality unclear", None),
         ("Payments down", None, "Payments down", None),
+        ("normal traffic again", None, "normal traffic again", None),
+        ("Major outage", None, "Major outage", None),
         ("", None, "", None),
     ],
 )

@@ -37,9 +37,10 @@ DEFAULT_LEVELS = "critical=15m,high=1h,medium=4h,low=24h"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _NUMBERED = re.compile(r"^(?:sev|p)\s*-?\s*(\d{1,3})$", re.IGNORECASE)
 # Words people use for a priority that are no level here: refused, not read as a title.
+# Kept to words that rarely begin a title or summary ("normal", "major" do).
 _LEVEL_WORDS = frozenset(
-    {"urgent", "critical", "crit", "high", "highest", "medium", "med", "moderate", "normal"}
-    | {"low", "lowest", "blocker", "sev", "severity", "priority"}
+    {"urgent", "critical", "crit", "high", "highest", "medium", "med", "low", "lowest"}
+    | {"sev", "severity", "priority"}
 )
 _TRAILING = ":,;.!"
 _CONTACT = re.compile(r"^(?:<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>)$")
