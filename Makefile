@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts bench-deadlines bench-gates bench-storm clean
+.PHONY: install run test lint bench bench-ack bench-click bench-reminders bench-export bench-chaos bench-alerts bench-deadlines bench-gates bench-storm bench-action bench-hostile clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -86,6 +86,12 @@ bench-gates: $(STAMP)
 
 bench-storm: $(STAMP)
 	$(PY) bench/storm.py $(ARGS)
+
+bench-action: $(STAMP)
+	$(PY) bench/action_run.py $(ARGS)
+
+bench-hostile: $(STAMP)
+	$(PY) bench/hostile.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runbook-bot.db*

@@ -7,7 +7,7 @@ serve`` and by each test with its own settings.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alerts.actions import AlertActions, level_names
 from bot.context import AppContext
@@ -32,6 +33,8 @@ from bot.metrics import Metrics
 from bot.runbook import Library, load_library
 from bot.runbook.actions import ActionsFile
 from bot.runbook.library import actions_path, read_actions
+from bot.runs.action_runner import ActionRunner
+from bot.runs.escalation import Escalation, escalation_for
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.budget import Budgets, LocalBudgets, SharedBudgets
@@ -82,14 +85,32 @@ def load_actions(settings: Settings) -> ActionsFile | None:
     return found
 
 
+def build_escalation(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], owner: LeaseOwner
+) -> Escalation | None:
+    """ESCALATION_ACTION's action, read from the actions file (its problems are
+    logged by ``load_actions``); an unknown id is said once where deadlines fire."""
+    if not settings.escalation_action:
+        return None
+    path = actions_path(settings.runbooks_dir, settings.actions_file)
+    found = read_actions(path)
+    action, problem = escalation_for(
+        settings.escalation_action,
+        found.actions if found is not None else None,
+        str(path),
+        broken=found is not None and bool(found.problems),
+    )
+    return Escalation(sessions, action, owner=owner, problem=problem)
+
+
 def load_runbooks(settings: Settings) -> Library:
     library = load_library(settings.runbooks_dir)
     for problem in library.problems:
         # One bad file never keeps the others out: log it, load the rest.
         log.warning("runbook problem: %s", problem)
     log.info("loaded %d runbooks from %s", len(library.runbooks), settings.runbooks_dir)
-    load_actions(settings)  # says at start why a broken actions file runs nothing
-    return library
+    found = load_actions(settings)  # says at start why a broken actions file runs nothing
+    return replace(library, actions=dict(found.actions)) if found is not None else library
 
 
 def build_context(
@@ -109,6 +130,7 @@ def build_context(
     dsn = asyncpg_dsn(settings.database_url) if postgres else None
     # Slack's rate budgets, one set for every caller (and, on PostgreSQL, every process).
     budgets: Budgets = SharedBudgets(sessions) if postgres else LocalBudgets()
+    owner = LeaseOwner(dsn)  # connected on first use: only where delivery runs
     outbox = OutboxWorker(
         sessions,
         client,
@@ -117,8 +139,7 @@ def build_context(
         on_hand_off=metrics.outbox_handed_off.inc,
         on_lookup=metrics.outbox_lookup,
         lease_seconds=settings.outbox_lease_seconds,
-        # Connected on first use: only where delivery runs.
-        owner=LeaseOwner(dsn),
+        owner=owner,
         marks=SentMarks(sessions, dsn),
         on_wait=lambda bucket, why: metrics.slack_waits.labels(bucket, why).inc(),
         budgets=budgets,
@@ -135,10 +156,17 @@ def build_context(
         interval_for=policy.interval_for,
     )
     deadlines = Deadlines(
-        sessions, outbox=outbox, policy=policy, postgres=postgres, metrics=metrics
+        sessions,
+        outbox=outbox,
+        policy=policy,
+        postgres=postgres,
+        metrics=metrics,
+        escalation=build_escalation(settings, sessions, owner),
     )
     approvers = Approvers(settings.approvers, client, budgets=budgets)
+    runner = ActionRunner(sessions, dsn=dsn, notify_outbox=outbox.notify)
     actions = Actions(
+        runner=runner,
         library=library,
         policy=policy,
         metrics=metrics,
@@ -188,7 +216,7 @@ def build_context(
         levels=settings.priorities.names,
         budgets=budgets,
     )
-    return AppContext(
+    context = AppContext(
         settings,
         engine,
         sessions,
@@ -203,7 +231,9 @@ def build_context(
         home,
         ChannelResolver(client, settings.incident_channels),
         deadlines,
+        runner=runner,
     )
+    return context
 
 
 class _QuietClientWarning(logging.Filter):
@@ -240,6 +270,8 @@ async def start_background(ctx: AppContext, *, worker: bool = True) -> None:
         return
     ctx.outbox.start()
     ctx.approvers.start()
+    if ctx.runner is not None:  # executions cut short are in doubt before a click is acted on
+        await ctx.runner.begin()
     ctx.intake_worker.start()
     await ctx.reminders.start()
     ctx.home.start()
@@ -273,6 +305,8 @@ async def stop_background(ctx: AppContext) -> None:
     await ctx.deadlines.stop()
     await ctx.intake.close()
     await ctx.intake_worker.stop()
+    if ctx.runner is not None:
+        await ctx.runner.stop()
     await ctx.approvers.stop()
     await ctx.background.drain()
     await ctx.outbox.stop()

@@ -1,4 +1,4 @@
-"""``runbook-bot serve | migrate | lint | timeline | validations | stats`` (SPEC §3, §8)."""
+"""``runbook-bot serve | migrate | lint | actions | timeline | validations | stats``."""
 
 from __future__ import annotations
 
@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="check runbook files (default: RUNBOOKS_DIR)")
     lint.add_argument("--fix", action="store_true", help="number plain-bullet steps in place")
     lint.add_argument("paths", nargs="*", help="files or folders")
+    acts = sub.add_parser("actions", help="list the actions steps can run, and which steps do")
+    acts.add_argument("paths", nargs="*", help="runbooks folder (default: RUNBOOKS_DIR)")
+    acts.add_argument("--format", choices=("text", "json"), default="text")
     playground = sub.add_parser("playground", help="try the bot in a browser, no Slack needed")
     playground.add_argument("--port", type=int, default=None, help="HTTP port (default: PORT)")
     timeline = sub.add_parser("timeline", help="print an incident's timeline")
@@ -318,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             runbooks_dir=settings.runbooks_dir,
             actions_file=settings.actions_file,
         )
+    if args.command == "actions":
+        from bot.runbook import listing
+
+        return listing.run(args, settings, sys.stdout, sys.stderr)
     from bot.store.urls import missing_sqlite_folder, unwritable_sqlite_folder
 
     folder = missing_sqlite_folder(settings.database_url)

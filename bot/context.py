@@ -25,6 +25,7 @@ from bot.intake.worker import IntakeWorker
 from bot.intake.writer import Intake
 from bot.metrics import Metrics
 from bot.runbook import Library
+from bot.runs.action_runner import ActionRunner
 from bot.settings import Settings
 from bot.slack.approvers import Approvers
 from bot.slack.delivery import OutboxWorker
@@ -77,6 +78,7 @@ class AppContext:
     background: Background = field(default_factory=Background)
     listener: WakeListener | None = None
     retention: Retention | None = None
+    runner: ActionRunner | None = None  # runs the actions of Run clicks (in the worker)
 
     @property
     def postgres(self) -> bool:

@@ -7,7 +7,7 @@ import math
 import re
 from datetime import timedelta
 
-__all__ = ["DURATION_FORMS", "MAX_DURATION", "format_duration", "parse_duration"]
+__all__ = ["DURATION_FORMS", "MAX_DURATION", "format_duration", "parse_duration", "plural"]
 
 MAX_DURATION = 366 * 24 * 3600  # deadlines must stay representable as datetimes
 DURATION_FORMS = "90s, 15m, 1h, 1d, HH:MM:SS or seconds"
@@ -86,3 +86,9 @@ def format_duration(delta: timedelta) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``plural(1, "reminder")`` → ``1 reminder``; ``plural(2, "reminder")`` →
+    ``2 reminders``; ``many`` for an irregular plural (``"runbook runs"``)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -20,12 +20,23 @@ if TYPE_CHECKING:
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
-    from commands import alerts, common, home, incident, outage, reminder_actions, runbook, steps
+    from commands import (
+        alerts,
+        common,
+        home,
+        incident,
+        incident_actions,
+        outage,
+        reminder_actions,
+        runbook,
+        steps,
+    )
 
     outage.register(bolt, ctx)  # a database outage's reply, for every listener below
 
     runbook.register(bolt, ctx)
     incident.register(bolt, ctx)
+    incident_actions.register(bolt, ctx)
     steps.register(bolt, ctx)
     reminder_actions.register(bolt, ctx)
     home.register(bolt, ctx)

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import AppContext
 from bot.incidents import flows
@@ -22,11 +21,9 @@ from bot.incidents.response import ROLE, parse_user
 from bot.incidents.service import split_incident_arg
 from bot.runbook.words import did_you_mean
 from bot.runs import catalog_blocks
-from bot.runs.flows import abort_run
+from bot.runs import resolving as resolving_flow
 from bot.runs.messaging import refresh_run_messages
-from bot.runs.queries import running_runs_of
 from bot.slack.mrkdwn import escape, readable
-from bot.store.models import Incident
 from commands.common import slash_command
 from commands.followups import followup, list_followups, postmortem
 
@@ -81,11 +78,32 @@ async def declare(ctx: AppContext, request: Request, rest: str, command: dict) -
     return await flows.declare(ctx.sessions, request, title, policy=policy, priority=level)
 
 
+# The transitions behind both the verbs and the incident's buttons
+# (``commands/incident_actions.py``): one path each.
+
+
+def acknowledging(ctx: AppContext, user: str, via: str = "command") -> flows.Action:
+    """Acknowledge, then re-render the run messages (no Acknowledge button left)."""
+    action = flows.acknowledge(user, policy=ctx.settings.priorities, via=via)
+    return flows.then(action, refresh_run_messages)
+
+
+def assigning(user: str, role: str, holder: str) -> flows.Action:
+    return flows.then(flows.assign_role(user, role, holder), refresh_run_messages)
+
+
+def resolving(ctx: AppContext, user: str) -> flows.Action:
+    """Resolve, ending the runs still going (``bot/runs/resolving.py``)."""
+    return resolving_flow.resolve(
+        user, policy=ctx.settings.priorities, postmortem_due=ctx.settings.postmortem_due
+    )
+
+
 async def ack(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, extra = split_incident_arg(rest)
     if extra:
         return Outcome.say("Usage: `/incident ack [INC-<n>]`")
-    action = flows.acknowledge(request.user, policy=ctx.settings.priorities)
+    action = acknowledging(ctx, request.user)
     return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
@@ -117,7 +135,7 @@ async def role(ctx: AppContext, request: Request, rest: str, command: dict) -> O
         return Outcome.say(f"`{escape(parts[0])}` is not a role name (one word). {usage}")
     if holder is None:
         return Outcome.say(f"`{escape(parts[1])}` is not a user: mention them. {usage}")
-    action = flows.then(flows.assign_role(request.user, name, holder), refresh_run_messages)
+    action = assigning(request.user, name, holder)
     return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 
@@ -139,19 +157,7 @@ async def note(ctx: AppContext, request: Request, rest: str, command: dict) -> O
 
 async def resolve(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     incident_id, _ = split_incident_arg(rest)
-    resolved = flows.resolve(
-        request.user,
-        policy=ctx.settings.priorities,
-        postmortem_due=ctx.settings.postmortem_due,
-    )
-
-    async def action(session: AsyncSession, incident: Incident) -> Outcome:
-        # A resolved incident's runs end with it (as aborted, their messages
-        # updated), so no step of theirs can be decided afterwards.
-        for run in await running_runs_of(session, incident.id):
-            await abort_run(session, run_id=run.id, user_id=request.user, rollback=False)
-        return await resolved(session, incident)
-
+    action = resolving(ctx, request.user)
     return await flows.act_on_open(ctx.sessions, request, incident_id, action)
 
 

@@ -3,6 +3,7 @@ per verb (``VERBS``)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,7 +48,9 @@ async def list_runbooks(ctx: AppContext, rest: str, command: dict[str, Any]) -> 
         due = await due_runbooks(
             session, catalog, interval_seconds=ctx.settings.validation_interval, now=utcnow()
         )
-    return catalog_blocks.list_message(ctx.library, frozenset(d.runbook_id for d in due))
+    # Rendered off the event loop, like show: a big folder never stalls other users' acks.
+    due_ids = frozenset(d.runbook_id for d in due)
+    return await asyncio.to_thread(catalog_blocks.list_message, ctx.library, due_ids)
 
 
 def _named_runbook(ctx: AppContext, tokens: list[str], usage: str) -> Runbook | dict:
@@ -64,7 +67,10 @@ async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | No
     runbook = _named_runbook(ctx, rest.split(), "/runbook show RB-04")
     if isinstance(runbook, dict):
         return runbook
-    return catalog_blocks.show_message(runbook, ctx.library.shown_path(runbook))
+    # A runbook as big as the folder's caps allow takes a while to render: in a
+    # thread, so other users' clicks and /healthz are answered meanwhile.
+    shown = ctx.library.shown_path(runbook)
+    return await asyncio.to_thread(catalog_blocks.show_message, runbook, shown)
 
 
 def _not_incident_channel(ctx: AppContext, command: dict[str, Any]) -> dict | None:

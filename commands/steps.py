@@ -1,4 +1,4 @@
-"""Approve / Skip on a step, and Abort on the run message."""
+"""Approve / Run / Skip on a step, and Abort on the run message."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.context import AppContext
-from bot.intake.actions import decide_payload
+from bot.intake.actions import decide_payload, run_payload
 from bot.runs import aborting, blocks
 from bot.runs.engine import Decision
 from bot.runs.skip_blocks import REASON_BLOCK, SKIP_MODAL, SkipTarget, read_reason, skip_modal
@@ -106,6 +106,28 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
             request_key=f"view:{view_id}" if isinstance(view_id, str) and view_id else None,
         )
         await submit_click(ctx, ack, item)  # committed, then acked: the modal closes
+
+    @bolt.action(blocks.RUN)
+    async def run(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        click = where_clicked(body)
+        try:
+            button = StepButton.from_json(str(action.get("value", "")))
+        except ValueError:
+            await ack()
+            ephemeral(ctx, click.channel, click.user, MALFORMED, click.thread_ts)
+            return
+        # As Approve: committed before the ack, judged (the gate) and started by
+        # the worker after it — the action never runs in this handler.
+        item = run_payload(
+            run_id=button.run_id,
+            step_index=button.step_index,
+            user=click.user,
+            channel=click.channel,
+            ts=click.ts,
+            thread_ts=click.thread_ts,
+            name=clicker_name(body),
+        )
+        await submit_click(ctx, ack, item)
 
     @bolt.action(blocks.ABORT)
     async def abort(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

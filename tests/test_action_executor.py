@@ -84,8 +84,12 @@ async def receiver() -> AsyncIterator[Receiver]:
         )
         return web.Response(status=box.status, text="queued s3cr3t-key\nok")
 
+    async def moved(_: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("/hook")
+
     app = web.Application()
     app.router.add_post("/hook", hook)
+    app.router.add_post("/moved", moved)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -127,3 +131,22 @@ async def test_http_action_failure_is_its_status(receiver: Receiver) -> None:
     receiver.status = 503
     outcome = await run_action(http_action(receiver.url), VARS, execution_id=42, environ=ENV)
     assert (outcome.ok, outcome.code, outcome.summary) == (False, 503, "failed with HTTP 503")
+
+
+async def test_a_variables_value_is_never_read_as_an_environment_reference(
+    receiver: Receiver,
+) -> None:
+    # {reason} (or any value the bot fills in) may contain "${…}": it stays text.
+    tricky = {**VARS, "incident": "INC-7 ${DB_PASSWORD}", "user": "{incident}"}
+    outcome = await run_action(http_action(receiver.url), tricky, execution_id=43, environ=ENV)
+    assert outcome.ok
+    body = receiver.seen[0]["body"]
+    assert body == {"incident": "INC-7 ${DB_PASSWORD}", "by": "{incident}", "n": 1}
+
+
+async def test_a_redirect_is_not_followed(receiver: Receiver) -> None:
+    # The signed body and the secret headers go to the reviewed URL only.
+    moved = http_action(receiver.url.replace("/hook", "/moved"))
+    outcome = await run_action(moved, VARS, execution_id=44, environ=ENV)
+    assert (outcome.ok, outcome.code, outcome.summary) == (False, 307, "failed with HTTP 307")
+    assert receiver.seen == []

@@ -11,6 +11,7 @@ import pytest
 
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.blocks import EventView, IncidentView
+from bot.incidents.timeline_blocks import timeline_blocks
 from bot.runbook import Library, Runbook, load_library
 from bot.runs import catalog_blocks
 from bot.runs.blocks import (
@@ -194,9 +195,9 @@ def test_incident_payloads_are_valid() -> None:
         )
         for i in range(1, 800)
     ]
-    long_timeline = valid(incident_blocks.timeline_blocks(inc, events))
+    long_timeline = valid(timeline_blocks(inc, events))
     assert "INC-3" in long_timeline["text"]
-    valid(incident_blocks.timeline_blocks(inc, []))
+    valid(timeline_blocks(inc, []))
 
 
 # --- long text is split and capped, not rejected --------------------------------
@@ -250,7 +251,7 @@ def test_user_text_is_escaped(library: Library) -> None:
         incident_blocks.status_update_message(incident(), "UBOB", NASTY, T0),
         incident_blocks.declared_message(incident(title=NASTY), "UBOB"),
         incident_blocks.reminder_message(incident(title=NASTY), T0 + timedelta(minutes=30)),
-        incident_blocks.timeline_blocks(
+        timeline_blocks(
             incident(title=NASTY),
             [EventView(kind="note", actor="UBOB", at=T0, text=NASTY)],
         ),

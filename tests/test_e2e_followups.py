@@ -172,7 +172,7 @@ async def test_app_home_lists_the_viewers_follow_ups_overdue_first(
     assert "Your follow-ups (2, 1 overdue)" in view
     assert view.index("Urgent work") < view.index("Later work")  # overdue first
     assert "Bob's work" not in view and "Done work" not in view
-    assert view.index("Open incidents") < view.index("Your follow-ups") < view.index("Drills due")
+    assert view.index("Open incidents") < view.index("Your follow-ups") < view.index("🧪 Drills")
     await open_home(bot, "UCAROL")
     other = await wait_home(slack, "UCAROL", lambda t: "Open incidents" in t)
     assert "Your follow-ups" not in other

@@ -86,8 +86,8 @@ async def test_draft_from_a_real_incident(
 
     reply = (await bot.command("/incident", "postmortem INC-1")).text
     assert reply.startswith("*Postmortem draft for INC-1*")
-    assert "1 runbook run(s): 2 steps approved, 1 skipped" in reply
-    assert "2 status update(s)" in reply and "2 follow-up(s), 2 open" in reply
+    assert "1 runbook run: 2 steps approved, 1 skipped" in reply
+    assert "2 status updates" in reply and "2 follow-ups, 2 open" in reply
     assert "`runbook-bot postmortem INC-1 > INC-1-postmortem.md`" in reply
 
     missing = await asyncio.to_thread(run, ["postmortem", "INC-9"], tmp_path, DATABASE_URL=clean_db)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
+from bot.incidents.blocks import EventView
+from bot.incidents.timeline_blocks import describe
 from bot.store.models import Incident, StepDecision, TimelineEvent
 from tests.rig import SlackStandIn
 from tests.rig.botserver import BotServer, new_trigger
@@ -107,7 +110,7 @@ async def test_declared_message_names_the_incident_in_its_hints(
 ) -> None:
     posted = await declare(bot, slack, "Checkout errors")
     text = str(posted.args.get("blocks") or posted.args.get("text"))
-    assert "`/incident update INC-1`" in text and "`/incident ack INC-1`" in text
+    assert "`/incident update INC-1`" in text  # acknowledging is its button
 
 
 async def test_show_names_the_file_relative_to_the_runbooks_folder(bot: BotServer) -> None:
@@ -177,3 +180,12 @@ async def test_a_tampered_skip_modal_is_refused_in_the_modal(bot: BotServer) -> 
     answer = await bot.send(body, "view")
     assert answer.status == 200
     assert answer.body["response_action"] == "errors" and "malformed" in str(answer.body)
+
+
+def test_the_timeline_keeps_a_skip_reason_whole_after_a_long_step() -> None:
+    reason = "Link already revoked by hand"
+    text = f"RB-04 Mitigate step 2/5: {'x' * 500} — skipped because: {reason}"
+    event = EventView(datetime.now(UTC), "step_skipped", "UBOB", text, {"reason": reason})
+    line = describe(event)
+    assert line.startswith("⏭️ Step skipped: RB-04 Mitigate step 2/5: xxx")
+    assert line.endswith(" — because “Link already revoked by hand” · by <@UBOB>")

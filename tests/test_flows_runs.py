@@ -152,8 +152,13 @@ async def test_abort_ends_the_run_with_its_summary_in_the_thread(sessions) -> No
         assert [(r.method, r.collapse_key) for r in rows] == [
             ("chat.update", run_message_key(run_id)),
             ("chat.postMessage", None),
+            ("chat.update", None),  # the step left waiting: its buttons removed
         ]
         assert "U9" in str(rows[1].payload) and rows[1].priority == Priority.CLICK
+        step = rows[2].payload
+        assert not [b for b in step["blocks"] if b["type"] == "actions"]
+        assert "Run aborted by <@U9>" in str(step["blocks"])
+        assert "Steps follow in this thread" not in str(rows[0].payload)
     async with sessions() as session, session.begin():
         again = await abort_run(session, run_id=run_id, user_id="U9")
     assert again.refused is not None

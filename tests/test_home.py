@@ -81,8 +81,12 @@ async def test_home_shows_incidents_runs_and_drills_due(
     levels = {i.id: i.priority for i in await incidents(bot)}
     assert "*<https://example.slack.com/archives/C_INC/p" in view and f"`{levels[1]}`" in view
     assert "home_declare" in view  # the Declare incident button
-    # Drills due: RB-11 just failed (a skipped step), so it is still due, as are the others.
-    assert "Drills due (12)" in view and "no passing drill yet" in view
+    # Drills: RB-11 just failed (a skipped step), so it is overdue, in red; the
+    # eleven never drilled are named plainly, not as overdue.
+    assert "Drills — 1 overdue" in view and "🔴 *RB-11*" in view and view.count("🔴") == 1
+    assert "drills failed, none passed yet" in view
+    assert "Not drilled yet (11 runbooks): RB-01, RB-02" in view
+    assert "never validated" not in view
     # Last runs: the drill's failure and the running RB-04.
     assert "❌ fail" in view and "▶️ running" in view
     assert len(slack.home_views["UALICE"]["blocks"]) <= 100
@@ -97,7 +101,30 @@ async def test_home_shows_incidents_runs_and_drills_due(
     assert len(slack.calls_to("chat.getPermalink")) == links == 2
     # Insights (drills excluded): the RB-04 run, not the RB-11 drill.
     insights = home_text(slack).split("Insights, last 90 days")[1]
-    assert "RB-04" in insights and "1 run(s)" in insights and "RB-11" not in insights
+    assert "RB-04" in insights and "1 run," in insights and "RB-11" not in insights
+    # One period for both sections, and no view ever said "no runs" beside a run.
+    assert "Last runs, last 90 days" in home_text(slack)
+    for call in slack.calls_to("views.publish"):
+        shown = str(call.args["view"])
+        assert not ("No incidents or runs" in shown and "▶️ running" in shown), shown
+
+
+def test_a_fresh_install_shows_no_drill_as_overdue() -> None:
+    from datetime import UTC, datetime
+
+    from bot.drills.views import DueRunbook
+    from bot.home.view import HomeData, home_view
+
+    now = datetime(2026, 3, 4, 12, tzinfo=UTC)
+    fresh = [DueRunbook(f"RB-{n:02d}", f"Runbook {n}", None, None) for n in range(1, 13)]
+    view = str(home_view(HomeData(now=now, incidents=[], open_count=0, due=fresh))["blocks"])
+    assert "🔴" not in view and "overdue" not in view
+    assert "Not drilled yet (12 runbooks): RB-01, RB-02" in view and "RB-12" in view
+    late = DueRunbook("RB-03", "Runbook 3", datetime(2025, 1, 1, tzinfo=UTC), "pass")
+    view = str(
+        home_view(HomeData(now=now, incidents=[], open_count=0, due=[late, *fresh[3:]]))["blocks"]
+    )
+    assert view.count("🔴") == 1 and "Drills — 1 overdue" in view and "overdue: last passed" in view
 
 
 async def until(condition, timeout: float = 5.0) -> None:

@@ -21,6 +21,7 @@ from bot.drills.views import DueRunbook, RunRow
 from bot.home.view import HomeData, OpenIncident, home_view
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.blocks import EventView, IncidentView
+from bot.incidents.timeline_blocks import timeline_blocks
 from bot.runbook import Library, parse_runbook
 from bot.runs import catalog_blocks
 from bot.runs.blocks import RunInfo, aborted_message
@@ -185,7 +186,7 @@ def test_a_timeline_of_hundreds_of_events_shows_the_latest() -> None:
         EventView(T0 + timedelta(seconds=n), "note", "UANA", f"event {n:04d} " + "n" * 480)
         for n in range(600)
     ]
-    payload = within(incident_blocks.timeline_blocks(incident, events))
+    payload = within(timeline_blocks(incident, events))
     rendered = str(payload["blocks"])
     assert "event 0599" in rendered and "event 0000" not in rendered
     assert "runbook-bot timeline INC-4" in rendered

@@ -45,6 +45,8 @@ def test_wheel_bundles_runbooks_and_migrations(tmp_path: Path) -> None:
     # The playground's page is package data: the installed bot serves it itself.
     for name in ("index.html", "app.js", "blocks.js", "mrkdwn.js", "style.css"):
         assert f"bot/playground/static/{name}" in names
+    # And its demo runbook with the program its steps run.
+    assert {"bot/playground/demo/RB-00.md", "bot/playground/demo/health_check.py"} <= names
     assert any(re.match(r"bot/_bundled/migrations/versions/\w+\.py$", n) for n in names)
     for i in range(1, 13):
         assert f"bot/_bundled/runbooks/RB-{i:02d}.md" in names

@@ -135,8 +135,8 @@ async def test_rb04_runs_to_completion_and_the_timeline_shows_it(page: Any) -> N
     await command(page, f"/incident timeline {key.group(0)}")
     ephemeral = page.locator("#messages .msg.ephemeral").last
     await expect(ephemeral).to_contain_text("Only visible to you")
-    await expect(ephemeral).to_contain_text("runbook_completed")
-    assert (await ephemeral.inner_text()).count("step_approved") == 18
+    await expect(ephemeral).to_contain_text("Runbook completed")
+    assert (await ephemeral.inner_text()).count("Step approved") == 18
     # Times are shown in the viewer's zone, not the UTC fallback.
     times = await ephemeral.locator("time").all_inner_texts()
     assert times and not any("UTC" in t for t in times)
@@ -429,8 +429,8 @@ async def test_skip_asks_why_and_the_timeline_keeps_the_reason(page: Any) -> Non
     await expect(step2).to_contain_text("Skipped")
 
     await command(page, f"/incident timeline {key.group(0)}")
-    timeline = page.locator("#messages .msg.ephemeral", has_text="step_skipped").last
-    await expect(timeline).to_contain_text("skipped because: Link already revoked by hand")
+    timeline = page.locator("#messages .msg.ephemeral", has_text="Step skipped").last
+    await expect(timeline).to_contain_text("because “Link already revoked by hand”")
 
 
 async def test_ephemerals_are_the_bots_and_stay_dismissed(page: Any) -> None:

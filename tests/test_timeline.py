@@ -227,19 +227,28 @@ async def test_timeline_command_is_ephemeral(bot: BotServer, slack: SlackStandIn
     assert isinstance(body, dict) and body.get("response_type", "ephemeral") == "ephemeral"
     rendered = str(body["blocks"])
     assert "Timeline of INC-1" in rendered
-    for kind in ("incident_opened", "status_update", "note"):
-        assert kind in rendered
+    # What happened in words, in order; never the stored kind names.
+    for words in ("Incident declared", "Status update: warming cache", "Note:"):
+        assert words in rendered
+    assert not any(k in rendered for k in ("incident_opened", "status_update", "note`"))
+    assert rendered.index("Incident declared") < rendered.index("Status update")
+    assert rendered.index("Status update") < rendered.index("Note:")
     assert "<@UALICE>" in rendered and "<@UBOB>" in rendered
-    assert "<!date^" in rendered  # each reader's own time zone
+    # Times in each reader's own zone: one day heading, then times only.
+    assert rendered.count("^{date_long_pretty}|") in (1, 2)  # 2 only across midnight UTC
+    assert rendered.count("^{time_secs}|") == 3
+    assert "{date_short}" not in rendered
     assert "&lt;script&gt;" in rendered and "<script>" not in rendered
-    assert rendered.index("incident_opened") < rendered.index("status_update")
-    assert rendered.index("status_update") < rendered.index("note")
     # A resolved incident's timeline can still be read by ID.
+    await bot.command("/incident", "role commander <@U04DANA|dana>", user_id="UBOB")
     await bot.command("/incident", "resolve")
     await bot.settle()
-    later = await bot.command("/incident", "timeline INC-1")
-    assert "incident_resolved" in str(later.body["blocks"])
-    assert len(slack.calls_to("chat.postMessage")) == posted + 1  # only the resolve summary
+    later = str((await bot.command("/incident", "timeline INC-1")).body["blocks"])
+    assert "Commander assigned: <@U04DANA> · by <@UBOB>" in later
+    assert "Acknowledged by <@UBOB>" in later and "Incident resolved by <@U1>" in later
+    assert "role_assigned" not in later and "is the commander" not in later
+    # The role's note in the thread and the resolve summary (the rest were ephemeral).
+    assert len(slack.calls_to("chat.postMessage")) == posted + 2
     assert slack.calls_to("chat.postEphemeral") == []
 
 
@@ -265,3 +274,46 @@ async def test_long_timeline_fits_one_message(bot: BotServer, slack: SlackStandI
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in blocks)
     assert "note 399" in str(blocks)  # the newest events are the ones shown
     assert "runbook-bot timeline INC-1" in str(blocks)
+
+
+def test_the_slack_timeline_is_grouped_by_day_in_words() -> None:
+    from bot.incidents.blocks import EventView
+    from bot.incidents.timeline_blocks import timeline_lines
+
+    day1 = datetime(2026, 3, 4, 23, 50, tzinfo=UTC)
+    events = [
+        EventView(day1, "incident_opened", "UANA", "INC-2 opened: Checkout errors"),
+        EventView(
+            day1 + timedelta(minutes=5),
+            "role_assigned",
+            "UBOB",
+            "<@U04DANA> is the commander",
+            {"role": "commander", "user": "U04DANA", "previous": None},
+        ),
+        EventView(day1 + timedelta(minutes=20), "reminder_sent", None, "Status update reminder"),
+        EventView(day1 + timedelta(minutes=21), "mystery_kind", None, "x"),
+    ]
+    lines = timeline_lines(events)
+    headings = [line for line in lines if "{date_long_pretty}" in line]
+    assert len(headings) == 2 and "Wednesday 04 March 2026" in headings[0]
+    assert lines[0] == headings[0] and lines[3] == "" and lines[4] == headings[1]
+    assert "Commander assigned: <@U04DANA> · by <@UBOB>" in lines[2]
+    assert lines[2].startswith(
+        f"<!date^{int((day1 + timedelta(minutes=5)).timestamp())}^{{time_secs}}|23:55:00 UTC>"
+    )
+    assert "Mystery kind: x" in lines[-1]
+    assert not any("role_assigned" in line or "2026-03" in line for line in lines)
+
+
+def test_plural_counts_read_as_english() -> None:
+    from bot.timefmt import plural
+
+    assert [plural(n, "reminder") for n in (0, 1, 2)] == [
+        "0 reminders",
+        "1 reminder",
+        "2 reminders",
+    ]
+    assert (
+        plural(1, "runbook run") == "1 runbook run" and plural(3, "runbook run") == "3 runbook runs"
+    )
+    assert plural(2, "person", "people") == "2 people"

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from bot.runbook.library import MAX_RUNBOOK_BYTES, load_library
-from bot.runbook.parser import MAX_STEPS
+from bot.runbook.parser import MAX_LIST_ITEMS, MAX_STEPS
 from tests.test_cli import output_lines, run
 
 GOOD = "# Good\n\n## Mitigation\n\n1. check the logs\n2. tell the channel\n"
@@ -39,6 +39,9 @@ def hostile_folder(tmp_path: Path) -> Path:
     )
     steps = "".join(f"{n}. step {n}\n" for n in range(1, MAX_STEPS + 2))
     (folder / "long.md").write_text(f"# Long\n\n## Mitigation\n\n{steps}")
+    # Within the byte cap, but 100,000 list items: refused before any parsing.
+    items = "".join(f"{n}. x\n" for n in range(1, 100_001))
+    (folder / "items.md").write_text(f"# Items\n\n## Mitigation\n\n{items}")
     return folder
 
 
@@ -50,7 +53,16 @@ def expected_problems(folder: Path) -> dict[str, str]:
         "outside.md": "outside the folder",
         "huge.md": "larger than 1 MB",
         "long.md": f"more than {MAX_STEPS}",
+        "items.md": f"more than {MAX_LIST_ITEMS} list items",
     }
+
+
+def test_every_step_with_two_sub_items_is_still_a_runbook(tmp_path: Path) -> None:
+    steps = "".join(f"{n}. step {n}\n   - check a\n   - check b\n" for n in range(1, MAX_STEPS + 1))
+    (tmp_path / "full.md").write_text(f"# Full\n\n## Mitigation\n\n{steps}")
+    library = load_library(tmp_path)
+    assert library.errors == []
+    assert library.get("full").step_count == MAX_STEPS
 
 
 def test_lint_reports_each_hostile_file_and_finishes(tmp_path: Path) -> None:

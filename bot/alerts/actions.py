@@ -244,6 +244,7 @@ class AlertActions:
                     priority=priority,
                     request_key=f"trigger:{trigger}" if trigger else None,
                     at=item.received_at,
+                    actions=self._library.actions,
                 )
         except DuplicateRequest:
             return self._notify  # Slack retried this click: already handled

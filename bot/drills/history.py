@@ -3,6 +3,8 @@ last runs of every runbook (App Home): a few indexed queries, newest first."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,8 +13,13 @@ from bot.store.models import Incident, Run, StepDecision, Validation
 
 
 async def recent_runs(
-    session: AsyncSession, runbook_id: str | None = None, *, limit: int = 10
+    session: AsyncSession,
+    runbook_id: str | None = None,
+    *,
+    limit: int = 10,
+    since: datetime | None = None,
 ) -> list[RunRow]:
+    """The newest runs (``since``: started then or later, e.g. the App Home's period)."""
     query = (
         select(
             Run.id,
@@ -34,6 +41,8 @@ async def recent_runs(
     )
     if runbook_id is not None:
         query = query.where(Run.runbook_id == runbook_id)
+    if since is not None:
+        query = query.where(Run.started_at >= since)
     rows = (await session.execute(query)).all()
     if not rows:
         return []

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.drills.views import DueRunbook, ValidationRow
-from bot.timefmt import format_duration
+from bot.timefmt import format_duration, plural
 
 HEADER = "| Date | Validator | Environment | Result | Notes |"
 RULE = "|------|-----------|-------------|--------|-------|"
@@ -124,6 +124,6 @@ def render_due(
         )
     if not due:
         return f"No runbook is due: each passed a validation within {interval_label}.\n"
-    lines = [f"{len(due)} runbook(s) due (no passing validation within {interval_label}):"]
+    lines = [f"{plural(len(due), 'runbook')} due (no passing validation within {interval_label}):"]
     lines += [f"- {due_line(d, now)}" for d in due]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.slack.mrkdwn import escape
-from bot.timefmt import format_duration
+from bot.timefmt import format_duration, plural
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -168,15 +168,16 @@ def render_markdown(stats: Stats) -> str:
 def insight_lines(stats: Stats, *, runbooks: int = 8) -> list[str]:
     """The App Home section: one line per priority, one per busiest runbook."""
     lines = [
-        f"• *{escape(p.priority)}*: {p.incidents} incident(s) · ack median {dur(p.tta_median)}"
-        f" (p90 {dur(p.tta_p90)}) · resolve median {dur(p.ttr_median)} (p90 {dur(p.ttr_p90)})"
+        f"• *{escape(p.priority)}*: {plural(p.incidents, 'incident')} · "
+        f"ack median {dur(p.tta_median)} (p90 {dur(p.tta_p90)}) · "
+        f"resolve median {dur(p.ttr_median)} (p90 {dur(p.ttr_p90)})"
         for p in stats.priorities
     ]
     for r in stats.runbooks[:runbooks]:
         rto = f" · RTO met {r.rto_met}/{r.rto_runs}" if r.rto_runs else ""
         weak = f" · most skipped: {escape(r.skipped_with_reasons(1))}" if r.skipped else ""
         lines.append(
-            f"• *{escape(r.runbook_id)}*: {r.runs} run(s), {r.completion_rate:.0%} completed, "
-            f"median {dur(r.median_duration)}{rto}{weak}"
+            f"• *{escape(r.runbook_id)}*: {plural(r.runs, 'run')}, "
+            f"{r.completion_rate:.0%} completed, median {dur(r.median_duration)}{rto}{weak}"
         )
     return lines or ["_No incidents or runs in this period._"]

@@ -5,7 +5,7 @@ progress, how many are open, drills due, the last runs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,7 +110,9 @@ async def load_home(
     incidents, count = await open_incidents(session, levels=levels)
     catalog = [(rb.id, rb.title) for rb in library.runbooks.values()]
     due = await due_runbooks(session, catalog, interval_seconds=interval_seconds, now=now)
-    runs = await recent_runs(session, limit=SHOW_RUNS)
+    # The same period as the insights, so the two never disagree.
+    since = now - timedelta(days=insights_days)
+    runs = await recent_runs(session, limit=SHOW_RUNS, since=since)
     problems = (await session.execute(select(SlackProblem.scope, SlackProblem.error))).all()
     return HomeData(
         now=now,

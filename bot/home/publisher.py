@@ -36,7 +36,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -96,6 +96,7 @@ class HomePublisher:
         self._insights_days = insights_days
         self._levels = tuple(levels)
         self._insights: tuple[float, list[str]] | None = None
+        self._insights_from = datetime.min.replace(tzinfo=UTC)  # the data they were computed over
         self._insights_task: asyncio.Task[None] | None = None
         self._poll = min(poll_seconds, refresh_interval)
         self._recent = timedelta(seconds=recent_seconds)
@@ -245,6 +246,7 @@ class HomePublisher:
         now = now or utcnow()
         async with self._sessions() as session:
             lines = await self._insight_lines(session) if insights else []
+            since = self._insights_from
             data = await load_home(
                 session,
                 self._library,
@@ -254,8 +256,13 @@ class HomePublisher:
                 insights_days=self._insights_days,
                 levels=self._levels,
             )
+        if any(r.started_at > since and not r.drill for r in data.runs):
+            # Insights older than a run listed beside them would contradict it:
+            # shown once recomputed (the viewer is owed that view).
+            lines = []
+            self._insights_soon()
         incidents = await self._permalinks.attach(data.incidents)
-        return home_view(replace(data, incidents=incidents)), bool(lines)
+        return home_view(replace(data, incidents=incidents, insights=lines)), bool(lines)
 
     async def _publish(self, users: Sequence[str], view: dict[str, Any]) -> list[str]:
         """Who it failed for."""
@@ -314,6 +321,7 @@ class HomePublisher:
     async def _compute_insights(
         self, session: AsyncSession, *, start_up: bool = False
     ) -> list[str]:
+        started = utcnow()
         try:
             stats = await compute_stats(
                 session, self._library, days=self._insights_days, levels=self._levels
@@ -322,6 +330,7 @@ class HomePublisher:
             log.exception("home: insights failed; shown without them")
             return self._insights[1] if self._insights else []
         lines = insight_lines(stats)
+        self._insights_from = started
         # Computed at start-up, over whatever data there was then: stale at once.
         self._insights = (time.monotonic() - (INSIGHTS_TTL if start_up else 0.0), lines)
         self._rendered = None  # the next view shows them

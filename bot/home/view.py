@@ -23,7 +23,7 @@ from bot.slack.blockkit import (
     truncate,
 )
 from bot.slack.mrkdwn import escape, split_mrkdwn
-from bot.timefmt import format_duration
+from bot.timefmt import format_duration, plural
 
 DECLARE = "home_declare"
 DECLARE_MODAL = "home_declare_modal"
@@ -126,24 +126,17 @@ def home_view(data: HomeData) -> dict[str, Any]:
             )
         )
     blocks.append({"type": "divider"})
-    blocks.append(header(f"🧪 Drills due ({len(data.due)})"))
-    if data.due:
-        lines = [_due_line(d) for d in list(data.due)[:SHOW_DUE]]
-        blocks += _lines_blocks(lines, 2)
-        if len(data.due) > SHOW_DUE:
-            blocks.append(context(f"_…and {len(data.due) - SHOW_DUE} more._"))
-        blocks.append(context("Rehearse one with `/runbook drill <ID> [environment]`."))
-    else:
-        blocks.append(context("_Every runbook passed a drill within the interval._"))
+    blocks += drill_blocks(data.due)
     blocks.append({"type": "divider"})
-    blocks.append(header("🏁 Last runs"))
+    period = f"last {data.insights_days} days"
+    blocks.append(header(f"🏁 Last runs, {period}"))
     if data.runs:
         blocks += _lines_blocks([_run_line(r) for r in list(data.runs)[:SHOW_RUNS]], 3)
     else:
-        blocks.append(context("_No runbook has run yet._"))
+        blocks.append(context(f"_No runbook has run in the {period}._"))
     if data.insights:
         blocks.append({"type": "divider"})
-        blocks.append(header(f"📊 Insights, last {data.insights_days} days (drills excluded)"))
+        blocks.append(header(f"📊 Insights, {period} (drills excluded)"))
         blocks += _lines_blocks(list(data.insights), 8)
     blocks.append(context(f"Updated {slack_date(data.now, '{date_short} {time}')}"))
     # Within a view's limits whatever ``data`` holds (the caps above keep it so).
@@ -153,12 +146,39 @@ def home_view(data: HomeData) -> dict[str, Any]:
     return {"type": "home", "callback_id": "home", "blocks": blocks}
 
 
+def never_drilled(d: DueRunbook) -> bool:
+    return d.last_pass is None and d.last_result is None
+
+
+def drill_blocks(due: Sequence[DueRunbook]) -> list[dict[str, Any]]:
+    """Overdue drills in red (a pass too old, or drills that failed); runbooks
+    never drilled named plainly — a fresh install has nothing overdue."""
+    overdue = [d for d in due if not never_drilled(d)]
+    fresh = [d for d in due if never_drilled(d)]
+    title = "🧪 Drills" + (f" — {len(overdue)} overdue" if overdue else "")
+    blocks: list[dict[str, Any]] = [header(title)]
+    if overdue:
+        blocks += _lines_blocks([_due_line(d) for d in overdue[:SHOW_DUE]], 2)
+        if len(overdue) > SHOW_DUE:
+            blocks.append(context(f"_…and {len(overdue) - SHOW_DUE} more._"))
+    if fresh:
+        names = ", ".join(escape(d.runbook_id) for d in fresh[: SHOW_DUE * 2])
+        more = f" and {len(fresh) - SHOW_DUE * 2} more" if len(fresh) > SHOW_DUE * 2 else ""
+        count = plural(len(fresh), "runbook")
+        blocks.append(section(f"⚪ Not drilled yet ({count}): {names}{more}"))
+    if due:
+        blocks.append(context("Rehearse one with `/runbook drill <ID> [environment]`."))
+    else:
+        blocks.append(context("_Every runbook passed a drill within the interval._"))
+    return blocks
+
+
 def _due_line(d: DueRunbook) -> str:
     if d.last_pass is None:
-        why = "never validated" if d.last_result is None else "no passing drill yet"
+        why = "drills failed, none passed yet"
     else:
-        why = f"last passed {slack_date(d.last_pass, '{date_short}')}"
-    return f"• *{escape(d.runbook_id)}* {escape(truncate(d.title, 80))} — {why}"
+        why = f"overdue: last passed {slack_date(d.last_pass, '{date_short}')}"
+    return f"🔴 *{escape(d.runbook_id)}* {escape(truncate(d.title, 80))} — {why}"
 
 
 def _run_line(r: RunRow) -> str:

@@ -4,10 +4,12 @@ the resolve summary and the timeline. Pure functions over plain data
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.incidents.action_blocks import incident_actions, state_line
 from bot.incidents.priority import span
 from bot.slack.blockkit import (
     MAX_BLOCKS,
@@ -15,15 +17,13 @@ from bot.slack.blockkit import (
     button,
     cap_blocks,
     context,
-    fit_blocks,
     section,
     slack_date,
     truncate,
 )
 from bot.slack.buttons import SnoozeButton
 from bot.slack.mrkdwn import escape, split_mrkdwn
-from bot.store.states import EventKind
-from bot.timefmt import format_duration
+from bot.timefmt import format_duration, plural
 
 REMINDER_UPDATE = "reminder_update"
 REMINDER_SNOOZE = "reminder_snooze"
@@ -79,6 +79,7 @@ class EventView:
     kind: str
     actor: str | None
     text: str
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def ago(delta: timedelta) -> str:
@@ -198,26 +199,30 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
         f"• {ack_summary(incident, stats.get('target_seconds'))}",
         f"• Time to first step decision: {ttfd}",
         f"• Steps: {stats['approved']} approved, {stats['skipped']} skipped"
-        f" across {stats['runs']} runbook run(s)",
+        f" across {plural(stats['runs'], 'runbook run')}",
     ]
+    lines += [f"• {escape(line)}" for line in stats.get("ended_runs", [])]
     for run in stats.get("rto_runs", []):
         lines.append(f"• {escape(run['runbook_id'])}: {run_rto_line(run)}")
     lines += [
         f"• Status updates posted: {stats['updates']}",
         f"• Reminder windows without an update: {stats.get('missed_windows', 0)}"
-        f" ({stats['reminders']} reminder(s) sent)",
+        f" ({plural(stats['reminders'], 'reminder')} sent)",
     ]
     if incident.roles:
         lines.append(f"• Roles: {roles_line(incident.roles)}")
     text = (
         f"{incident.key} resolved after {duration}{_level(incident)}: "
         f"{stats['approved']} approved, "
-        f"{stats['skipped']} skipped, {stats['updates']} status updates, "
-        f"{stats.get('missed_windows', 0)} reminder windows missed"
+        f"{stats['skipped']} skipped, {plural(stats['updates'], 'status update')}, "
+        f"{plural(stats.get('missed_windows', 0), 'reminder window')} missed"
     )
     blocks = [
         section(truncate("\n".join(lines), 2900)),
-        context(f"Export: `runbook-bot timeline {incident.key}`"),
+        context(
+            f"The whole story: `/incident timeline {incident.key}` · to export it, "
+            f"`runbook-bot timeline {incident.key}` on the bot's host"
+        ),
     ]
     return {"text": drilled(text, incident.drill), "blocks": blocks}
 
@@ -271,72 +276,41 @@ def roles_line(roles: dict[str, str]) -> str:
     )
 
 
-KIND_ICONS: dict[str, str] = {
-    EventKind.INCIDENT_OPENED: "🚨",
-    EventKind.RUNBOOK_STARTED: "▶️",
-    EventKind.STEP_APPROVED: "✅",
-    EventKind.STEP_SKIPPED: "⏭️",
-    EventKind.RUNBOOK_COMPLETED: "🏁",
-    EventKind.RUNBOOK_ABORTED: "🛑",
-    EventKind.STATUS_UPDATE: "📣",
-    EventKind.REMINDER_SENT: "⏰",
-    EventKind.REMINDER_JOINED: "⏰",
-    EventKind.REMINDER_SNOOZED: "😴",
-    EventKind.NOTE: "📝",
-    EventKind.INCIDENT_RESOLVED: "✔️",
-    EventKind.VALIDATION_RECORDED: "🧪",
-    EventKind.INCIDENT_ACKNOWLEDGED: "👀",
-    EventKind.RESPONSE_TARGET_MISSED: "🚨",
-    EventKind.PRIORITY_CHANGED: "🔺",
-    EventKind.ROLE_ASSIGNED: "🧑‍✈️",
-    EventKind.STEP_APPROVAL_PARTIAL: "☑️",
-    EventKind.RTO_WARNING: "⏳",
-    EventKind.RTO_BREACHED: "🔥",
-    EventKind.ALERT_FIRED: "🔥",
-    EventKind.ALERT_ACKNOWLEDGED: "👀",
-    EventKind.ALERT_RESOLVED: "🟢",
-}
-
-
-def timeline_blocks(incident: IncidentView, events: list[EventView]) -> Payload:
-    """The timeline as an ephemeral message; the newest events if it is long."""
-    lines = []
-    for event in events:
-        who = f" <@{escape(event.actor)}>" if event.actor else ""
-        icon = KIND_ICONS.get(event.kind, "•")
-        lines.append(
-            f"{icon} {slack_date(event.at, '{date_short} {time_secs}')}{who} "
-            f"`{event.kind}` {escape(truncate(event.text, 500))}"
-        )
-    chunks = split_mrkdwn("\n".join(lines), 2900) if lines else ["_No events._"]
-    head = section(
-        drilled(
-            f"*Timeline of {incident.key_and_level}* — {escape(truncate(incident.title, 200))}",
-            incident.drill,
-        )
-    )
-    # A long timeline shows its latest events, within one message's limits.
-    export = f"`runbook-bot timeline {incident.key}`"
-    note = f"_Showing the latest events; export the rest with_ {export}"
-    blocks = fit_blocks(
-        [head, *(section(c) for c in chunks)], keep_head=1, keep_tail=0, latest=True, note=note
-    )
-    text = drilled(f"Timeline of {incident.key} ({len(events)} events)", incident.drill)
-    return {"text": text, "blocks": blocks}
-
-
-def declared_message(incident: IncidentView, user_id: str) -> Payload:
+def declared_message(incident: IncidentView, user_id: str, running: Sequence[str] = ()) -> Payload:
+    """The incident's channel message: while open, its buttons (``running``: a
+    line per run still going, named by Resolve's confirmation); then who
+    acknowledged, commands and resolved."""
     line = (
         f"🚨 *{incident.key_and_level} declared* by <@{escape(user_id)}>: "
         f"{escape(incident.title)}\n"
         "Run a runbook with `/runbook start <ID> "
-        f"{incident.key}`, post updates with `/incident update {incident.key}`, "
-        f"acknowledge with `/incident ack {incident.key}`."
+        f"{incident.key}`, post updates with `/incident update {incident.key}`."
     )
+    blocks = [section(truncate(drilled(line, incident.drill), 2900))]
+    commander = incident.roles.get("commander")
+    where = state_line(
+        acknowledged_by=incident.acknowledged_by,
+        acknowledged_at=incident.acknowledged_at,
+        commander=commander,
+        resolved_by=incident.resolved_by,
+        resolved_at=incident.resolved_at,
+    )
+    if where is not None:
+        blocks.append(where)
+    if incident.state == "open":
+        blocks.append(
+            incident_actions(
+                incident.id,
+                incident.key,
+                acknowledged=incident.acknowledged_at is not None,
+                commander=commander,
+                running=running,
+            )
+        )
     return {
         "text": drilled(
             f"{incident.key_and_level} declared: {escape(truncate(incident.title, 2000))}",
             incident.drill,
         ),
-        "blocks": [section(truncate(drilled(line, incident.drill), 2900))],
+        "blocks": blocks,
     }

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +34,7 @@ from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.models import Deadline, Incident, OutboxMessage, Run, utcnow
 from bot.store.states import EventKind, IncidentState, RunStatus, incident_key, run_key
+from bot.timefmt import format_duration
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
@@ -79,6 +80,23 @@ _RUN_COLUMNS = (
 )
 
 
+class Escalator(Protocol):
+    """``ESCALATION_ACTION`` (``bot/runs/escalation.py``): recorded in the
+    deadline's transaction, started after its commit, off this loop."""
+
+    def announce(self) -> None: ...
+
+    async def record(
+        self, session: AsyncSession, incident: Any, run: Any, reason: str, at: datetime
+    ) -> object | None: ...
+
+    def start(self, started: list[Any]) -> None: ...
+
+    async def begin(self, *, postgres: bool) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 # --- firing ----------------------------------------------------------------------
 
 
@@ -96,12 +114,25 @@ class Deadlines(DueJob):
         metrics: Metrics | None = None,
         max_sleep: float = 30.0,
         batch: int = 200,
+        escalation: Escalator | None = None,
     ) -> None:
         super().__init__(sessions, postgres=postgres, max_sleep=max_sleep, batch=batch)
         self._outbox = outbox
         self._policy = policy
         self._metrics = metrics
+        self._escalation = escalation
         self.fired = 0
+
+    async def start(self) -> None:
+        await super().start()
+        if self._escalation is not None:
+            self._escalation.announce()
+            await self._escalation.begin(postgres=self._postgres)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._escalation is not None:
+            await self._escalation.stop()
 
     async def earliest(self, session: AsyncSession) -> datetime | None:
         return (await session.execute(select(func.min(Deadline.due_at)).where(_PENDING))).scalar()
@@ -119,6 +150,7 @@ class Deadlines(DueJob):
         if self._postgres:
             claim = claim.with_for_update(skip_locked=True)
         posted: dict[str, int] = {}
+        escalated: list[object] = []
         async with self._sessions() as session, session.begin():
             due = list((await session.execute(claim)).all())
             if not due:
@@ -133,7 +165,7 @@ class Deadlines(DueJob):
                 run = runs.get(deadline.run_id) if deadline.run_id else None
                 if incident is None or (deadline.run_id and run is None):
                     continue  # busy in another transaction: the next round takes it
-                if await self._fire(session, deadline, incident, run, now):
+                if await self._fire(session, deadline, incident, run, now, escalated):
                     posted[deadline.kind] = posted.get(deadline.kind, 0) + 1
                 handled.append(deadline.id)
             if handled:
@@ -143,6 +175,8 @@ class Deadlines(DueJob):
                 )
         if posted:
             self._outbox.notify()
+        if escalated and self._escalation is not None:
+            self._escalation.start(escalated)  # committed: now it may run
         self.fired += len(handled)
         if self._metrics is not None:
             for kind, count in posted.items():
@@ -168,9 +202,11 @@ class Deadlines(DueJob):
         incident: Any,
         run: Any,
         now: datetime,
+        escalated: list[object],
     ) -> bool:
         """Record and post what the deadline means now; False when it no longer
-        applies (acknowledged, resolved, the run ended, or the warning is moot)."""
+        applies (acknowledged, resolved, the run ended, or the warning is moot).
+        A missed target or a breach also records the escalation action in ``escalated``."""
         if deadline.kind == FOLLOWUP_DUE:  # owed after the incident too
             return await followups.fire_overdue(session, deadline, incident, now)
         if deadline.kind == POSTMORTEM_DUE:
@@ -179,7 +215,10 @@ class Deadlines(DueJob):
             return False
         late = round(max(0.0, (now - deadline.due_at).total_seconds()), 3)
         if deadline.kind == RESPONSE_TARGET:
-            return self._response_target(session, deadline, incident, now, late)
+            if not self._response_target(session, deadline, incident, now, late):
+                return False
+            await self._escalate(session, incident, None, _missed(incident), now, escalated)
+            return True
         if run is None or run.state != RunStatus.RUNNING:
             return False
         rto = float(run.rto_seconds or 0)
@@ -194,7 +233,23 @@ class Deadlines(DueJob):
             await self._rto_warning(session, incident, run, rto, breach_at, now, data)
         else:
             self._rto_breach(session, incident, run, rto, now, data)
+            reason = f"{run.runbook_id} still running after its RTO ({_rto_text(rto)})"
+            await self._escalate(session, incident, run, reason, now, escalated)
         return True
+
+    async def _escalate(
+        self,
+        session: AsyncSession,
+        incident: Any,
+        run: Any,
+        reason: str,
+        now: datetime,
+        escalated: list[object],
+    ) -> None:
+        if self._escalation is not None:
+            started = await self._escalation.record(session, incident, run, reason, now)
+            if started is not None:
+                escalated.append(started)
 
     async def _rto_warning(
         self,
@@ -286,7 +341,7 @@ class Deadlines(DueJob):
             incident.id,
             EventKind.RESPONSE_TARGET_MISSED,
             None,
-            f"INC-{incident.id} ({incident.priority}) not acknowledged within its response target",
+            _missed(incident),
             at=now,
             data={
                 "priority": incident.priority,
@@ -307,6 +362,14 @@ class Deadlines(DueJob):
             priority=Priority.ESCALATION,
         )
         return True
+
+
+def _rto_text(rto: float) -> str:
+    return format_duration(timedelta(seconds=rto))
+
+
+def _missed(incident: Any) -> str:
+    return f"INC-{incident.id} ({incident.priority}) not acknowledged within its response target"
 
 
 async def _run_thread(session: AsyncSession, run: Any) -> tuple[dict, OutboxMessage | None]:

@@ -7,7 +7,7 @@ these; every flow commits before it returns, so nothing acknowledged is lost.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.incidents import blocks as incident_blocks
 from bot.incidents import clock_blocks, response
+from bot.incidents.messages import collapse_last_reminder, refresh_declared
 from bot.incidents.priority import PriorityLevel, PriorityPolicy
 from bot.incidents.service import (
     add_event,
@@ -23,12 +24,14 @@ from bot.incidents.service import (
     create_incident,
     event_view,
     incident_view,
+    other_channel,
     record_status_update,
     resolve_incident,
     resolve_target,
     snooze_reminders,
     timeline,
 )
+from bot.incidents.timeline_blocks import timeline_blocks
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.backend import backend
@@ -136,12 +139,14 @@ async def show_timeline(sessions: Sessions, channel: str, incident_id: int | Non
     async with sessions() as session:
         incident, problem = await resolve_target(session, channel, incident_id)
         if incident is None and incident_id is not None:
-            # A resolved incident's timeline is still worth reading.
+            # A resolved incident's timeline is still worth reading (in its channel).
             incident = await session.get(Incident, incident_id)
+            if incident is not None and (elsewhere := other_channel(incident, channel)):
+                return Outcome.say(elsewhere)
         if incident is None:
             return Outcome.say(problem or "No such incident.")
         events = [event_view(e) for e in await timeline(session, incident.id)]
-        return Outcome(reply=incident_blocks.timeline_blocks(incident_view(incident), events))
+        return Outcome(reply=timeline_blocks(incident_view(incident), events))
 
 
 # --- actions on an open incident ----------------------------------------------
@@ -177,23 +182,44 @@ def snooze(user: str, minutes: int) -> Action:
     return act
 
 
-def resolve(user: str, *, policy: PriorityPolicy, postmortem_due: float | None = None) -> Action:
+def resolve(
+    user: str,
+    *,
+    policy: PriorityPolicy,
+    postmortem_due: float | None = None,
+    ended: Sequence[str] = (),
+) -> Action:
+    """``ended``: a line per run the resolve ended (``bot/runs/resolving.py``
+    ends them first), said in the summary."""
+
     async def act(session: AsyncSession, incident: Incident) -> Outcome:
         await resolve_incident(
-            session, incident, user_id=user, policy=policy, postmortem_due=postmortem_due
+            session,
+            incident,
+            user_id=user,
+            policy=policy,
+            postmortem_due=postmortem_due,
+            ended=ended,
         )
+        # No live reminder and no buttons are left on a resolved incident.
+        await collapse_last_reminder(session, incident, resolved=True)
+        await refresh_declared(session, incident, running=())
         due = utcnow() + timedelta(seconds=postmortem_due) if postmortem_due else None
         return Outcome(delivered=True, deadline=due)
 
     return act
 
 
-def acknowledge(user: str, *, policy: PriorityPolicy) -> Action:
+def acknowledge(user: str, *, policy: PriorityPolicy, via: str = "command") -> Action:
+    """``via``: "command" (``/incident ack``) or "button" (the incident's Acknowledge)."""
+
     async def act(session: AsyncSession, incident: Incident) -> Outcome:
-        if not await response.acknowledge(session, incident, user_id=user, via="command"):
+        if not await response.acknowledge(session, incident, user_id=user, via=via):
             return Outcome.say(clock_blocks.already_acknowledged(incident_view(incident)))
+        await refresh_declared(session, incident)
         view = incident_view(incident)
-        return Outcome.say(clock_blocks.ack_reply(view, policy.target_for(incident.priority)))
+        reply = clock_blocks.ack_reply(view, policy.target_for(incident.priority))
+        return Outcome(reply={"text": reply}, delivered=True)
 
     return act
 
@@ -205,6 +231,7 @@ def set_priority(user: str, level: PriorityLevel, *, policy: PriorityPolicy) -> 
         due = await response.change_priority(
             session, incident, user_id=user, level=level, policy=policy
         )
+        await refresh_declared(session, incident)
         deadline = incident.opened_at + timedelta(seconds=level.target_seconds)
         return Outcome(delivered=True, due=due, deadline=deadline)
 
@@ -216,6 +243,7 @@ def assign_role(user: str, role: str, holder: str) -> Action:
         if (incident.roles or {}).get(role) == holder:
             return Outcome.say(f"<@{holder}> is already the {role} of {incident.key}.")
         await response.assign_role(session, incident, by=user, role=role, user=holder)
+        await refresh_declared(session, incident)
         return Outcome(delivered=True)
 
     return act

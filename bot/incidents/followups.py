@@ -18,7 +18,13 @@ from bot.incidents import followup_text
 from bot.incidents.clocks import FOLLOWUP_DUE
 from bot.incidents.flows import Outcome, Request, Sessions
 from bot.incidents.followup_text import FollowupSpec, FollowupView
-from bot.incidents.service import add_event, claim_request, open_incidents, thread_parent
+from bot.incidents.service import (
+    add_event,
+    claim_request,
+    open_incidents,
+    other_channel,
+    thread_parent,
+)
 from bot.slack.outbox import enqueue
 from bot.slack.pace import Priority
 from bot.store.backend import backend
@@ -44,7 +50,10 @@ async def find_incident(
     channel's latest (a follow-up is usually agreed after resolving)."""
     if incident_id is not None:
         incident = await session.get(Incident, incident_id)
-        return incident, None if incident else f"There is no INC-{incident_id}."
+        if incident is None:
+            return None, f"There is no INC-{incident_id}."
+        elsewhere = other_channel(incident, channel)
+        return (incident, None) if elsewhere is None else (None, elsewhere)
     candidates = await open_incidents(session, channel)
     if len(candidates) > 1:
         listed = ", ".join(f"`{i.key}`" for i in candidates[:20])

@@ -14,7 +14,7 @@ from bot.incidents.followup_text import FollowupView
 from bot.incidents.timeline import LABELS, EventRow
 from bot.slack.mrkdwn import escape
 from bot.store.states import EventKind
-from bot.timefmt import format_duration
+from bot.timefmt import format_duration, plural
 
 ESCALATIONS = (
     EventKind.RESPONSE_TARGET_MISSED,
@@ -286,11 +286,12 @@ def summary(draft: Draft, now: datetime) -> str:
     open_ = sum(1 for f in draft.followups if f.done_at is None)
     lines = [
         f"*Postmortem draft for {h.key}* — acknowledged: {ack_line(h)}",
-        f"• {len(draft.runs)} runbook run(s): {counts.get(EventKind.STEP_APPROVED, 0)} steps "
+        f"• {plural(len(draft.runs), 'runbook run')}: "
+        f"{plural(counts.get(EventKind.STEP_APPROVED, 0), 'step')} "
         f"approved, {counts.get(EventKind.STEP_SKIPPED, 0)} skipped",
-        f"• {counts.get(EventKind.STATUS_UPDATE, 0)} status update(s), "
-        f"{sum(counts.get(k, 0) for k in ESCALATIONS)} escalation(s)",
-        f"• {len(draft.followups)} follow-up(s), {open_} open",
+        f"• {plural(counts.get(EventKind.STATUS_UPDATE, 0), 'status update')}, "
+        f"{plural(sum(counts.get(k, 0) for k in ESCALATIONS), 'escalation')}",
+        f"• {plural(len(draft.followups), 'follow-up')}, {open_} open",
     ]
     if h.resolved_at is not None:
         lines.insert(1, f"• Resolved after {format_duration(h.resolved_at - h.opened_at)}")

@@ -8,8 +8,10 @@ incidents). At each wake the due incidents are *claimed* in the database —
 their ``reminder_sent`` event, the reminder message in the outbox, and their
 next due time. So several bot processes sharing a database post each reminder
 once, and a bot that was down past a due time posts one catch-up reminder,
-then resumes the normal rhythm. A reminder still waiting for Slack's pace
-when the next one comes due is not joined by another: the waiting one takes
+then resumes the normal rhythm. A new reminder collapses the one before it
+(its buttons removed, one line left): an incident has one live reminder. A
+reminder still waiting for Slack's pace when the next one comes due is not
+joined by another: the waiting one takes
 the newer text and stands for both windows: ``reminder_sent`` is recorded
 once per message owed, ``reminder_joined`` for a window that joined one.
 The interval is the incident's priority level's, or
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.incidents import blocks as incident_blocks
 from bot.incidents.due import DueJob
+from bot.incidents.messages import collapse_last_reminder
 from bot.incidents.service import add_event, incident_view
 from bot.slack.delivery import OutboxWorker
 from bot.slack.health import recent_cutoff
@@ -150,6 +153,8 @@ class Reminders(DueJob):
                 data=data,
             )
             return False
+        # The previous reminder collapses to one line: one live reminder per incident.
+        await collapse_last_reminder(session, incident)
         if not waiting:
             enqueue(
                 session,

@@ -6,6 +6,7 @@ Each function works inside the caller's transaction; the caller commits.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,7 +62,9 @@ def incident_view(incident: Incident) -> IncidentView:
 
 
 def event_view(event: TimelineEvent) -> EventView:
-    return EventView(at=event.at, kind=event.kind, actor=event.actor, text=event.text)
+    return EventView(
+        at=event.at, kind=event.kind, actor=event.actor, text=event.text, data=event.data or {}
+    )
 
 
 def add_event(
@@ -174,6 +177,16 @@ async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEven
 # --- flows behind /incident --------------------------------------------------
 
 
+def other_channel(incident: Incident, channel_id: str) -> str | None:
+    """Why a command from ``channel_id`` may not name ``incident`` (None: it may).
+
+    An incident is run from its own channel: whoever may resolve or update it
+    is whoever is in there. ``""``: a modal that carries the incident itself."""
+    if not channel_id or incident.channel_id == channel_id:
+        return None
+    return f"{incident.key} belongs to another channel: run this in <#{incident.channel_id}>."
+
+
 async def resolve_target(
     session: AsyncSession, channel_id: str, incident_id: int | None
 ) -> tuple[Incident | None, str | None]:
@@ -182,6 +195,8 @@ async def resolve_target(
         incident = await session.get(Incident, incident_id)
         if incident is None:
             return None, f"There is no INC-{incident_id}."
+        if (elsewhere := other_channel(incident, channel_id)) is not None:
+            return None, elsewhere
         if incident.state != IncidentState.OPEN:
             return None, f"INC-{incident_id} is already resolved."
         return incident, None
@@ -298,8 +313,10 @@ async def resolve_incident(
     user_id: str,
     policy: PriorityPolicy,
     postmortem_due: float | None = None,
+    ended: Sequence[str] = (),
 ) -> None:
-    """``postmortem_due``: seconds until a (non-drill) incident's postmortem is due."""
+    """``postmortem_due``: seconds until a (non-drill) incident's postmortem is due;
+    ``ended``: a line per run the resolve ended."""
     now = utcnow()
     incident.state = IncidentState.RESOLVED
     incident.resolved_at = now
@@ -310,6 +327,7 @@ async def resolve_incident(
     if postmortem_due and not incident.drill:
         arm(session, POSTMORTEM_DUE, incident.id, now + timedelta(seconds=postmortem_due))
     stats = await incident_stats(session, incident, policy.target_for(incident.priority))
+    stats["ended_runs"] = list(ended)
     add_event(
         session,
         incident.id,

@@ -94,6 +94,9 @@ LABELS: dict[str, str] = {
     EventKind.FOLLOWUP_ADDED: "Follow-up added",
     EventKind.FOLLOWUP_DONE: "Follow-up done",
     EventKind.FOLLOWUP_OVERDUE: "Follow-up overdue",
+    EventKind.ACTION_STARTED: "Action started",
+    EventKind.ACTION_SUCCEEDED: "Action succeeded",
+    EventKind.ACTION_FAILED: "Action failed",
 }
 
 
@@ -132,6 +135,7 @@ def render_markdown(incident: IncidentRow, events: Sequence[EventRow]) -> str:
         f"- **Steps:** {counts.get('step_approved', 0)} approved, "
         f"{counts.get('step_skipped', 0)} skipped · **Status updates:** "
         f"{counts.get('status_update', 0)} · **Reminders:** {counts.get('reminder_sent', 0)}"
+        + _actions_count(counts)
     )
     lines += ["", "## Timeline (UTC)", "", "| Time | Event | Who | Details |", "|---|---|---|---|"]
     for e in events:
@@ -141,6 +145,14 @@ def render_markdown(incident: IncidentRow, events: Sequence[EventRow]) -> str:
             f"| {LABELS.get(e.kind, e.kind)} | {who} | {_cell(e.text)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _actions_count(counts: dict[str, int]) -> str:
+    ran = counts.get(EventKind.ACTION_STARTED, 0)
+    if not ran:
+        return ""
+    failed = counts.get(EventKind.ACTION_FAILED, 0)
+    return f" · **Actions:** {ran} run, {failed} failed or in doubt"
 
 
 async def load_rows(

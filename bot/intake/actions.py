@@ -16,19 +16,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.service import claim_request
-from bot.intake.payloads import DecideRequest, Message, ReplyTo, StartRequest
+from bot.intake.payloads import DecideRequest, Message, ReplyTo, RunRequest, StartRequest
 from bot.intake.worker import AfterCommit, Handler, Item, NotYet, reply
 from bot.metrics import Metrics
 from bot.runbook import Library
 from bot.runs import blocks
+from bot.runs.action_runner import ActionRunner
+from bot.runs.decide import Click
 from bot.runs.engine import Decision
 from bot.runs.flows import DuplicateRequest, FlowError, decide_step, start_run
 from bot.runs.queries import GateGroups
+from bot.runs.running import run_step
 from bot.slack.groups import GroupMembers
 from bot.store.models import utcnow
 
 DECIDE = DecideRequest.KIND
 START = StartRequest.KIND
+RUN = RunRequest.KIND
 
 NOT_AN_APPROVER = (
     "Only the configured approvers can decide steps in this workspace. Nothing changed."
@@ -36,6 +40,10 @@ NOT_AN_APPROVER = (
 APPROVERS_UNKNOWN = (
     "Slack could not be asked who is in the approvers' user groups, so this click could not "
     "be judged. Nothing changed — try again in a minute."
+)
+CANNOT_RUN = (
+    "The runbook bot cannot start actions right now (it lost its hold on the database). "
+    "Nothing changed — try again in a minute."
 )
 RETRY_SECONDS = 2.0  # a click waiting on Slack is looked at again this often (or when known)
 WAIT_SECONDS = 120.0  # after this, it is answered with what is known
@@ -82,6 +90,23 @@ def decide_payload(
     return DECIDE, request.ordering_key, request.to_json()
 
 
+def run_payload(
+    *,
+    run_id: int,
+    step_index: int,
+    user: str,
+    channel: str,
+    ts: str,
+    thread_ts: str | None,
+    name: str | None = None,
+) -> tuple[str, str, dict[str, Any]]:
+    """(kind, ordering key, payload) of a Run click (ordered with the run's clicks)."""
+    request = RunRequest(
+        run_id, step_index, Message(channel, ts), ReplyTo(channel, user, name, thread_ts)
+    )
+    return RUN, request.ordering_key, request.to_json()
+
+
 def start_payload(
     *,
     runbook_id: str,
@@ -122,7 +147,9 @@ class Actions:
         approvers: Judges | None = None,
         wait_seconds: float = WAIT_SECONDS,
         nudge_deadlines: Callable[[datetime | None], None] | None = None,
+        runner: ActionRunner | None = None,
     ) -> None:
+        self._runner = runner
         self._nudge_deadlines = nudge_deadlines or (lambda _due: None)
         self._library = library
         self._policy = policy
@@ -134,23 +161,15 @@ class Actions:
         self._nudge = nudge_reminders
 
     def handlers(self) -> dict[str, Handler]:
-        return {DECIDE: self.decide, START: self.start}
+        return {DECIDE: self.decide, START: self.start, RUN: self.run}
 
     async def decide(self, session: AsyncSession, item: Item) -> AfterCommit | None:
         request = DecideRequest.from_json(item.payload)
         decision, run_id, step_index = request.decision, request.run_id, request.step_index
         user = request.reply_to.user
-        members: dict[str, GroupMembers] = {}
-        if self._approvers is not None:
-            allowed = self._approvers.allows(user)
-            self._wait_for_slack(item, unknown=allowed is None)
-            if not allowed:
-                reply(session, item, NOT_AN_APPROVER if allowed is False else APPROVERS_UNKNOWN)
-                return self._notify
-            groups = await self._gate_groups.for_step(session, run_id, step_index)
-            if groups:
-                members = self._approvers.members(groups)
-                self._wait_for_slack(item, unknown=None in members.values())
+        members = await self._members(session, item, user, run_id, step_index)
+        if members is None:
+            return self._notify
         if request.request_key and not await claim_request(session, request.request_key):
             return None  # the same modal submitted again: decided (or refused) once already
         result = await decide_step(
@@ -178,6 +197,52 @@ class Actions:
             self._metrics.decisions.labels(decision.value).inc()
             if completed:
                 self._metrics.runs_completed.inc()
+
+        return after
+
+    async def _members(
+        self, session: AsyncSession, item: Item, user: str, run_id: int, step_index: int
+    ) -> dict[str, GroupMembers] | None:
+        """Whether the clicker may decide at all (APPROVERS), and the members of the
+        user groups the step's gate names; None: refused (the clicker was told)."""
+        members: dict[str, GroupMembers] = {}
+        if self._approvers is not None:
+            allowed = self._approvers.allows(user)
+            self._wait_for_slack(item, unknown=allowed is None)
+            if not allowed:
+                reply(session, item, NOT_AN_APPROVER if allowed is False else APPROVERS_UNKNOWN)
+                return None
+            groups = await self._gate_groups.for_step(session, run_id, step_index)
+            if groups:
+                members = self._approvers.members(groups)
+                self._wait_for_slack(item, unknown=None in members.values())
+        return members
+
+    async def run(self, session: AsyncSession, item: Item) -> AfterCommit:
+        """Run clicked: judged like Approve; a started execution runs after the commit."""
+        request = RunRequest.from_json(item.payload)
+        user = request.reply_to.user
+        members = await self._members(session, item, user, request.run_id, request.step_index)
+        if members is None:
+            return self._notify
+        owner = await self._runner.owner_id() if self._runner is not None else None
+        if owner is None:
+            reply(session, item, CANNOT_RUN)
+            return self._notify
+        message = request.message.to_json()
+        click = Click(request.run_id, request.step_index, Decision.APPROVED, user, message)
+        result = await run_step(
+            session, click, owner=owner, at=item.received_at, group_members=members
+        )
+        if result.refused is not None:
+            reply(session, item, blocks.refusal_text(result.refused))
+            return self._notify
+        execution, runner = result.execution_id, self._runner
+
+        def after() -> None:
+            self._notify()
+            if execution is not None and runner is not None:
+                runner.start(execution)
 
         return after
 
@@ -213,6 +278,7 @@ class Actions:
                     request_key=f"trigger:{trigger}" if trigger else None,
                     at=item.received_at,
                     drill_environment=request.drill_environment,
+                    actions=self._library.actions,
                 )
         except DuplicateRequest:
             return self._notify  # Slack retried a start already handled: say nothing

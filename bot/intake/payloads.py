@@ -107,6 +107,39 @@ class DecideRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RunRequest:
+    """Run clicked on a step with an action (ordered with its run's other clicks)."""
+
+    KIND = "run_action"
+
+    run_id: int
+    step_index: int
+    message: Message
+    reply_to: ReplyTo
+
+    @property
+    def ordering_key(self) -> str:
+        return run_key(self.run_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "step_index": self.step_index,
+            "message": self.message.to_json(),
+            "reply_to": self.reply_to.to_json(thread=True),
+        }
+
+    @classmethod
+    def from_json(cls, p: dict[str, Any]) -> RunRequest:
+        return cls(
+            int(p["run_id"]),
+            int(p["step_index"]),
+            Message.from_json(p.get("message")),
+            ReplyTo.from_json(p.get("reply_to")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StartRequest:
     """``/runbook start`` (and ``drill``)."""
 

@@ -1,11 +1,12 @@
 """``runbook-bot playground``: the real bot, a simulated workspace and the page, in one process.
 
-Settings are built in code — a random signing secret per run, a fake
-``xoxb-playground`` token, ``SLACK_API_URL`` at this server's ``/api/`` — and
+Settings are built in code — a random signing secret and a random
+``xoxb-playground-…`` bot token per run, ``SLACK_API_URL`` at this server's ``/api/`` — and
 the app factory builds the same Bolt app and worker ``serve`` runs. The page's
 actions arrive at ``/playground/act`` and leave as Slack-signed requests to
 the real ``/slack/events`` over loopback, so verification, Bolt's dispatch
-and the listeners run exactly as with Slack.
+and the listeners run exactly as with Slack. ``guard`` lets only the page
+drive it and only the bot call the Web API.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import aiohttp
 from aiohttp import web
 
 from bot.playground import slack_requests as sr
+from bot.playground.demo_runbooks import demo_folder
+from bot.playground.guard import Guard
 from bot.playground.webapi import WebApi
 from bot.playground.workspace import Event, Workspace
 from bot.settings import Settings, load_settings
@@ -71,7 +74,8 @@ def playground_settings(port: int, db_dir: Path, host: str = DEFAULT_HOST) -> Se
     """The environment's settings, with Slack replaced by this process."""
     chosen = load_settings()
     overrides: dict[str, Any] = {
-        "slack_bot_token": "xoxb-playground",
+        # Random: only the bot may call the Web API stand-in (bot/playground/guard.py).
+        "slack_bot_token": f"xoxb-playground-{secrets.token_hex(16)}",
         "slack_signing_secret": secrets.token_hex(16),
         "slack_app_token": None,
         "slack_api_url": f"http://{loopback_for(host)}:{port}/api/",
@@ -85,6 +89,9 @@ def playground_settings(port: int, db_dir: Path, host: str = DEFAULT_HOST) -> Se
         overrides["status_update_interval"] = REMINDER_INTERVAL
     if "home_refresh_interval" not in chosen.model_fields_set:
         overrides["home_refresh_interval"] = HOME_REFRESH
+    if "runbooks_dir" not in chosen.model_fields_set:
+        # The bundled runbooks and RB-00, whose steps run harmless local commands.
+        overrides["runbooks_dir"] = demo_folder(db_dir, chosen.runbooks_dir)
     return load_settings(**overrides)
 
 
@@ -95,8 +102,9 @@ def static_dir() -> Path:
 class Playground:
     """The page's routes: the page, its WebSocket feed, and its actions."""
 
-    def __init__(self, workspace: Workspace, settings: Settings) -> None:
+    def __init__(self, workspace: Workspace, settings: Settings, guard: Guard) -> None:
         self.ws = workspace
+        self.guard = guard
         self.secret = settings.slack_signing_secret or ""
         self.events_url = f"http://{loopback_for(settings.host)}:{settings.port}/slack/events"
         self.http: aiohttp.ClientSession | None = None
@@ -104,8 +112,8 @@ class Playground:
     def add_routes(self, app: web.Application) -> None:
         static = static_dir()
 
-        async def index(_: web.Request) -> web.FileResponse:
-            return web.FileResponse(static / "index.html", headers={"Cache-Control": "no-store"})
+        async def index(_: web.Request) -> web.Response:
+            return self.guard.page()
 
         app.router.add_get("/", index)
         app.router.add_static("/static/", static)
@@ -314,8 +322,14 @@ async def run_playground(port: int) -> None:
         bot = build_app(settings)
         # On 0.0.0.0 (a container) the browser reaches it via the published port.
         url = f"http://{loopback_for(host)}:{port}/"
+        guard = Guard(
+            listen_host=host,
+            bot_token=settings.slack_bot_token or "",
+            index_html=static_dir() / "index.html",
+        )
+        guard.install(bot.web)
         WebApi(workspace).add_routes(bot.web)
-        Playground(workspace, settings).add_routes(bot.web)
+        Playground(workspace, settings, guard).add_routes(bot.web)
         runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.runbook.actions import ACTIONS_NAME, ActionsFile, missing_programs, parse_actions
+from bot.runbook.actions import (
+    ACTIONS_NAME,
+    ActionsFile,
+    CommandAction,
+    HttpAction,
+    missing_programs,
+    parse_actions,
+)
 from bot.runbook.config import CONFIG_NAME, MAX_CONFIG_BYTES, RepoConfig, parse_config
 from bot.runbook.model import Problem, Runbook, Severity
 from bot.runbook.parser import Parsed, parse_file
@@ -124,6 +131,9 @@ class Library:
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     action_phases: tuple[str, ...] = ()  # the repository's own words, from .runbook-bot.yaml
+    # The actions file's actions by id (``[run: <id>]``): copied into a run's
+    # snapshot when it starts, so a run runs what its steps showed.
+    actions: dict[str, HttpAction | CommandAction] = field(default_factory=dict)
     root: str = ""  # the folder they were loaded from
 
     def shown_path(self, runbook: Runbook) -> str:
@@ -179,7 +189,7 @@ def load_library(root: Path | str) -> Library:
     loaded = {p.runbook.id: p.runbook for p in results if p.runbook is not None}
     ordered = {key: loaded[key] for key in sorted(loaded, key=_natural)}
     found = sort_problems([*config.problems, *problems, *more])
-    return Library(ordered, found, config.action_phases, str(root))
+    return Library(ordered, found, config.action_phases, root=str(root))
 
 
 def read_runbook(path: Path) -> bytes | Problem:

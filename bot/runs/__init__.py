@@ -10,9 +10,15 @@
 - ``messaging`` — every Slack message a run owes (ordering key, priority,
   collapse key).
 - ``queries`` — reading runs back (state, messages, the runs in a channel).
+- Executable steps: ``running`` (a Run click: judged by the gate, its
+  execution recorded), ``action_runner`` (runs it in the worker),
+  ``action_end`` (its end; executions cut short marked in doubt),
+  ``executions`` (the rows, at most once), ``executor`` (the program or the
+  HTTP request), ``action_blocks`` (Block Kit, pure).
 
 May import: ``bot.runbook``, ``bot.incidents``, ``bot.slack``, ``bot.store``
 and the root helpers (``bot.timefmt``, ``bot.tasks``). Never ``commands``.
-The pure modules (``engine``, ``blocks``, ``catalog_blocks``) import no
+The pure modules (``engine``, ``blocks``, ``catalog_blocks``, ``step_blocks``,
+``action_blocks``, ``gates``) import no
 SQLAlchemy, Bolt or aiohttp.
 """

@@ -15,14 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.incidents.action_blocks import incident_actions, running_line
 from bot.incidents.blocks import drill_banner, drilled, roles_line, rto_verdict
 from bot.incidents.priority import span
 from bot.runs.engine import Decision, Refusal, Refused, RunState
 from bot.runs.step_blocks import (
     APPROVE,
+    RUN,
     SKIP,
     decided_step_message,
     decision_line,
+    ended_step_message,
     gate_lines,
     lead_messages,
     rest_note,
@@ -46,17 +49,19 @@ from bot.slack.blockkit import (
 from bot.slack.buttons import AbortButton
 from bot.slack.mrkdwn import escape
 from bot.store.states import RunStatus
-from bot.timefmt import format_duration
+from bot.timefmt import format_duration, plural
 
 __all__ = [
     "ABORT",
     "APPROVE",
+    "RUN",
     "SKIP",
     "RunInfo",
     "aborted_message",
     "completion_message",
     "decided_step_message",
     "decision_line",
+    "ended_step_message",
     "gate_lines",
     "lead_messages",
     "refusal_text",
@@ -98,6 +103,12 @@ class RunInfo:
     drill: bool = False
     drill_environment: str | None = None
     path: str | None = None  # the runbook file, where long content points to
+    # The incident's buttons on the run message (while it is open).
+    incident_id: int = 0
+    acknowledged: bool = False
+    incident_open: bool = False
+    # Why an aborted run ended, when not by its Abort (e.g. the incident resolved).
+    ended_note: str | None = None
 
     @property
     def source(self) -> str:
@@ -145,6 +156,8 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
         if status != RunStatus.RUNNING
         else f" · {counts[Decision.APPROVED]} approved · {counts[Decision.SKIPPED]} skipped"
     )
+    if status == RunStatus.ABORTED and info.ended_note:
+        progress = progress.replace("Runbook aborted", escape(info.ended_note), 1)
     if ended_at is not None:
         progress += f" · took {format_duration(ended_at - info.started_at)}"
     blocks: list[dict[str, Any]] = [header(title), context(_run_meta(info))]
@@ -152,8 +165,9 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
         blocks.insert(0, context(drill_banner(info.drill_environment)))
     if info.summary:
         blocks.append(section(f"*Summary:* {escape(info.summary)}"))
-    blocks.append(section(progress + "\n_Steps follow in this thread._"))
-    if status == RunStatus.RUNNING:
+    going = status == RunStatus.RUNNING
+    blocks.append(section(progress + ("\n_Steps follow in this thread._" if going else "")))
+    if going:
         confirm = {
             "title": {"type": "plain_text", "text": "Abort this run?"},
             "text": {
@@ -175,10 +189,24 @@ def run_message(info: RunInfo, state: RunState, *, ended_at: datetime | None = N
                 ],
             }
         )
+    if info.incident_open:
+        blocks.append(_incident_buttons(info, (min(decided + 1, n), n) if going else None))
     level = f" ({info.priority})" if info.priority else ""
     title = f"{escape(info.runbook_id)} {escape(info.runbook_title)}"  # from the runbook's file
     text = f"{info.incident_key}{level}: runbook {title} — {status}"
     return {"text": truncate(drilled(text, info.drill), TEXT_LIMIT), "blocks": cap_blocks(blocks)}
+
+
+def _incident_buttons(info: RunInfo, at_step: tuple[int, int] | None) -> dict[str, Any]:
+    """Acknowledge, Assign commander, Resolve — Resolve naming this run while it goes."""
+    running = [running_line(info.runbook_id, *at_step)] if at_step else []
+    return incident_actions(
+        info.incident_id,
+        info.incident_key,
+        acknowledged=info.acknowledged,
+        commander=info.roles.get("commander"),
+        running=running,
+    )
 
 
 def completion_message(
@@ -218,8 +246,11 @@ def aborted_message(
 ) -> Payload:
     counts = state.counts()
     pending = state.normal_count - counts[Decision.APPROVED] - counts[Decision.SKIPPED]
+    how = f"aborted* by <@{escape(by)}>"
+    if info.ended_note:  # the incident's resolve ended it
+        how = f"ended* when {info.incident_key} was resolved by <@{escape(by)}>"
     line = (
-        f"🛑 *{escape(info.runbook_id)} aborted* by <@{escape(by)}> {slack_date(at)} — "
+        f"🛑 *{escape(info.runbook_id)} {how} {slack_date(at)} — "
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped, "
         f"{pending} not run."
     )
@@ -229,10 +260,12 @@ def aborted_message(
     if info.drill:
         blocks.insert(0, context(drill_banner(info.drill_environment)))
     note: list[dict[str, Any]] = []
-    if state.rollback_steps:
-        blocks.append(
-            context(f"Rollback: {len(state.rollback_steps)} steps follow in this thread.")
-        )
+    if info.ended_note:
+        pass  # resolved: no rollback is offered
+    elif state.rollback_steps:
+        n = len(state.rollback_steps)
+        follow = "follows" if n == 1 else "follow"
+        blocks.append(context(f"Rollback: {plural(n, 'step')} {follow} in this thread."))
     elif state.rollback_note:
         blocks.append(section("*Rollback*"))
         note = markdown_sections(list(state.rollback_note), MAX_BLOCKS)
@@ -268,6 +301,8 @@ def refusal_text(refused: Refused) -> str:
         return f"This run has already {refused.status or 'ended'}. Nothing changed."
     if refused.reason is Refusal.NOT_ALLOWED:
         return refused.detail or "You cannot decide this step. Nothing changed."
+    if refused.reason is Refusal.ACTION:
+        return refused.detail or "This step's action cannot be run now. Nothing changed."
     if refused.reason is Refusal.NOT_CURRENT:
         return "That step is not the current one. Nothing changed."
     return "That run or step no longer exists. Nothing changed."

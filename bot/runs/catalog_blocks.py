@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.runbook import Library, Phase, Runbook
 from bot.slack.blockkit import MAX_BLOCKS, Payload, cap_blocks, context, header, section, truncate
 from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
+from bot.timefmt import plural
 
 RUNBOOK_HELP = """*`/runbook` — run a Markdown runbook step by step*
 • `/runbook list` — every runbook
@@ -69,7 +70,9 @@ def list_message(library: Library, due: frozenset[str] = frozenset()) -> Payload
             )
         )
     if library.problems:
-        blocks.append(context(f"{len(library.problems)} file problem(s): run `runbook-bot lint`."))
+        blocks.append(
+            context(f"{plural(len(library.problems), 'file problem')}: run `runbook-bot lint`.")
+        )
     text = "Runbooks: " + ", ".join(
         f"{escape(rb.id)} {escape(rb.title)}" + (" (drill due)" if rb.id in due else "")
         for rb in runbooks

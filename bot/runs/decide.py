@@ -4,11 +4,11 @@ enqueues the Slack messages it owes. Runs in the worker, on a click the
 listener committed to the intake before acknowledging.
 
 One function per outcome of the engine: ``_insert_decision`` (the race's
-loser is told who won), ``_record_partial`` (a gate's first of several
+loser is told who won), ``record_partial`` (a gate's first of several
 approvals), ``_next_step`` (the run goes on), ``ending.end_run`` (the last
 step: shared with the abort). The messages are ``messaging.py``'s.
 
-The gate is checked under the run's row lock *and* the incident's (its roles
+The gate is checked under the incident's row lock *and* the run's (its roles
 say who the commander is): a role change and a click on a gated step are
 serialized by the database, so a click never passes on a role that was being
 taken away, nor is refused on one being given. User groups are resolved by the
@@ -18,18 +18,27 @@ not happen under a lock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.incidents.messages import refresh_declared
 from bot.incidents.response import acknowledge
 from bot.incidents.service import add_event
-from bot.runs import engine, gates, messaging
+from bot.runs import engine, executions, gates, messaging
 from bot.runs.ending import end_run
 from bot.runs.engine import Decision, DecisionRecord, FlowStep
-from bot.runs.queries import load_state, lock_run, partial_approvals, run_info, run_message_ref
+from bot.runs.queries import (
+    load_state,
+    lock_incident_then_run,
+    partial_approvals,
+    run_info,
+    run_message_ref,
+)
 from bot.slack.groups import Members
 from bot.slack.pace import Priority
 from bot.store.backend import backend
@@ -77,42 +86,70 @@ async def decide_step(
     where = {"channel": message_channel, "ts": message_ts}
     click = Click(run_id, step_index, decision, user_id, where, reason)
     now = at or utcnow()
-    run = await lock_run(session, run_id)
-    if run is None:
+    # The incident is locked too, before the run (the order every flow takes):
+    # its roles decide the gate, and the first decision acknowledges it.
+    locked = await lock_incident_then_run(session, run_id)
+    if locked is None:
         return DecideResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
+    incident, run = locked
     outcome = engine.decide(await load_state(session, run), step_index, decision, user_id, now)
     if isinstance(outcome, engine.Refused):
         return DecideResult(None, outcome, run)
-    # Locked after the run (the order every flow takes): its roles decide the
-    # gate, and the first decision acknowledges it.
-    lock = backend(session).row_lock
-    incident = await session.get(Incident, run.incident_id, with_for_update=lock)
-    assert incident is not None
+    if outcome.step.action is not None:
+        busy = await executions.running(session, run_id, step_index)
+        if busy is not None:  # its end decides the step (or reopens it)
+            return DecideResult(None, action_running(busy.started_by), run)
     if incident.state == IncidentState.RESOLVED:  # its runs ended with it
         return DecideResult(None, engine.Refused(engine.Refusal.RUN_ENDED), run, incident.key)
     approvers: tuple[str, ...] = ()
     if outcome.step.approval is not None:
-        verdict = await _judge(session, run, incident, outcome.step, click, group_members)
+        verdict = await judge_click(session, run, incident, outcome.step, click, group_members)
         if isinstance(verdict, gates.Refuse):
             refused = engine.Refused(engine.Refusal.NOT_ALLOWED, detail=verdict.text)
             return DecideResult(None, refused, run, incident.key)
         if isinstance(verdict, gates.Partial):
-            await _record_partial(session, run, incident, outcome.step, click, verdict, now)
+            await record_partial(session, run, incident, outcome.step, click, verdict, now)
             return DecideResult(None, None, run, incident.key, partial=verdict)
         approvers = verdict.approvers
-    lost = await _insert_decision(session, click, now)
+    lost = await apply_decision(session, run, incident, outcome, click, approvers, now)
     if lost is not None:
         return DecideResult(None, lost, run)
-    await _record_decision(session, run, incident, outcome, click, approvers, now)
+    return DecideResult(outcome, None, run, incident.key)
+
+
+async def apply_decision(
+    session: AsyncSession,
+    run: Run,
+    incident: Incident,
+    outcome: engine.Accepted,
+    click: Click,
+    approvers: tuple[str, ...],
+    now: datetime,
+    *,
+    action: Mapping[str, Any] | None = None,
+) -> engine.Refused | None:
+    """Record an accepted decision and move the run on (the next step, or its
+    end); the refusal telling a race's loser who won. ``action``: the
+    execution whose success approved the step (``{action, execution, note}``)."""
+    lost = await _insert_decision(session, click, now)
+    if lost is not None:
+        return lost
+    await _record_decision(session, run, incident, outcome, click, approvers, now, action)
     info = run_info(run, incident)
     if outcome.run_completed:
         await end_run(session, run, incident, info, outcome.state, now, completed=True)
     else:
         await _next_step(session, run, incident, outcome)
-    return DecideResult(outcome, None, run, incident.key)
+    return None
 
 
-async def _judge(
+def action_running(by: str | None) -> engine.Refused:
+    who = f" (started by <@{by}>)" if by else ""
+    text = f"This step's action is running{who}: its result decides the step. Nothing changed."
+    return engine.Refused(engine.Refusal.ACTION, detail=text)
+
+
+async def judge_click(
     session: AsyncSession,
     run: Run,
     incident: Incident,
@@ -192,6 +229,7 @@ async def _record_decision(
     click: Click,
     approvers: tuple[str, ...],
     now: datetime,
+    action: Mapping[str, Any] | None = None,
 ) -> None:
     """The decision's timeline event, the incident acknowledged, the step updated."""
     step = outcome.step
@@ -211,12 +249,23 @@ async def _record_decision(
             "rollback": step.rollback,
             **({"approvers": list(approvers)} if len(approvers) > 1 else {}),
             **({"reason": click.reason} if click.reason and not approved else {}),
+            **({k: action[k] for k in ("action", "execution")} if action else {}),
         },
     )
-    await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now)
+    if await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now):
+        await refresh_declared(session, incident)  # its Acknowledge button goes
     info = run_info(run, incident)
+    note = str(action["note"]) if action and action.get("note") else None
     messaging.step_decided(
-        session, run, info, step, outcome.record, approvers, click.message, click.reason
+        session,
+        run,
+        info,
+        step,
+        outcome.record,
+        approvers,
+        click.message,
+        note=note,
+        reason=click.reason,
     )
 
 
@@ -247,7 +296,7 @@ async def _next_step(
         messaging.rollback_done(session, run, info, outcome.state, thread, run_row)
 
 
-async def _record_partial(
+async def record_partial(
     session: AsyncSession,
     run: Run,
     incident: Incident,
@@ -276,7 +325,8 @@ async def _record_partial(
         },
     )
     # Someone is on it: that acknowledges the incident too.
-    await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now)
+    if await acknowledge(session, incident, user_id=click.user_id, via="step_decision", at=now):
+        await refresh_declared(session, incident)
     messaging.step_partly_approved(
         session, run, incident, step, click.decision, verdict, click.message
     )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.drills.validation import Verdict
 from bot.incidents.clocks import RTO_KINDS, disarm
+from bot.incidents.messages import refresh_declared
 from bot.incidents.service import add_event
 from bot.runs import messaging
 from bot.runs.blocks import RunInfo
@@ -32,9 +33,12 @@ async def end_run(
     completed: bool,
     user_id: str | None = None,
     first_rollback_step: FlowStep | None = None,
+    pending_step: FlowStep | None = None,
 ) -> None:
     """``state``: the run's state after its last decision (``completed``) or
-    after the abort by ``user_id``."""
+    after the abort by ``user_id``; ``pending_step``: the step an abort left
+    waiting (its buttons are removed); ``info.ended_note``: why, when the
+    incident's resolve ended the run."""
     await disarm(session, incident.id, RTO_KINDS, run.id)  # the run is no longer going
     run.state = state.status
     if not completed:
@@ -53,6 +57,11 @@ async def end_run(
     else:
         summary = messaging.abort_summary(info, state, user_id or "", now, verdict_line(verdict))
     messaging.run_ended(session, run, info, summary, thread, run_row, completed=completed)
+    if pending_step is not None:
+        why = info.ended_note or f"Run aborted by <@{user_id or ''}>"
+        await messaging.step_ended(session, run, info, pending_step, why)
+    if not info.ended_note:  # a resolve re-renders the incident's message itself
+        await refresh_declared(session, incident)
     if first_rollback_step is not None:
         messaging.enqueue_step(
             session, run.id, first_rollback_step, info, incident.roles, thread, thread_from=run_row

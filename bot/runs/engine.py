@@ -14,12 +14,14 @@ back. The database's unique (run, step) constraint is the backstop.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from bot.runbook import Approval, Runbook, Step
+from bot.runbook.actions import CommandAction, HttpAction
 from bot.store.states import RollbackStatus, RunStatus
 
 
@@ -44,6 +46,9 @@ class FlowStep:
     phase_intro: tuple[str, ...] = ()  # shown with the phase's first step
     approval: Approval | None = None  # who must decide it (SPEC §7 approval gates)
     action: str | None = None  # the action its Run button runs (`[run: <id>]`)
+    # That action's definition when the run started (None: the actions file had
+    # no such action then, and the step has no Run button): what it shows is what runs.
+    action_spec: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -62,6 +67,8 @@ class FlowStep:
             data["approval"] = approval_to_json(self.approval)
         if self.action is not None:
             data["action"] = self.action
+        if self.action_spec is not None:
+            data["action_spec"] = self.action_spec
         return data
 
     @classmethod
@@ -79,6 +86,7 @@ class FlowStep:
             phase_intro=tuple(data.get("phase_intro") or ()),
             approval=approval_from_json(data.get("approval")),
             action=data.get("action"),
+            action_spec=data.get("action_spec"),
         )
 
 
@@ -149,8 +157,16 @@ class RunState:
 # --- snapshots -------------------------------------------------------------
 
 
+Actions = Mapping[str, HttpAction | CommandAction]
+
+
+def _spec(step: Step, actions: Actions) -> dict[str, Any] | None:
+    found = actions.get(step.action) if step.action else None
+    return None if found is None else found.model_dump(mode="json")
+
+
 def _flow_steps(
-    pairs: list[tuple[str, tuple[str, ...], Step]], start: int, rollback: bool
+    pairs: list[tuple[str, tuple[str, ...], Step]], start: int, rollback: bool, actions: Actions
 ) -> list[FlowStep]:
     total = len(pairs)
     out: list[FlowStep] = []
@@ -172,21 +188,24 @@ def _flow_steps(
                 phase_intro=tuple(intro) if first_of_phase else (),
                 approval=step.approval,
                 action=step.action,
+                action_spec=_spec(step, actions),
             )
         )
     return out
 
 
-def snapshot_runbook(runbook: Runbook) -> dict[str, Any]:
-    """What a run stores so it survives edits to the file and restarts."""
+def snapshot_runbook(runbook: Runbook, actions: Actions | None = None) -> dict[str, Any]:
+    """What a run stores so it survives edits to the file and restarts
+    (with the definition of each action its steps run)."""
+    actions = actions or {}
     normal = [(p.name, p.intro, s) for p in runbook.phases for s in p.steps]
-    steps = _flow_steps(normal, 0, rollback=False)
+    steps = _flow_steps(normal, 0, rollback=False, actions=actions)
     rollback_pairs = (
         [(runbook.rollback.name, runbook.rollback.intro, s) for s in runbook.rollback.steps]
         if runbook.rollback
         else []
     )
-    rollback = _flow_steps(rollback_pairs, len(steps), rollback=True)
+    rollback = _flow_steps(rollback_pairs, len(steps), rollback=True, actions=actions)
     note: list[str] = []
     if runbook.rollback and not runbook.rollback.steps:
         note = list(runbook.rollback.intro)
@@ -225,6 +244,7 @@ class Refusal(StrEnum):
     RUN_ENDED = "run_ended"
     UNKNOWN_STEP = "unknown_step"
     NOT_ALLOWED = "not_allowed"  # the step's approval gate (bot/runs/gates.py)
+    ACTION = "action"  # the step's action: running, or none to run (detail says which)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +252,7 @@ class Refused:
     reason: Refusal
     existing: DecisionRecord | None = None
     status: RunStatus | None = None
-    detail: str = ""  # NOT_ALLOWED: what the step needs, as the clicker is told
+    detail: str = ""  # NOT_ALLOWED, ACTION: what the clicker is told
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,14 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runs.executor import Outcome
-from bot.runs.queries import lock_run
+from bot.runs.queries import lock_incident_then_run
 from bot.slack.owner import LIVE_OWNERS_SQL
 from bot.store.backend import backend
 from bot.store.executions import Execution
 from bot.store.models import utcnow
 from bot.store.states import ExecutionState
 
-__all__ = ["claim", "cut_short", "finish", "result_data"]
+__all__ = ["claim", "cut_short", "finish", "result_data", "running"]
 
 _BUSY = (ExecutionState.RUNNING, ExecutionState.SUCCEEDED)
 
@@ -39,13 +39,16 @@ async def claim(
     user_id: str | None,
     owner: int | None,
     at: datetime | None = None,
+    result: dict[str, Any] | None = None,
 ) -> Execution | None:
     """The step's next execution, recorded as running; None when one runs or ran.
 
-    Under the run's row lock (as every decision on the run): the check for a
-    running one and the next attempt's number are read by one claim at a time.
+    Under the run's row lock (as every decision on the run, its incident's
+    first): the check for a running one and the next attempt's number are read
+    by one claim at a time. ``result``: what the row keeps from the start (the
+    step message's ref).
     """
-    await lock_run(session, run_id)
+    await lock_incident_then_run(session, run_id)
     mine = (Execution.run_id == run_id) & (Execution.step_index == step_index)
     busy = await session.scalar(
         select(Execution.id).where(mine, Execution.state.in_(_BUSY)).limit(1)
@@ -63,7 +66,7 @@ async def claim(
         "started_by": user_id,
         "started_at": at or utcnow(),
         "owner": owner,
-        "result": {},
+        "result": result or {},
     }
     insert = backend(session).insert(Execution).values(**values)
     new_id = await session.scalar(
@@ -72,6 +75,19 @@ async def claim(
         )
     )
     return None if new_id is None else await session.get(Execution, new_id)
+
+
+async def running(session: AsyncSession, run_id: int, step_index: int) -> Execution | None:
+    """The step's execution still running, if any (a decision waits for it)."""
+    return await session.scalar(
+        select(Execution)
+        .where(
+            Execution.run_id == run_id,
+            Execution.step_index == step_index,
+            Execution.state == ExecutionState.RUNNING,
+        )
+        .limit(1)
+    )
 
 
 def result_data(execution: Execution, outcome: Outcome) -> dict[str, Any]:
@@ -94,7 +110,11 @@ async def finish(
     done = await session.execute(
         update(Execution)
         .where(Execution.id == execution.id, Execution.state == ExecutionState.RUNNING)
-        .values(state=state, ended_at=at or utcnow(), result=result_data(execution, outcome))
+        .values(
+            state=state,
+            ended_at=at or utcnow(),
+            result={**(execution.result or {}), **result_data(execution, outcome)},
+        )
     )
     return bool(getattr(done, "rowcount", 0))
 
@@ -105,7 +125,11 @@ async def cut_short(session: AsyncSession, *, all_running: bool = False) -> list
     On PostgreSQL an owner is alive while it holds its advisory lock; with
     ``all_running`` (SQLite: one process, asked at its start) every running one.
     """
-    query = select(Execution).where(Execution.state == ExecutionState.RUNNING)
+    # A step's executions only: the escalation action's (no step) are
+    # ``bot/runs/escalation.py``'s to recover.
+    query = select(Execution).where(
+        Execution.state == ExecutionState.RUNNING, Execution.step_index.is_not(None)
+    )
     if not all_running:
         query = query.where(
             (Execution.owner.is_(None)) | text(f"executions.owner <> ALL({LIVE_OWNERS_SQL})")

@@ -28,8 +28,7 @@ __all__ = ["MASK", "TAIL_LINES", "Outcome", "mask", "run_action", "sign", "tail"
 TAIL_LINES = 20
 MASK = "••••••"
 MAX_OUTPUT_BYTES = 64 * 1024  # what is kept of the output: its end
-_VAR = re.compile(r"\{([a-z]+)\}")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SUBST = re.compile(r"\$\{(?P<env>[A-Za-z_][A-Za-z0-9_]*)\}|\{(?P<var>[a-z]+)\}")
 # What a program gets of the bot's environment besides its own `env`: never the
 # bot's tokens or secrets.
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -74,12 +73,17 @@ class _Values:
 
     def __call__(self, value: str) -> str:
         def env(match: re.Match[str]) -> str:
-            found = self.environ.get(match.group(1), "")
+            found = self.environ.get(match.group("env"), "")
             self.secrets.append(found)
             return found
 
-        text = _VAR.sub(lambda m: self.variables.get(m.group(1), m.group(0)), value)
-        return _ENV_REF.sub(env, text)
+        def one(match: re.Match[str]) -> str:
+            if match.group("env") is not None:
+                return env(match)
+            return self.variables.get(match.group("var"), match.group(0))
+
+        # One pass: a variable's value (e.g. a reason) is never read as ``${NAME}``.
+        return _SUBST.sub(one, value)
 
     def json(self, value: object) -> object:
         if isinstance(value, str):
@@ -156,7 +160,11 @@ async def _http(
     timeout = aiohttp.ClientTimeout(total=action.timeout)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
-        session.request(action.method, values(action.url), data=body, headers=headers) as resp,
+        # No redirects: the reviewed URL is the only one that gets the headers
+        # and the signed body; a 3xx answer is a failure that names its status.
+        session.request(
+            action.method, values(action.url), data=body, headers=headers, allow_redirects=False
+        ) as resp,
     ):
         raw = await resp.content.read(MAX_OUTPUT_BYTES)
         status = resp.status

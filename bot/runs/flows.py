@@ -21,7 +21,7 @@ from bot.runbook import Runbook
 from bot.runs import engine, messaging
 from bot.runs.decide import DecideResult, decide_step
 from bot.runs.ending import end_run
-from bot.runs.queries import load_state, lock_run, run_info
+from bot.runs.queries import load_state, lock_incident_then_run, run_info
 from bot.store.models import Incident, Run, utcnow
 from bot.store.states import EventKind, IncidentState, RollbackStatus, RunStatus
 
@@ -36,6 +36,9 @@ __all__ = [
     "decide_step",
     "start_run",
 ]
+
+# What a run's messages say when resolving its incident ended it.
+RESOLVED_NOTE = "Run ended: incident resolved"
 
 DRILL_ON_INCIDENT = (
     "A drill is never attached to a real incident: `/runbook drill <ID> [environment] "
@@ -81,6 +84,7 @@ async def start_run(
     request_key: str | None = None,
     at: datetime | None = None,
     drill_environment: str | None = None,
+    actions: engine.Actions | None = None,
 ) -> Started:
     """Open (or attach to) an incident, record the run, enqueue run message + step 1,
     start the RTO clock when the runbook has one.
@@ -90,6 +94,7 @@ async def start_run(
     ``at``: when the request was received (defaults to now).
     ``drill_environment``: a drill (``/runbook drill``) in that environment — it
     always opens its own incident, marked as a drill.
+    ``actions``: the actions file's, by id (the run keeps those its steps run).
     """
     now = at or utcnow()
     if drill_environment is not None and incident_id is not None:
@@ -112,7 +117,9 @@ async def start_run(
         )
     else:
         incident = await _attach(session, incident_id, channel_id)
-    run = await _record_run(session, runbook, incident, user_id, summary, now, drill_environment)
+    run = await _record_run(
+        session, runbook, incident, user_id, summary, now, drill_environment, actions
+    )
     warning = None
     if runbook.rto_seconds:
         warning = now + timedelta(seconds=WARN_AT * runbook.rto_seconds)
@@ -141,10 +148,11 @@ async def _record_run(
     summary: str | None,
     now: datetime,
     drill_environment: str | None,
+    actions: engine.Actions | None = None,
 ) -> Run:
     """The run's row (the runbook as it was: its snapshot), its RTO clock armed,
     its timeline event."""
-    snapshot = engine.snapshot_runbook(runbook)
+    snapshot = engine.snapshot_runbook(runbook, actions)
     snapshot["meta"] = {
         "summary": summary,
         "owner": runbook.owner,
@@ -195,34 +203,39 @@ class AbortResult:
     run: Run | None
     incident_key: str = ""
     problem: str | None = None  # why nothing was aborted (which run was not clear)
+    pending: engine.FlowStep | None = None  # the step it stopped at
 
 
 async def abort_run(
-    session: AsyncSession, *, run_id: int, user_id: str, rollback: bool = True
+    session: AsyncSession, *, run_id: int, user_id: str, resolving: bool = False
 ) -> AbortResult:
-    """``rollback=False``: the incident is resolved, so no rollback is offered."""
+    """``resolving``: the incident is being resolved, so no rollback is
+    offered and the run's messages say the resolve ended it."""
     now = utcnow()
-    run = await lock_run(session, run_id)
-    if run is None:
+    locked = await lock_incident_then_run(session, run_id)
+    if locked is None:
         return AbortResult(None, engine.Refused(engine.Refusal.UNKNOWN_STEP), None)
+    incident, run = locked
     state = await load_state(session, run)
     outcome = engine.abort(state)
     if isinstance(outcome, engine.Refused):
         return AbortResult(None, outcome, run)
-    incident = await session.get(Incident, run.incident_id)
-    assert incident is not None
+    pending = state.current()
     state, first = outcome.state, outcome.first_rollback_step
-    if not rollback:
+    info = run_info(run, incident)
+    if resolving:
         state, first = replace(state, rollback_status=RollbackStatus.NONE), None
+        info = replace(info, ended_note=RESOLVED_NOTE, incident_open=False)
     await end_run(
         session,
         run,
         incident,
-        run_info(run, incident),
+        info,
         state,
         now,
         completed=False,
         user_id=user_id,
         first_rollback_step=first,
+        pending_step=pending,
     )
-    return AbortResult(outcome, None, run, incident.key)
+    return AbortResult(outcome, None, run, incident.key, pending=pending)

@@ -8,13 +8,15 @@ key, at which priority, collapsing with what. Renderers stay pure in
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.runs import blocks, gates
+from bot.incidents.messages import refresh_declared
+from bot.runs import blocks, executions, gates
 from bot.runs.engine import Decision, DecisionRecord, FlowStep, RunState
 from bot.runs.queries import load_state, partial_approvals, run_info, run_message_ref
 from bot.slack.outbox import enqueue, enqueue_now
@@ -107,6 +109,9 @@ async def run_started(
             thread_from=run_msg,
             priority=Priority.CLICK,
         )
+    incident = await session.get(Incident, run.incident_id)
+    if incident is not None:
+        await refresh_declared(session, incident)  # Resolve's confirmation names the run
 
 
 def step_decided(
@@ -117,11 +122,20 @@ def step_decided(
     record: DecisionRecord,
     approvers: tuple[str, ...],
     message: MessageRef,
+    *,
+    note: str | None = None,
     reason: str | None = None,
 ) -> None:
-    """The clicked step shows its decision (buttons gone), and why it was skipped."""
+    """The clicked step shows its decision (buttons gone; ``note``: how its action
+    ended; ``reason``: why it was skipped)."""
     payload = blocks.decided_step_message(
-        step, record, approvers, drill=info.drill, source=info.source, reason=reason
+        step,
+        record,
+        approvers,
+        drill=info.drill,
+        source=info.source,
+        note=note,
+        reason=reason,
     )
     enqueue(
         session,
@@ -217,28 +231,50 @@ def abort_summary(
     return blocks.aborted_message(info, state, user_id, now, verdict=verdict)
 
 
-async def refresh_run_messages(session: AsyncSession, incident: Incident) -> None:
-    """Re-render the run messages of the incident's runs still going (their
-    priority or roles changed)."""
+async def refresh_run_messages(
+    session: AsyncSession, incident: Incident, skip: Collection[int] = ()
+) -> None:
+    """Re-render the run messages of the incident's runs (its priority, roles,
+    acknowledgement or state changed: they carry its buttons), but those in
+    ``skip`` (just ended, already re-rendered)."""
     runs = (
-        await session.execute(
-            select(Run).where(Run.incident_id == incident.id, Run.state == RunStatus.RUNNING)
-        )
+        await session.execute(select(Run).where(Run.incident_id == incident.id).order_by(Run.id))
     ).scalars()
-    for run in runs:
+    for run in [r for r in runs if r.id not in skip]:
         state = await load_state(session, run)
         _thread, run_row = await run_message_ref(session, run)
         enqueue_run_update(session, run, run_info(run, incident), state, run_row)
-        step = state.current()
+        step = state.current() if run.state == RunStatus.RUNNING else None
         if step is not None and step.approval is not None and step.approval.roles:
             await _refresh_gated_step(session, run, incident, step)
 
 
-async def _refresh_gated_step(
-    session: AsyncSession, run: Run, incident: Incident, step: FlowStep
+async def refresh_incident_messages(session: AsyncSession, incident: Incident) -> None:
+    """The incident's declare message and its run messages, as it now stands."""
+    await refresh_declared(session, incident)
+    await refresh_run_messages(session, incident)
+
+
+async def step_ended(
+    session: AsyncSession, run: Run, info: blocks.RunInfo, step: FlowStep, why: str
 ) -> None:
-    """The current step's gate names a role whose holder may just have changed:
-    show the new one ("needs the commander — <@U…>")."""
+    """The step that was waiting when the run ended: its buttons removed, why said."""
+    posted = await _posted_step(session, run, step)
+    if posted is None:
+        return
+    message = blocks.ended_step_message(step, why, drill=info.drill, source=info.source)
+    enqueue(
+        session,
+        run_key(run.id),
+        "chat.update",
+        {"channel": run.channel_id, **message},
+        thread_from=posted,
+        priority=Priority.CLICK,
+    )
+
+
+async def _posted_step(session: AsyncSession, run: Run, step: FlowStep) -> int | None:
+    """The outbox row of the step's own message (the one with its buttons)."""
     block_id = f"step:{run.id}:{step.index}"
     recent = (
         await session.execute(
@@ -252,7 +288,7 @@ async def _refresh_gated_step(
             .limit(8)
         )
     ).all()
-    posted = next(
+    return next(
         (
             row_id
             for row_id, payload in recent
@@ -260,6 +296,16 @@ async def _refresh_gated_step(
         ),
         None,
     )
+
+
+async def _refresh_gated_step(
+    session: AsyncSession, run: Run, incident: Incident, step: FlowStep
+) -> None:
+    """The current step's gate names a role whose holder may just have changed:
+    show the new one ("needs the commander — <@U…>")."""
+    if step.action is not None and await executions.running(session, run.id, step.index):
+        return  # it shows its action running; its end shows the step again
+    posted = await _posted_step(session, run, step)
     if posted is None:
         return
     partial = [u for u, d in await partial_approvals(session, run, step.index) if d == "approved"]

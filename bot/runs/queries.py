@@ -15,7 +15,7 @@ from bot.runs import blocks, engine
 from bot.runs.engine import Decision, DecisionRecord, RunState
 from bot.store.backend import backend
 from bot.store.models import Incident, OutboxMessage, Run, StepDecision, TimelineEvent
-from bot.store.states import EventKind, RunStatus, run_key
+from bot.store.states import EventKind, IncidentState, RunStatus, run_key
 
 
 def run_info(run: Run, incident: Incident) -> blocks.RunInfo:
@@ -39,6 +39,9 @@ def run_info(run: Run, incident: Incident) -> blocks.RunInfo:
         drill=meta.get("drill") is not None,
         drill_environment=meta.get("drill"),
         path=meta.get("path"),
+        incident_id=incident.id,
+        acknowledged=incident.acknowledged_at is not None,
+        incident_open=incident.state == IncidentState.OPEN,
     )
 
 
@@ -64,6 +67,20 @@ async def lock_run(session: AsyncSession, run_id: int) -> Run | None:
         # Clicks on one run queue here; the database decides, not process memory.
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def lock_incident_then_run(session: AsyncSession, run_id: int) -> tuple[Incident, Run] | None:
+    """Row-lock (PostgreSQL) the run's incident, then the run: the one order
+    every flow takes. A resolve locks the incident and then ends its runs; a
+    click locking the run first and its incident second could deadlock with it."""
+    incident_id = await session.scalar(select(Run.incident_id).where(Run.id == run_id))
+    if incident_id is None:
+        return None
+    incident = await session.get(Incident, incident_id, with_for_update=backend(session).row_lock)
+    run = await lock_run(session, run_id)
+    if incident is None or run is None:
+        return None
+    return incident, run
 
 
 async def run_message_ref(session: AsyncSession, run: Run) -> tuple[dict, OutboxMessage | None]:

@@ -20,7 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from bot.incidents.blocks import drilled
+from bot.runbook.actions import Action
 from bot.runbook.whole import MAX_STEP_TEXT_CHARS
 from bot.runs import gates
 from bot.runs.engine import Decision, DecisionRecord, FlowStep
@@ -45,6 +48,8 @@ from bot.slack.mrkdwn import escape, md_to_mrkdwn, split_mrkdwn
 
 APPROVE = "step_approve"
 SKIP = "step_skip"
+RUN = "step_run"
+_ACTION = TypeAdapter(Action)
 MAX_LEAD_MESSAGES = 3  # context messages before a step; past them, a pointer
 # The step message keeps this much room for its header (150), the "context
 # above" note, the gate line and the buttons or the decision line (500 each).
@@ -99,12 +104,15 @@ def layout(step: FlowStep, source: str = "") -> StepLayout:
     ]
     text = _text_blocks(step, source)
     extra = markdown_sections(list(step.context), _UNLIMITED)
-    if fits([*intro, *text, *extra], budget=_BODY_CHARS, max_blocks=_BODY_BLOCKS):
+    # A step with an action also shows what it runs and how its run went.
+    chars = _BODY_CHARS - (2 * _LINE_CHARS if step.action else 0)
+    blocks = _BODY_BLOCKS - (2 if step.action else 0)
+    if fits([*intro, *text, *extra], budget=chars, max_blocks=blocks):
         return StepLayout((), (*intro, *text, *extra), False)
     body = list(text)
     kept = 0
     for block in extra:
-        if not fits([*body, block], budget=_BODY_CHARS, max_blocks=_BODY_BLOCKS):
+        if not fits([*body, block], budget=chars, max_blocks=blocks):
             break
         body.append(block)
         kept += 1
@@ -181,6 +189,53 @@ def _lead_messages(step: FlowStep, shape: StepLayout, drill: bool) -> list[Paylo
     return out
 
 
+def action_preview(step: FlowStep) -> str | None:
+    """What the step's Run runs: ``POST https://…`` or the argv quoted (None: nothing)."""
+    if step.action_spec is None:
+        return None
+    try:
+        return str(_ACTION.validate_python(step.action_spec).preview)
+    except ValidationError:  # a snapshot no release reads any more: no Run button
+        return None
+
+
+def action_line(step: FlowStep) -> list[dict[str, Any]]:
+    """``▶️ Run: `argv` `` — or why the step's action cannot be run."""
+    if step.action is None:
+        return []
+    shown = action_preview(step)
+    if shown is None:
+        name = escape(step.action)
+        return [context(f"▶️ Action `{name}` is not in the actions file: it cannot be run here.")]
+    code = escape(shown).replace("`", "'")
+    return [context(truncate(f"▶️ *Run* runs `{code}`", _LINE_CHARS))]
+
+
+def run_button(run_id: int, step: FlowStep, label: str = "▶️ Run") -> dict[str, Any]:
+    shown = escape(action_preview(step) or "").replace("`", "'")
+    confirm = {
+        "title": {"type": "plain_text", "text": "Run this action?"},
+        "text": {"type": "mrkdwn", "text": truncate(f"`{shown}`", 300)},
+        "confirm": {"type": "plain_text", "text": "Run"},
+        "deny": {"type": "plain_text", "text": "Not now"},
+    }
+    return button(label, RUN, StepButton(run_id, step.index).to_json(), "primary", confirm)
+
+
+def step_actions(run_id: int, step: FlowStep, *elements: dict[str, Any]) -> dict[str, Any]:
+    """The step's buttons, in the block decisions are matched by."""
+    return {
+        "type": "actions",
+        "block_id": f"step:{run_id}:{step.index}",
+        "elements": list(elements),
+    }
+
+
+def step_body(step: FlowStep, *, drill: bool = False, source: str = "") -> list[dict[str, Any]]:
+    """The step message's content above its status line and buttons."""
+    return _body(step, layout(step, source), drill)
+
+
 def gate_lines(
     step: FlowStep,
     roles: Mapping[str, str],
@@ -227,17 +282,12 @@ def _step_message(
 ) -> Payload:
     blocks = _body(step, shape, drill)
     blocks += gate_lines(step, roles or {}, partial, decision, incident_key)
+    blocks += action_line(step)
     value = StepButton(run_id, step.index).to_json()
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": f"step:{run_id}:{step.index}",
-            "elements": [
-                button("✅ Approve", APPROVE, value, "primary"),
-                button("⏭️ Skip", SKIP, value),
-            ],
-        }
-    )
+    runnable = action_preview(step) is not None
+    approve = button("✅ Approve", APPROVE, value, None if runnable else "primary")
+    run = [run_button(run_id, step)] if runnable else []
+    blocks.append(step_actions(run_id, step, *run, approve, button("⏭️ Skip", SKIP, value)))
     text = f"Step {step.position} of {step.total}: {truncate(md_to_mrkdwn(step.text), 300)}"
     if partial and step.approval is not None:
         text += f" ({len(partial)} of {step.approval.people} approvals)"
@@ -267,11 +317,14 @@ def decided_step_message(
     *,
     drill: bool = False,
     source: str = "",
+    note: str | None = None,
     reason: str | None = None,
 ) -> Payload:
     """The same step after its decision: who, when, why (a skip's reason), and
-    no buttons left."""
+    no buttons left (``note``: a line above the decision's, e.g. how its action ended)."""
     blocks = _body(step, layout(step, source), drill)
+    if note:
+        blocks.append(context(truncate(note, _LINE_CHARS)))
     line = decision_line(record)
     others = [u for u in approvers if u != record.by]
     if others:
@@ -282,4 +335,15 @@ def decided_step_message(
     verb = "approved" if record.decision is Decision.APPROVED else "skipped"
     names = " and ".join(f"<@{u}>" for u in [*others, record.by])
     text = f"Step {step.position} of {step.total} {verb} by {names}"
+    return {"text": truncate(drilled(text, drill), TEXT_LIMIT), "blocks": blocks}
+
+
+def ended_step_message(
+    step: FlowStep, why: str, *, drill: bool = False, source: str = ""
+) -> Payload:
+    """A step left waiting when its run ended (aborted, or the incident
+    resolved): its buttons gone, one line saying why."""
+    blocks = _body(step, layout(step, source), drill)
+    blocks.append(context(truncate(f"🛑 {why}", _LINE_CHARS)))
+    text = f"Step {step.position} of {step.total}: {why}"
     return {"text": truncate(drilled(text, drill), TEXT_LIMIT), "blocks": blocks}

@@ -114,6 +114,11 @@ def run_message_key(run_id: int) -> str:
     return f"run-message:{run_id}"
 
 
+def incident_message_key(incident_id: int) -> str:
+    """Collapse key of the updates of an incident's channel (declare) message."""
+    return f"incident-message:{incident_id}"
+
+
 def reminder_key(incident_id: int) -> str:
     """Collapse key of an incident's pending reminder."""
     return f"reminder:{incident_id}"

@@ -45,6 +45,14 @@ def _form_payload(payload: dict[str, Any]) -> bytes:
     return urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
 
 
+def _block_of(blocks: Any, action_id: str) -> str | None:
+    """The ``block_id`` of the block holding the element with ``action_id``."""
+    for block in blocks if isinstance(blocks, list) else []:
+        if isinstance(block, dict) and _find_element(block, action_id) is not None:
+            return block.get("block_id")
+    return None
+
+
 def _find_element(blocks: Any, action_id: str) -> dict[str, Any] | None:
     """The element with ``action_id`` in ``blocks`` (to echo its text like Slack does)."""
     stack = [blocks]
@@ -115,6 +123,7 @@ class SlackBodies:
         response_url: str = "http://127.0.0.1:1/none",
         selected_option_value: str | None = None,
         selected_option_text: str | None = None,
+        selected_user: str | None = None,
     ) -> bytes:
         """``payload=`` body of a ``block_actions`` click on a message button.
 
@@ -148,7 +157,11 @@ class SlackBodies:
 
         element = _find_element(msg.get("blocks"), action_id) or {}
         action: dict[str, Any] = {"action_id": action_id, "block_id": block_id}
-        if selected_option_value is not None:
+        if block_id == "b":  # as Slack sends it: the id of the block the element is in
+            action["block_id"] = _block_of(msg.get("blocks"), action_id) or block_id
+        if selected_user is not None:
+            action.update({"type": "users_select", "selected_user": selected_user})
+        elif selected_option_value is not None:
             label = selected_option_text or selected_option_value
             action.update(
                 {

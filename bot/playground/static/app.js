@@ -21,6 +21,7 @@
   }
   const HINTS = [
     ["/runbook start RB-04", "open an incident and run a runbook"],
+    ["/runbook start RB-00", "a runbook whose steps run commands (Run)"],
     ["/runbook list", "every runbook"],
     ["/runbook show RB-04", "a runbook's phases and steps"],
     ["/runbook abort", "stop the running runbook"],
@@ -37,6 +38,9 @@
     ["/incident priority ", "change the priority: critical, high, medium, low or SEV1…"],
     ["/incident help", "usage"],
   ];
+  // This page's token (the server puts it in the page): the server refuses
+  // actions and the live feed without it, so other sites cannot drive the playground.
+  const TOKEN = (document.querySelector('meta[name="playground-token"]') || {}).content || "";
   const tsNum = (ts) => Number(ts);
   const key = (m) => `${m.channel}|${m.ts}`;
   const ctx = () => ({ users: S.users, channels: S.channels, usergroups: S.usergroups, team: S.team, tz: me().tz });
@@ -45,7 +49,7 @@
 
   // -- server feed ------------------------------------------------------------
   function connect() {
-    const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/playground/ws`);
+    const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/playground/ws?token=${encodeURIComponent(TOKEN)}`);
     sock.onmessage = (e) => apply(JSON.parse(e.data));
     sock.onopen = () => { $("conn").textContent = "live"; $("conn").className = "conn live"; };
     sock.onclose = () => {
@@ -80,7 +84,7 @@
 
   async function act(action) {
     const res = await fetch("/playground/act", {
-      method: "POST", headers: { "Content-Type": "application/json" },
+      method: "POST", headers: { "Content-Type": "application/json", "X-Playground-Token": TOKEN },
       body: JSON.stringify({ user: S.me, ...action }),
     });
     return res.json();
@@ -277,7 +281,8 @@
     const el = found.element;
     if (el.confirm && !(await confirmDialog(el.confirm))) return;
     const action = { type: el.type, action_id: el.action_id, block_id: found.blockId };
-    if (choice) {
+    if (choice && el.type === "users_select") action.selected_user = choice.value;
+    else if (choice) {
       action.selected_option = choice;
       if (el.placeholder) action.placeholder = el.placeholder;
     } else {
@@ -328,7 +333,8 @@
     if (!S.channels.has(channel)) return;
     const m = S.messages.get(`${channel}|${ts}`);
     S.tab = "channel"; S.channel = channel;
-    S.thread = thread || (m && (m.thread_ts || (m.reply_count ? m.ts : null))) || null;
+    // A thread link opens the thread (as Slack does), even one with no reply yet.
+    S.thread = thread || (m && m.thread_ts) || ts;
     renderChrome(); renderMessages();
     const node = $(S.thread ? "thread-messages" : "messages").querySelector(`[data-key="${CSS.escape(`${channel}|${ts}`)}"]`);
     if (node) node.scrollIntoView({ block: "center" });
@@ -364,6 +370,7 @@
     if (!sel || sel.dataset.input) return;
     const o = owner(sel), found = o && RB.blocks.resolve(o.blocks, sel.dataset.path);
     if (!found || !sel.value) return;
+    if (found.element.type === "users_select") { interact(sel, { value: sel.value }); return; }
     const opts = (found.element.options || []).concat(...(found.element.option_groups || []).map((g) => g.options || []));
     const opt = opts.find((x) => x.value === sel.value);
     if (opt) interact(sel, { text: opt.text, value: opt.value });

@@ -38,7 +38,8 @@
         return `<select class="bk-select" data-path="${path}"${inInput ? ' data-input="1"' : ""} aria-label="${plain(el.placeholder) || "Options"}">${options(el)}</select>`;
       case "users_select": {
         const users = [...(ctx.users || new Map()).values()].map((u) => ({ value: u.id, text: { text: u.name } }));
-        return element({ ...el, type: "static_select", options: users }, path, ctx, inInput);
+        const initial = users.find((u) => u.value === el.initial_user);
+        return element({ ...el, type: "static_select", options: users, initial_option: initial }, path, ctx, inInput);
       }
       case "plain_text_input": {
         const ph = el.placeholder ? ` placeholder="${plain(el.placeholder)}"` : "";
