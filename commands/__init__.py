@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# The slash commands the Slack app's manifest declares (slack/manifest.*.yaml).
+KNOWN_COMMANDS = ("/runbook", "/incident")
+
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 def register(bolt: AsyncApp, ctx: AppContext) -> None:
     from commands import (
         alerts,
+        common,
         home,
         incident,
         incident_actions,
@@ -37,3 +41,4 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
     reminder_actions.register(bolt, ctx)
     home.register(bolt, ctx)
     alerts.register(bolt, ctx)
+    common.answer_unknown_commands(bolt, ctx, KNOWN_COMMANDS)  # last: matches any command

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.context import AppContext
 from bot.incidents.service import BadIncidentKey
+from bot.runbook.words import did_you_mean
+from bot.slack.mrkdwn import escape
 from bot.store.db import is_db_down
 from bot.store.models import utcnow
 from bot.store.people import clean_name, record_name
@@ -127,6 +130,24 @@ async def _record_sender(ctx: AppContext, user: str, name: str, at: datetime) ->
             raise
         return  # not remembered: the person's next command tries again
     ctx.command_names.remember(user, name)
+
+
+def unknown_command_text(name: str, known: tuple[str, ...]) -> str:
+    """The answer to a slash command this app has no listener for."""
+    hint = did_you_mean(name, known)
+    listed = ", ".join(f"`{c} help`" for c in known)
+    return f"Unknown command `{escape(name[:80])}`.{hint} This app answers {listed}."
+
+
+def answer_unknown_commands(bolt: Any, ctx: AppContext, known: tuple[str, ...]) -> None:
+    """Register last: any other slash command is answered, not left unhandled
+    (Slack would show "dispatch_failed" and Bolt log a listener stub)."""
+
+    async def unknown(ack: Any, command: dict[str, Any]) -> None:
+        await ack(text=unknown_command_text(str(command.get("command") or "/"), known))
+        ctx.metrics.acks.labels("command").inc()
+
+    bolt.command(re.compile(r"^/"))(unknown)
 
 
 async def submit_click(ctx: AppContext, ack: Any, item: tuple[str, str, dict[str, Any]]) -> None:

@@ -16,9 +16,10 @@ from slack_bolt.async_app import AsyncApp
 from bot.context import AppContext
 from bot.incidents import flows
 from bot.incidents.flows import Outcome, Request
-from bot.incidents.priority import split_level_word
+from bot.incidents.priority import level_of_word, read_level_word
 from bot.incidents.response import ROLE, parse_user
 from bot.incidents.service import split_incident_arg
+from bot.runbook.words import did_you_mean
 from bot.runs import catalog_blocks
 from bot.runs import resolving as resolving_flow
 from bot.runs.messaging import refresh_run_messages
@@ -41,7 +42,8 @@ async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any
         return catalog_blocks.help_message(catalog_blocks.INCIDENT_HELP + levels)
     handler = VERBS.get(verb)
     if handler is None:
-        return {"text": f"Unknown subcommand `{escape(verb)}`. Try `/incident help`."}
+        hint = did_you_mean(verb, VERBS)
+        return {"text": f"Unknown subcommand `{escape(verb)}`.{hint} Try `/incident help`."}
     if len(rest) > MAX_TEXT:
         return {"text": f"That text is {len(rest):,} characters; the limit is {MAX_TEXT:,}."}
     request = Request.from_command(command)
@@ -59,7 +61,11 @@ async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any
 
 async def declare(ctx: AppContext, request: Request, rest: str, command: dict) -> Outcome:
     policy = ctx.settings.priorities
-    level, title = split_level_word(rest, policy.names)
+    said = read_level_word(rest, policy.names)
+    if said.unknown is not None:
+        example = f"/incident declare {{level}} {said.rest}"
+        return Outcome.say(policy.unknown_level(said.unknown, example))
+    level, title = said.level, said.rest
     if not title:
         return Outcome.say("Give the incident a title: `/incident declare [<level>] <title>`")
     if not ctx.settings.is_incident_channel(request.channel, command.get("channel_name")):
@@ -106,7 +112,7 @@ async def priority(ctx: AppContext, request: Request, rest: str, command: dict) 
     incident_id, word = split_incident_arg(rest)
     if not word or len(word.split()) != 1:
         return Outcome.say(f"Usage: `/incident priority [INC-<n>] <level>` — {policy.describe()}")
-    level = policy.level(word)
+    level = policy.level(level_of_word(word, policy.names))
     if level is None:
         return Outcome.say(
             f"`{escape(word)}` is not a priority level. Levels: {policy.describe()}. "

@@ -14,12 +14,17 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingErr
 from bot.context import AppContext
 from bot.home import view as home_view
 from bot.incidents import blocks as incident_blocks
+from bot.runs import skip_blocks
 from bot.store.db import is_db_down
 from commands.common import UNAVAILABLE, ephemeral, log, where_clicked
 
 REFUSED = "That request could not be recorded as sent (a value was out of range). Nothing changed."
 # The field of each modal that shows the "try again" (its first input).
-MODAL_FIELD = {incident_blocks.UPDATE_MODAL: "update", home_view.DECLARE_MODAL: "title"}
+MODAL_FIELD = {
+    incident_blocks.UPDATE_MODAL: "update",
+    home_view.DECLARE_MODAL: "title",
+    skip_blocks.SKIP_MODAL: skip_blocks.REASON_BLOCK,
+}
 
 
 def register(bolt: AsyncApp, ctx: AppContext) -> None:

@@ -14,10 +14,11 @@ from bot.context import AppContext
 from bot.drills import blocks as drill_blocks
 from bot.drills.history import recent_runs
 from bot.drills.log import due_runbooks
-from bot.incidents.priority import split_level_word
+from bot.incidents.priority import read_level_word
 from bot.incidents.service import incident_token, parse_incident_key
 from bot.intake.actions import start_payload
 from bot.runbook.model import Runbook
+from bot.runbook.words import did_you_mean
 from bot.runs import aborting, catalog_blocks
 from bot.runs.flows import DRILL_ON_INCIDENT, cannot_attach
 from bot.slack.mrkdwn import escape
@@ -32,7 +33,8 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
 async def dispatch(ctx: AppContext, verb: str, rest: str, command: dict[str, Any]) -> dict | None:
     handler = VERBS.get(verb)
     if handler is None:
-        return {"text": f"Unknown subcommand `{escape(verb)}`. Try `/runbook help`."}
+        hint = did_you_mean(verb, VERBS)
+        return {"text": f"Unknown subcommand `{escape(verb)}`.{hint} Try `/runbook help`."}
     return await handler(ctx, rest, command)
 
 
@@ -67,7 +69,8 @@ async def show(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | No
         return runbook
     # A runbook as big as the folder's caps allow takes a while to render: in a
     # thread, so other users' clicks and /healthz are answered meanwhile.
-    return await asyncio.to_thread(catalog_blocks.show_message, runbook)
+    shown = ctx.library.shown_path(runbook)
+    return await asyncio.to_thread(catalog_blocks.show_message, runbook, shown)
 
 
 def _not_incident_channel(ctx: AppContext, command: dict[str, Any]) -> dict | None:
@@ -92,7 +95,12 @@ async def start(ctx: AppContext, rest: str, command: dict[str, Any]) -> dict | N
     incident_id = incident_token(tokens[1]) if len(tokens) > 1 else None
     rest_text = " ".join(tokens[2:] if incident_id is not None else tokens[1:])
     # SPEC §7: a first word naming a level is the new incident's priority.
-    level, rest_text = split_level_word(rest_text, ctx.settings.priorities.names)
+    said = read_level_word(rest_text, ctx.settings.priorities.names)
+    if said.unknown is not None:
+        head = " ".join(tokens[:2] if incident_id is not None else tokens[:1])
+        example = f"/runbook start {head} {{level}} {said.rest}"
+        return {"text": ctx.settings.priorities.unknown_level(said.unknown, example)}
+    level, rest_text = said.level, said.rest
     summary = rest_text.strip() or None
     note = None
     if level is not None and incident_id is not None:

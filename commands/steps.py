@@ -10,12 +10,14 @@ from bot.context import AppContext
 from bot.intake.actions import decide_payload, run_payload
 from bot.runs import aborting, blocks
 from bot.runs.engine import Decision
+from bot.runs.skip_blocks import REASON_BLOCK, SKIP_MODAL, SkipTarget, read_reason, skip_modal
 from bot.slack.buttons import AbortButton, StepButton
 from commands.common import (
     MALFORMED,
     NOT_AN_APPROVER_ABORT,
     clicker_name,
     ephemeral,
+    log,
     may_abort,
     submit_click,
     where_clicked,
@@ -55,7 +57,55 @@ def register(bolt: AsyncApp, ctx: AppContext) -> None:
 
     @bolt.action(blocks.SKIP)
     async def skip(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await on_step(ack, body, action, Decision.SKIPPED)
+        """Skip asks why first: acked, then its modal opens (a Web API call,
+        so after the ack); submitting the modal is the skip."""
+        await ack()
+        click = where_clicked(body)
+        try:
+            button = StepButton.from_json(str(action.get("value", "")))
+        except ValueError:
+            ephemeral(ctx, click.channel, click.user, MALFORMED, click.thread_ts)
+            return
+        where = (click.channel, click.ts, click.thread_ts)
+        target = SkipTarget(button.run_id, button.step_index, *where)
+        text = str((body.get("message") or {}).get("text") or "")
+        view = skip_modal(target, text)
+
+        async def open_view() -> None:
+            try:
+                await ctx.client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+                ctx.metrics.slack_call("views.open", True)
+            except Exception as exc:
+                ctx.metrics.slack_call("views.open", False)
+                log.warning("views.open failed: %r", exc)
+                why = "The Skip form could not be opened (Slack said no). Nothing changed."
+                ephemeral(ctx, click.channel, click.user, why, click.thread_ts)
+
+        ctx.background.spawn(open_view())
+
+    @bolt.view(SKIP_MODAL)
+    async def skip_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            target = SkipTarget.from_json(str(view.get("private_metadata") or ""))
+        except ValueError:
+            await ack(response_action="errors", errors={REASON_BLOCK: MALFORMED})
+            return
+        values = (view.get("state") or {}).get("values") or {}
+        view_id = view.get("id")
+        item = decide_payload(
+            run_id=target.run_id,
+            step_index=target.step_index,
+            decision=Decision.SKIPPED,
+            user=(body.get("user") or {}).get("id", ""),
+            channel=target.channel,
+            ts=target.ts,
+            thread_ts=target.thread_ts,
+            name=clicker_name(body),
+            reason=read_reason(values),
+            # Slack's view id: the same modal submitted twice is decided once.
+            request_key=f"view:{view_id}" if isinstance(view_id, str) and view_id else None,
+        )
+        await submit_click(ctx, ack, item)  # committed, then acked: the modal closes
 
     @bolt.action(blocks.RUN)
     async def run(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

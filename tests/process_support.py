@@ -25,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.store.models import OutboxMessage
 from tests.rig import Call, SlackStandIn
-from tests.rig.botserver import SIGNING_SECRET, Response, button_value
+from tests.rig.botserver import (
+    SIGNING_SECRET,
+    Response,
+    button_value,
+    new_trigger,
+    skip_submission,
+)
 from tests.rig.signing import SlackSigner, post
 
 BIN = Path(sys.executable).parent / "runbook-bot"
@@ -150,7 +156,9 @@ class BotProcess:
     async def command(self, command: str, text: str, **kw: Any) -> Response:
         return await self.send(self.signer.slash_command(command, text, **kw))
 
-    async def click(self, call: Call, action_id: str, user_id: str = "U1") -> Response:
+    async def click(
+        self, call: Call, action_id: str, user_id: str = "U1", trigger_id: str | None = None
+    ) -> Response:
         channel = call.args["channel"]
         message = self.slack.message(channel, call.ts)
         body = self.signer.block_action(
@@ -160,6 +168,18 @@ class BotProcess:
             channel_id=channel,
             user_id=user_id,
             message=message,
+            trigger_id=trigger_id,
+        )
+        return await self.send(body)
+
+    async def skip(self, call: Call, user_id: str = "U1", reason: str = "") -> Response:
+        """Click Skip, then submit the modal it opens."""
+        trigger = new_trigger()
+        clicked = await self.click(call, "step_skip", user_id, trigger)
+        if clicked.status != 200:
+            return clicked
+        body = await skip_submission(
+            self.slack, self.signer, trigger, user_id=user_id, reason=reason
         )
         return await self.send(body)
 

@@ -71,7 +71,7 @@ async def test_approvers_limit_who_decides(make_bot: BotFactory, slack: SlackSta
 
     # A user neither listed nor in the group: refused, ephemerally, nothing recorded.
     for action in ("step_approve", "step_skip"):
-        refused = await bot.click(step1, action, user_id="UMALLORY")
+        refused = await bot.decide(step1, action, user_id="UMALLORY")
         assert refused.status == 200
     notes = await slack.wait_for("chat.postEphemeral", count=2)
     assert {n.args["user"] for n in notes} == {"UMALLORY"}
@@ -93,7 +93,7 @@ async def test_approvers_limit_who_decides(make_bot: BotFactory, slack: SlackSta
     assert ok.status == 200
     steps = await slack.wait_for("chat.postMessage", is_step, count=2)
     # A listed user ID may decide.
-    await bot.click(steps[1], "step_skip", user_id="UBOSS")
+    await bot.skip(steps[1], user_id="UBOSS")
     await slack.wait_for("chat.postMessage", is_step, count=3)
     async with bot.ctx.sessions() as session:
         decisions = await session.execute(select(StepDecision).order_by(StepDecision.id))

@@ -147,3 +147,22 @@ async def test_worker_engine_trusts_only_recently_used_connections(
     finally:
         await worker.dispose()
         await serving.dispose()
+
+
+async def test_skip_submitted_during_an_outage_says_so_in_its_modal(
+    make_bot: BotFactory, slack: SlackStandIn, proxy: TcpProxy, clean_db: str
+) -> None:
+    bot = await make_bot(database_url=proxy.url_for(clean_db))
+    step1 = await start(bot, slack)
+    await bot.settle()
+    proxy.sever()
+    answer = await bot.skip(step1, user_id="UBOB", reason="no access")  # the modal opens
+    assert answer.status == 200
+    assert answer.body == {"response_action": "errors", "errors": {"reason": UNAVAILABLE}}
+    proxy.restore()
+    deadline = time.monotonic() + 10
+    while await healthz(bot) != 200:
+        assert time.monotonic() < deadline, "bot did not recover"
+        await asyncio.sleep(0.2)
+    async with bot.ctx.sessions() as session:
+        assert (await session.execute(select(func.count(StepDecision.id)))).scalar() == 0

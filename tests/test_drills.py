@@ -47,8 +47,10 @@ async def walk(
     skip: tuple[int, ...] = (),
     users: tuple[str, ...] = ("UALICE", "UBOB"),
     names: dict[str, str] | None = None,
+    reasons: dict[int, str] | None = None,
 ) -> None:
-    """Decide every step of the newest run: approve, or skip the positions in ``skip``.
+    """Decide every step of the newest run: approve, or skip the positions in ``skip``
+    (with the reason ``reasons`` gives the position, if any).
 
     ``names``: handles to click with (else the rig's, derived from the id)."""
     async with bot.ctx.sessions() as session:
@@ -56,10 +58,13 @@ async def walk(
     n = len(run.snapshot["steps"])
     for k in range(1, n + 1):
         [current] = await slack.wait_for("chat.postMessage", step_of(run.id, k - 1))
-        action = "step_skip" if k in skip else "step_approve"
         user = users[(k - 1) % len(users)]
         name = (names or {}).get(user)
-        response = await bot.click(current, action, user_id=user, user_name=name)
+        if k in skip:
+            why = (reasons or {}).get(k, "")
+            response = await bot.skip(current, user_id=user, user_name=name, reason=why)
+        else:
+            response = await bot.click(current, "step_approve", user_id=user, user_name=name)
         assert response.status == 200
     await slack.wait_for("chat.postMessage", lambda c: "completed" in c.args["text"])
     await bot.settle()

@@ -255,7 +255,7 @@ async def test_a_decision_waits_for_a_running_action(
     step = await started(bot, slack)
     await bot.click(step, "step_run", user_id="UANA")
     await updated_with(slack, step, "Running")
-    await bot.click(step, "step_skip", user_id="UBOB")
+    await bot.skip(step, user_id="UBOB")
     note = (await slack.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "UBOB"))[0]
     assert "action is running (started by <@UANA>)" in note.args["text"]
     await slack.wait_for("chat.postMessage", lambda c: "completed" in c.args["text"], timeout=20)

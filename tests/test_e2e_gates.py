@@ -80,7 +80,7 @@ async def test_rb08_gate_wrong_person_then_the_commander(
 
     note = await refused_quietly(bot, slack, step2, "UBOB")
     assert "This step needs the commander (nobody holds that role yet" in note
-    assert "/incident role commander" in note and "Nothing changed" in note
+    assert "`/incident role INC-1 commander @someone`" in note and "Nothing changed" in note
 
     await bot.command("/incident", "role commander <@U0CMD1>", user_id="UANA")
     await bot.settle()
@@ -91,7 +91,7 @@ async def test_rb08_gate_wrong_person_then_the_commander(
     assert "This step needs the commander — <@U0CMD1>" in note
     # Skip is gated too.
     before = await decisions(bot)
-    await bot.click(step2, "step_skip", user_id="UBOB")
+    await bot.skip(step2, user_id="UBOB")
     await ephemeral_to(slack, "UBOB", 3)
     await bot.settle()
     assert await decisions(bot) == before

@@ -122,7 +122,7 @@ async def test_update_threads_under_run_message(bot: BotServer, slack: SlackStan
     assert "RB-04" in run_msg.args["text"]
     await bot.click(step1, "step_approve", user_id="UBOB")
     step2 = (await slack.wait_for("chat.postMessage", is_step, count=2))[1]
-    await bot.click(step2, "step_skip", user_id="UBOB")
+    await bot.skip(step2, user_id="UBOB")
     await slack.wait_for("chat.postMessage", is_step, count=3)
 
     await bot.command("/incident", "update INC-1 link revoked, rotating keys", user_id="UALICE")

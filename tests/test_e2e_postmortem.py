@@ -42,7 +42,7 @@ async def test_draft_from_a_real_incident(
     await bot.command("/incident", "role commander <@UCMD>", user_id="UANA")
     for n, decision in enumerate(("step_approve", "step_skip", "step_approve"), start=1):
         step = (await slack.wait_for("chat.postMessage", is_step, count=n))[-1]
-        await bot.click(step, decision, user_id="UANA" if n != 2 else "UBOB")
+        await bot.decide(step, decision, user_id="UANA" if n != 2 else "UBOB")
     await bot.command("/incident", "update Payments are back for 90% of users")
     await bot.command("/incident", "update All traffic restored | watching")
     await bot.command("/incident", "followup Alert on *queue* depth <@UBOB> due 7d")

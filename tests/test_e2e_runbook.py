@@ -67,7 +67,7 @@ async def test_rb04_full_run_records_every_decision(bot: BotServer, slack: Slack
     current = step1
     for k in range(1, n + 1):
         action = "step_skip" if k == 2 else "step_approve"
-        click = await bot.click(current, action, user_id="UBOB")
+        click = await bot.decide(current, action, user_id="UBOB")
         assert click.status == 200
         updates = await slack.wait_for("chat.update", lambda c, ts=current.ts: c.args["ts"] == ts)
         update = updates[0]
@@ -149,7 +149,7 @@ async def test_help_list_show(bot: BotServer) -> None:
 async def test_double_click_decides_once(bot: BotServer, slack: SlackStandIn) -> None:
     step1 = await start(bot, slack)
     first = await bot.click(step1, "step_approve", user_id="UALICE")
-    again = await bot.click(step1, "step_skip", user_id="UBOB")  # someone else, too late
+    again = await bot.skip(step1, user_id="UBOB")  # someone else, too late
     replay = await bot.click(step1, "step_approve", user_id="UALICE")
     assert first.status == again.status == replay.status == 200
     ephemerals = await slack.wait_for("chat.postEphemeral", count=2)
@@ -249,7 +249,7 @@ async def test_embedded_sqlite_runs_a_runbook(make_bot, slack: SlackStandIn, tmp
     await upgrade(url)
     bot = await make_bot(database_url=url)
     step1 = await start(bot, slack, "RB-01")
-    await bot.click(step1, "step_skip", user_id="UDAVE")
+    await bot.skip(step1, user_id="UDAVE")
     await slack.wait_for("chat.update", lambda c: c.args["ts"] == step1.ts)
     step2 = (await slack.wait_for("chat.postMessage", is_step, count=2))[1]
     await bot.click(step2, "step_approve", user_id="UDAVE")

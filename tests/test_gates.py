@@ -182,3 +182,11 @@ def test_the_gate_is_kept_in_the_run_snapshot_and_shown() -> None:
 def test_ungated_rule_never_consulted(decision: str) -> None:
     # An empty requirement with one person is simply that person.
     assert judge(Approval(), "UANY", decision, {}, {}) == Allow(("UANY",))
+
+
+def test_the_role_hint_names_the_incident() -> None:
+    # With two incidents open, `/incident role commander @x` alone is refused: say which.
+    refused = judge(COMMANDER, "UBOB", "approved", {}, {}, (), "INC-7")
+    assert isinstance(refused, Refuse)
+    assert "`/incident role INC-7 commander @someone`" in refused.text
+    assert "`/incident role INC-7 commander @someone`" in describe(COMMANDER, {}, "INC-7")

@@ -92,7 +92,7 @@ async def test_command_after_a_click_lands_after_its_decision(
     await first.settle()
     await first.close()
     serving = await make_bot(worker=False)  # acts only on what a command drains
-    assert (await serving.click(step1, "step_skip", user_id="UCAROL")).status == 200
+    assert (await serving.skip(step1, user_id="UCAROL")).status == 200
     assert await count(serving, IntakeItem.id) == 1
     response = await serving.command("/incident", "update INC-1 mitigation in progress")
     assert response.status == 200 and response.text == ""
@@ -198,7 +198,7 @@ async def test_a_runs_clicks_queued_together_go_without_waiting_for_the_poll(
     await asyncio.sleep(1.2)  # let every loop start its 30 s wait
     users = [f"UQ{i:02d}" for i in range(20)]
     began = asyncio.get_running_loop().time()
-    await asyncio.gather(*(bot.click(step1, "step_skip", user_id=u) for u in users))
+    await asyncio.gather(*(bot.click(step1, "step_approve", user_id=u) for u in users))
     refusals = await slack.wait_for("chat.postEphemeral", count=19, timeout=10)
     assert asyncio.get_running_loop().time() - began < 5  # far below one poll
     assert len(refusals) == 19

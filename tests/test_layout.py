@@ -24,6 +24,7 @@ PURE = (
     "bot.runs.step_blocks",
     "bot.runs.action_blocks",
     "bot.runs.catalog_blocks",
+    "bot.runs.skip_blocks",
     "bot.incidents.blocks",
     "bot.incidents.clock_blocks",
     "bot.incidents.action_blocks",

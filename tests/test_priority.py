@@ -7,12 +7,16 @@ import pytest
 
 from bot.incidents.priority import (
     DEFAULT_LEVELS,
+    LevelWord,
     PriorityLevel,
     PriorityPolicy,
     level_for_severity,
+    level_of_word,
+    looks_like_level,
     mention,
     parse_contact,
     parse_priority_levels,
+    read_level_word,
     span,
     split_level_word,
 )
@@ -163,3 +167,55 @@ def test_policy() -> None:
     assert policy.for_runbook("Maintenance") == "high"  # the default
     assert policy.for_runbook(None) == "high"
     assert "`critical` (respond within 15 min)" in policy.describe()
+
+
+@pytest.mark.parametrize(
+    ("text", "level", "rest", "unknown"),
+    [
+        # SEV<n> / P<n> as a runbook's severity maps them (0 and 1: the first).
+        ("sev1 Checkout errors", "critical", "Checkout errors", None),
+        ("SEV2 Checkout", "high", "Checkout", None),
+        ("P0 x", "critical", "x", None),
+        ("p4 x", "low", "x", None),
+        ("sev-3 x", "medium", "x", None),
+        ("P1: checkout down", "critical", "checkout down", None),
+        ("High, checkout", "high", "checkout", None),
+        # Looks like a level, names none: refused, the text untouched.
+        ("sev9 Checkout", None, "sev9 Checkout", "sev9"),
+        ("sev5 x", None, "sev5 x", "sev5"),
+        ("p7 x", None, "p7 x", "p7"),
+        ("urgent Checkout", None, "urgent Checkout", "urgent"),
+        ("critcal Checkout", None, "critcal Checkout", "critcal"),
+        ("crtical x", None, "crtical x", "crtical"),
+        ("hgih x", None, "hgih x", "hgih"),
+        ("Urgent: db down", None, "Urgent: db down", "Urgent:"),
+        # Titles that merely start near a level name are titles.
+        ("slow checkout", None, "slow checkout", None),
+        ("Lower latency", None, "Lower latency", None),
+        ("median latency up", None, "median latency up", None),
+        ("criticality unclear", None, "criticality unclear", None),
+        ("Payments down", None, "Payments down", None),
+        ("normal traffic again", None, "normal traffic again", None),
+        ("Major outage", None, "Major outage", None),
+        ("", None, "", None),
+    ],
+)
+def test_read_level_word(text: str, level: str | None, rest: str, unknown: str | None) -> None:
+    assert read_level_word(text, LEVELS) == LevelWord(level, rest, unknown)
+
+
+def test_level_of_word_follows_the_configured_levels() -> None:
+    assert level_of_word("SEV2", ("p-one", "p-two")) == "p-two"
+    assert level_of_word("sev3", ("p-one", "p-two")) is None  # past the last: a slip
+    assert level_for_severity("SEV3", ("p-one", "p-two")) == "p-two"  # front matter clamps
+    assert looks_like_level("sev3", ("p-one", "p-two"))
+    assert not looks_like_level("rollout", LEVELS)
+
+
+def test_unknown_level_refusal_lists_levels_and_the_way_around() -> None:
+    policy = PriorityPolicy(tuple(parse_priority_levels(DEFAULT_LEVELS)), "medium", 60.0)
+    text = policy.unknown_level("urgent", "/incident declare {level} urgent DB <down>")
+    assert text.startswith("`urgent` is not a priority level.")
+    assert "`critical` (respond within 15 min)" in text and "`SEV1`…`SEV4`" in text
+    assert "Nothing changed" in text
+    assert "`/incident declare medium urgent DB &lt;down&gt;`" in text

@@ -57,7 +57,7 @@ async def test_sigkill_mid_run_loses_nothing_and_posts_nothing_twice(
     # 2. Killed with acknowledged work still owed to Slack (Slack refusing writes).
     for method in ("chat.postMessage", "chat.update"):
         slack.fail(method, status=503, times=100_000)
-    click = await bot.click(step2, "step_skip", "UCAROL")
+    click = await bot.skip(step2, "UCAROL")
     update = await bot.command("/incident", "update INC-1 mitigation in progress")
     assert click.status == update.status == 200 and update.text == ""
     await wait_rejected(slack, "chat.update")

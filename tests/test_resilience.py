@@ -41,7 +41,7 @@ async def test_fifty_concurrent_clicks_one_decision(bot: BotServer, slack: Slack
     users = [f"U{i:03d}" for i in range(50)]
     actions = ["step_approve" if i % 2 else "step_skip" for i in range(50)]
     results = await asyncio.gather(
-        *(bot.click(step1, a, user_id=u) for u, a in zip(users, actions, strict=True))
+        *(bot.decide(step1, a, user_id=u) for u, a in zip(users, actions, strict=True))
     )
     assert all(r.status == 200 for r in results)
     # At Slack's pace for chat.postEphemeral (Tier 4: 100 a minute, a short

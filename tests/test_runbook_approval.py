@@ -250,3 +250,22 @@ def test_rto_label_in_text_that_is_not_a_duration_only_warns() -> None:
     assert "runs get no RTO clock" in problems[0].message
     labelled = ok("# T\n\n**RTO:** 45 minutes\n\n## Steps\n1. go\n")
     assert labelled.rto_seconds == 2700
+
+
+def test_a_misspelt_usual_role_is_an_error_with_did_you_mean() -> None:
+    runbook, problems = parse(
+        """
+        ## Steps
+
+        1. Restore [approval: comander]
+        2. Announce [approval: sre, comms]
+        """
+    )
+    assert runbook is None
+    assert [(p.line, p.severity) for p in problems] == [(3, Severity.ERROR)]
+    assert str(problems[0]).startswith(
+        "runbooks/rb-x.md:3: 'comander' in approval tag is not a role: did you mean 'commander'?"
+    )
+    # Roles of one's own (sre) and the usual ones stay accepted.
+    assert parse_approval("sre, comms").roles == ("sre", "comms")
+    assert parse_approval("Scribe").roles == ("scribe",)

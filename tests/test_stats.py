@@ -38,7 +38,7 @@ async def test_stats_per_priority_and_runbook_drills_excluded(
         assert response.status == 200
         await bot.settle()
         if k == 0:
-            await walk(bot, slack, skip=(2,))
+            await walk(bot, slack, skip=(2,), reasons={2: "Already  rotated by hand"})
             await bot.command("/incident", "resolve INC-1")
         else:
             await bot.settle()
@@ -49,7 +49,7 @@ async def test_stats_per_priority_and_runbook_drills_excluded(
         await bot.settle()
     # A drill of RB-04 with every step skipped: never counted.
     await drill(bot, slack, "RB-04 staging")
-    await walk(bot, slack, skip=tuple(range(1, 30)))
+    await walk(bot, slack, skip=tuple(range(1, 30)), reasons={2: "only a drill"})
 
     env = {"DATABASE_URL": database_url}
     out = run_cli(["stats", "--format", "json", "--days", "30"], tmp_path, **env)
@@ -66,7 +66,10 @@ async def test_stats_per_priority_and_runbook_drills_excluded(
     assert rb04["completion_rate"] == 0.5
     assert rb04["rto_runs"] == 2 and rb04["rto_met"] == 1  # RTO 30m; the aborted one never met it
     assert rb04["median_duration_s"] is not None
-    assert rb04["most_skipped"] == [{"step": rb04["most_skipped"][0]["step"], "skipped": 1}]
+    # The reason given in Skip's modal (one line), the drill's not.
+    reasons = ["Already rotated by hand"]
+    step = rb04["most_skipped"][0]["step"]
+    assert rb04["most_skipped"] == [{"step": step, "skipped": 1, "reasons": reasons}]
     assert rb04["most_skipped"][0]["step"].startswith("Prerequisites 2 (")
 
     md = run_cli(["stats"], tmp_path, **env)
@@ -76,6 +79,7 @@ async def test_stats_per_priority_and_runbook_drills_excluded(
         in md.stdout
     )
     assert "| RB-04 | 2 | 50% |" in md.stdout and "1/2" in md.stdout
+    assert "×1 (latest: “Already rotated by hand”)" in md.stdout
 
 
 async def test_percentile_matches_postgresql(pg_url: str) -> None:

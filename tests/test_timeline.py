@@ -56,7 +56,7 @@ async def incident_with_history(bot: BotServer, slack: SlackStandIn) -> None:
     step1 = (await slack.wait_for("chat.postMessage", is_step))[0]
     await bot.click(step1, "step_approve", user_id="UBOB")
     step2 = (await slack.wait_for("chat.postMessage", is_step, count=2))[1]
-    await bot.click(step2, "step_skip", user_id="UCAROL")
+    await bot.skip(step2, user_id="UCAROL")
     await slack.wait_for("chat.postMessage", is_step, count=3)
     await bot.command("/incident", "update Link revoked;\ncustomer told", user_id="UALICE")
     await bot.command("/incident", "note Root cause: <public> bucket | ACL", user_id="UBOB")

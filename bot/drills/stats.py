@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 SKIPPED_SHOWN = 3
+REASONS_SHOWN = 2  # the latest reasons given for skipping each step
 
 Rows = Sequence[Sequence[Any]]
 # (sql, params) → the rows; ``:name`` parameters, as SQLAlchemy's ``text()``.
@@ -44,6 +45,7 @@ class _Dialect:
     seconds: str  # seconds from {earlier} to {later}, a float
     snapshot_rto: str  # the run's own RTO (runs.snapshot → meta.rto_seconds), a float
     false: str  # what ``incidents.drill`` holds when it is not a drill
+    event_data: str  # {key} of ``timeline_events.data`` as text
 
 
 _DIALECTS = {
@@ -52,12 +54,14 @@ _DIALECTS = {
         "CAST(EXTRACT(epoch FROM {later} - {earlier}) AS FLOAT)",
         "CAST(runs.snapshot #>> '{meta,rto_seconds}' AS FLOAT)",
         "false",
+        "(timeline_events.data ->> '{key}')",
     ),
     "sqlite": _Dialect(
         False,
         "(julianday({later}) - julianday({earlier})) * 86400.0",
         "CAST(JSON_EXTRACT(runs.snapshot, '$.meta.rto_seconds') AS FLOAT)",
         "0",
+        "CAST(JSON_EXTRACT(timeline_events.data, '$.{key}') AS TEXT)",
     ),
 }
 
@@ -209,6 +213,7 @@ async def read_stats(
         fetch, d, "runbook_id", ["completed_duration"], per_run, run_params
     )
     skipped = await _most_skipped(fetch, d, params)
+    reasons = await _skip_reasons(fetch, d, params)
     runbooks = []
     for runbook_id, runs, completed, with_rto, rto_met in runbook_rows:
         median = medians.get(runbook_id, [(None, None)])[0][0]
@@ -221,6 +226,9 @@ async def read_stats(
                 rto_runs=int(with_rto or 0),
                 rto_met=int(rto_met or 0),
                 skipped=_label_skips(library, runbook_id, skipped.get(runbook_id, [])),
+                skip_reasons=_label_reasons(
+                    library, runbook_id, skipped.get(runbook_id, []), reasons
+                ),
             )
         )
     order = {name: i for i, name in enumerate(levels)}
@@ -252,6 +260,47 @@ async def _most_skipped(
     for runbook_id, index, n in rows:
         out.setdefault(runbook_id, []).append((int(index), int(n)))
     return out
+
+
+async def _skip_reasons(
+    fetch: Fetch, d: _Dialect, params: Mapping[str, Any]
+) -> dict[tuple[str, int], list[str]]:
+    """(runbook, step index) → the latest reasons given for skipping it, newest first."""
+    index = f"CAST({d.event_data.format(key='step_index')} AS INTEGER)"
+    reason = d.event_data.format(key="reason")
+    ranked = (
+        f"SELECT runs.runbook_id AS runbook_id, {index} AS step_index, {reason} AS reason, "
+        f"row_number() OVER (PARTITION BY runs.runbook_id, {index} "
+        "ORDER BY timeline_events.at DESC, timeline_events.id DESC) AS rank "
+        "FROM timeline_events JOIN runs ON runs.id = timeline_events.run_id "
+        "JOIN incidents ON incidents.id = runs.incident_id "
+        f"WHERE timeline_events.kind = 'step_skipped' AND incidents.drill IS {d.false} "
+        f"AND runs.started_at >= :since AND {reason} IS NOT NULL AND {reason} != ''"
+    )
+    rows = await fetch(
+        f"SELECT runbook_id, step_index, reason FROM ({ranked}) AS ranked "
+        f"WHERE rank <= {REASONS_SHOWN} ORDER BY runbook_id, step_index, rank",
+        params,
+    )
+    out: dict[tuple[str, int], list[str]] = {}
+    for runbook_id, step_index, text in rows:
+        out.setdefault((runbook_id, int(step_index)), []).append(str(text))
+    return out
+
+
+def _label_reasons(
+    library: Library,
+    runbook_id: str,
+    skips: list[tuple[int, int]],
+    reasons: Mapping[tuple[str, int], list[str]],
+) -> dict[str, tuple[str, ...]]:
+    """The most skipped steps' labels (as ``_label_skips`` writes them) → their reasons."""
+    labels = _label_skips(library, runbook_id, skips)
+    return {
+        label: tuple(reasons[(runbook_id, index)])
+        for (index, _), (label, _) in zip(skips, labels, strict=True)
+        if (runbook_id, index) in reasons
+    }
 
 
 def _label_skips(

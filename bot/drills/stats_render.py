@@ -43,6 +43,17 @@ class RunbookStats:
     rto_runs: int  # ended runs of a runbook with an RTO
     rto_met: int  # of those, completed within it
     skipped: list[tuple[str, int]] = field(default_factory=list)  # (step, times), top first
+    # step (as in ``skipped``) → the latest reasons given for skipping it, newest first
+    skip_reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def skipped_with_reasons(self, first: int | None = None) -> str:
+        """``Mitigate 2 (…) ×3 (latest: "no access")``, comma-separated."""
+        parts = []
+        for step, n in self.skipped[:first]:
+            reasons = self.skip_reasons.get(step, ())
+            said = "; ".join(f"“{_short(r)}”" for r in reasons)
+            parts.append(f"{step} ×{n}" + (f" (latest: {said})" if said else ""))
+        return ", ".join(parts)
 
     @property
     def completion_rate(self) -> float:
@@ -56,6 +67,11 @@ class Stats:
     until: datetime
     priorities: list[PriorityStats]
     runbooks: list[RunbookStats]
+
+
+def _short(text: str, limit: int = 80) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
 def dur(seconds: float | None) -> str:
@@ -96,7 +112,10 @@ def render_json(stats: Stats) -> str:
                 "median_duration_s": _round(r.median_duration),
                 "rto_runs": r.rto_runs,
                 "rto_met": r.rto_met,
-                "most_skipped": [{"step": s, "skipped": n} for s, n in r.skipped],
+                "most_skipped": [
+                    {"step": s, "skipped": n, "reasons": list(r.skip_reasons.get(s, ()))}
+                    for s, n in r.skipped
+                ],
             }
             for r in stats.runbooks
         ],
@@ -136,7 +155,7 @@ def render_markdown(stats: Stats) -> str:
         ]
         for r in stats.runbooks:
             rto = f"{r.rto_met}/{r.rto_runs}" if r.rto_runs else "—"
-            skipped = ", ".join(f"{s} ×{n}" for s, n in r.skipped) or "—"
+            skipped = r.skipped_with_reasons() or "—"
             lines.append(
                 f"| {_cell(r.runbook_id)} | {r.runs} | {r.completion_rate:.0%} "
                 f"| {dur(r.median_duration)} | {rto} | {_cell(skipped)} |"
@@ -156,7 +175,7 @@ def insight_lines(stats: Stats, *, runbooks: int = 8) -> list[str]:
     ]
     for r in stats.runbooks[:runbooks]:
         rto = f" · RTO met {r.rto_met}/{r.rto_runs}" if r.rto_runs else ""
-        weak = f" · most skipped: {escape(r.skipped[0][0])} ×{r.skipped[0][1]}" if r.skipped else ""
+        weak = f" · most skipped: {escape(r.skipped_with_reasons(1))}" if r.skipped else ""
         lines.append(
             f"• *{escape(r.runbook_id)}*: {plural(r.runs, 'run')}, "
             f"{r.completion_rate:.0%} completed, median {dur(r.median_duration)}{rto}{weak}"

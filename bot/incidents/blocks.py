@@ -294,7 +294,7 @@ def declared_message(incident: IncidentView, user_id: str, running: Sequence[str
         f"🚨 *{incident.key_and_level} declared* by <@{escape(user_id)}>: "
         f"{escape(incident.title)}\n"
         "Run a runbook with `/runbook start <ID> "
-        f"{incident.key}`, post updates with `/incident update`."
+        f"{incident.key}`, post updates with `/incident update {incident.key}`."
     )
     blocks = [section(truncate(drilled(line, incident.drill), 2900))]
     commander = incident.roles.get("commander")

@@ -12,16 +12,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.runbook.words import edit_distance
+from bot.slack.mrkdwn import escape
 from bot.timefmt import parse_duration
 
 __all__ = [
     "DEFAULT_LEVELS",
+    "LevelWord",
     "PriorityLevel",
     "PriorityPolicy",
     "level_for_severity",
+    "level_of_word",
+    "looks_like_level",
     "mention",
+    "numbered",
     "parse_contact",
     "parse_priority_levels",
+    "read_level_word",
     "span",
     "split_level_word",
 ]
@@ -29,6 +36,13 @@ __all__ = [
 DEFAULT_LEVELS = "critical=15m,high=1h,medium=4h,low=24h"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _NUMBERED = re.compile(r"^(?:sev|p)\s*-?\s*(\d{1,3})$", re.IGNORECASE)
+# Words people use for a priority that are no level here: refused, not read as a title.
+# Kept to words that rarely begin a title or summary ("normal", "major" do).
+_LEVEL_WORDS = frozenset(
+    {"urgent", "critical", "crit", "high", "highest", "medium", "med", "low", "lowest"}
+    | {"sev", "severity", "priority"}
+)
+_TRAILING = ":,;.!"
 _CONTACT = re.compile(r"^(?:<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>)$")
 _CONTACT_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
@@ -93,13 +107,73 @@ def level_for_severity(text: str | None, levels: Sequence[str]) -> str | None:
     return names[min(max(n, 1), len(names)) - 1]
 
 
+def level_of_word(word: str, levels: Sequence[str]) -> str | None:
+    """A level as typed in a command: its name (any case), or ``SEV<n>`` /
+    ``P<n>`` read as a runbook's ``severity`` is (the n-th level, most urgent
+    first; 0 is the first too). A number past the last level is no level here:
+    typed, it is more likely a slip than a wish for the lowest one."""
+    bare = word.strip().rstrip(_TRAILING).lower()
+    match = _NUMBERED.match(bare)
+    if match is not None and int(match.group(1)) > len(levels):
+        return None
+    return level_for_severity(bare, levels) if bare else None
+
+
+def looks_like_level(word: str, levels: Sequence[str]) -> bool:
+    """Whether a first word that names no level was probably meant as one:
+    ``SEV<n>`` / ``P<n>`` of any number, a word people use for a priority
+    (``urgent``, ``high``…), or one slip from a level's name (``critcal``;
+    same first letter and 4+ letters, so ``slow`` is not ``low``)."""
+    bare = word.strip().rstrip(_TRAILING).lower()
+    if _NUMBERED.match(bare) or bare in _LEVEL_WORDS:
+        return True
+    if len(bare) < 4:
+        return False
+    return any(
+        bare[0] == name[0] and edit_distance(bare, name) <= (2 if len(name) >= 7 else 1)
+        for name in (n.lower() for n in levels)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LevelWord:
+    """A command's optional first-word level: the level, the rest of the text,
+    or the word that looked like a level but is none (to be refused)."""
+
+    level: str | None
+    rest: str
+    unknown: str | None = None
+
+
+def read_level_word(text: str, levels: Sequence[str]) -> LevelWord:
+    """``"sev1 Checkout errors"`` → level ``critical`` (with the default levels),
+    rest ``"Checkout errors"``; ``"urgent Checkout"`` → ``unknown="urgent"``;
+    ``"Checkout errors"`` → no level, the text as it is."""
+    parts = text.strip().split(None, 1)
+    if not parts:
+        return LevelWord(None, "")
+    rest = parts[1].strip() if len(parts) > 1 else ""
+    level = level_of_word(parts[0], levels)
+    if level is not None:
+        return LevelWord(level, rest)
+    if looks_like_level(parts[0], levels):
+        return LevelWord(None, text.strip(), unknown=parts[0])
+    return LevelWord(None, text.strip())
+
+
 def split_level_word(text: str, levels: Sequence[str]) -> tuple[str | None, str]:
     """``"Critical Payments down"`` → ``("critical", "Payments down")``; a first
     word that is not a level leaves the text as it is."""
-    parts = text.strip().split(None, 1)
-    if parts and parts[0].lower() in {name.lower() for name in levels}:
-        return parts[0].lower(), parts[1].strip() if len(parts) > 1 else ""
-    return None, text.strip()
+    found = read_level_word(text, levels)
+    return found.level, found.rest
+
+
+def numbered(levels: Sequence[str]) -> str:
+    """How ``SEV<n>`` / ``P<n>`` read with these levels, for help and refusals."""
+    if not levels:
+        return ""
+    n = len(levels)
+    return f"`SEV1`…`SEV{n}` or `P1`…`P{n}` name them in that order"
 
 
 def parse_contact(value: object) -> str | None:
@@ -163,8 +237,20 @@ class PriorityPolicy:
 
     def describe(self) -> str:
         """```critical` (respond within 15 min), …`` for help and refusals."""
-        return ", ".join(
+        listed = ", ".join(
             f"`{level.name}` (respond within {span(level.target_seconds)})" for level in self.levels
+        )
+        return f"{listed}; {numbered(self.names)}"
+
+    def unknown_level(self, word: str, example: str) -> str:
+        """The refusal of a word that looks like a level but is none; ``example``
+        is the command with ``{level}`` where the level goes."""
+        first = example.replace("{level}", self.default)
+        first = first if len(first) <= 80 else first[:79] + "…"
+        return (
+            f"`{escape(word[:40])}` is not a priority level. Levels: {self.describe()}. "
+            "Nothing changed. (To begin with that word anyway, name a level first: "
+            f"`{escape(first)}`.)"
         )
 
 

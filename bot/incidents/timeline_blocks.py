@@ -78,6 +78,11 @@ def describe(event: EventView) -> str:
         return f"{icon} Acknowledged by {_mention(event.actor)}"
     if event.kind == EventKind.INCIDENT_RESOLVED and event.actor:
         return f"{icon} Incident resolved by {_mention(event.actor)}"
+    reason = data.get("reason") if event.kind == EventKind.STEP_SKIPPED else None
+    if reason:  # kept whole, however long the step's text before it
+        said = event.text.removesuffix(f" — skipped because: {reason}")
+        because = f" — because “{escape(str(reason))}”"
+        return f"{icon} {words}: {escape(truncate(said, 400))}{because}{by}"
     detail = "" if event.kind in _TEXT_SAID else escape(truncate(event.text, 500))
     return f"{icon} {words}" + (f": {detail}" if detail else "") + by
 

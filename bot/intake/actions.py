@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.incidents.priority import PriorityPolicy
+from bot.incidents.service import claim_request
 from bot.intake.payloads import DecideRequest, Message, ReplyTo, RunRequest, StartRequest
 from bot.intake.worker import AfterCommit, Handler, Item, NotYet, reply
 from bot.metrics import Metrics
@@ -69,17 +70,22 @@ def decide_payload(
     ts: str,
     thread_ts: str | None,
     name: str | None = None,
+    reason: str | None = None,
+    request_key: str | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
     """(kind, ordering key, payload) of a click, as the listener submits it.
 
     ``name`` is the clicker's handle as Slack sent it: it rides along for free
-    and the worker records it (``bot/store/people.py``)."""
+    and the worker records it (``bot/store/people.py``). ``reason`` and
+    ``request_key``: a skip submitted from its modal (why; ``view:<id>``)."""
     request = DecideRequest(
         run_id,
         step_index,
         decision,
         Message(channel, ts),
         ReplyTo(channel, user, name, thread_ts),
+        reason=reason,
+        request_key=request_key,
     )
     return DECIDE, request.ordering_key, request.to_json()
 
@@ -157,13 +163,15 @@ class Actions:
     def handlers(self) -> dict[str, Handler]:
         return {DECIDE: self.decide, START: self.start, RUN: self.run}
 
-    async def decide(self, session: AsyncSession, item: Item) -> AfterCommit:
+    async def decide(self, session: AsyncSession, item: Item) -> AfterCommit | None:
         request = DecideRequest.from_json(item.payload)
         decision, run_id, step_index = request.decision, request.run_id, request.step_index
         user = request.reply_to.user
         members = await self._members(session, item, user, run_id, step_index)
         if members is None:
             return self._notify
+        if request.request_key and not await claim_request(session, request.request_key):
+            return None  # the same modal submitted again: decided (or refused) once already
         result = await decide_step(
             session,
             run_id=run_id,
@@ -175,6 +183,7 @@ class Actions:
             # The decision is timed when the person clicked, not when it was processed.
             at=item.received_at,
             group_members=members,
+            reason=request.reason,
         )
         if result.refused is not None:
             reply(session, item, blocks.refusal_text(result.refused))

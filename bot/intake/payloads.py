@@ -72,19 +72,26 @@ class DecideRequest:
     decision: Decision
     message: Message
     reply_to: ReplyTo
+    reason: str | None = None  # why skipped, as typed in Skip's modal
+    request_key: str | None = None  # "view:<id>": a modal submitted twice decides once
 
     @property
     def ordering_key(self) -> str:
         return run_key(self.run_id)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "run_id": self.run_id,
             "step_index": self.step_index,
             "decision": self.decision.value,
             "message": self.message.to_json(),
             "reply_to": self.reply_to.to_json(thread=True),
         }
+        if self.reason is not None:
+            payload["reason"] = self.reason
+        if self.request_key is not None:
+            payload["request_key"] = self.request_key
+        return payload
 
     @classmethod
     def from_json(cls, p: dict[str, Any]) -> DecideRequest:
@@ -94,6 +101,8 @@ class DecideRequest:
             Decision(p["decision"]),
             Message.from_json(p.get("message")),
             ReplyTo.from_json(p.get("reply_to")),
+            reason=p.get("reason") or None,
+            request_key=p.get("request_key") or None,
         )
 
 

@@ -218,8 +218,7 @@ class Playground:
         elif isinstance(answer, dict) and (answer.get("text") or answer.get("blocks")):
             reply = answer
         elif isinstance(answer, str) and answer.strip():
-            # Bolt answers a text-only ack as text/plain; Slack shows it like {"text": …}.
-            reply = {"text": answer}
+            reply = {"text": answer}  # Bolt acks a text-only reply as text/plain
         else:
             reply = None
         if reply is not None:

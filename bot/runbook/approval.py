@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from bot.runbook.model import Approval
+from bot.runbook.words import edit_distance
 
 __all__ = ["ACCEPTED_FORMS", "parse_approval", "split_tag"]
 
@@ -19,6 +20,9 @@ ACCEPTED_FORMS = (
     "or N people (2 people), comma-separated"
 )
 MAX_PEOPLE = 10
+# Incident roles people give with `/incident role`; others are allowed, but a
+# near miss of one of these is a typo.
+USUAL_ROLES = ("commander", "comms", "scribe", "lead", "deputy", "liaison")
 
 # The tag ends the step's first paragraph; anything that starts like one there
 # but is not readable is reported rather than silently shown as text.
@@ -32,6 +36,20 @@ _GROUP_MENTION = re.compile(rf"^<!subteam\^(S{_ID_CHARS})(?:\|[^>]*)?>$")
 _HANDLE = re.compile(r"^@([a-z0-9][a-z0-9._-]*)$", re.IGNORECASE)
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]*$", re.IGNORECASE)
 _PEOPLE = re.compile(r"^(\d+)\s+(?:people|persons?|approvers?)$", re.IGNORECASE)
+
+
+def _known_role(role: str) -> str:
+    """A role word, unless it is one slip from a usual role (``comander``): a
+    gate on a misspelt role waits for a role nobody will be given."""
+    if role in USUAL_ROLES:
+        return role
+    near = [r for r in USUAL_ROLES if edit_distance(role, r) <= (2 if len(r) >= 7 else 1)]
+    if near and len(role) >= 4:
+        raise ValueError(
+            f"'{role}' in approval tag is not a role: did you mean '{near[0]}'? "
+            f"(roles are given with /incident role; the usual ones: {', '.join(USUAL_ROLES)})"
+        )
+    return role
 
 
 def _is_id(token: str, pattern: re.Pattern[str]) -> bool:
@@ -72,7 +90,7 @@ def parse_approval(inner: str) -> Approval:
                 raise ValueError(f"approval tag '{source}' gives the number of people twice")
             people = count
         elif _ROLE.match(token):
-            roles.append(token.lower())
+            roles.append(_known_role(token.lower()))
         else:
             raise ValueError(
                 f"'{token}' in approval tag is not a requirement: use {ACCEPTED_FORMS}"

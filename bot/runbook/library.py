@@ -134,6 +134,18 @@ class Library:
     # The actions file's actions by id (``[run: <id>]``): copied into a run's
     # snapshot when it starts, so a run runs what its steps showed.
     actions: dict[str, HttpAction | CommandAction] = field(default_factory=dict)
+    root: str = ""  # the folder they were loaded from
+
+    def shown_path(self, runbook: Runbook) -> str:
+        """The runbook's file as people know it: relative to the runbooks folder
+        (the server's own paths are no business of the channel's)."""
+        if self.root:
+            try:
+                root = Path(self.root).resolve()
+                return Path(runbook.path).resolve().relative_to(root).as_posix()
+            except ValueError:
+                pass
+        return Path(runbook.path).name
 
     def get(self, runbook_id: str) -> Runbook | None:
         """Case-insensitive lookup: `/runbook start rb-04` finds RB-04."""
@@ -177,7 +189,7 @@ def load_library(root: Path | str) -> Library:
     loaded = {p.runbook.id: p.runbook for p in results if p.runbook is not None}
     ordered = {key: loaded[key] for key in sorted(loaded, key=_natural)}
     found = sort_problems([*config.problems, *problems, *more])
-    return Library(ordered, found, config.action_phases)
+    return Library(ordered, found, config.action_phases, root=str(root))
 
 
 def read_runbook(path: Path) -> bytes | Problem:

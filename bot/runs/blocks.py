@@ -220,7 +220,11 @@ def completion_message(
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped "
         f"of {state.normal_count} steps in {duration}."
     )
-    follow = "Post a status update with `/incident update` and resolve with `/incident resolve`."
+    key = info.incident_key
+    follow = (
+        f"Post a status update with `/incident update {key}` "
+        f"and resolve with `/incident resolve {key}`."
+    )
     text = (
         f"{info.runbook_id} completed for {info.incident_key}: "
         f"{counts[Decision.APPROVED]} approved, {counts[Decision.SKIPPED]} skipped in {duration}"

@@ -81,7 +81,9 @@ def list_message(library: Library, due: frozenset[str] = frozenset()) -> Payload
     return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks, note)}
 
 
-def show_message(runbook: Runbook) -> Payload:
+def show_message(runbook: Runbook, path: str | None = None) -> Payload:
+    """``path``: the file as the footer names it (``Library.shown_path``)."""
+    shown = path or runbook.path
     meta = " · ".join(
         f"{label}: {escape(value)}"
         for label, value in (
@@ -118,12 +120,12 @@ def show_message(runbook: Runbook) -> Payload:
     )
     blocks.append(
         context(
-            f"{runbook.step_count} steps{as_written} · `{escape(runbook.path)}` · "
+            f"{runbook.step_count} steps{as_written} · `{escape(shown)}` · "
             f"rev `{runbook.content_hash[:12]}` · start with `/runbook start {runbook.id}`"
         )
     )
     text = f"{escape(runbook.id)} {escape(runbook.title)}: {runbook.step_count} steps"
-    note = f"_…cut to fit one Slack message: every phase and step is in_ `{escape(runbook.path)}`"
+    note = f"_…cut to fit one Slack message: every phase and step is in_ `{escape(shown)}`"
     return {"text": truncate(text, 3000), "blocks": cap_blocks(blocks, note)}
 
 

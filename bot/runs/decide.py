@@ -64,6 +64,7 @@ class Click:
     decision: Decision
     user_id: str
     message: messaging.MessageRef  # {"channel": …, "ts": …} of the clicked step
+    reason: str | None = None  # a skip's, as typed in its modal
 
 
 async def decide_step(
@@ -77,13 +78,13 @@ async def decide_step(
     message_ts: str,
     at: datetime | None = None,
     group_members: Members | None = None,
+    reason: str | None = None,
 ) -> DecideResult:
     """Record one decision; ``at`` is when the click arrived (defaults to now).
     ``group_members``: user group → its members (None: Slack could not say),
-    for the groups the step's gate names."""
-    click = Click(
-        run_id, step_index, decision, user_id, {"channel": message_channel, "ts": message_ts}
-    )
+    for the groups the step's gate names. ``reason``: why it was skipped."""
+    where = {"channel": message_channel, "ts": message_ts}
+    click = Click(run_id, step_index, decision, user_id, where, reason)
     now = at or utcnow()
     # The incident is locked too, before the run (the order every flow takes):
     # its roles decide the gate, and the first decision acknowledges it.
@@ -165,6 +166,7 @@ async def judge_click(
         incident.roles or {},
         group_members or {},
         prior,
+        incident.key,
     )
 
 
@@ -206,6 +208,13 @@ async def _insert_decision(
     return engine.Refused(engine.Refusal.ALREADY_DECIDED, existing=record)
 
 
+def _because(click: Click) -> str:
+    """A skip's reason as the timeline line ends with it."""
+    if click.decision is Decision.SKIPPED and click.reason:
+        return f" — skipped because: {click.reason}"
+    return ""
+
+
 def step_label(run: Run, step: FlowStep) -> str:
     """How the timeline names a step: "RB-04 Mitigate step 2/5"."""
     where = "Rollback" if step.rollback else step.phase
@@ -230,7 +239,7 @@ async def _record_decision(
         incident.id,
         EventKind.STEP_APPROVED if approved else EventKind.STEP_SKIPPED,
         click.user_id,
-        f"{step_label(run, step)}: {step.text[:500]}",
+        f"{step_label(run, step)}: {step.text[:500]}{_because(click)}",
         run_id=run.id,
         at=now,
         data={
@@ -239,6 +248,7 @@ async def _record_decision(
             "position": step.position,
             "rollback": step.rollback,
             **({"approvers": list(approvers)} if len(approvers) > 1 else {}),
+            **({"reason": click.reason} if click.reason and not approved else {}),
             **({k: action[k] for k in ("action", "execution")} if action else {}),
         },
     )
@@ -247,7 +257,15 @@ async def _record_decision(
     info = run_info(run, incident)
     note = str(action["note"]) if action and action.get("note") else None
     messaging.step_decided(
-        session, run, info, step, outcome.record, approvers, click.message, note=note
+        session,
+        run,
+        info,
+        step,
+        outcome.record,
+        approvers,
+        click.message,
+        note=note,
+        reason=click.reason,
     )
 
 
@@ -294,7 +312,8 @@ async def record_partial(
         incident.id,
         EventKind.STEP_APPROVAL_PARTIAL,
         click.user_id,
-        f"{step_label(run, step)}: {len(verdict.approvers)} of {verdict.needed} {wanted}",
+        f"{step_label(run, step)}: {len(verdict.approvers)} of {verdict.needed} {wanted}"
+        f"{_because(click)}",
         run_id=run.id,
         at=now,
         data={
@@ -302,6 +321,7 @@ async def record_partial(
             "decision": click.decision.value,
             "approvers": list(verdict.approvers),
             "needed": verdict.needed,
+            **({"reason": click.reason} if click.reason else {}),
         },
     )
     # Someone is on it: that acknowledges the incident too.

@@ -77,9 +77,11 @@ def judge(
     roles: Mapping[str, str],
     members: Members,
     prior: Sequence[tuple[str, str]] = (),
+    incident_key: str = "",
 ) -> Verdict:
     """One click on a gated step. ``prior``: earlier partial clicks as
-    ``(user, decision)``, oldest first; only those of the same decision count."""
+    ``(user, decision)``, oldest first; only those of the same decision count.
+    ``incident_key`` goes into the hint that assigns a missing role."""
     already = list(dict.fromkeys(user for user, d in prior if d == decision))
     verb = "approved" if decision == "approved" else "skipped"
     if decider in already:
@@ -108,7 +110,7 @@ def judge(
             f"This step needs a member of {groups}, and Slack could not be asked who is in it "
             "right now. Nothing changed — try again in a minute.",
         )
-    needs = _needs(still, roles)
+    needs = _needs(still, roles, incident_key)
     if already:
         names = ", ".join(f"<@{escape(u)}>" for u in already)
         text = f"This step still needs {needs} ({names} {verb} it already)."
@@ -130,20 +132,21 @@ def _group(group: str) -> str:
     return f"user group `{escape(group)}`" if is_group_id(group) else f"@{escape(group)}"
 
 
-def _role(role: str, roles: Mapping[str, str]) -> str:
+def _role(role: str, roles: Mapping[str, str], incident_key: str) -> str:
     holder = roles.get(role)
     if holder:
         return f"the {escape(role)} — <@{escape(holder)}>"
-    return (
-        f"the {escape(role)} (nobody holds that role yet: `/incident role {escape(role)} @someone`)"
-    )
+    # Named always: with two incidents open, the command without it is refused.
+    which = f"{escape(incident_key)} " if incident_key else ""
+    command = f"/incident role {which}{escape(role)} @someone"
+    return f"the {escape(role)} (nobody holds that role yet: `{command}`)"
 
 
-def _needs(reqs: Sequence[Requirement], roles: Mapping[str, str]) -> str:
+def _needs(reqs: Sequence[Requirement], roles: Mapping[str, str], incident_key: str = "") -> str:
     parts = []
     for kind, value in reqs:
         if kind == "role":
-            parts.append(_role(value, roles))
+            parts.append(_role(value, roles, incident_key))
         elif kind == "group":
             parts.append(f"someone from {_group(value)}")
         else:
@@ -153,10 +156,10 @@ def _needs(reqs: Sequence[Requirement], roles: Mapping[str, str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def describe(approval: Approval, roles: Mapping[str, str]) -> str:
+def describe(approval: Approval, roles: Mapping[str, str], incident_key: str = "") -> str:
     """The requirement as the step message shows it: ``🔒 Needs the commander — <@U…>``."""
     reqs = requirements(approval)
-    line = f"🔒 Needs {_needs(reqs, roles)}" if reqs else "🔒 Needs"
+    line = f"🔒 Needs {_needs(reqs, roles, incident_key)}" if reqs else "🔒 Needs"
     if approval.people > 1:
         line += f"{' ·' if reqs else ''} {approval.people} different people"
     return line

@@ -69,7 +69,9 @@ def enqueue_step(
 ) -> None:
     """Post a step in the run's thread: its context messages first when it is too
     long for one message, then the step with its buttons (the one decisions update)."""
-    payloads = blocks.step_messages(run_id, step, roles, drill=info.drill, source=info.source)
+    payloads = blocks.step_messages(
+        run_id, step, roles, drill=info.drill, source=info.source, incident_key=info.incident_key
+    )
     for payload in payloads:
         enqueue(
             session,
@@ -122,10 +124,18 @@ def step_decided(
     message: MessageRef,
     *,
     note: str | None = None,
+    reason: str | None = None,
 ) -> None:
-    """The clicked step shows its decision (buttons gone; ``note``: how its action ended)."""
+    """The clicked step shows its decision (buttons gone; ``note``: how its action
+    ended; ``reason``: why it was skipped)."""
     payload = blocks.decided_step_message(
-        step, record, approvers, drill=info.drill, source=info.source, note=note
+        step,
+        record,
+        approvers,
+        drill=info.drill,
+        source=info.source,
+        note=note,
+        reason=reason,
     )
     enqueue(
         session,
@@ -154,6 +164,7 @@ def step_partly_approved(
         decision.value,
         drill=bool(incident.drill),
         source=run_info(run, incident).source,
+        incident_key=incident.key,
     )
     enqueue(
         session, run_key(run.id), "chat.update", {**message, **payload}, priority=Priority.CLICK
@@ -300,7 +311,13 @@ async def _refresh_gated_step(
     partial = [u for u, d in await partial_approvals(session, run, step.index) if d == "approved"]
     info = run_info(run, incident)
     message = blocks.step_message(
-        run.id, step, incident.roles or {}, partial, drill=info.drill, source=info.source
+        run.id,
+        step,
+        incident.roles or {},
+        partial,
+        drill=info.drill,
+        source=info.source,
+        incident_key=info.incident_key,
     )
     # ts: the step message's, once delivered (thread_from means "its ts" for chat.update).
     enqueue(

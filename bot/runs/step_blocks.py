@@ -241,11 +241,12 @@ def gate_lines(
     roles: Mapping[str, str],
     partial: Sequence[str] = (),
     decision: str = "approved",
+    incident_key: str = "",
 ) -> list[dict[str, Any]]:
     """What a gated step needs, and how far its approvals have come."""
     if step.approval is None:
         return []
-    lines = [gates.describe(step.approval, roles)]
+    lines = [gates.describe(step.approval, roles, incident_key)]
     if partial:
         lines.append(gates.progress(partial, step.approval.people, decision))
     return [context(truncate(" · ".join(lines), _LINE_CHARS))]
@@ -260,11 +261,13 @@ def step_message(
     *,
     drill: bool = False,
     source: str = "",
+    incident_key: str = "",
 ) -> Payload:
     """A step waiting for its decision: Approve (primary) and Skip; a gated
     step says who must decide it (and, once partly approved, how far it is).
     The last of the step's messages: :func:`lead_messages` go before it."""
-    return _step_message(run_id, step, layout(step, source), roles, partial, decision, drill)
+    shape = layout(step, source)
+    return _step_message(run_id, step, shape, roles, partial, decision, drill, incident_key)
 
 
 def _step_message(
@@ -275,9 +278,10 @@ def _step_message(
     partial: Sequence[str],
     decision: str,
     drill: bool,
+    incident_key: str = "",
 ) -> Payload:
     blocks = _body(step, shape, drill)
-    blocks += gate_lines(step, roles or {}, partial, decision)
+    blocks += gate_lines(step, roles or {}, partial, decision, incident_key)
     blocks += action_line(step)
     value = StepButton(run_id, step.index).to_json()
     runnable = action_preview(step) is not None
@@ -297,11 +301,12 @@ def step_messages(
     *,
     drill: bool = False,
     source: str = "",
+    incident_key: str = "",
 ) -> list[Payload]:
     """Every message that posts a step, in order: its context messages, then
     the step's own (with its buttons)."""
     shape = layout(step, source)
-    last = _step_message(run_id, step, shape, roles, (), "approved", drill)
+    last = _step_message(run_id, step, shape, roles, (), "approved", drill, incident_key)
     return [*_lead_messages(step, shape, drill), last]
 
 
@@ -313,9 +318,10 @@ def decided_step_message(
     drill: bool = False,
     source: str = "",
     note: str | None = None,
+    reason: str | None = None,
 ) -> Payload:
-    """The same step after its decision: who, when, and no buttons left
-    (``note``: a line above the decision's, e.g. how its action ended)."""
+    """The same step after its decision: who, when, why (a skip's reason), and
+    no buttons left (``note``: a line above the decision's, e.g. how its action ended)."""
     blocks = _body(step, layout(step, source), drill)
     if note:
         blocks.append(context(truncate(note, _LINE_CHARS)))
@@ -323,6 +329,8 @@ def decided_step_message(
     others = [u for u in approvers if u != record.by]
     if others:
         line += " · also " + ", ".join(f"<@{escape(u)}>" for u in others)
+    if reason and record.decision is Decision.SKIPPED:
+        line += f" — “{escape(reason)}”"
     blocks.append(context(truncate(line, _LINE_CHARS)))
     verb = "approved" if record.decision is Decision.APPROVED else "skipped"
     names = " and ".join(f"<@{u}>" for u in [*others, record.by])

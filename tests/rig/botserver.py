@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +85,37 @@ class BotServer:
         )
         return await self.send(body, "click")
 
+    async def skip(
+        self,
+        call: Call,
+        *,
+        user_id: str = "U1",
+        reason: str = "",
+        view_id: str | None = None,
+        user_name: str | None = None,
+    ) -> Response:
+        """Skip a step as a person does: click Skip, then submit the modal it
+        opens (the reason typed, or none). Answers the submission's response
+        (the click's, when that failed)."""
+        trigger = new_trigger()
+        clicked = await self.click(
+            call, "step_skip", user_id=user_id, trigger_id=trigger, user_name=user_name
+        )
+        if clicked.status != 200:
+            return clicked
+        body = await skip_submission(
+            self.slack, self.signer, trigger, user_id=user_id, reason=reason, view_id=view_id
+        )
+        return await self.send(body, "view")
+
+    async def decide(
+        self, call: Call, action_id: str, *, user_id: str = "U1", user_name: str | None = None
+    ) -> Response:
+        """Approve (one click) or Skip (a click, then its modal submitted)."""
+        if action_id == "step_skip":
+            return await self.skip(call, user_id=user_id, user_name=user_name)
+        return await self.click(call, action_id, user_id=user_id, user_name=user_name)
+
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until every acknowledged request was acted on and the outbox
         has nothing pending (delivery finished).
@@ -109,6 +142,35 @@ class BotServer:
 
     async def close(self) -> None:
         await self.runner.cleanup()
+
+
+def new_trigger() -> str:
+    """A trigger id shaped like Slack's, to find the modal a click opened."""
+    return f"{secrets.randbelow(10**11)}.{secrets.randbelow(10**12)}.{secrets.token_hex(8)}"
+
+
+async def skip_submission(
+    slack: SlackStandIn,
+    signer: SlackSigner,
+    trigger: str,
+    *,
+    user_id: str,
+    reason: str = "",
+    view_id: str | None = None,
+) -> bytes:
+    """The submission of the Skip modal the click with ``trigger`` opened."""
+    opened = await slack.wait_for(
+        "views.open", lambda c: c.args.get("trigger_id") == trigger, timeout=10.0
+    )
+    view = opened[0].args["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    return signer.view_submission(
+        view["callback_id"],
+        {"reason": {"text": reason}},
+        private_metadata=view["private_metadata"],
+        user_id=user_id,
+        view_id=view_id or str((opened[0].response.get("view") or {}).get("id") or "V1"),
+    )
 
 
 def button_value(blocks: list[dict[str, Any]], action_id: str) -> str:

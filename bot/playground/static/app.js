@@ -6,22 +6,36 @@
   const esc = RB.esc;
   const S = {
     users: new Map(), channels: new Map(), usergroups: new Map(), bot: null, team: null,
-    messages: new Map(), ephemerals: [], views: new Map(), dismissed: new Set(),
+    messages: new Map(), ephemerals: [], views: new Map(), dismissed: loadDismissed(),
     me: null, channel: null, thread: null, tab: "channel", ready: false,
   };
   RB.state = S;
+  // Dismissed ephemerals stay dismissed across reloads (keyed by id and ts: a
+  // restarted playground numbers its ephemerals from 1 again).
+  function loadDismissed() {
+    try { return new Set(JSON.parse(localStorage.getItem("rb-dismissed") || "[]")); } catch (e) { return new Set(); }
+  }
+  function rememberDismissed(e) {
+    S.dismissed.add(`${e.id}|${e.ts}`);
+    try { localStorage.setItem("rb-dismissed", JSON.stringify([...S.dismissed].slice(-500))); } catch (err) { /* private mode */ }
+  }
   const HINTS = [
     ["/runbook start RB-04", "open an incident and run a runbook"],
     ["/runbook start RB-00", "a runbook whose steps run commands (Run)"],
     ["/runbook list", "every runbook"],
     ["/runbook show RB-04", "a runbook's phases and steps"],
     ["/runbook abort", "stop the running runbook"],
+    ["/runbook drill RB-11 staging", "rehearse a runbook on its own incident"],
+    ["/runbook history RB-04", "a runbook's recent runs and drills"],
     ["/runbook help", "usage"],
     ["/incident update ", "post a status update"],
     ["/incident note ", "add a note to the timeline"],
     ["/incident timeline", "show the incident timeline"],
     ["/incident resolve", "resolve the incident"],
     ["/incident declare ", "open an incident without a runbook"],
+    ["/incident ack", "acknowledge the incident (stops the response clock)"],
+    ["/incident role commander @", "give someone a role, e.g. commander"],
+    ["/incident priority ", "change the priority: critical, high, medium, low or SEV1…"],
     ["/incident help", "usage"],
   ];
   // This page's token (the server puts it in the page): the server refuses
@@ -78,7 +92,8 @@
 
   // -- rendering ----------------------------------------------------------------
   function author(m) {
-    if (m.bot_id) return { name: (S.bot && S.bot.name) || "bot", initial: "R", bot: true };
+    // An ephemeral is the bot's message to one person, never that person's own.
+    if (m.bot_id || m.type === "ephemeral") return { name: (S.bot && S.bot.name) || "bot", initial: "R", bot: true };
     const u = S.users.get(m.user);
     return { name: u ? u.name : m.user, initial: (u ? u.name : "?").slice(0, 1).toUpperCase(), bot: false };
   }
@@ -127,7 +142,7 @@
   }
 
   function visibleEphemerals(channel, thread) {
-    return S.ephemerals.filter((e) => e.user === S.me && e.channel === channel && !S.dismissed.has(e.id) &&
+    return S.ephemerals.filter((e) => e.user === S.me && e.channel === channel && !S.dismissed.has(`${e.id}|${e.ts}`) &&
       (thread ? e.thread_ts === thread : !e.thread_ts));
   }
   const byTs = (a, b) => tsNum(a.ts) - tsNum(b.ts);
@@ -338,7 +353,11 @@
     const replies = t.closest("[data-thread]");
     if (replies) { openThread(replies.dataset.thread); return; }
     const dismiss = t.closest("[data-dismiss]");
-    if (dismiss) { S.dismissed.add(dismiss.dataset.dismiss); renderMessages(); return; }
+    if (dismiss) {
+      const eph = S.ephemerals.find((x) => x.id === dismiss.dataset.dismiss);
+      if (eph) { rememberDismissed(eph); renderMessages(); }
+      return;
+    }
     const hint = t.closest("[data-hint]");
     if (hint) { const i = $("composer-input"); i.value = hint.dataset.hint; i.focus(); renderHints(); return; }
     const close = t.closest("[data-close]");
