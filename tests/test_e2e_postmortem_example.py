@@ -28,6 +28,8 @@ RB08_STEPS = 16  # 4 prerequisites, 8 steps, 4 validation checks
 GATE, SKIPPED = 2, 7  # the commander's step; "Post a status update in #incidents"
 TITLE = "Neon production database lost"
 
+REASON = "Comms posted the status page update instead"
+
 
 def headings(markdown: str) -> list[str]:
     return [line for line in markdown.splitlines() if line.startswith("#")]
@@ -56,7 +58,7 @@ async def test_rb08_postmortem_draft(
             )
             await slack.wait_for("chat.postMessage", rto_breach, timeout=15)
         elif n == SKIPPED:
-            await bot.click(step, "step_skip", user_id="UBOB")
+            await bot.skip(step, user_id="UBOB", reason=REASON)
         else:
             await bot.click(step, "step_approve", user_id="UBOB" if n > 4 else "UALICE")
         if n == 11:
@@ -112,6 +114,7 @@ async def test_rb08_postmortem_draft(
     assert re.search(r"Incident Commander approves the restore.* — approved by @dana", run_part)
     assert "- RB-08 Steps step 5/16: **Put the portal into maintenance mode** so" in run_part
     assert len(re.findall(r" — \*\*skipped\*\* by @bob", run_part)) == 1
+    assert f"— **skipped** by @bob (“{REASON}”)" in run_part
     assert len(re.findall(r" — approved by @", run_part)) == RB08_STEPS - 1
     updates = text.split("## Status updates")[1].split("## Timeline")[0]
     assert len(re.findall(r"(?m)^- ", updates)) == 2 and "PITR at 02:00 UTC" in updates
@@ -120,6 +123,7 @@ async def test_rb08_postmortem_draft(
     assert "— @alice, due " in followups and followups.count(", open") == 2
     feedback = text.split("## Runbook feedback")[1].split("## Root cause")[0]
     assert f"- RB-08 step {SKIPPED} (" in feedback and "skipped in 1 of its last 1 runs" in feedback
+    assert f"by @bob (“{REASON}”)" in feedback  # why, as the skipper said
     assert "<@" not in text  # people by handle throughout
 
     # The example in the docs is this draft: same sections, same runbook.

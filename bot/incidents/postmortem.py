@@ -14,7 +14,7 @@ from sqlalchemy import JSON, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.incidents.followup_text import view_of  # not .followups: its flows are not needed here
-from bot.incidents.postmortem_render import Draft, Feedback, Head, RunRow
+from bot.incidents.postmortem_render import Draft, Feedback, Head, RunRow, skip_reason, step_text
 from bot.incidents.priority import PriorityPolicy
 from bot.incidents.timeline import EventRow
 from bot.store.models import Followup, Incident, Run, StepDecision, TimelineEvent
@@ -114,8 +114,9 @@ async def _feedback(
         runbook_id = runbook_of[e.run_id]  # type: ignore[index]
         index = _step_index(e)
         of_runs, skips = counted[runbook_id]
-        step = e.text.split(": ", 1)[-1]
-        out.append(Feedback(runbook_id, index, step, e.actor, skips.get(index, 0), of_runs))
+        step = step_text(e).split(": ", 1)[-1]
+        reason = skip_reason(e)
+        out.append(Feedback(runbook_id, index, step, e.actor, skips.get(index, 0), of_runs, reason))
     return out
 
 

@@ -63,6 +63,7 @@ class Feedback:
     skipped_by: str | None
     skipped_in: int
     of_runs: int
+    reason: str | None = None  # why it was skipped, when the skipper said
 
 
 @dataclass(slots=True)
@@ -176,6 +177,18 @@ def _summary_table(draft: Draft) -> list[str]:
     return ["| | |", "|---|---|", *(f"| **{k}** | {v} |" for k, v in rows)]
 
 
+def skip_reason(e: EventRow) -> str | None:
+    """Why a skipped step was skipped, when the skipper said."""
+    reason = (e.data or {}).get("reason") if e.kind == EventKind.STEP_SKIPPED else None
+    return str(reason) if reason else None
+
+
+def step_text(e: EventRow) -> str:
+    """A step event's text without the skip reason its timeline line ends with."""
+    reason = skip_reason(e)
+    return e.text.removesuffix(f" — skipped because: {reason}") if reason else e.text
+
+
 def _runs(draft: Draft) -> list[str]:
     out = ["## Runbooks run", ""]
     if not draft.runs:
@@ -191,7 +204,10 @@ def _runs(draft: Draft) -> list[str]:
             out.append(f"- {rto}")
         for e in steps.get(run.id, []):
             verb = "approved" if e.kind == EventKind.STEP_APPROVED else "**skipped**"
-            out.append(f"- {_step(e.text[:300])} — {verb} by {_who(draft, e.actor)}")
+            reason = skip_reason(e)
+            said = f" (“{_md(reason[:300])}”)" if reason else ""
+            text = _step(step_text(e)[:300])
+            out.append(f"- {text} — {verb} by {_who(draft, e.actor)}{said}")
         out.append("")
     return out
 
@@ -234,7 +250,9 @@ def _followups(draft: Draft, now: datetime) -> list[str]:
 def _feedback(draft: Draft) -> list[str]:
     lines = [
         f"- {_md(f.runbook_id)} step {f.step_index + 1} ({_step(f.step[:200])}): skipped here by "
-        f"{_who(draft, f.skipped_by)}; skipped in {f.skipped_in} of its last {f.of_runs} runs"
+        f"{_who(draft, f.skipped_by)}"
+        + (f" (“{_md(f.reason[:300])}”)" if f.reason else "")
+        + f"; skipped in {f.skipped_in} of its last {f.of_runs} runs"
         for f in draft.feedback
     ]
     return ["## Runbook feedback", "", *(lines or ["No step was skipped."]), ""]
@@ -307,6 +325,7 @@ def render_json(draft: Draft, now: datetime) -> str:
                 "step": f.step,
                 "skipped_in": f.skipped_in,
                 "of_runs": f.of_runs,
+                "reason": f.reason,
             }
             for f in draft.feedback
         ],
