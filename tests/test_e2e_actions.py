@@ -213,9 +213,10 @@ async def test_failure_leaves_the_step_open_and_run_again_is_a_new_attempt(
     assert "action restart succeeded after" in rendered
     code, md, err = await run_cli(bot.settings.database_url, tmp_path, "timeline", "INC-1")
     assert code == 0, err
-    assert "| Action started | <@UANA> | RB-X Steps step 1/1: action restart started: " in md
-    assert "| Action failed | <@UANA> | RB-X Steps step 1/1: action restart failed with exit" in md
-    assert "| Action succeeded | <@UCAROL> |" in md
+    # The export names people by the handle Slack sent with their requests.
+    assert "| Action started | @ana | RB-X Steps step 1/1: action restart started: " in md
+    assert "| Action failed | @ana | RB-X Steps step 1/1: action restart failed with exit" in md
+    assert "| Action succeeded | @carol |" in md
     assert "**Actions:** 2 run, 1 failed or in doubt" in md
     code, raw, _ = await run_cli(
         bot.settings.database_url, tmp_path, "timeline", "INC-1", "--format", "json"

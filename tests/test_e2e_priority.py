@@ -272,4 +272,4 @@ async def test_timeline_shows_the_priority(bot: BotServer, slack: SlackStandIn) 
     shown = await bot.command("/incident", "timeline")
     assert shown.status == 200
     text = str(shown.body)
-    assert "Timeline of INC-1 (high)" in text and "incident_acknowledged" in text
+    assert "Timeline of INC-1 (high)" in text and "Acknowledged by <@U1>" in text

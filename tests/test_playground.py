@@ -249,8 +249,9 @@ async def test_commander_gate_refuses_others_until_the_role_is_given(page: Any) 
 
     # "@dana" typed in the composer reaches the bot as Slack sends a mention.
     await command(page, f"/incident role {key.group(0)} commander @dana")
-    # The step's re-render waits its turn for Slack's chat.update budget (50 a minute).
-    await expect(gated).to_contain_text("🔒 Needs the commander — @dana", timeout=20_000)
+    # The step's re-render waits its turn for Slack's chat.update budget (50 a minute),
+    # shared with every other test's incidents in this playground.
+    await expect(gated).to_contain_text("🔒 Needs the commander — @dana", timeout=60_000)
     await switch_to(page, "U04DANA", "Dana")
     await approve.click()
     await expect(gated).to_contain_text("Approved")

@@ -320,10 +320,12 @@ async def _refresh_gated_step(
         incident_key=info.incident_key,
     )
     # ts: the step message's, once delivered (thread_from means "its ts" for chat.update).
+    # A person just named the role holder and waits to see it: a click's priority.
     enqueue(
         session,
         run_key(run.id),
         "chat.update",
         {"channel": run.channel_id, **message},
         thread_from=posted,
+        priority=Priority.CLICK,
     )
