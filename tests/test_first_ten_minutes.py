@@ -62,6 +62,13 @@ async def to_channel(page: Any) -> None:
     await expect(page.locator("#channel-view")).to_be_visible()
 
 
+async def close_thread(page: Any) -> None:
+    close = page.locator("#thread-close")
+    if await close.is_visible():
+        await close.click()
+    await expect(page.locator("#thread")).to_be_hidden()
+
+
 async def declare(page: Any, title: str) -> str:
     answer = await answer_to(page, f"/incident declare {title}")
     assert re.search(r"INC-\d+ \(\w+\) declared by", answer), answer
@@ -141,7 +148,7 @@ async def start_run_message(page: Any, typed: str) -> Any:
     return replies.locator("xpath=ancestor::div[@data-key]")
 
 
-async def p05_resolve_over_a_run_and_abort(page: Any, walk: Walk) -> None:
+async def p05_resolve_over_a_run(page: Any, walk: Walk) -> None:
     key = walk.keys["rb08"]
     run = page.locator("#messages [data-key]", has_text=f"{key} · RB-08")
     thread = page.locator("#thread-messages")
@@ -161,6 +168,9 @@ async def p05_resolve_over_a_run_and_abort(page: Any, walk: Walk) -> None:
     await expect(summary).to_contain_text(stopped, timeout=WAIT)
     await walk.shot(page, "05b-resolved-run-ended-where-it-stopped")
 
+
+async def p05_abort(page: Any, walk: Walk) -> None:
+    thread = page.locator("#thread-messages")
     aborting = await start_run_message(page, "/runbook start RB-01")
     await aborting.locator("button.bk-button.danger", has_text="Abort run").click()
     await page.get_by_role("alertdialog").get_by_role("button", name="Abort").click()
@@ -171,7 +181,7 @@ async def p05_resolve_over_a_run_and_abort(page: Any, walk: Walk) -> None:
 
 
 async def p06_one_live_reminder(page: Any, walk: Walk) -> None:
-    await page.locator("#thread-close").click()
+    await close_thread(page)
     key = walk.keys["low"] = await declare(page, "low Search is slow")
     reminders = page.locator(
         "#messages [data-key]", has_text=re.compile(rf"{key}\b.*(time for a status|reminder —)")
@@ -209,7 +219,6 @@ async def p07_timeline_in_words(page: Any, walk: Walk) -> None:
 
 
 async def p08_app_home(page: Any, walk: Walk) -> None:
-    key = walk.keys["checkout"]
     await page.locator("#home-link").click()
     home = page.locator("#home")
     await expect(home).to_contain_text("Open incidents", timeout=WAIT)
@@ -227,14 +236,19 @@ async def p08_app_home(page: Any, walk: Walk) -> None:
         assert runbook in runs and runbook in insights, (runs, insights)
     assert "No incidents or runs" not in insights, insights
     await walk.shot(page, "08a-app-home")
+
+
+async def p08_home_link_opens_the_thread(page: Any, walk: Walk) -> None:
+    key = walk.keys["checkout"]
+    home = page.locator("#home")
     await home.locator(".bk-section", has_text=key).get_by_role("link", name=key).click()
     await expect(page.locator("#thread")).to_be_visible()
     await expect(page.locator("#thread-messages")).to_contain_text("Checkout errors")
     await walk.shot(page, "08b-home-link-opens-the-thread")
 
 
-async def p09_ephemerals_hints_skip(page: Any, walk: Walk) -> None:
-    await page.locator("#thread-close").click()
+async def p09_ephemeral_is_the_bots(page: Any, walk: Walk) -> None:
+    await close_thread(page)
     await to_channel(page)
     answer = await answer_to(page, "/runbook shwo RB-04")
     assert "Did you mean show?" in answer, answer
@@ -251,6 +265,9 @@ async def p09_ephemerals_hints_skip(page: Any, walk: Walk) -> None:
     await page.wait_for_selector("body[data-ready='1']", timeout=WAIT)
     await expect(page.locator("#messages .msg").first).to_be_visible(timeout=WAIT)
     await expect(gone).to_have_count(0)
+
+
+async def p09_composer_hints(page: Any, walk: Walk) -> None:
     composer = page.locator("#composer-input")
     await composer.press_sequentially("/incident ")
     for hint in ("/incident ack", "/incident role commander @", "/incident priority "):
@@ -261,6 +278,9 @@ async def p09_ephemerals_hints_skip(page: Any, walk: Walk) -> None:
     for hint in ("/runbook drill RB-11 staging", "/runbook history RB-04"):
         await expect(page.locator("#hints")).to_contain_text(hint)
     await composer.fill("")
+
+
+async def p09_skip_asks_why(page: Any, walk: Walk) -> None:
     await start_run_message(page, f"/runbook start RB-04 {walk.keys['a']}")
     step1 = step_in(page.locator("#thread-messages"), "· step 1 of")
     await step1.locator("button.bk-button", has_text="Skip").click()
@@ -276,7 +296,7 @@ async def p09_ephemerals_hints_skip(page: Any, walk: Walk) -> None:
 
 
 async def p10_readme_alert(page: Any, walk: Walk, readme_curl: str) -> None:
-    await page.locator("#thread-close").click()
+    await close_thread(page)
     await to_channel(page)
     out = await post_as_the_readme_says(readme_curl.replace(DEFAULT_URL, walk.url))
     assert json.loads(out) == {"status": "ok", "alerts": 1}  # what the README says it answers
@@ -314,11 +334,15 @@ WALK = (
     p02_levels,
     p03_command_typo,
     p04_commander_hint,
-    p05_resolve_over_a_run_and_abort,
+    p05_resolve_over_a_run,
+    p05_abort,
     p06_one_live_reminder,
     p07_timeline_in_words,
     p08_app_home,
-    p09_ephemerals_hints_skip,
+    p08_home_link_opens_the_thread,
+    p09_ephemeral_is_the_bots,
+    p09_composer_hints,
+    p09_skip_asks_why,
 )
 
 
