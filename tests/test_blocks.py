@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.incidents import blocks as incident_blocks
-from bot.incidents.blocks import EventView, IncidentView
+from bot.incidents.blocks import EventView, IncidentView, ack_summary
 from bot.incidents.timeline_blocks import timeline_blocks
 from bot.runbook import Library, Runbook, load_library
 from bot.runs import catalog_blocks
@@ -335,3 +335,12 @@ def test_run_message_progress_and_abort_button(library: Library) -> None:
     aborted = abort(state)
     assert isinstance(aborted, Aborted)
     assert actions(run_message(info, aborted.state)) == []
+
+
+def test_never_acknowledged_says_whether_the_target_was_missed() -> None:
+    opened = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    quick = IncidentView(1, "Disk", opened, resolved_at=opened + timedelta(seconds=12))
+    late = IncidentView(2, "Disk", opened, resolved_at=opened + timedelta(days=2))
+    assert ack_summary(quick, 86_400) == "Never acknowledged — resolved within the 24 h target"
+    assert ack_summary(late, 86_400) == "Never acknowledged — missed the 24 h target"
+    assert ack_summary(quick, None) == "Never acknowledged"

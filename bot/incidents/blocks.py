@@ -245,7 +245,12 @@ def ack_summary(incident: IncidentView, target_seconds: float | None) -> str:
     """``Acknowledged by <@U1> after 4m 05s — within the 15 min target``."""
     target = f"{span(target_seconds)} target" if target_seconds is not None else None
     if incident.acknowledged_at is None:
-        return "Never acknowledged" + (f" — missed the {target}" if target else "")
+        if target is None or target_seconds is None:
+            return "Never acknowledged"
+        ended = incident.resolved_at
+        if ended is not None and (ended - incident.opened_at).total_seconds() < target_seconds:
+            return f"Never acknowledged — resolved within the {target}"
+        return f"Never acknowledged — missed the {target}"
     took = incident.acknowledged_at - incident.opened_at
     line = (
         f"Acknowledged by <@{escape(incident.acknowledged_by or '')}> after {format_duration(took)}"

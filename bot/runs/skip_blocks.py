@@ -69,7 +69,8 @@ def skip_modal(target: SkipTarget, step_text: str) -> Payload:
                 "type": "input",
                 "block_id": REASON_BLOCK,
                 "optional": True,
-                "label": {"type": "plain_text", "text": "Why skip it? (optional)"},
+                # Slack itself adds "(optional)" after an optional input's label.
+                "label": {"type": "plain_text", "text": "Why skip it?"},
                 "hint": {
                     "type": "plain_text",
                     "text": "Kept on the timeline and in the runbook's insights.",
