@@ -152,7 +152,8 @@ async def test_resolve_button_ends_the_running_run_and_every_button(
         c for c in slack.calls_to("chat.postMessage") if "INC-1 resolved" in c.args["text"]
     ]
     said = str(summary.args["blocks"])
-    assert f"RB-04 ended at step 1 of {n} when the incident was resolved" in said
+    assert f"RB-04 ended at step 1 of {n} when the incident was resolved (RTO " in said
+    assert "RB-04: aborted" not in said  # its RTO is on that line, not on a second one
     assert "1 runbook run" in said and "run(s)" not in said
     assert "`/incident timeline INC-1`" in said
     # A late Approve on the step changes nothing.

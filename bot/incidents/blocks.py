@@ -201,9 +201,16 @@ def resolve_message(incident: IncidentView, user_id: str, stats: dict[str, Any])
         f"• Steps: {stats['approved']} approved, {stats['skipped']} skipped"
         f" across {plural(stats['runs'], 'runbook run')}",
     ]
-    lines += [f"• {escape(line)}" for line in stats.get("ended_runs", [])]
+    ended = list(stats.get("ended_runs", []))
     for run in stats.get("rto_runs", []):
-        lines.append(f"• {escape(run['runbook_id'])}: {run_rto_line(run)}")
+        # A run the resolve ended already has its line ("RB-08 ended at step 2
+        # of 16 …"): its RTO goes there, not on a second "aborted" line.
+        mine = [i for i, line in enumerate(ended) if line.startswith(f"{run['runbook_id']} ")]
+        if run["state"] == "aborted" and mine:
+            ended[mine[0]] += f" (RTO {span(float(run['rto_seconds']))})"
+        else:
+            lines.append(f"• {escape(run['runbook_id'])}: {run_rto_line(run)}")
+    lines[4:4] = [f"• {escape(line)}" for line in ended]
     lines += [
         f"• Status updates posted: {stats['updates']}",
         f"• Reminder windows without an update: {stats.get('missed_windows', 0)}"
