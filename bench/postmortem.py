@@ -38,8 +38,7 @@ from bot.incidents.postmortem import load_draft
 from bot.incidents.postmortem_render import render_markdown
 from bot.settings import load_settings
 from bot.store.db import make_engine, make_sessionmaker
-from bot.store.followup import Followup
-from bot.store.models import Incident, Person, Run, StepDecision, TimelineEvent
+from bot.store.models import Followup, Incident, Person, Run, StepDecision, TimelineEvent
 
 RUNBOOKS = ["RB-01", "RB-03", "RB-04", "RB-06", "RB-08", "RB-11"]
 STEPS = 18
