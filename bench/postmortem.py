@@ -14,7 +14,8 @@ Timed: the whole ``runbook-bot postmortem INC-<n>`` command as a user runs it
 rendering; ``--runs`` times, after one warm-up), p50 and max; the same
 command for an incident that does not exist (its fixed cost: Python start-up,
 imports, settings, connecting); and, in this process, the loader
-(``load_draft``) and the renderer apart, to show where the time goes.
+(``read_draft``, straight over the driver as the command runs it) and the
+renderer apart, to show where the time goes.
 Target: under 1 s. The last line is ``BENCH postmortem ...``.
 """
 
@@ -34,12 +35,12 @@ from typing import Any
 from _common import ROOT, bench_line, fresh_database, ms, pg_version, print_header, table
 from sqlalchemy import insert
 
-from bot.incidents.postmortem import load_draft
+from bot.incidents.postmortem import read_draft
 from bot.incidents.postmortem_render import render_markdown
 from bot.settings import load_settings
 from bot.store.db import make_engine, make_sessionmaker
-from bot.store.followup import Followup
-from bot.store.models import Incident, Person, Run, StepDecision, TimelineEvent
+from bot.store.direct import read_only
+from bot.store.models import Followup, Incident, Person, Run, StepDecision, TimelineEvent
 
 RUNBOOKS = ["RB-01", "RB-03", "RB-04", "RB-06", "RB-08", "RB-11"]
 STEPS = 18
@@ -241,21 +242,18 @@ def run_cli(url: str, key: str, *, check: bool = True) -> tuple[float, int]:
 
 
 async def in_process(url: str, incident_id: int, repeat: int) -> tuple[list[float], list[float]]:
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
+    """The command's loader (``read_draft`` straight over the driver) and renderer."""
     policy = load_settings(database_url=url).priorities
     loads, renders = [], []
-    try:
-        for _ in range(repeat + 1):  # the first warms the connection pool
+    async with read_only(url) as reader:
+        for _ in range(repeat + 1):  # the first warms the server's caches
             started = time.perf_counter()
-            draft = await load_draft(sessions, incident_id, policy)
+            draft = await read_draft(reader.fetch, reader.dialect, incident_id, policy)
             loaded = time.perf_counter()
             assert draft is not None
             render_markdown(draft, datetime.now(UTC))
             loads.append(loaded - started)
             renders.append(time.perf_counter() - loaded)
-    finally:
-        await engine.dispose()
     return loads[1:], renders[1:]
 
 
@@ -289,7 +287,7 @@ async def main() -> None:
     rows = [
         ["runbook-bot postmortem (cli)", ms(statistics.median(cli)), ms(max(cli))],
         ["  same command, no such incident", ms(statistics.median(floor)), ms(max(floor))],
-        ["  load_draft (in process)", ms(statistics.median(loads)), ms(max(loads))],
+        ["  read_draft (in process)", ms(statistics.median(loads)), ms(max(loads))],
         ["  render_markdown (in process)", ms(statistics.median(renders)), ms(max(renders))],
     ]
     print()

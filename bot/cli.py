@@ -209,11 +209,14 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     return report.status
 
 
-def _run_stats(settings: Settings, args: argparse.Namespace) -> int:
-    """``stats``, with the other commands' messages for a database it cannot use."""
+def _run_direct(settings: Settings, args: argparse.Namespace) -> int:
+    """``stats``, ``postmortem``: the other commands' messages for an unusable database."""
+    from bot import cli_reports
     from bot.store.direct import DatabaseRefused
 
     try:
+        if args.command == "postmortem":
+            return asyncio.run(cli_reports.postmortem(settings, args))
         return asyncio.run(_stats(settings, args))
     except KeyboardInterrupt:
         return 130
@@ -343,9 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-    if args.command == "stats":
-        return _run_stats(settings, args)
-    # Imported here, not at the top: `lint` and `stats` (above) never load it,
+    if args.command in ("stats", "postmortem"):
+        return _run_direct(settings, args)
+    # Imported here, not at the top: `lint`, `stats` and `postmortem` never load it,
     # and SQLAlchemy is a third of every other command's start-up.
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -366,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             asyncio.run(run_playground(settings.port if args.port is None else args.port))
             return 0
-        if args.command in ("timeline", "followups", "postmortem"):
+        if args.command in ("timeline", "followups"):
             from bot import cli_reports
 
             return asyncio.run(cli_reports.run(settings, args))

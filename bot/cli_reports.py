@@ -1,5 +1,6 @@
 """``runbook-bot timeline``, ``followups`` and ``postmortem``: read-only reports
-printed from the database (imported only by those commands)."""
+printed from the database (imported only by those commands; ``postmortem`` runs
+without SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         sessions = make_sessionmaker(engine)
         if args.command == "timeline":
             return await _timeline(sessions, args.incident, args.format)
-        if args.command == "postmortem":
-            return await _postmortem(settings, sessions, args.incident, args.format)
         return await _followups(sessions, overdue=args.overdue, fmt=args.format)
     finally:
         await engine.dispose()
@@ -64,20 +63,26 @@ async def _followups(sessions: Sessions, *, overdue: bool, fmt: str) -> int:
     return 1 if overdue and views else 0
 
 
-async def _postmortem(settings: Settings, sessions: Sessions, key: str, fmt: str) -> int:
+async def postmortem(settings: Settings, args: argparse.Namespace) -> int:
+    """``runbook-bot postmortem``: straight over the driver, no SQLAlchemy (its
+    import alone took longer than the draft's queries; docs/performance.md)."""
+    from datetime import UTC, datetime
+
     from bot.incidents import postmortem_render
-    from bot.incidents.postmortem import load_draft
-    from bot.store.models import utcnow
+    from bot.incidents.postmortem import read_draft
+    from bot.store.direct import read_only
     from bot.store.states import parse_incident_key
 
-    incident_id = parse_incident_key(key)
+    incident_id = parse_incident_key(args.incident)
     if incident_id is None:
-        print(f"error: {key!r} is not an incident ID (INC-<n>)", file=sys.stderr)
+        print(f"error: {args.incident!r} is not an incident ID (INC-<n>)", file=sys.stderr)
         return 2
-    draft = await load_draft(sessions, incident_id, settings.priorities)
+    async with read_only(settings.database_url) as reader:
+        draft = await read_draft(reader.fetch, reader.dialect, incident_id, settings.priorities)
     if draft is None:
         print(f"error: there is no INC-{incident_id}", file=sys.stderr)
         return 1
+    fmt = args.format
     render = postmortem_render.render_json if fmt == "json" else postmortem_render.render_markdown
-    sys.stdout.write(render(draft, utcnow()))
+    sys.stdout.write(render(draft, datetime.now(UTC)))
     return 0

@@ -31,6 +31,8 @@ PURE = (
     "bot.incidents.timeline_blocks",
     "bot.incidents.priority",
     "bot.incidents.followup_text",
+    "bot.incidents.timeline_render",
+    "bot.incidents.postmortem_render",
     "bot.runs.gates",
     "bot.slack.mrkdwn",
     "bot.slack.blockkit",

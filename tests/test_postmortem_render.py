@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from markdown_it import MarkdownIt
 
 from bot.incidents.postmortem_render import Draft, Head, RunRow, render_markdown
-from bot.incidents.timeline import EventRow
+from bot.incidents.timeline_render import EventRow
 
 T0 = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
 STEP = "RB-08 Steps step 5/16: **Put the portal** into `maint|mode` <b>now</b> x_y"

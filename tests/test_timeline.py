@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.incidents.timeline import EventRow, IncidentRow, render_json, render_markdown
+from bot.incidents.timeline_render import EventRow, IncidentRow, render_json, render_markdown
 from bot.store.models import Incident, TimelineEvent
 from bot.store.people import names_of
 from tests.rig import Call, SlackStandIn

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.incidents.followup_text import FollowupView
-from bot.incidents.timeline import LABELS, EventRow
+from bot.incidents.timeline_render import LABELS, EventRow
 from bot.slack.mrkdwn import escape
 from bot.store.states import EventKind
 from bot.timefmt import format_duration, plural

@@ -1,10 +1,12 @@
 """A read-only connection straight over the driver — asyncpg, or the stdlib
 ``sqlite3`` — for a command that runs hand-written SQL and exits:
-``runbook-bot stats``. Importing SQLAlchemy alone is a third of a second, more
-than that command's query (docs/performance.md).
+``runbook-bot stats`` and ``runbook-bot postmortem``. Importing SQLAlchemy
+alone is a third of a second, more than those commands' queries
+(docs/performance.md).
 
 Statements use ``:name`` parameters, as SQLAlchemy's ``text()`` does, so the
-same text runs here and through a session (``bot/drills/stats.py``).
+same text runs here and through a session (``bot/drills/stats.py``,
+``bot/incidents/postmortem.py``).
 """
 
 from __future__ import annotations
