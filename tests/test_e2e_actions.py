@@ -12,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
@@ -23,109 +20,27 @@ from sqlalchemy import select
 
 from bot.runs.executor import sign
 from bot.store.executions import Execution
-from bot.store.models import StepDecision, TimelineEvent
-from tests.rig import Call, SlackStandIn
-from tests.rig.botserver import BotServer
+from bot.store.models import StepDecision
+from tests import action_support
+from tests.action_support import (
+    PY,
+    SECRET,
+    buttons,
+    command,
+    events,
+    executions,
+    output_posted,
+    shown,
+    started,
+    updated_with,
+    write_runbook,
+)
+from tests.conftest import BotFactory
+from tests.rig import SlackStandIn
 from tests.test_e2e_incident import is_step, text_of
 from tests.test_timeline import run_cli
 
-BotFactory = Callable[..., Awaitable[BotServer]]
-PY = sys.executable
-
-# Prints 30 numbered lines and the secret it was given, then exits with argv[1]
-# — or, with a marker file, fails until the marker exists (then creates it).
-SCRIPT = """
-import os, sys, time
-for n in range(1, 31):
-    print(f"line {n}")
-print("token=" + os.environ.get("TOKEN", ""))
-sys.stdout.flush()
-time.sleep(float(sys.argv[2]))
-marker = sys.argv[3] if len(sys.argv) > 3 else ""
-if marker:
-    if not os.path.exists(marker):
-        open(marker, "w").close()
-        sys.exit(3)
-    sys.exit(0)
-sys.exit(int(sys.argv[1]))
-"""
-SECRET = "s3cr3t-value-42"
-
-
-def write_runbook(folder: Path, steps: list[str], actions: list[dict[str, Any]]) -> Path:
-    folder.mkdir(exist_ok=True)
-    body = "\n".join(f"{n}. {text}" for n, text in enumerate(steps, start=1))
-    (folder / "RB-X.md").write_text(
-        "---\nid: RB-X\ntitle: Executable\nseverity: SEV2\n---\n\n# Executable\n\n"
-        "## Steps\n\n" + body + "\n"
-    )
-    (folder / "actions.yaml").write_text(json.dumps({"actions": actions}))  # JSON is YAML
-    return folder
-
-
-def command(action_id: str, *args: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": action_id,
-        "kind": "command",
-        "argv": [PY, "-c", SCRIPT, *args],
-        "env": {"TOKEN": "${RB_TEST_SECRET}"},
-        **extra,
-    }
-
-
-async def executions(bot: BotServer) -> list[Execution]:
-    async with bot.ctx.sessions() as session:
-        return list((await session.scalars(select(Execution).order_by(Execution.id))).all())
-
-
-async def events(bot: BotServer, *kinds: str) -> list[tuple[str, str | None, dict[str, Any]]]:
-    async with bot.ctx.sessions() as session:
-        rows = await session.execute(
-            select(TimelineEvent.kind, TimelineEvent.actor, TimelineEvent.data).order_by(
-                TimelineEvent.id
-            )
-        )
-        return [(k, a, d) for k, a, d in rows if not kinds or k in kinds]
-
-
-def shown(slack: SlackStandIn, call: Call) -> str:
-    return str(slack.message(call.args["channel"], call.ts))
-
-
-def buttons(slack: SlackStandIn, call: Call) -> list[str]:
-    message = slack.message(call.args["channel"], call.ts)
-    return [
-        e["action_id"]
-        for b in message.get("blocks", [])
-        if b.get("type") == "actions"
-        for e in b["elements"]
-    ]
-
-
-async def started(bot: BotServer, slack: SlackStandIn, n: int = 1) -> Call:
-    await bot.command("/runbook", "start RB-X", user_id="UANA")
-    return (await slack.wait_for("chat.postMessage", is_step, count=n, timeout=15))[-1]
-
-
-async def updated_with(slack: SlackStandIn, step: Call, text: str, timeout: float = 20) -> Call:
-    return (
-        await slack.wait_for(
-            "chat.update",
-            lambda c: c.args["ts"] == step.ts and text in text_of(c),
-            timeout=timeout,
-        )
-    )[-1]
-
-
-async def output_posted(slack: SlackStandIn, count: int = 1) -> list[Call]:
-    return await slack.wait_for(
-        "chat.postMessage", lambda c: "Output of step" in c.args["text"], count=count, timeout=20
-    )
-
-
-@pytest.fixture(autouse=True)
-def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RB_TEST_SECRET", SECRET)
+action_secret = action_support.action_secret  # autouse: the secret in the environment
 
 
 async def test_run_shows_what_it_runs_runs_once_and_approves_the_step(
@@ -283,63 +198,6 @@ async def test_timeout_fails_the_action(
     assert actor == "UANA" and data["code"] is None and data["result"] == "timed out after 1s"
 
 
-async def test_gates_judge_run_like_approve(
-    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
-) -> None:
-    folder = write_runbook(
-        tmp_path / "rb",
-        [
-            "Fail over. [approval: commander] [run: flush]",
-            "Purge. [approval: 2 people] [run: flush]",
-        ],
-        [command("flush", "0", "0")],
-    )
-    bot = await make_bot(runbooks_dir=folder)
-    step1 = await started(bot, slack)
-    await bot.command("/incident", "role commander <@UCMD>", user_id="UANA")
-    await bot.settle()
-    await bot.click(step1, "step_approve", user_id="UBOB")
-    by_approve = (await slack.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "UBOB"))[0]
-    await bot.click(step1, "step_run", user_id="UBOB")
-    by_run = (
-        await slack.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "UBOB", count=2)
-    )[1]
-    assert by_run.args["text"] == by_approve.args["text"]
-    assert "needs the commander — <@UCMD>" in by_run.args["text"]
-    assert await executions(bot) == []
-    await bot.click(step1, "step_run", user_id="UCMD")
-    step2 = (await slack.wait_for("chat.postMessage", is_step, count=2, timeout=20))[1]
-    # Two people: the first Run is a partial approval, the second starts the action.
-    await bot.click(step2, "step_run", user_id="UANA")
-    await updated_with(slack, step2, "1 of 2 approvals")
-    assert len(await executions(bot)) == 1
-    await bot.click(step2, "step_run", user_id="UBOB")
-    await slack.wait_for("chat.postMessage", lambda c: "completed" in c.args["text"], timeout=20)
-    rows = await executions(bot)
-    assert [(r.step_index, r.started_by, r.state) for r in rows] == [
-        (0, "UCMD", "succeeded"),
-        (1, "UBOB", "succeeded"),
-    ]
-    partial = await events(bot, "step_approval_partial")
-    assert [(a, d["step_index"]) for _, a, d in partial] == [("UANA", 1)]
-
-
-async def test_a_resolved_incidents_step_refuses_run_like_approve(
-    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
-) -> None:
-    folder = write_runbook(tmp_path / "rb", ["Flush. [run: flush]"], [command("flush", "0", "0")])
-    bot = await make_bot(runbooks_dir=folder)
-    step = await started(bot, slack)
-    await bot.command("/incident", "resolve", user_id="UANA")
-    await bot.settle()
-    await bot.click(step, "step_approve", user_id="UBOB")
-    await bot.click(step, "step_run", user_id="UBOB")
-    told = await slack.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "UBOB", count=2)
-    assert told[0].args["text"] == told[1].args["text"]
-    assert "Nothing changed" in told[1].args["text"]
-    assert await executions(bot) == []
-
-
 async def test_http_action_is_signed_and_keyed_and_its_status_shown(
     make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -462,26 +320,3 @@ async def test_a_shutdown_ends_the_running_program_and_the_next_bot_finds_it_in_
     again = await make_bot(runbooks_dir=folder)
     await updated_with(slack, step, "may have run")
     assert [r.state for r in await executions(again)] == ["in_doubt"]
-
-
-async def test_a_forged_run_changes_nothing(
-    make_bot: BotFactory, slack: SlackStandIn, tmp_path: Path
-) -> None:
-    folder = write_runbook(tmp_path / "rb", ["Look."], [command("flush", "0", "0")])
-    bot = await make_bot(runbooks_dir=folder)
-    step = await started(bot, slack)
-    channel = step.args["channel"]
-    for value in ("nope", "1:0"):  # malformed; a step without an action
-        body = bot.signer.block_action(
-            "step_run", value, message_ts=step.ts, channel_id=channel, user_id="UEVE"
-        )
-        assert (await bot.send(body, "click")).status == 200
-    told = await slack.wait_for("chat.postEphemeral", lambda c: c.args["user"] == "UEVE", count=2)
-    texts = sorted(c.args["text"] for c in told)
-    assert texts == [
-        "That button is malformed. Nothing changed.",
-        "This step has no action that can be run. Nothing changed.",
-    ]
-    await bot.settle()
-    assert await executions(bot) == [] and await events(bot, "action_started") == []
-    assert "step_approve" in shown(slack, step)

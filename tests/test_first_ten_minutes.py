@@ -28,8 +28,8 @@ import aiohttp
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from tests.playground_page import answer_to, command, step_in, switch_to
 from tests.playground_support import LAUNCH_ARGS, chromium_path, open_page, run_playground
-from tests.test_playground import answer_to, command, step_in, switch_to
 from tests.test_readme_alert import DEFAULT_URL, readme_alert
 
 WAIT = 30_000  # ms: Slack's pace in the playground is about one post a second

@@ -15,7 +15,8 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from tests.test_playground import browser, command, page, playground  # noqa: F401 (fixtures)
+from tests.playground_page import browser, command, page, playground  # noqa: F401 (fixtures)
+from tests.playground_support import start_run
 
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR") or tempfile.gettempdir())
 SHOTS.mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,9 @@ async def test_one_live_reminder_per_incident(page: Any) -> None:  # noqa: F811
 
 async def test_app_home_periods_drills_and_thread_links(page: Any) -> None:  # noqa: F811
     _declared, key = await declare(page, "Login emails delayed")
+    # A run of its own (the module's other tests may run on another worker).
+    await start_run(page, f"/runbook start RB-04 {key}")
+    await page.locator("#thread-close").click()
     await page.locator("#home-link").click()
     home = page.locator("#home")
     await expect(home).to_contain_text("Open incidents", timeout=15_000)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from playwright.async_api import async_playwright, expect
 
 from tests.playground_support import LAUNCH_ARGS, chromium_path, open_page, run_playground
@@ -56,7 +54,6 @@ def test_readme_payload_is_a_firing_alert_with_a_bundled_runbook() -> None:
     assert (README.parent / "runbooks" / f"{runbook}.md").is_file()
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="the README's command needs curl")
 async def test_readme_curl_posts_an_alert_the_playground_shows(tmp_path: Path) -> None:
     token, curl, payload = readme_alert()
     alertname = payload["alerts"][0]["labels"]["alertname"]
