@@ -363,3 +363,27 @@ def step_button(call: Any, action_id: str) -> str | None:
             if element.get("action_id") == action_id:
                 return str(element.get("value", ""))
     return None
+
+
+async def start_runs(
+    http: aiohttp.ClientSession,
+    url: str,
+    steps: dict[str, Any],
+    command: str,
+    count: int,
+    timeout: float = 60.0,
+) -> list[int]:
+    """Start ``count`` runs with ``/runbook <command>`` (``{i}``: the run's
+    number) and wait until each has posted its first step into ``steps`` (a
+    poller's ``"run:index"`` index); their run ids, ascending."""
+    known = set(steps)
+    for i in range(count):
+        status, _, _ = await send(http, url, signer.slash_command("/runbook", command.format(i=i)))
+        if status != 200:
+            raise RuntimeError(f"start answered {status}")
+    deadline = time.monotonic() + timeout
+    while len(new := [k for k in steps if k not in known and k.endswith(":0")]) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("runs did not post their first step")
+        await asyncio.sleep(0.01)
+    return sorted(int(k.split(":")[0]) for k in new)

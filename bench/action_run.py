@@ -47,8 +47,8 @@ from _common import (
     pg_version,
     print_header,
     send,
-    signer,
     start_bot,
+    start_runs,
     step_button,
     table,
     worker_mode,
@@ -57,6 +57,7 @@ from _common import (
 from bot.runs.blocks import APPROVE, RUN
 
 RATIO_LIMIT = 1.1
+RUN_COMMAND = "start RB-A action bench {i}"
 
 
 class Watcher(Poller):
@@ -65,7 +66,6 @@ class Watcher(Poller):
     def __init__(self, slack: StandIn) -> None:
         super().__init__(slack)
         self.steps: dict[str, RemoteCall] = {}
-        self.updates: dict[str, list[RemoteCall]] = {}
         self.running: dict[str, RemoteCall] = {}  # ts -> first "running" update
         self.decided: dict[str, RemoteCall] = {}  # ts -> first "approved" update
 
@@ -126,25 +126,6 @@ async def walk(
     return approves, runs
 
 
-async def start_runs(
-    http: aiohttp.ClientSession, url: str, watcher: Watcher, count: int
-) -> list[int]:
-    known = set(watcher.steps)
-    for i in range(count):
-        body = signer.slash_command("/runbook", f"start RB-A action bench {i}")
-        status, _, _ = await send(http, url, body)
-        if status != 200:
-            raise RuntimeError(f"start answered {status}")
-    deadline = time.monotonic() + 60
-    while True:
-        new = [k for k in watcher.steps if k not in known and k.endswith(":0")]
-        if len(new) >= count:
-            return sorted(int(k.split(":")[0]) for k in new)
-        if time.monotonic() > deadline:
-            raise RuntimeError("runs did not post their first step")
-        await asyncio.sleep(0.01)
-
-
 async def ended_at(db_url: str) -> dict[tuple[int, int], float]:
     """(run, step) → the execution's end, wall-clock seconds (the database's record)."""
     import asyncpg
@@ -194,9 +175,9 @@ async def main() -> None:
         watcher.start()
         try:
             async with aiohttp.ClientSession() as http:
-                (warm,) = await start_runs(http, bot.url, watcher, 1)
+                (warm,) = await start_runs(http, bot.url, watcher.steps, RUN_COMMAND, 1)
                 await walk(http, bot.url, watcher, warm, 4, args.think)  # not measured
-                ids = await start_runs(http, bot.url, watcher, args.runs)
+                ids = await start_runs(http, bot.url, watcher.steps, RUN_COMMAND, args.runs)
                 await bot.settle()
                 for run_id in ids:
                     a, r = await walk(http, bot.url, watcher, run_id, steps, args.think)

@@ -43,14 +43,16 @@ from _common import (
     postgres_cpu_seconds,
     print_header,
     send,
-    signer,
     start_bot,
+    start_runs,
     step_button,
     table,
     worker_mode,
 )
 
 from bot.runs.blocks import APPROVE
+
+RUN_COMMAND = "start RB-04 click bench {i}"
 
 
 class Watcher(Poller):
@@ -104,26 +106,6 @@ async def walk(
     return out
 
 
-async def start_runs(
-    http: aiohttp.ClientSession, url: str, watcher: Watcher, count: int
-) -> list[int]:
-    known = set(watcher.steps)
-    for i in range(count):
-        status, _, _ = await send(
-            http, url, signer.slash_command("/runbook", f"start RB-04 click bench {i}")
-        )
-        if status != 200:
-            raise RuntimeError(f"start answered {status}")
-    deadline = time.monotonic() + 60
-    while True:
-        new = [k for k in watcher.steps if k not in known and k.endswith(":0")]
-        if len(new) >= count:
-            return sorted(int(k.split(":")[0]) for k in new)
-        if time.monotonic() > deadline:
-            raise RuntimeError("runs did not post their first step")
-        await asyncio.sleep(0.01)
-
-
 def cpu_reading(bot: Process) -> tuple[float, float, float]:
     """CPU seconds so far: serving process, its worker child(ren), PostgreSQL."""
     serve = bot.cpu_seconds()
@@ -172,9 +154,11 @@ async def main() -> None:
         try:
             async with aiohttp.ClientSession() as http:
                 # Warm-up: one whole run (not measured).
-                (warm,) = await start_runs(http, bot.url, watcher, 1)
+                (warm,) = await start_runs(http, bot.url, watcher.steps, RUN_COMMAND, 1)
                 await walk(http, bot.url, watcher, warm, 3, args.think)  # a few steps of it
-                runs = await start_runs(http, bot.url, watcher, args.runs + args.parallel)
+                runs = await start_runs(
+                    http, bot.url, watcher.steps, RUN_COMMAND, args.runs + args.parallel
+                )
                 await bot.settle()
                 sequential: list[tuple[float, float, float]] = []
                 before = cpu_reading(bot)

@@ -70,8 +70,8 @@ from _common import (
     pg_version,
     print_header,
     send,
-    signer,
     start_bot,
+    start_runs,
     table,
     worker_mode,
 )
@@ -129,20 +129,6 @@ class Storm(Watcher):
             if fingerprint := meta.get("fingerprint"):
                 self.group_of_ts[call.ts] = fingerprint
                 self.group_shown[fingerprint] = shown_count(text)
-
-
-async def start_runs(http: aiohttp.ClientSession, url: str, storm: Storm, count: int) -> list[int]:
-    for i in range(count):
-        body = signer.slash_command("/runbook", f"start {RUNBOOK} storm run {i}")
-        status, _, _ = await send(http, url, body)
-        if status != 200:
-            raise RuntimeError(f"start answered {status}")
-    deadline = time.monotonic() + 120
-    while len(firsts := [k for k in storm.steps if k.endswith(":0")]) < count:
-        if time.monotonic() > deadline:
-            raise RuntimeError("runs did not post their first step")
-        await asyncio.sleep(0.05)
-    return sorted(int(k.split(":")[0]) for k in firsts)
 
 
 async def respond(
@@ -266,7 +252,9 @@ async def main() -> None:
         storm.start()
         try:
             async with aiohttp.ClientSession() as http:
-                runs = await start_runs(http, bot.url, storm, args.runs)
+                runs = await start_runs(
+                    http, bot.url, storm.steps, f"start {RUNBOOK} storm run {{i}}", args.runs, 120
+                )
                 print(f"   {len(runs)} runs posted their first step; responders start")
                 window = time.monotonic()
                 alerts = asyncio.create_task(alerts_during(http, bot.url, args, think[0]))
