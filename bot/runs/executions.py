@@ -17,7 +17,6 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runs.executor import Outcome
-from bot.runs.queries import lock_incident_then_run
 from bot.slack.owner import LIVE_OWNERS_SQL
 from bot.store.backend import backend
 from bot.store.executions import Execution
@@ -43,12 +42,13 @@ async def claim(
 ) -> Execution | None:
     """The step's next execution, recorded as running; None when one runs or ran.
 
-    Under the run's row lock (as every decision on the run, its incident's
-    first): the check for a running one and the next attempt's number are read
-    by one claim at a time. ``result``: what the row keeps from the start (the
+    The caller holds the incident's and the run's row locks (a Run click, a
+    rerun after a crash: every decision on the run takes them), so the check
+    for a running one and the next attempt's number are read by one claim at a
+    time; the unique (run, step, attempt) key still keeps a second claim out
+    if a caller did not. ``result``: what the row keeps from the start (the
     step message's ref).
     """
-    await lock_incident_then_run(session, run_id)
     mine = (Execution.run_id == run_id) & (Execution.step_index == step_index)
     busy = await session.scalar(
         select(Execution.id).where(mine, Execution.state.in_(_BUSY)).limit(1)
