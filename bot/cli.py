@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -141,7 +142,8 @@ async def _serve(settings: Settings) -> None:
         log.info("runbook-bot serving in Socket Mode (health on port %d)", settings.port)
         await stop.wait()
         log.info("shutting down")
-        await handler.close_async()
+        with contextlib.suppress(TimeoutError):  # closing waits on Slack's side: bound it
+            await asyncio.wait_for(handler.close_async(), timeout=5)
         connecting.cancel()
         await asyncio.gather(connecting, return_exceptions=True)
         await runner.cleanup()
@@ -259,9 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("incident", help="INC-<n>")
     timeline.add_argument("--format", choices=("markdown", "json"), default="markdown")
     followups = sub.add_parser("followups", help="list open follow-ups across incidents")
-    followups.add_argument(
-        "--overdue", action="store_true", help="only overdue ones; exit 1 if any"
-    )
+    followups.add_argument("--overdue", action="store_true", help="only overdue; exit 1 if any")
     followups.add_argument("--format", choices=("markdown", "json"), default="markdown")
     postmortem = sub.add_parser("postmortem", help="print a postmortem draft of an incident")
     postmortem.add_argument("incident", help="INC-<n>")
