@@ -6,6 +6,7 @@ a step, switch user, wait for the answer to a command)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,19 +27,25 @@ REPO = Path(__file__).resolve().parent.parent
 REMINDER_SECONDS = "4"  # short, so the reminder's modal can be tried within a test
 
 
-@pytest.fixture(scope="module")
-async def playground(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Playground]:
+@contextlib.asynccontextmanager
+async def module_playground(
+    tmp_path_factory: pytest.TempPathFactory, reminder_seconds: str
+) -> AsyncIterator[Playground]:
+    """The bundled runbooks plus RB-90, a `2 people` step none of them has."""
     workdir = tmp_path_factory.mktemp("playground")
-    # The bundled runbooks plus RB-90, a `2 people` step none of them has.
     runbooks = workdir / "runbooks"
     runbooks.mkdir()
     for source in [*REPO.glob("runbooks/RB-*.md"), REPO / "tests/fixtures/playground/RB-90.md"]:
         shutil.copy(source, runbooks)
     async with run_playground(
-        workdir,
-        STATUS_UPDATE_INTERVAL=REMINDER_SECONDS,
-        RUNBOOKS_DIR=str(runbooks),
+        workdir, STATUS_UPDATE_INTERVAL=reminder_seconds, RUNBOOKS_DIR=str(runbooks)
     ) as pg:
+        yield pg
+
+
+@pytest.fixture(scope="module")
+async def playground(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Playground]:
+    async with module_playground(tmp_path_factory, REMINDER_SECONDS) as pg:
         yield pg
 
 

@@ -8,24 +8,29 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import expect
 
 from tests import playground_page
-from tests.playground_page import answer_to, command, step_in
-from tests.playground_support import (
-    start_run,
-)
+from tests.playground_page import answer_to, command, step_in, switch_to
+from tests.playground_support import Playground, start_run
 
 # The module's fixtures: one playground and one browser, a fresh page per test.
-browser, page, playground = (
-    playground_page.browser,
-    playground_page.page,
-    playground_page.playground,
-)
+browser, page = playground_page.browser, playground_page.page
+
+
+@pytest.fixture(scope="module")
+async def playground(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Playground]:
+    # Reminders at their default pace: with a 4 s cadence and several incidents
+    # open, reminder collapses kept chat.update's budget busy for over a minute
+    # and the gate test's re-render waited behind them.
+    async with playground_page.module_playground(tmp_path_factory, "1800") as pg:
+        yield pg
 
 
 async def test_skip_asks_why_and_the_timeline_keeps_the_reason(page: Any) -> None:
@@ -172,3 +177,31 @@ async def test_every_command_answers(page: Any, tmp_path: Path, capsys: Any) -> 
     assert "Did you mean RB-04" in answers["/runbook start rb4"]
     assert "Unknown command /runbok. Did you mean /runbook?" in answers["/runbok list"]
     assert "can only be started in an incident channel" in answers["/runbook start RB-04"]
+
+
+async def test_commander_gate_refuses_others_until_the_role_is_given(page: Any) -> None:
+    run = await start_run(page, "/runbook start RB-08")
+    key = re.search(r"INC-\d+", await run.locator("xpath=ancestor::div[@data-key]").inner_text())
+    assert key is not None
+    thread = page.locator("#thread-messages")
+    await thread.locator("button.bk-button", has_text="Approve").last.click()
+    gated = step_in(thread, "Incident Commander approves the restore")
+    await expect(gated).to_contain_text("🔒 Needs the commander (nobody holds that role yet")
+    approve = gated.locator("button.bk-button", has_text="Approve")
+
+    await approve.click()  # alice is not the commander
+    refusal = thread.locator(".msg.ephemeral", has_text="This step needs the commander")
+    await expect(refusal).to_contain_text("Only visible to you")
+    await expect(refusal).to_contain_text("Nothing changed")
+    await expect(approve).to_have_count(1)
+
+    # "@dana" typed in the composer reaches the bot as Slack sends a mention.
+    await command(page, f"/incident role {key.group(0)} commander @dana")
+    # The step's re-render waits its turn for Slack's chat.update budget (50 a minute),
+    # shared with every other test's incidents in this playground.
+    await expect(gated).to_contain_text("🔒 Needs the commander — @dana", timeout=60_000)
+    await switch_to(page, "U04DANA", "Dana")
+    await approve.click()
+    await expect(gated).to_contain_text("Approved")
+    await expect(gated).to_contain_text("by @dana")
+    await expect(approve).to_have_count(0)
